@@ -1,0 +1,88 @@
+"""The service catalog (`services.yaml`): where each service's people, tools and health live.
+
+Actions take their defaults from the incident's service entry, so runbooks stay short:
+`jira.create_issue` knows the project, `pagerduty.trigger` the routing-key block, `release.rollback`
+the release directory. Block names only, never secrets.
+
+    services:
+      web:
+        pagerduty: {service_id: PWEB123, routing_key_block: pagerduty-web}
+        jira_project: OPS
+        slack_channel: "#web-oncall"
+        owners: [alice@example.com]
+        health_url: http://web.internal/healthz
+        release_dir: /srv/web
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from firelane.errors import ConfigError
+from firelane.yamlsrc import load_yaml, pydantic_problems
+
+__all__ = ["Catalog", "PagerDutyRef", "ServiceEntry", "load_catalog"]
+
+
+class PagerDutyRef(BaseModel):
+    """A service's PagerDuty side: its REST service id and/or an Events v2 routing-key block."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    service_id: str | None = None
+    routing_key_block: str | None = Field(
+        default=None, description="Name of the Prefect Secret block holding the routing key")
+
+
+class ServiceEntry(BaseModel):
+    """One service's defaults for actions."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    pagerduty: PagerDutyRef | None = None
+    jira_project: str | None = Field(default=None, pattern=r"^[A-Z][A-Z0-9_]+$")
+    slack_channel: str | None = None
+    owners: list[str] = Field(default_factory=list)
+    health_url: str | None = Field(default=None, pattern=r"^https?://")
+    release_dir: str | None = None
+
+
+_SERVICE_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
+
+
+class Catalog(BaseModel):
+    """All services by name."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    services: dict[str, ServiceEntry] = Field(default_factory=dict)
+
+    def get(self, name: str) -> ServiceEntry | None:
+        """The entry for `name`, or None when the catalog does not know it."""
+        return self.services.get(name)
+
+
+def load_catalog(path: Path | None) -> Catalog:
+    """Load and validate the catalog; a missing file is an empty catalog, a bad one an error."""
+    if path is None or not path.exists():
+        return Catalog()
+    try:
+        located = load_yaml(path.read_text(encoding="utf-8"), str(path))
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
+    if located.data is None:
+        return Catalog()
+    try:
+        catalog = Catalog.model_validate(located.data)
+    except ValidationError as exc:
+        problems = pydantic_problems(located, exc.errors())  # type: ignore[arg-type]
+        raise ConfigError("service catalog is invalid:\n" + "\n".join(map(str, problems))) from exc
+    bad = [name for name in catalog.services if not _SERVICE_NAME.match(name)]
+    if bad:
+        lines = [str(located.problem(("services", n), "service names are lower-case, digits, "
+                                     "'-', '_' or '.'")) for n in bad]
+        raise ConfigError("service catalog is invalid:\n" + "\n".join(lines))
+    return catalog

@@ -1,0 +1,122 @@
+"""Firelane's one exception tree.
+
+    FirelaneError
+    ├── ConfigError                 bad settings or service catalog
+    ├── RunbookError                a runbook that cannot be loaded or run
+    │   └── RunbookValidationError  carries every problem found, each with file, line and path
+    ├── TemplateError               a template or `if:` expression that fails to compile or render
+    ├── ActionError                 an action failed; the engine decides what happens next
+    │   ├── ActionTimeout           the step ran past its `timeout_seconds`
+    │   ├── ActionInputError        rendered inputs do not fit the action's `Inputs` model
+    │   └── ApprovalRejected        an approver said no, or the approval timed out
+    ├── StoreError                  the incident store refused an operation
+    │   ├── NotFound                no such incident, execution or approval
+    │   ├── InvalidTransition       an incident status change the lifecycle forbids
+    │   └── LeaseHeld               another live worker holds the step's lease
+    └── UnknownAction               `uses:` names an action that is not registered
+
+Callers catch at the level they care about; the CLI turns any `FirelaneError` into a one-line
+message and exit status 1 instead of a traceback.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = [
+    "ActionError",
+    "ActionInputError",
+    "ActionTimeout",
+    "ApprovalRejected",
+    "ConfigError",
+    "FirelaneError",
+    "InvalidTransition",
+    "LeaseHeld",
+    "NotFound",
+    "Problem",
+    "RunbookError",
+    "RunbookValidationError",
+    "StoreError",
+    "TemplateError",
+    "UnknownAction",
+]
+
+
+class FirelaneError(Exception):
+    """Root of every error Firelane raises on purpose."""
+
+
+class ConfigError(FirelaneError):
+    """Settings or the service catalog are wrong; the message says where and how to fix it."""
+
+
+class RunbookError(FirelaneError):
+    """A runbook cannot be loaded or run."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong in a runbook: `file:line path: message`."""
+
+    file: str
+    line: int | None
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line is not None else self.file
+        return f"{where} {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
+
+
+class RunbookValidationError(RunbookError):
+    """Every problem found in one pass, so the author fixes them all at once."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+class TemplateError(FirelaneError):
+    """A template or expression failed to compile or render (names the step and field)."""
+
+
+class ActionError(FirelaneError):
+    """An action failed. `retryable` tells the engine whether another attempt may help."""
+
+    retryable: bool = True
+
+
+class ActionTimeout(ActionError):
+    """The step ran longer than its `timeout_seconds`."""
+
+
+class ActionInputError(ActionError):
+    """The rendered inputs do not fit the action's `Inputs` model; retrying cannot help."""
+
+    retryable = False
+
+
+class ApprovalRejected(ActionError):
+    """The step's approval was rejected or timed out; it never ran."""
+
+    retryable = False
+
+
+class StoreError(FirelaneError):
+    """The incident store refused an operation."""
+
+
+class NotFound(StoreError):
+    """No such incident, execution, step or approval."""
+
+
+class InvalidTransition(StoreError):
+    """The incident lifecycle does not allow this status change."""
+
+
+class LeaseHeld(StoreError):
+    """Another live worker holds the lease on this step."""
+
+
+class UnknownAction(FirelaneError):
+    """A runbook names an action that no loaded integration registered."""

@@ -1,0 +1,266 @@
+"""The incident domain: alerts, incidents and their lifecycle, executions, timeline, action items.
+
+Plain pydantic models with no I/O. The lifecycle rules live here so the store, the CLI and the
+flows enforce the same ones; every change an incident goes through yields a `TimelineEvent`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from firelane.errors import InvalidTransition
+
+__all__ = [
+    "ActionItem",
+    "Alert",
+    "Approval",
+    "Execution",
+    "ExecutionStatus",
+    "Incident",
+    "IncidentDraft",
+    "IncidentStatus",
+    "Role",
+    "Severity",
+    "StepStatus",
+    "TimelineEvent",
+    "new_id",
+    "utcnow",
+]
+
+
+def utcnow() -> datetime:
+    """Timezone-aware now in UTC; every stored time is UTC."""
+    return datetime.now(UTC)
+
+
+def new_id() -> str:
+    """A random identifier (UUID4 hex) for rows created by Firelane."""
+    return uuid.uuid4().hex
+
+
+class Severity(StrEnum):
+    """SEV1 is the worst."""
+
+    SEV1 = "SEV1"
+    SEV2 = "SEV2"
+    SEV3 = "SEV3"
+    SEV4 = "SEV4"
+
+
+class IncidentStatus(StrEnum):
+    """declared → acknowledged → mitigated → resolved → closed."""
+
+    DECLARED = "declared"
+    ACKNOWLEDGED = "acknowledged"
+    MITIGATED = "mitigated"
+    RESOLVED = "resolved"
+    CLOSED = "closed"
+
+
+_S = IncidentStatus
+ALLOWED_TRANSITIONS: dict[IncidentStatus, frozenset[IncidentStatus]] = {
+    _S.DECLARED: frozenset({_S.ACKNOWLEDGED, _S.MITIGATED, _S.RESOLVED}),
+    _S.ACKNOWLEDGED: frozenset({_S.MITIGATED, _S.RESOLVED}),
+    _S.MITIGATED: frozenset({_S.ACKNOWLEDGED, _S.RESOLVED}),
+    _S.RESOLVED: frozenset({_S.CLOSED, _S.DECLARED, _S.ACKNOWLEDGED}),
+    _S.CLOSED: frozenset(),
+}
+"""Forward moves may skip steps (an alert can auto-resolve a declared incident). A mitigated
+incident whose fix did not hold goes back to acknowledged. A resolved incident may be reopened
+(to declared or acknowledged); a closed one is final: open a follow-up incident instead."""
+
+
+class Role(StrEnum):
+    """Incident roles; investigators is a list, the others one person each."""
+
+    COMMANDER = "commander"
+    COMMUNICATOR = "communicator"
+    INVESTIGATOR = "investigator"
+
+
+class ExecutionStatus(StrEnum):
+    """The state of one run of one runbook."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+class StepStatus(StrEnum):
+    """A step's recorded outcome; `claimed` means a worker holds its lease."""
+
+    CLAIMED = "claimed"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+class TimelineEvent(BaseModel):
+    """One thing that happened to an incident. Appended, never rewritten."""
+
+    id: str = Field(default_factory=new_id)
+    incident_id: str
+    at: datetime = Field(default_factory=utcnow)
+    source: str = "firelane"
+    kind: str
+    actor: str | None = None
+    summary: str
+    details: dict[str, Any] = Field(default_factory=dict)
+    execution_id: str | None = None
+    step_id: str | None = None
+
+
+class Alert(BaseModel):
+    """A monitoring alert in Firelane's own shape, whatever source sent it."""
+
+    id: str = Field(default_factory=new_id)
+    source: str
+    fingerprint: str
+    status: Literal["firing", "resolved"] = "firing"
+    title: str
+    severity: Severity = Severity.SEV3
+    service: str | None = None
+    labels: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict)
+    starts_at: datetime = Field(default_factory=utcnow)
+    ends_at: datetime | None = None
+    received_at: datetime = Field(default_factory=utcnow)
+    raw: dict[str, Any] = Field(default_factory=dict)
+    incident_id: str | None = None
+
+
+class IncidentDraft(BaseModel):
+    """What it takes to declare an incident: title, severity and service; the rest is optional."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    title: str = Field(min_length=1, max_length=500)
+    severity: Severity
+    service: str = Field(min_length=1, max_length=200)
+    labels: dict[str, str] = Field(default_factory=dict)
+    description: str = ""
+    commander: str | None = None
+
+
+class Incident(BaseModel):
+    """An incident and its lifecycle. Mutators return the timeline event that records the change."""
+
+    id: str = Field(default_factory=new_id)
+    number: int = 0
+    title: str
+    severity: Severity
+    service: str
+    status: IncidentStatus = IncidentStatus.DECLARED
+    description: str = ""
+    labels: dict[str, str] = Field(default_factory=dict)
+    commander: str | None = None
+    communicator: str | None = None
+    investigators: list[str] = Field(default_factory=list)
+    links: dict[str, str] = Field(default_factory=dict)
+    reopened: int = 0
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+    def transition(self, to: IncidentStatus, actor: str | None = None,
+                   reason: str = "") -> TimelineEvent:
+        """Move to `to` if the lifecycle allows it; raise `InvalidTransition` otherwise."""
+        if to not in ALLOWED_TRANSITIONS[self.status]:
+            allowed = ", ".join(sorted(ALLOWED_TRANSITIONS[self.status])) or "nothing (final)"
+            raise InvalidTransition(
+                f"incident {self.number} is {self.status}; it cannot become {to} "
+                f"(allowed from {self.status}: {allowed})"
+            )
+        before = self.status
+        reopening = before in (_S.RESOLVED,) and to in (_S.DECLARED, _S.ACKNOWLEDGED)
+        self.status = to
+        self.reopened += int(reopening)
+        self.updated_at = utcnow()
+        verb = "reopened" if reopening else to.value
+        return TimelineEvent(
+            incident_id=self.id, kind="incident.reopened" if reopening else "incident.status",
+            actor=actor, summary=f"Incident {verb}" + (f": {reason}" if reason else ""),
+            details={"from": before.value, "to": to.value, "reason": reason},
+        )
+
+    def change_severity(self, to: Severity, actor: str | None = None) -> TimelineEvent:
+        """Raise or lower the severity."""
+        before, self.severity = self.severity, to
+        self.updated_at = utcnow()
+        return TimelineEvent(incident_id=self.id, kind="incident.severity", actor=actor,
+                             summary=f"Severity {before} → {to}",
+                             details={"from": before.value, "to": to.value})
+
+    def assign(self, role: Role, person: str, actor: str | None = None) -> TimelineEvent:
+        """Give `person` a role; investigators accumulate, the other roles are replaced."""
+        if role is Role.INVESTIGATOR:
+            if person not in self.investigators:
+                self.investigators.append(person)
+            before = None
+        elif role is Role.COMMANDER:
+            before, self.commander = self.commander, person
+        else:
+            before, self.communicator = self.communicator, person
+        self.updated_at = utcnow()
+        return TimelineEvent(incident_id=self.id, kind="incident.role", actor=actor,
+                             summary=f"{person} is {role.value}",
+                             details={"role": role.value, "person": person, "previous": before})
+
+    @property
+    def is_open(self) -> bool:
+        """True until the incident is resolved or closed."""
+        return self.status not in (_S.RESOLVED, _S.CLOSED)
+
+
+class Execution(BaseModel):
+    """One run of one runbook for one incident, with a snapshot of the runbook it ran."""
+
+    id: str = Field(default_factory=new_id)
+    incident_id: str
+    runbook_name: str
+    runbook_hash: str
+    runbook_source: str
+    runbook_path: str = ""
+    inputs: dict[str, Any] = Field(default_factory=dict)
+    status: ExecutionStatus = ExecutionStatus.PENDING
+    dry_run: bool = False
+    sandbox: bool = False
+    flow_run_id: str | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    finished_at: datetime | None = None
+
+
+class ActionItem(BaseModel):
+    """A postmortem follow-up with an owner and a due date."""
+
+    id: str = Field(default_factory=new_id)
+    incident_id: str
+    title: str
+    owner: str | None = None
+    due: datetime | None = None
+    status: Literal["open", "done"] = "open"
+    external_key: str | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Approval(BaseModel):
+    """A request for a person to approve one step of one execution, and its decision."""
+
+    id: str = Field(default_factory=new_id)
+    incident_id: str
+    execution_id: str
+    step_id: str
+    status: Literal["pending", "approved", "rejected"] = "pending"
+    approvers: list[str] = Field(default_factory=list)
+    message: str = ""
+    requested_at: datetime = Field(default_factory=utcnow)
+    deadline: datetime
+    decided_at: datetime | None = None
+    decided_by: str | None = None
+    reason: str | None = None
+    flow_run_id: str | None = None

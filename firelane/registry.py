@@ -1,0 +1,145 @@
+"""The action registry: every `uses:` in a runbook names an action registered here.
+
+An action is a plain async function `async def fn(inputs: I, ctx: ActionContext) -> O` where `I`
+and `O` are pydantic models. The models are the single source for validation, the runbook schema
+and the docs. Integrations register their actions with the `action` decorator when imported.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar, get_type_hints
+
+from pydantic import BaseModel
+
+from firelane.catalog import ServiceEntry
+from firelane.errors import UnknownAction
+from firelane.models import Incident, TimelineEvent
+
+__all__ = [
+    "ActionContext",
+    "ActionFn",
+    "ActionSpec",
+    "action",
+    "get_action",
+    "registered_actions",
+]
+
+_NAME = re.compile(r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$")
+
+
+@dataclass
+class ActionContext:
+    """What the engine hands an action besides its inputs.
+
+    `idempotency_key` is stable across re-runs of the same execution step: actions pass it to the
+    vendor (dedup_key, label, channel name) so a crash between the call and the ledger record
+    never produces a second side effect. `emit` adds a timeline event that is stored together
+    with the step's outcome.
+    """
+
+    incident: Incident
+    execution_id: str
+    step_id: str
+    idempotency_key: str
+    attempt: int = 1
+    dry_run: bool = False
+    sandbox: bool = False
+    service: ServiceEntry | None = None
+    events: list[TimelineEvent] = field(default_factory=list)
+
+    def emit(self, kind: str, summary: str, details: dict[str, Any] | None = None,
+             actor: str | None = None) -> TimelineEvent:
+        """Record a timeline event for this step (written when the step's outcome is)."""
+        event = TimelineEvent(incident_id=self.incident.id, kind=kind, summary=summary,
+                              details=details or {}, actor=actor, source="runbook",
+                              execution_id=self.execution_id, step_id=self.step_id)
+        self.events.append(event)
+        return event
+
+
+ActionFn = Callable[[Any, ActionContext], Awaitable[BaseModel]]
+
+
+@dataclass(frozen=True)
+class ActionSpec:
+    """A registered action: its name, function, typed models and whether it changes things."""
+
+    name: str
+    fn: ActionFn
+    inputs: type[BaseModel]
+    outputs: type[BaseModel]
+    destructive: bool
+    doc: str
+
+    @property
+    def summary(self) -> str:
+        """First line of the docstring."""
+        return self.doc.strip().splitlines()[0] if self.doc.strip() else ""
+
+
+_REGISTRY: dict[str, ActionSpec] = {}
+F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
+
+
+def action(name: str, *, destructive: bool = False) -> Callable[[F], F]:
+    """Register an async function as the action `name` (`<integration>.<verb_noun>`).
+
+    The Inputs and Outputs models are read from the type hints of the first parameter and the
+    return value. Registering the same function again (a module imported twice) is harmless;
+    registering a different function under a taken name is an error.
+
+    Example:
+        @action("core.note")
+        async def note(inputs: NoteInputs, ctx: ActionContext) -> NoteOutputs: ...
+    """
+
+    def register(fn: F) -> F:
+        if not _NAME.match(name):
+            raise ValueError(f"action name {name!r} must look like integration.verb_noun")
+        if not inspect.iscoroutinefunction(fn):
+            raise TypeError(f"action {name}: {fn.__qualname__} must be `async def`")
+        hints = get_type_hints(fn)
+        params = list(inspect.signature(fn).parameters)
+        if len(params) != 2:
+            raise TypeError(f"action {name}: takes (inputs, ctx), got {params}")
+        inputs, outputs = hints.get(params[0]), hints.get("return")
+        for label, model in (("inputs", inputs), ("return", outputs)):
+            if not (isinstance(model, type) and issubclass(model, BaseModel)):
+                raise TypeError(f"action {name}: {label} must be annotated with a pydantic model")
+        doc = inspect.getdoc(fn) or ""
+        if not doc:
+            raise TypeError(f"action {name}: needs a docstring (it is the user's documentation)")
+        existing = _REGISTRY.get(name)
+        if existing is not None:
+            same = (existing.fn.__module__, existing.fn.__qualname__) == (
+                fn.__module__, fn.__qualname__)
+            if not same:
+                raise ValueError(f"action {name} is already registered by "
+                                 f"{existing.fn.__module__}.{existing.fn.__qualname__}")
+        assert inputs is not None and outputs is not None
+        _REGISTRY[name] = ActionSpec(name=name, fn=fn, inputs=inputs, outputs=outputs,
+                                     destructive=destructive, doc=doc)
+        return fn
+
+    return register
+
+
+def get_action(name: str) -> ActionSpec:
+    """The action registered as `name`; `UnknownAction` lists near names when it is missing."""
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        import difflib
+
+        near = difflib.get_close_matches(name, list(_REGISTRY), n=3)
+        hint = f" (did you mean {', '.join(near)}?)" if near else ""
+        raise UnknownAction(f"no action named {name!r}{hint}") from None
+
+
+def registered_actions() -> dict[str, ActionSpec]:
+    """A copy of the registry, by name."""
+    return dict(sorted(_REGISTRY.items()))

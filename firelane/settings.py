@@ -1,0 +1,70 @@
+"""Settings from the environment, read when asked for (never at import time)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from platformdirs import user_data_dir
+
+from firelane.errors import ConfigError
+
+__all__ = ["Settings", "worker_identity"]
+
+
+def _float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name}={raw!r} is not a number") from exc
+    if value <= 0:
+        raise ConfigError(f"{name}={raw!r} must be greater than zero")
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where Firelane keeps things and how it times leases.
+
+    - `FIRELANE_DATABASE_URL`: SQLAlchemy URL of the incident store (default: a SQLite file
+      under the user's data directory; `postgresql+psycopg://...` for PostgreSQL).
+    - `FIRELANE_RUNBOOKS_DIR`: where runbooks are looked up by name (default `./runbooks`).
+    - `FIRELANE_CATALOG`: the service catalog (default `./services.yaml`).
+    - `FIRELANE_LEASE_SECONDS`: how long a step claim lives without renewal (default 30).
+    - `FIRELANE_PLUGINS`: comma-separated modules to import so they register actions.
+    """
+
+    database_url: str
+    runbooks_dir: Path
+    catalog_path: Path
+    lease_seconds: float
+    plugins: tuple[str, ...]
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        """Read the settings now."""
+        url = os.environ.get("FIRELANE_DATABASE_URL", "")
+        if not url:
+            data = Path(user_data_dir("firelane"))
+            data.mkdir(parents=True, exist_ok=True)
+            url = f"sqlite:///{data / 'firelane.db'}"
+        plugins = tuple(p.strip() for p in os.environ.get("FIRELANE_PLUGINS", "").split(",")
+                        if p.strip())
+        return cls(
+            database_url=url,
+            runbooks_dir=Path(os.environ.get("FIRELANE_RUNBOOKS_DIR", "runbooks")),
+            catalog_path=Path(os.environ.get("FIRELANE_CATALOG", "services.yaml")),
+            lease_seconds=_float("FIRELANE_LEASE_SECONDS", 30.0),
+            plugins=plugins,
+        )
+
+
+def worker_identity() -> str:
+    """Who holds a lease: host, process and a random suffix (pids are reused)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"

@@ -1,0 +1,24 @@
+"""The incident store: incidents, alerts, executions, the step ledger, approvals, timeline.
+
+SQLite by default (one file, WAL), PostgreSQL when `FIRELANE_DATABASE_URL` says so. The schema is
+created and upgraded by Alembic migrations (`Store.migrate()`).
+"""
+
+from firelane.store.ledger import Claim, ClaimOutcome, LedgerOps, StepRecord, idempotency_key
+from firelane.store.tables import metadata
+
+
+class Store(LedgerOps):
+    """The whole store. `Store(url).migrate()` makes it ready to use."""
+
+
+def open_store(url: str, migrate: bool = True) -> Store:
+    """A store for `url`, migrated to the newest schema unless told otherwise."""
+    store = Store(url)
+    if migrate:
+        store.migrate()
+    return store
+
+
+__all__ = ["Claim", "ClaimOutcome", "StepRecord", "Store", "idempotency_key", "metadata",
+           "open_store"]

@@ -1,0 +1,205 @@
+"""Incidents, their timeline, executions and action items."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from firelane.errors import NotFound, StoreError
+from firelane.models import (
+    ActionItem,
+    Execution,
+    ExecutionStatus,
+    Incident,
+    IncidentDraft,
+    IncidentStatus,
+    Role,
+    Severity,
+    TimelineEvent,
+    utcnow,
+)
+from firelane.store.base import StoreBase, aware
+from firelane.store.tables import action_items, executions, incidents, timeline_events
+
+__all__ = ["IncidentOps"]
+
+
+def _incident(row: Any) -> Incident:
+    data = dict(row._mapping)
+    data["created_at"], data["updated_at"] = aware(data["created_at"]), aware(data["updated_at"])
+    return Incident.model_validate(data)
+
+
+def _event(row: Any) -> TimelineEvent:
+    data = dict(row._mapping)
+    data["at"] = aware(data["at"])
+    return TimelineEvent.model_validate(data)
+
+
+def _execution(row: Any) -> Execution:
+    data = dict(row._mapping)
+    data["created_at"], data["finished_at"] = aware(data["created_at"]), aware(data["finished_at"])
+    return Execution.model_validate(data)
+
+
+class IncidentOps(StoreBase):
+    """Incident lifecycle, timeline, executions and action items."""
+
+    def _insert_events(self, conn: Connection, events: Iterable[TimelineEvent]) -> None:
+        rows = [e.model_dump(mode="python") for e in events]
+        if rows:
+            conn.execute(insert(timeline_events), rows)
+
+    def declare_incident(self, draft: IncidentDraft, actor: str | None = None) -> Incident:
+        """Create an incident with the next human number and a `declared` timeline event."""
+        for _ in range(20):
+            try:
+                with self.tx() as conn:
+                    number = (conn.execute(select(func.max(incidents.c.number))).scalar() or 0) + 1
+                    incident = Incident(number=number, title=draft.title,
+                                        severity=draft.severity, service=draft.service,
+                                        labels=draft.labels, description=draft.description,
+                                        commander=draft.commander)
+                    conn.execute(insert(incidents), incident.model_dump(mode="python"))
+                    self._insert_events(conn, [TimelineEvent(
+                        incident_id=incident.id, kind="incident.declared", actor=actor,
+                        summary=f"INC-{number} declared: [{draft.severity}] {draft.title}",
+                        details={"severity": draft.severity.value, "service": draft.service})])
+                    return incident
+            except IntegrityError:
+                continue
+        raise StoreError("could not allocate an incident number after 20 tries")
+
+    def get_incident(self, ref: str) -> Incident:
+        """An incident by id, number (`12`) or `INC-12`."""
+        text = ref.strip()
+        number = text.upper().removeprefix("INC-")
+        cond = incidents.c.number == int(number) if number.isdigit() else incidents.c.id == text
+        with self.tx(write=False) as conn:
+            row = conn.execute(select(incidents).where(cond)).first()
+        if row is None:
+            raise NotFound(f"no incident {ref!r} (give its number, INC-number or id; "
+                           "`firelane incidents list` shows them)")
+        return _incident(row)
+
+    def list_incidents(self, status: IncidentStatus | None = None,
+                       limit: int = 50) -> list[Incident]:
+        """Newest first."""
+        query = select(incidents).order_by(incidents.c.number.desc()).limit(limit)
+        if status is not None:
+            query = query.where(incidents.c.status == status.value)
+        with self.tx(write=False) as conn:
+            return [_incident(r) for r in conn.execute(query)]
+
+    def _mutate(self, ref: str, change: Callable[[Incident], TimelineEvent | None]) -> Incident:
+        incident_id = self.get_incident(ref).id
+        with self.tx() as conn:
+            row = conn.execute(select(incidents).where(incidents.c.id == incident_id)
+                               .with_for_update()).one()
+            incident = _incident(row)
+            event = change(incident)
+            data = incident.model_dump(mode="python")
+            conn.execute(update(incidents).where(incidents.c.id == incident_id).values(data))
+            if event is not None:
+                self._insert_events(conn, [event])
+        return incident
+
+    def set_status(self, ref: str, to: IncidentStatus, actor: str | None = None,
+                   reason: str = "") -> Incident:
+        """Move an incident along its lifecycle (raises `InvalidTransition` when not allowed)."""
+        return self._mutate(ref, lambda i: i.transition(to, actor, reason))
+
+    def change_severity(self, ref: str, to: Severity, actor: str | None = None) -> Incident:
+        """Raise or lower an incident's severity."""
+        return self._mutate(ref, lambda i: i.change_severity(to, actor))
+
+    def assign_role(self, ref: str, role: Role, person: str, actor: str | None = None) -> Incident:
+        """Name a commander, communicator or investigator."""
+        return self._mutate(ref, lambda i: i.assign(role, person, actor))
+
+    def set_link(self, ref: str, kind: str, url: str, actor: str | None = None) -> Incident:
+        """Attach a ticket/page/channel/bridge link to the incident."""
+        def change(incident: Incident) -> TimelineEvent:
+            incident.links = {**incident.links, kind: url}
+            return TimelineEvent(incident_id=incident.id, kind="incident.link", actor=actor,
+                                 summary=f"{kind}: {url}", details={"kind": kind, "url": url})
+        return self._mutate(ref, change)
+
+    def append_events(self, events: Iterable[TimelineEvent]) -> None:
+        """Append timeline events (never rewritten)."""
+        with self.tx() as conn:
+            self._insert_events(conn, events)
+
+    def timeline(self, incident_id: str) -> list[TimelineEvent]:
+        """Every event of an incident in time order."""
+        query = (select(timeline_events).where(timeline_events.c.incident_id == incident_id)
+                 .order_by(timeline_events.c.at, timeline_events.c.id))
+        with self.tx(write=False) as conn:
+            return [_event(r) for r in conn.execute(query)]
+
+    def create_execution(self, execution: Execution) -> Execution:
+        """Record a new execution with its runbook snapshot."""
+        with self.tx() as conn:
+            conn.execute(insert(executions), execution.model_dump(mode="python"))
+            self._insert_events(conn, [TimelineEvent(
+                incident_id=execution.incident_id, kind="execution.created",
+                execution_id=execution.id,
+                summary=f"Runbook {execution.runbook_name} queued"
+                        + (" (dry run)" if execution.dry_run else ""),
+                details={"runbook_hash": execution.runbook_hash, "inputs": execution.inputs})])
+        return execution
+
+    def get_execution(self, execution_id: str) -> Execution:
+        """An execution by id."""
+        with self.tx(write=False) as conn:
+            row = conn.execute(select(executions).where(executions.c.id == execution_id)).first()
+        if row is None:
+            raise NotFound(f"no execution {execution_id!r}")
+        return _execution(row)
+
+    def list_executions(self, incident_id: str) -> list[Execution]:
+        """An incident's executions, oldest first."""
+        query = (select(executions).where(executions.c.incident_id == incident_id)
+                 .order_by(executions.c.created_at))
+        with self.tx(write=False) as conn:
+            return [_execution(r) for r in conn.execute(query)]
+
+    def set_execution_status(self, execution_id: str, status: ExecutionStatus,
+                             flow_run_id: str | None = None) -> None:
+        """Mark an execution running or finished (and remember its Prefect flow run)."""
+        values: dict[str, Any] = {"status": status.value}
+        if flow_run_id is not None:
+            values["flow_run_id"] = flow_run_id
+        if status in (ExecutionStatus.SUCCEEDED, ExecutionStatus.FAILED):
+            values["finished_at"] = utcnow()
+        with self.tx() as conn:
+            found = conn.execute(update(executions).where(executions.c.id == execution_id)
+                                 .values(values)).rowcount
+        if not found:
+            raise NotFound(f"no execution {execution_id!r}")
+
+    def add_action_item(self, item: ActionItem) -> ActionItem:
+        """Record a postmortem action item."""
+        with self.tx() as conn:
+            conn.execute(insert(action_items), item.model_dump(mode="python"))
+            self._insert_events(conn, [TimelineEvent(
+                incident_id=item.incident_id, kind="action_item.created", actor=item.owner,
+                summary=f"Action item: {item.title}", details={"action_item_id": item.id})])
+        return item
+
+    def list_action_items(self, incident_id: str | None = None,
+                          status: str | None = None) -> list[ActionItem]:
+        """Action items, optionally for one incident and/or one status."""
+        query = select(action_items).order_by(action_items.c.created_at)
+        if incident_id is not None:
+            query = query.where(action_items.c.incident_id == incident_id)
+        if status is not None:
+            query = query.where(action_items.c.status == status)
+        with self.tx(write=False) as conn:
+            rows = [dict(r._mapping) for r in conn.execute(query)]
+        for row in rows:
+            row["due"], row["created_at"] = aware(row["due"]), aware(row["created_at"])
+        return [ActionItem.model_validate(r) for r in rows]

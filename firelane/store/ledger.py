@@ -1,0 +1,254 @@
+"""The step ledger (exactly-once side effects) and approvals.
+
+A step is *claimed* with a lease before its side effect and *finished* after. A worker that finds
+a finished step reuses its outcome; one that finds a live lease waits; one that finds an expired
+lease takes the step over and runs it again with the same idempotency key, so the vendor-side
+check covers a crash between the call and the record.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import Connection, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from firelane.errors import NotFound
+from firelane.models import Approval, StepStatus, TimelineEvent, utcnow
+from firelane.store.base import aware
+from firelane.store.incidents import IncidentOps
+from firelane.store.tables import approvals, step_ledger
+
+__all__ = ["Claim", "ClaimOutcome", "LedgerOps", "StepRecord", "idempotency_key"]
+
+
+def idempotency_key(incident_id: str, execution_id: str, step_id: str) -> str:
+    """The key an action passes to its vendor; stable for every re-run of the same step."""
+    return f"firelane-{incident_id[:12]}-{execution_id[:12]}-{step_id}"
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    """A step's row in the ledger."""
+
+    execution_id: str
+    step_id: str
+    incident_id: str
+    idempotency_key: str
+    status: StepStatus
+    owner: str | None
+    lease_expires_at: datetime | None
+    claims: int
+    attempts: int
+    outputs: dict[str, Any] | None
+    error: str | None
+    started_at: datetime
+    finished_at: datetime | None
+    duration_seconds: float | None
+
+    @property
+    def finished(self) -> bool:
+        """The step has an outcome."""
+        return self.status is not StepStatus.CLAIMED
+
+
+def _record(row: Any) -> StepRecord:
+    data = dict(row._mapping)
+    for key in ("lease_expires_at", "started_at", "finished_at"):
+        data[key] = aware(data[key])
+    data["status"] = StepStatus(data["status"])
+    return StepRecord(**data)
+
+
+class ClaimOutcome(StrEnum):
+    """What `claim_step` found."""
+
+    CLAIMED = "claimed"
+    TAKEN_OVER = "taken_over"
+    DONE = "done"
+    HELD = "held"
+
+
+@dataclass(frozen=True)
+class Claim:
+    """The outcome of a claim and the row as it stands afterwards."""
+
+    outcome: ClaimOutcome
+    record: StepRecord
+
+
+def _approval(row: Any) -> Approval:
+    data = dict(row._mapping)
+    for key in ("requested_at", "deadline", "decided_at"):
+        data[key] = aware(data[key])
+    return Approval.model_validate(data)
+
+
+class LedgerOps(IncidentOps):
+    """Step claims, leases, outcomes, and approvals."""
+
+    def _get_step(self, conn: Connection, execution_id: str, step_id: str) -> StepRecord | None:
+        row = conn.execute(select(step_ledger).where(
+            step_ledger.c.execution_id == execution_id,
+            step_ledger.c.step_id == step_id)).first()
+        return _record(row) if row is not None else None
+
+    def claim_step(self, incident_id: str, execution_id: str, step_id: str, owner: str,
+                   lease_seconds: float) -> Claim:
+        """Claim a step before its side effect (see the module docstring for the outcomes)."""
+        now = utcnow()
+        lease = now + timedelta(seconds=lease_seconds)
+        try:
+            with self.tx() as conn:
+                conn.execute(insert(step_ledger).values(
+                    execution_id=execution_id, step_id=step_id, incident_id=incident_id,
+                    idempotency_key=idempotency_key(incident_id, execution_id, step_id),
+                    status=StepStatus.CLAIMED.value, owner=owner, lease_expires_at=lease,
+                    claims=1, attempts=0, started_at=now))
+                record = self._get_step(conn, execution_id, step_id)
+                assert record is not None
+                return Claim(ClaimOutcome.CLAIMED, record)
+        except IntegrityError:
+            pass
+        with self.tx() as conn:
+            record = self._get_step(conn, execution_id, step_id)
+            assert record is not None, "claim conflicted but the row is gone"
+            if record.finished:
+                return Claim(ClaimOutcome.DONE, record)
+            if record.owner == owner:
+                return Claim(ClaimOutcome.CLAIMED, record)
+            expires = record.lease_expires_at
+            if expires is not None and expires > now:
+                return Claim(ClaimOutcome.HELD, record)
+            conn.execute(update(step_ledger).where(
+                step_ledger.c.execution_id == execution_id, step_ledger.c.step_id == step_id,
+                step_ledger.c.status == StepStatus.CLAIMED.value,
+            ).values(owner=owner, lease_expires_at=lease, claims=step_ledger.c.claims + 1))
+            taken = self._get_step(conn, execution_id, step_id)
+            assert taken is not None
+            return Claim(ClaimOutcome.TAKEN_OVER, taken)
+
+    def renew_lease(self, execution_id: str, step_id: str, owner: str,
+                    lease_seconds: float) -> bool:
+        """Extend the lease while the step runs; False when someone else took it over."""
+        with self.tx() as conn:
+            return bool(conn.execute(update(step_ledger).where(
+                step_ledger.c.execution_id == execution_id, step_ledger.c.step_id == step_id,
+                step_ledger.c.owner == owner, step_ledger.c.status == StepStatus.CLAIMED.value,
+            ).values(lease_expires_at=utcnow() + timedelta(seconds=lease_seconds))).rowcount)
+
+    def note_attempt(self, execution_id: str, step_id: str, attempt: int,
+                     events: list[TimelineEvent]) -> None:
+        """Count an attempt and append its timeline events."""
+        with self.tx() as conn:
+            conn.execute(update(step_ledger).where(
+                step_ledger.c.execution_id == execution_id, step_ledger.c.step_id == step_id,
+            ).values(attempts=attempt))
+            self._insert_events(conn, events)
+
+    def finish_step(self, execution_id: str, step_id: str, status: StepStatus,
+                    outputs: dict[str, Any] | None, error: str | None,
+                    events: list[TimelineEvent]) -> StepRecord:
+        """Record a claimed step's outcome with its timeline events, in one transaction.
+
+        The first outcome wins: if another worker already finished the step, its record is
+        returned and these events are dropped (they describe a duplicate run).
+        """
+        now = utcnow()
+        with self.tx() as conn:
+            current = self._get_step(conn, execution_id, step_id)
+            if current is None:
+                raise NotFound(f"step {step_id} of execution {execution_id} was never claimed")
+            if current.finished:
+                return current
+            conn.execute(update(step_ledger).where(
+                step_ledger.c.execution_id == execution_id, step_ledger.c.step_id == step_id,
+            ).values(status=status.value, outputs=outputs, error=error, finished_at=now,
+                     lease_expires_at=None,
+                     duration_seconds=(now - current.started_at).total_seconds()))
+            self._insert_events(conn, events)
+            record = self._get_step(conn, execution_id, step_id)
+            assert record is not None
+            return record
+
+    def step_records(self, execution_id: str) -> dict[str, StepRecord]:
+        """Every ledger row of an execution, by step id."""
+        with self.tx(write=False) as conn:
+            rows = conn.execute(select(step_ledger).where(
+                step_ledger.c.execution_id == execution_id))
+            return {r.step_id: _record(r) for r in rows}
+
+    def request_approval(self, approval: Approval) -> Approval:
+        """Open an approval request; asking again for the same step returns the first one."""
+        try:
+            with self.tx() as conn:
+                conn.execute(insert(approvals), approval.model_dump(mode="python"))
+                self._insert_events(conn, [TimelineEvent(
+                    incident_id=approval.incident_id, kind="approval.requested",
+                    source="runbook", execution_id=approval.execution_id,
+                    step_id=approval.step_id,
+                    summary=f"Approval requested for {approval.step_id}"
+                            + (f": {approval.message}" if approval.message else ""),
+                    details={"approvers": approval.approvers,
+                             "deadline": approval.deadline.isoformat()})])
+            return approval
+        except IntegrityError:
+            return self.find_approval(approval.execution_id, approval.step_id)
+
+    def find_approval(self, execution_id: str, step_id: str) -> Approval:
+        """The approval of one step of one execution."""
+        with self.tx(write=False) as conn:
+            row = conn.execute(select(approvals).where(
+                approvals.c.execution_id == execution_id, approvals.c.step_id == step_id)).first()
+        if row is None:
+            raise NotFound(f"no approval for step {step_id} of execution {execution_id}")
+        return _approval(row)
+
+    def get_approval(self, approval_id: str) -> Approval:
+        """An approval by id."""
+        with self.tx(write=False) as conn:
+            row = conn.execute(select(approvals).where(approvals.c.id == approval_id)).first()
+        if row is None:
+            raise NotFound(f"no approval {approval_id!r}")
+        return _approval(row)
+
+    def approvals_for(self, incident_id: str, step_id: str | None = None) -> list[Approval]:
+        """An incident's approvals, newest first (optionally for one step id)."""
+        query = (select(approvals).where(approvals.c.incident_id == incident_id)
+                 .order_by(approvals.c.requested_at.desc()))
+        if step_id is not None:
+            query = query.where(approvals.c.step_id == step_id)
+        with self.tx(write=False) as conn:
+            return [_approval(r) for r in conn.execute(query)]
+
+    def set_approval_flow_run(self, approval_id: str, flow_run_id: str) -> None:
+        """Remember which Prefect flow run is paused waiting for this approval."""
+        with self.tx() as conn:
+            conn.execute(update(approvals).where(approvals.c.id == approval_id)
+                         .values(flow_run_id=flow_run_id))
+
+    def decide_approval(self, approval_id: str, approved: bool, by: str,
+                        reason: str = "") -> tuple[Approval, bool]:
+        """Decide a pending approval. Returns the approval and whether this call decided it
+        (False: someone decided first, and their decision stands)."""
+        status = "approved" if approved else "rejected"
+        with self.tx() as conn:
+            won = bool(conn.execute(update(approvals).where(
+                approvals.c.id == approval_id, approvals.c.status == "pending",
+            ).values(status=status, decided_at=utcnow(), decided_by=by, reason=reason)).rowcount)
+            row = conn.execute(select(approvals).where(approvals.c.id == approval_id)).first()
+            if row is None:
+                raise NotFound(f"no approval {approval_id!r}")
+            approval = _approval(row)
+            if won:
+                self._insert_events(conn, [TimelineEvent(
+                    incident_id=approval.incident_id, kind=f"approval.{status}", actor=by,
+                    source="runbook", execution_id=approval.execution_id,
+                    step_id=approval.step_id,
+                    summary=f"{approval.step_id} {status} by {by}"
+                            + (f": {reason}" if reason else ""),
+                    details={"approved": approved, "by": by, "reason": reason})])
+        return approval, won

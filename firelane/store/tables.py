@@ -1,0 +1,150 @@
+"""The incident store's tables (SQLAlchemy Core). Migrations in `migrations/` create them."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+__all__ = [
+    "action_items",
+    "alerts",
+    "approvals",
+    "executions",
+    "incidents",
+    "metadata",
+    "step_ledger",
+    "timeline_events",
+]
+
+metadata = MetaData()
+TS = DateTime(timezone=True)
+
+incidents = Table(
+    "incidents", metadata,
+    Column("id", String(32), primary_key=True),
+    Column("number", Integer, nullable=False, unique=True),
+    Column("title", Text, nullable=False),
+    Column("severity", String(8), nullable=False),
+    Column("service", String(200), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("description", Text, nullable=False, default=""),
+    Column("labels", JSON, nullable=False),
+    Column("commander", String(200)),
+    Column("communicator", String(200)),
+    Column("investigators", JSON, nullable=False),
+    Column("links", JSON, nullable=False),
+    Column("reopened", Integer, nullable=False, default=0),
+    Column("created_at", TS, nullable=False),
+    Column("updated_at", TS, nullable=False),
+)
+
+alerts = Table(
+    "alerts", metadata,
+    Column("id", String(32), primary_key=True),
+    Column("source", String(32), nullable=False),
+    Column("fingerprint", String(128), nullable=False, index=True),
+    Column("status", String(16), nullable=False),
+    Column("title", Text, nullable=False),
+    Column("severity", String(8), nullable=False),
+    Column("service", String(200)),
+    Column("labels", JSON, nullable=False),
+    Column("annotations", JSON, nullable=False),
+    Column("starts_at", TS, nullable=False),
+    Column("ends_at", TS),
+    Column("received_at", TS, nullable=False),
+    Column("raw", JSON, nullable=False),
+    Column("incident_id", String(32), ForeignKey("incidents.id"), index=True),
+)
+
+executions = Table(
+    "executions", metadata,
+    Column("id", String(32), primary_key=True),
+    Column("incident_id", String(32), ForeignKey("incidents.id"), nullable=False, index=True),
+    Column("runbook_name", String(200), nullable=False),
+    Column("runbook_hash", String(64), nullable=False),
+    Column("runbook_source", Text, nullable=False),
+    Column("runbook_path", Text, nullable=False, default=""),
+    Column("inputs", JSON, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("dry_run", Boolean, nullable=False, default=False),
+    Column("sandbox", Boolean, nullable=False, default=False),
+    Column("flow_run_id", String(64)),
+    Column("created_at", TS, nullable=False),
+    Column("finished_at", TS),
+)
+
+step_ledger = Table(
+    "step_ledger", metadata,
+    Column("execution_id", String(32), ForeignKey("executions.id"), primary_key=True),
+    Column("step_id", String(100), primary_key=True),
+    Column("incident_id", String(32), ForeignKey("incidents.id"), nullable=False),
+    Column("idempotency_key", String(200), nullable=False, unique=True),
+    Column("status", String(16), nullable=False),
+    Column("owner", String(200)),
+    Column("lease_expires_at", TS),
+    Column("claims", Integer, nullable=False, default=1),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("outputs", JSON),
+    Column("error", Text),
+    Column("started_at", TS, nullable=False),
+    Column("finished_at", TS),
+    Column("duration_seconds", Float),
+)
+
+timeline_events = Table(
+    "timeline_events", metadata,
+    Column("id", String(32), primary_key=True),
+    Column("incident_id", String(32), ForeignKey("incidents.id"), nullable=False),
+    Column("at", TS, nullable=False),
+    Column("source", String(32), nullable=False),
+    Column("kind", String(64), nullable=False),
+    Column("actor", String(200)),
+    Column("summary", Text, nullable=False),
+    Column("details", JSON, nullable=False),
+    Column("execution_id", String(32)),
+    Column("step_id", String(100)),
+    Index("ix_timeline_incident_at", "incident_id", "at"),
+)
+
+approvals = Table(
+    "approvals", metadata,
+    Column("id", String(32), primary_key=True),
+    Column("incident_id", String(32), ForeignKey("incidents.id"), nullable=False, index=True),
+    Column("execution_id", String(32), ForeignKey("executions.id"), nullable=False),
+    Column("step_id", String(100), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("approvers", JSON, nullable=False),
+    Column("message", Text, nullable=False, default=""),
+    Column("requested_at", TS, nullable=False),
+    Column("deadline", TS, nullable=False),
+    Column("decided_at", TS),
+    Column("decided_by", String(200)),
+    Column("reason", Text),
+    Column("flow_run_id", String(64)),
+    UniqueConstraint("execution_id", "step_id", name="uq_approvals_execution_step"),
+)
+
+action_items = Table(
+    "action_items", metadata,
+    Column("id", String(32), primary_key=True),
+    Column("incident_id", String(32), ForeignKey("incidents.id"), nullable=False, index=True),
+    Column("title", Text, nullable=False),
+    Column("owner", String(200)),
+    Column("due", TS),
+    Column("status", String(16), nullable=False),
+    Column("external_key", String(100), unique=True),
+    Column("created_at", TS, nullable=False),
+)

@@ -1,0 +1,131 @@
+"""Approvals as paused subflows.
+
+An approval-gated step runs its own async subflow, `approve-step`, which pauses with
+`wait_for_input`: several approvals can wait at once while other branches go on (two pauses in
+one flow run kill it), and each shows its own resume form in the Prefect UI. Decisions come from
+that form, from `firelane approve` (which records the decision and resumes the subflow), or from
+Firelane's own timer, which rejects the request at its deadline, before Prefect's pause timeout.
+The store is the source of truth: the first decision recorded wins.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from datetime import timedelta
+from typing import Any
+from uuid import UUID
+
+from firelane.models import Approval, utcnow
+from firelane.runbook import Step
+from firelane.settings import Settings
+from firelane.store import Store, open_store
+from prefect import flow
+from prefect.context import FlowRunContext
+from prefect.exceptions import FlowPauseTimeout
+from prefect.flow_runs import NotPausedError, apause_flow_run, aresume_flow_run
+from prefect.input import RunInput
+
+from flows.engine import RunContext
+
+__all__ = ["ApprovalDecision", "approve_step", "decide", "request_and_wait"]
+
+_PAUSE_MARGIN_SECONDS = 60
+_RESUME_TRIES_SECONDS = 20.0
+
+
+class ApprovalDecision(RunInput):
+    """The resume form: approve or reject, why, and who you are."""
+
+    approved: bool = False
+    reason: str = ""
+    decided_by: str = ""
+
+
+async def _resume(store: Store, approval_id: str, decision: dict[str, Any]) -> bool:
+    """Resume the paused subflow, waiting for it to record its run id and reach its pause."""
+    loop = asyncio.get_running_loop()
+    give_up = loop.time() + _RESUME_TRIES_SECONDS
+    while loop.time() < give_up:
+        approval = store.get_approval(approval_id)
+        if approval.flow_run_id is not None:
+            try:
+                await aresume_flow_run(UUID(approval.flow_run_id), run_input=decision)
+                return True
+            except NotPausedError:
+                pass
+            except FlowPauseTimeout:
+                return False
+        await asyncio.sleep(0.25)
+    return False
+
+
+async def decide(store: Store, approval: Approval, approved: bool, by: str,
+                 reason: str = "") -> tuple[Approval, bool]:
+    """Record a decision and resume the waiting subflow. Returns (approval, this call won)."""
+    decided, won = store.decide_approval(approval.id, approved, by, reason)
+    if won:
+        await _resume(store, approval.id, {"approved": approved, "reason": reason,
+                                           "decided_by": by})
+    return decided, won
+
+
+@flow(name="approve-step", log_prints=False, persist_result=False)
+async def approve_step(execution_id: str, step_id: str) -> str:
+    """Wait for a decision on one step's approval; returns `approved` or `rejected`."""
+    store = open_store(Settings.from_env().database_url, migrate=False)
+    try:
+        approval = store.find_approval(execution_id, step_id)
+        ctx = FlowRunContext.get()
+        if approval.status == "pending" and ctx is not None and ctx.flow_run is not None:
+            store.set_approval_flow_run(approval.id, str(ctx.flow_run.id))
+            approval = store.find_approval(execution_id, step_id)
+        if approval.status != "pending":
+            return approval.status
+        remaining = (approval.deadline - utcnow()).total_seconds()
+        form = ApprovalDecision.with_initial_data(
+            description=f"**Approve step `{step_id}`?** {approval.message}\n\n"
+                        f"Approvers: {', '.join(approval.approvers) or 'anyone'}. "
+                        "Without a decision it is rejected at "
+                        f"{approval.deadline:%Y-%m-%d %H:%M:%S} UTC.")
+        try:
+            answer = await apause_flow_run(
+                wait_for_input=form, key=f"approve-{step_id}", poll_interval=1,
+                timeout=max(1, int(remaining)) + _PAUSE_MARGIN_SECONDS)
+        except FlowPauseTimeout:
+            store.decide_approval(approval.id, False, "firelane", "Prefect pause timed out")
+        else:
+            store.decide_approval(approval.id, answer.approved,
+                                  answer.decided_by or "prefect-ui", answer.reason)
+        return store.find_approval(execution_id, step_id).status
+    finally:
+        store.close()
+
+
+async def _expire(store: Store, approval: Approval, timeout: float) -> None:
+    delay = (approval.deadline - utcnow()).total_seconds()
+    await asyncio.sleep(max(0.0, delay))
+    await decide(store, approval, False, "firelane",
+                 f"no decision within {timeout:g} s")
+
+
+async def request_and_wait(rc: RunContext, step: Step, rendered: dict[str, Any]) -> Approval:
+    """The engine's approval gate: open the request, run the subflow, enforce the deadline."""
+    spec = step.approval
+    assert spec is not None
+    approval = await asyncio.to_thread(rc.store.request_approval, Approval(
+        incident_id=rc.incident.id, execution_id=rc.execution.id, step_id=step.id,
+        approvers=spec.approvers, message=spec.message or f"{step.uses} with {rendered}",
+        deadline=utcnow() + timedelta(seconds=spec.timeout_seconds)))
+    if approval.status != "pending":
+        return approval
+    timer = asyncio.create_task(_expire(rc.store, approval, spec.timeout_seconds))
+    try:
+        await approve_step.with_options(
+            flow_run_name=f"approve {step.id} · INC-{rc.incident.number}",
+        )(rc.execution.id, step.id)
+    finally:
+        timer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await timer
+    return await asyncio.to_thread(rc.store.find_approval, rc.execution.id, step.id)

@@ -1,0 +1,222 @@
+"""The `firelane` command line.
+
+`run`, `resume`, `approve`, `incidents list|show` and `validate`. Prefect is imported only by the
+commands that run something: `validate` and `run --plan` never touch it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from firelane.errors import FirelaneError, RunbookError
+from firelane.inputs import new_execution, parse_cli_inputs, resolve_inputs
+from firelane.models import Incident, IncidentDraft, IncidentStatus
+from firelane.runbook import find_runbook, load_runbook
+from firelane.settings import Settings
+from firelane.store import Store, open_store
+
+from flows.plugins import load_plugins
+
+__all__ = ["main"]
+
+
+def _read_incident(path: str) -> IncidentDraft:
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise RunbookError(f"--incident {path}: {exc.strerror}") from exc
+    except json.JSONDecodeError as exc:
+        raise RunbookError(f"--incident {path}:{exc.lineno}: invalid JSON: {exc.msg}") from exc
+    try:
+        return IncidentDraft.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or '<root>'}: {e['msg']}"
+                             for e in exc.errors())
+        raise RunbookError(f"--incident {path}: {problems} (an incident file needs title, "
+                           "severity SEV1-SEV4 and service)") from exc
+
+
+def _print_rows(rows: list[dict[str, Any]]) -> None:
+    for row in rows:
+        secs = f"{row['seconds']:.2f}s" if row["seconds"] is not None else "-"
+        err = f"  {row['error']}" if row["error"] else ""
+        print(f"  {row['status']:<10} {row['step']:<24} {row['uses']:<22} {secs:>8}{err}")
+
+
+def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
+    loaded = load_runbook(find_runbook(args.runbook, settings.runbooks_dir))
+    draft = _read_incident(args.incident)
+    given = parse_cli_inputs(args.input or [])
+    if args.plan:
+        from flows.plan import build_plan, format_plan
+
+        inputs = resolve_inputs(loaded, given)
+        preview = Incident(title=draft.title, severity=draft.severity, service=draft.service,
+                           labels=draft.labels, description=draft.description,
+                           commander=draft.commander)
+        plan = build_plan(loaded, preview, inputs, dry_run=args.dry_run)
+        print(json.dumps(plan, indent=2) if args.json else format_plan(plan))
+        return 0
+    store = open_store(settings.database_url)
+    resolve_inputs(loaded, given)
+    incident = store.declare_incident(draft, actor=getpass.getuser())
+    execution = store.create_execution(new_execution(loaded, incident, given,
+                                                     dry_run=args.dry_run, sandbox=args.sandbox))
+    print(f"INC-{incident.number} declared · execution {execution.id} · runbook "
+          f"{loaded.runbook.name}" + (" · DRY RUN" if args.dry_run else ""))
+    return _run_and_report(execution.id, args.json)
+
+
+def _run_and_report(execution_id: str, as_json: bool) -> int:
+    from flows.runbook_flow import run_execution
+
+    result = run_execution(execution_id)
+    if as_json:
+        print(json.dumps(result, indent=2))
+    else:
+        _print_rows(result["steps"])
+        print(f"execution {execution_id}: {result['status']}")
+    return 0 if result["status"] == "succeeded" else 1
+
+
+def cmd_resume(args: argparse.Namespace, settings: Settings) -> int:
+    open_store(settings.database_url).get_execution(args.execution)
+    return _run_and_report(args.execution, args.json)
+
+
+def cmd_approve(args: argparse.Namespace, settings: Settings) -> int:
+    from flows.approvals import decide
+
+    store = open_store(settings.database_url)
+    incident = store.get_incident(args.incident)
+    pending = [a for a in store.approvals_for(incident.id, args.step) if a.status == "pending"]
+    if not pending:
+        decided = store.approvals_for(incident.id, args.step)
+        state = f"already {decided[0].status} by {decided[0].decided_by}" if decided else \
+            "never requested"
+        print(f"INC-{incident.number} step {args.step}: no pending approval ({state})",
+              file=sys.stderr)
+        return 1
+    by = args.as_ or getpass.getuser()
+    approval, won = asyncio.run(decide(store, pending[0], not args.reject, by, args.reason))
+    if not won:
+        print(f"too late: {approval.step_id} was already {approval.status} by "
+              f"{approval.decided_by}", file=sys.stderr)
+        return 1
+    print(f"INC-{incident.number} {approval.step_id}: {approval.status} by {by}")
+    return 0
+
+
+def _incident_dict(store: Store, incident: Incident, full: bool) -> dict[str, Any]:
+    data = incident.model_dump(mode="json")
+    if full:
+        data["executions"] = [e.model_dump(mode="json", exclude={"runbook_source"})
+                              for e in store.list_executions(incident.id)]
+        data["timeline"] = [e.model_dump(mode="json") for e in store.timeline(incident.id)]
+    return data
+
+
+def cmd_incidents(args: argparse.Namespace, settings: Settings) -> int:
+    store = open_store(settings.database_url)
+    if args.action == "list":
+        status = IncidentStatus(args.status) if args.status else None
+        found = store.list_incidents(status=status, limit=args.limit)
+        if args.json:
+            print(json.dumps([_incident_dict(store, i, False) for i in found], indent=2))
+        for i in [] if args.json else found:
+            print(f"INC-{i.number:<5} {i.severity} {i.status:<13} {i.service:<16} {i.title}")
+        return 0
+    incident = store.get_incident(args.ref)
+    data = _incident_dict(store, incident, True)
+    if args.json:
+        print(json.dumps(data, indent=2))
+        return 0
+    print(f"INC-{incident.number} [{incident.severity}] {incident.title}\n"
+          f"  status {incident.status} · service {incident.service} · "
+          f"commander {incident.commander or '-'}")
+    for ex in data["executions"]:
+        print(f"  execution {ex['id']} {ex['runbook_name']} {ex['status']}")
+    for ev in data["timeline"]:
+        print(f"  {ev['at'][:23]}  {ev['kind']:<20} {ev['summary']}")
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace, settings: Settings) -> int:
+    paths = [Path(p) for p in args.paths] or sorted(settings.runbooks_dir.glob("*.y*ml"))
+    files = [f for p in paths for f in (sorted(p.glob("*.y*ml")) if p.is_dir() else [p])]
+    failed = 0
+    for path in files:
+        try:
+            load_runbook(path)
+            print(f"ok  {path}")
+        except FirelaneError as exc:
+            failed += 1
+            print(str(exc), file=sys.stderr)
+    print(f"{len(files) - failed} valid, {failed} invalid")
+    return 1 if failed or not files else 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="firelane", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run a runbook for a new incident")
+    run.add_argument("runbook", help="runbook name (in FIRELANE_RUNBOOKS_DIR) or file path")
+    run.add_argument("--incident", required=True, help="JSON file: title, severity, service")
+    run.add_argument("--input", action="append", metavar="KEY=VALUE", help="runbook input")
+    run.add_argument("--plan", action="store_true", help="print the plan; run nothing")
+    run.add_argument("--dry-run", action="store_true",
+                     help="run, but destructive actions only report what they would do")
+    run.add_argument("--sandbox", action="store_true",
+                     help="point integrations at the embedded sandbox")
+    run.add_argument("--json", action="store_true", help="machine-readable output")
+    run.set_defaults(fn=cmd_run)
+    resume = sub.add_parser("resume", help="resume an execution that stopped part-way")
+    resume.add_argument("execution")
+    resume.add_argument("--json", action="store_true")
+    resume.set_defaults(fn=cmd_resume)
+    approve = sub.add_parser("approve", help="approve (or --reject) a step waiting for approval")
+    approve.add_argument("incident", help="INC-12, 12 or the incident id")
+    approve.add_argument("step")
+    approve.add_argument("--reject", action="store_true")
+    approve.add_argument("--reason", default="")
+    approve.add_argument("--as", dest="as_", metavar="NAME", help="who decides (default: $USER)")
+    approve.set_defaults(fn=cmd_approve)
+    inc = sub.add_parser("incidents", help="list or show incidents")
+    inc_sub = inc.add_subparsers(dest="action", required=True)
+    lst = inc_sub.add_parser("list")
+    lst.add_argument("--status", choices=[s.value for s in IncidentStatus])
+    lst.add_argument("--limit", type=int, default=50)
+    lst.add_argument("--json", action="store_true")
+    show = inc_sub.add_parser("show")
+    show.add_argument("ref", help="INC-12, 12 or the incident id")
+    show.add_argument("--json", action="store_true")
+    inc.set_defaults(fn=cmd_incidents)
+    val = sub.add_parser("validate", help="check runbooks without running anything")
+    val.add_argument("paths", nargs="*")
+    val.set_defaults(fn=cmd_validate)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `firelane` console script."""
+    args = _parser().parse_args(argv)
+    try:
+        settings = Settings.from_env()
+        load_plugins(settings)
+        code: int = args.fn(args, settings)
+        return code
+    except FirelaneError as exc:
+        print(f"firelane: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

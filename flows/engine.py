@@ -1,0 +1,209 @@
+"""`execute_step()`: the one way any path runs a runbook step.
+
+Claim the step in the ledger, evaluate `if:`, render and type-check its inputs, wait for approval
+when the step asks for one, run the action with its idempotency key under `timeout_seconds` and
+`retries`, then record the outcome and its timeline events in one transaction. The Prefect flow
+wraps it in a task; the fast path calls it directly. Whatever goes wrong ends up as a recorded
+outcome on the timeline, never as a step that silently vanished.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from firelane.catalog import Catalog
+from firelane.errors import ActionError, ActionInputError, ActionTimeout, FirelaneError
+from firelane.models import Approval, Execution, Incident, StepStatus, TimelineEvent
+from firelane.registry import ActionContext, ActionSpec, get_action
+from firelane.runbook import LoadedRunbook, Step
+from firelane.store import ClaimOutcome, StepRecord, Store
+from firelane.templating import evaluate_condition, render_value
+
+__all__ = ["ApprovalGate", "RunContext", "execute_step", "skip_step", "template_context"]
+
+ApprovalGate = Callable[["RunContext", Step, dict[str, Any]], Awaitable[Approval]]
+
+
+@dataclass
+class RunContext:
+    """Everything one execution's steps share."""
+
+    store: Store
+    execution: Execution
+    incident: Incident
+    loaded: LoadedRunbook
+    owner: str
+    lease_seconds: float = 30.0
+    catalog: Catalog = field(default_factory=Catalog)
+    approve: ApprovalGate | None = None
+    records: dict[str, StepRecord] = field(default_factory=dict)
+
+    def event(self, step: Step, kind: str, summary: str, **details: Any) -> TimelineEvent:
+        """A timeline event about `step` of this execution."""
+        return TimelineEvent(incident_id=self.incident.id, source="runbook", kind=kind,
+                             summary=summary, details=details, execution_id=self.execution.id,
+                             step_id=step.id)
+
+
+def template_context(rc: RunContext) -> dict[str, Any]:
+    """The four template roots: incident, inputs, steps, run."""
+    steps: dict[str, Any] = {}
+    for step in rc.loaded.runbook.all_steps():
+        rec = rc.records.get(step.id)
+        steps[step.id] = {
+            "status": rec.status.value if rec else "pending",
+            "outputs": (rec.outputs or {}) if rec else {},
+            "error": rec.error if rec else None,
+        }
+    return {
+        "incident": rc.incident.model_dump(mode="json"),
+        "inputs": dict(rc.execution.inputs),
+        "steps": steps,
+        "run": {"execution_id": rc.execution.id, "runbook": rc.execution.runbook_name,
+                "dry_run": rc.execution.dry_run, "sandbox": rc.execution.sandbox},
+    }
+
+
+async def _db(fn: Callable[..., Any], *args: Any) -> Any:
+    return await asyncio.to_thread(fn, *args)
+
+
+async def _claim(rc: RunContext, step: Step) -> tuple[ClaimOutcome, StepRecord]:
+    poll = min(1.0, rc.lease_seconds / 4)
+    while True:
+        claim = await _db(rc.store.claim_step, rc.incident.id, rc.execution.id, step.id,
+                          rc.owner, rc.lease_seconds)
+        if claim.outcome is not ClaimOutcome.HELD:
+            return claim.outcome, claim.record
+        await asyncio.sleep(poll)
+
+
+async def _keep_lease(rc: RunContext, step: Step) -> None:
+    while True:
+        await asyncio.sleep(rc.lease_seconds / 3)
+        await _db(rc.store.renew_lease, rc.execution.id, step.id, rc.owner, rc.lease_seconds)
+
+
+async def _finish(rc: RunContext, step: Step, status: StepStatus, events: list[TimelineEvent],
+                  outputs: dict[str, Any] | None = None, error: str | None = None,
+                  ) -> StepRecord:
+    summary = {StepStatus.SUCCEEDED: f"{step.id} succeeded",
+               StepStatus.SKIPPED: f"{step.id} skipped: {error}",
+               StepStatus.FAILED: f"{step.id} failed: {error}"}[status]
+    record: StepRecord = await _db(
+        rc.store.finish_step, rc.execution.id, step.id, status, outputs,
+        None if status is StepStatus.SUCCEEDED else error,
+        [*events, rc.event(step, f"step.{status.value}", summary, uses=step.uses,
+                           outputs=outputs or {}, error=error)])
+    rc.records[step.id] = record
+    return record
+
+
+async def skip_step(rc: RunContext, step: Step, reason: str) -> StepRecord:
+    """Record that the planner skipped a step (a step it needs failed or was skipped)."""
+    outcome, record = await _claim(rc, step)
+    if outcome is ClaimOutcome.DONE:
+        return record
+    return await _finish(rc, step, StepStatus.SKIPPED, [], error=reason)
+
+
+async def _attempt(spec: ActionSpec, inputs: BaseModel, ctx: ActionContext,
+                   timeout: float | None) -> dict[str, Any]:
+    try:
+        async with asyncio.timeout(timeout):
+            result = await spec.fn(inputs, ctx)
+    except TimeoutError as exc:
+        raise ActionTimeout(f"timed out after {timeout:g} s") from exc
+    if not isinstance(result, spec.outputs):
+        try:
+            result = spec.outputs.model_validate(result)
+        except ValidationError as exc:
+            raise ActionError(f"{spec.name} returned outputs that do not fit its model: "
+                              f"{exc.errors()[0]['msg']}") from exc
+    return result.model_dump(mode="json")
+
+
+async def _run_attempts(rc: RunContext, step: Step, spec: ActionSpec, inputs: BaseModel,
+                        events: list[TimelineEvent]) -> StepRecord:
+    dry_run = rc.execution.dry_run and spec.destructive
+    error = "not attempted"
+    for attempt in range(1, step.retries + 2):
+        ctx = ActionContext(
+            incident=rc.incident, execution_id=rc.execution.id, step_id=step.id,
+            idempotency_key=rc.records[step.id].idempotency_key, attempt=attempt,
+            dry_run=dry_run, sandbox=rc.execution.sandbox,
+            service=rc.catalog.get(rc.incident.service))
+        started = rc.event(step, "step.started", f"{step.id} started ({step.uses}"
+                           + (f", attempt {attempt}" if attempt > 1 else "") + ")",
+                           uses=step.uses, attempt=attempt, dry_run=dry_run)
+        await _db(rc.store.note_attempt, rc.execution.id, step.id, attempt, [*events, started])
+        events = []
+        t0 = time.perf_counter()
+        try:
+            outputs = await _attempt(spec, inputs, ctx, step.timeout_seconds)
+        except ActionError as exc:
+            error, retryable = f"{type(exc).__name__}: {exc}", exc.retryable
+        except Exception as exc:
+            error, retryable = f"{type(exc).__name__}: {exc}", True
+        else:
+            return await _finish(rc, step, StepStatus.SUCCEEDED, ctx.events, outputs=outputs)
+        events = ctx.events
+        last = attempt > step.retries or not retryable
+        if not last:
+            events.append(rc.event(step, "step.retrying",
+                                   f"{step.id} attempt {attempt} failed: {error}; retrying",
+                                   attempt=attempt, error=error,
+                                   seconds=round(time.perf_counter() - t0, 3)))
+            await asyncio.sleep(step.retry_delay_seconds)
+        else:
+            break
+    return await _finish(rc, step, StepStatus.FAILED, events, error=error)
+
+
+async def execute_step(rc: RunContext, step: Step) -> StepRecord:
+    """Run one step exactly once per execution, whoever calls it and however often."""
+    outcome, record = await _claim(rc, step)
+    rc.records[step.id] = record
+    if outcome is ClaimOutcome.DONE:
+        return record
+    events: list[TimelineEvent] = []
+    if outcome is ClaimOutcome.TAKEN_OVER:
+        events.append(rc.event(step, "step.taken_over",
+                               f"{step.id} resumed after its previous worker stopped",
+                               claims=record.claims))
+    lease = asyncio.create_task(_keep_lease(rc, step))
+    try:
+        context = template_context(rc)
+        if step.if_ is not None and not evaluate_condition(
+                step.if_, context, f"{step.id}.if"):
+            return await _finish(rc, step, StepStatus.SKIPPED, events,
+                                 error=f"condition is false: {step.if_}")
+        spec = get_action(step.uses)
+        rendered = render_value(step.with_, context, f"steps.{step.id}.with")
+        try:
+            inputs = spec.inputs.model_validate(rendered)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            raise ActionInputError(f"with.{where}: {first['msg']}") from exc
+        if step.approval is not None and not (rc.execution.dry_run and spec.destructive):
+            if rc.approve is None:
+                raise ActionError("this step needs approval, which needs a Prefect flow run "
+                                  "(run it through `firelane run`, not the fast path)")
+            approval = await rc.approve(rc, step, rendered)
+            if approval.status != "approved":
+                return await _finish(rc, step, StepStatus.FAILED, events, error=(
+                    f"approval {approval.status} by {approval.decided_by}"
+                    + (f": {approval.reason}" if approval.reason else "")))
+        return await _run_attempts(rc, step, spec, inputs, events)
+    except FirelaneError as exc:
+        return await _finish(rc, step, StepStatus.FAILED, events,
+                             error=f"{type(exc).__name__}: {exc}")
+    finally:
+        lease.cancel()

@@ -1,0 +1,106 @@
+"""The `run-runbook` Prefect flow and the helpers that start it.
+
+The flow takes an execution id, never a payload (Prefect stores parameters in plain text): it
+loads the runbook snapshot recorded for the execution and runs its DAG, each step as a Prefect
+task around `execute_step()`. Re-running the same execution resumes it from the ledger.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from firelane.catalog import load_catalog
+from firelane.models import ExecutionStatus
+from firelane.runbook import Step, parse_runbook
+from firelane.settings import Settings, worker_identity
+from firelane.store import StepRecord, Store, open_store
+from prefect import flow, tags, task
+from prefect.artifacts import acreate_table_artifact
+from prefect.cache_policies import NO_CACHE
+from prefect.client.orchestration import get_client
+from prefect.context import FlowRunContext
+
+from flows.approvals import request_and_wait
+from flows.dag import run_dag, summarize
+from flows.engine import RunContext, execute_step
+from flows.plugins import load_plugins
+
+__all__ = ["build_context", "run_execution", "run_runbook"]
+
+log = logging.getLogger("firelane.engine")
+
+
+def build_context(store: Store, execution_id: str, settings: Settings) -> RunContext:
+    """Load an execution, its incident, runbook snapshot and ledger into a `RunContext`."""
+    execution = store.get_execution(execution_id)
+    return RunContext(
+        store=store, execution=execution,
+        incident=store.get_incident(execution.incident_id),
+        loaded=parse_runbook(execution.runbook_source, execution.runbook_path or "<snapshot>"),
+        owner=worker_identity(), lease_seconds=settings.lease_seconds,
+        catalog=load_catalog(settings.catalog_path),
+        records=store.step_records(execution_id))
+
+
+@task(name="run-step", cache_policy=NO_CACHE, persist_result=False, retries=0)
+async def _step_task(rc: RunContext, step: Step) -> StepRecord:
+    return await execute_step(rc, step)
+
+
+async def _prefect_runner(rc: RunContext, step: Step) -> StepRecord:
+    named = _step_task.with_options(task_run_name=f"{step.id} · {step.uses}")
+    return await named(rc, step)
+
+
+async def _tag_flow_run(tag: str) -> str | None:
+    ctx = FlowRunContext.get()
+    if ctx is None or ctx.flow_run is None:
+        return None
+    if tag not in (ctx.flow_run.tags or []):
+        async with get_client() as client:
+            await client.update_flow_run(ctx.flow_run.id, tags=[*ctx.flow_run.tags, tag])
+    return str(ctx.flow_run.id)
+
+
+def _artifact_key(rc: RunContext) -> str:
+    return f"inc-{rc.incident.number}-{rc.execution.runbook_name}-steps"
+
+
+@flow(name="run-runbook", log_prints=False, persist_result=False)
+async def run_runbook(execution_id: str) -> dict[str, Any]:
+    """Run (or resume) one execution of a runbook for an incident.
+
+    Args:
+        execution_id: an execution recorded in the incident store (`firelane run` creates one).
+
+    Returns:
+        `{"execution_id", "status", "steps": [...]}`; the same table is published as the
+        Prefect artifact `inc-<number>-<runbook>-steps`.
+    """
+    settings = Settings.from_env()
+    load_plugins(settings)
+    store = open_store(settings.database_url, migrate=False)
+    try:
+        rc = build_context(store, execution_id, settings)
+        rc.approve = request_and_wait
+        tag = f"incident:{rc.incident.id}"
+        flow_run_id = await _tag_flow_run(tag)
+        store.set_execution_status(execution_id, ExecutionStatus.RUNNING, flow_run_id)
+        with tags(tag, f"runbook:{rc.execution.runbook_name}"):
+            failed = await run_dag(rc, _prefect_runner)
+        status = ExecutionStatus.FAILED if failed else ExecutionStatus.SUCCEEDED
+        store.set_execution_status(execution_id, status)
+        rows = summarize(rc)
+        await acreate_table_artifact(
+            table=rows, key=_artifact_key(rc),
+            description=f"INC-{rc.incident.number} · {rc.execution.runbook_name} · {status}")
+        return {"execution_id": execution_id, "status": status.value, "steps": rows}
+    finally:
+        store.close()
+
+
+def run_execution(execution_id: str) -> dict[str, Any]:
+    """Run `run-runbook` for an execution in this process and wait for it."""
+    return asyncio.run(run_runbook(execution_id))
