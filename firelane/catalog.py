@@ -22,7 +22,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from firelane.errors import ConfigError
-from firelane.yamlsrc import load_yaml, pydantic_problems
+from firelane.yamlsrc import YamlSourceError, load_yaml, pydantic_problems
 
 __all__ = ["Catalog", "PagerDutyRef", "ServiceEntry", "load_catalog"]
 
@@ -71,7 +71,7 @@ def load_catalog(path: Path | None) -> Catalog:
         return Catalog()
     try:
         located = load_yaml(path.read_text(encoding="utf-8"), str(path))
-    except ValueError as exc:
+    except YamlSourceError as exc:
         raise ConfigError(str(exc)) from exc
     if located.data is None:
         return Catalog()

@@ -8,18 +8,19 @@ so an execution can record exactly what it ran.
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from firelane.errors import FirelaneError, Problem, RunbookError, RunbookValidationError
 from firelane.models import Severity
 from firelane.registry import get_action
 from firelane.templating import compile_condition, referenced_roots, referenced_steps
 from firelane.templating import ROOTS
-from firelane.yamlsrc import Located, PathKey, load_yaml, pydantic_problems
+from firelane.yamlsrc import Located, PathKey, YamlSourceError, load_yaml, pydantic_problems
 
 __all__ = [
     "ApprovalSpec",
@@ -70,7 +71,7 @@ class Match(_Strict):
 class Step(_Strict):
     """One step: an action with inputs, its dependencies and how failure is handled."""
 
-    id: str = Field(pattern=STEP_ID)
+    id: str
     uses: str
     with_: dict[str, Any] = Field(default_factory=dict, alias="with")
     needs: list[str] = Field(default_factory=list)
@@ -82,6 +83,15 @@ class Step(_Strict):
     approval: ApprovalSpec | None = None
     on_locked: Literal["wait", "skip", "fail"] = "wait"
     description: str = ""
+
+    @field_validator("id")
+    @classmethod
+    def _snake_case(cls, value: str) -> str:
+        if not re.match(STEP_ID, value):
+            suggestion = re.sub(r"[^a-z0-9_]", "_", value.lower()).lstrip("_0123456789")
+            raise ValueError(f"step ids are snake_case (Jinja reads '-' as minus); "
+                             f"try {suggestion or 'step_1'!r}")
+        return value
 
 
 class Runbook(_Strict):
@@ -187,8 +197,8 @@ def parse_runbook(text: str, path: str = "<string>") -> LoadedRunbook:
     """Parse and check a runbook; raise `RunbookValidationError` listing every problem."""
     try:
         located = load_yaml(text, path)
-    except ValueError as exc:
-        raise RunbookValidationError([Problem(path, None, "", str(exc))]) from exc
+    except YamlSourceError as exc:
+        raise RunbookValidationError([exc.problem]) from exc
     if not isinstance(located.data, dict):
         raise RunbookValidationError([Problem(path, 1, "", "a runbook is a YAML mapping "
                                               "with version, name and steps")])

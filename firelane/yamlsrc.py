@@ -16,7 +16,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from firelane.errors import Problem
 
-__all__ = ["MAX_YAML_BYTES", "Located", "format_path", "load_yaml", "pydantic_problems"]
+__all__ = ["MAX_YAML_BYTES", "Located", "YamlSourceError", "format_path", "load_yaml", "pydantic_problems"]
 
 MAX_YAML_BYTES = 1_000_000
 
@@ -55,6 +55,14 @@ def format_path(path: PathKey) -> str:
     return out
 
 
+class YamlSourceError(ValueError):
+    """Unreadable YAML, with the file and (when known) the line."""
+
+    def __init__(self, file: str, line: int | None, message: str) -> None:
+        self.problem = Problem(file, line, "", message)
+        super().__init__(str(self.problem))
+
+
 class _NoAliasLoader(yaml.SafeLoader):
     def compose_node(self, parent: Node | None, index: Any) -> Node | None:
         if self.check_event(yaml.AliasEvent):
@@ -79,19 +87,19 @@ def _walk(node: Node, path: PathKey, lines: dict[PathKey, int]) -> None:
 
 
 def load_yaml(text: str, file: str = "<string>") -> Located:
-    """Parse `text`; raise `ValueError` with file:line on syntax errors, aliases or huge input."""
+    """Parse `text`; raise `YamlSourceError` on syntax errors, aliases or huge input."""
     if len(text.encode("utf-8", "surrogatepass")) > MAX_YAML_BYTES:
-        raise ValueError(f"{file}: larger than {MAX_YAML_BYTES} bytes; split it up")
+        raise YamlSourceError(file, None, f"larger than {MAX_YAML_BYTES} bytes; split it up")
     loader = _NoAliasLoader(text)
     try:
         node = loader.get_single_node()
         data = loader.construct_document(node) if node is not None else None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        line = f":{mark.line + 1}" if mark is not None else ""
-        raise ValueError(f"{file}{line}: invalid YAML: {exc.problem or exc.context}") from exc
+        raise YamlSourceError(file, mark.line + 1 if mark is not None else None,
+                              f"invalid YAML: {exc.problem or exc.context}") from exc
     except yaml.YAMLError as exc:
-        raise ValueError(f"{file}: invalid YAML: {exc}") from exc
+        raise YamlSourceError(file, None, f"invalid YAML: {exc}") from exc
     finally:
         loader.dispose()
     lines: dict[PathKey, int] = {}

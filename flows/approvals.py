@@ -90,7 +90,7 @@ async def approve_step(execution_id: str, step_id: str) -> str:
                         f"{approval.deadline:%Y-%m-%d %H:%M:%S} UTC.")
         try:
             answer = await apause_flow_run(
-                wait_for_input=form, key=f"approve-{step_id}", poll_interval=1,
+                wait_for_input=form, key="approval", poll_interval=1,
                 timeout=max(1, int(remaining)) + _PAUSE_MARGIN_SECONDS)
         except FlowPauseTimeout:
             store.decide_approval(approval.id, False, "firelane", "Prefect pause timed out")

@@ -205,5 +205,8 @@ async def execute_step(rc: RunContext, step: Step) -> StepRecord:
     except FirelaneError as exc:
         return await _finish(rc, step, StepStatus.FAILED, events,
                              error=f"{type(exc).__name__}: {exc}")
+    except Exception as exc:
+        return await _finish(rc, step, StepStatus.FAILED, events,
+                             error=f"unexpected {type(exc).__name__}: {exc}")
     finally:
         lease.cancel()

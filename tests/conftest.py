@@ -1,0 +1,88 @@
+"""Shared fixtures: a real Prefect API (session-scoped), SQLite and PostgreSQL stores."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from firelane.store import Store, open_store
+from tests import plugin_actions  # noqa: F401  (registers test.effect / test.change)
+from tests.pgserver import find_pg_bin, postgres_server
+
+ROOT = Path(__file__).resolve().parent.parent
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+
+@pytest.fixture(scope="session")
+def prefect_api() -> Iterator[str]:
+    """A real Prefect server for the whole session; yields its API URL."""
+    from prefect.settings import PREFECT_API_URL
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        url = PREFECT_API_URL.value()
+        os.environ["PREFECT_API_URL"] = url
+        yield url
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """A throwaway PostgreSQL server for the session (skips, or fails under make test,
+    when PostgreSQL is not installed)."""
+    if find_pg_bin() is None:
+        if os.environ.get("FIRELANE_REQUIRE_POSTGRES"):
+            pytest.fail("PostgreSQL binaries are missing but FIRELANE_REQUIRE_POSTGRES is set")
+        pytest.skip("PostgreSQL is not installed here (make test installs it)")
+    with postgres_server() as url:
+        yield url
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    """A fresh SQLite store URL."""
+    return f"sqlite:///{tmp_path / 'firelane.db'}"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """A migrated store on each backend; PostgreSQL gets a fresh schema per test."""
+    if request.param == "sqlite":
+        s = open_store(f"sqlite:///{tmp_path / 'firelane.db'}")
+        yield s
+        s.close()
+        return
+    base: str = request.getfixturevalue("pg_url")
+    from sqlalchemy import create_engine, text
+
+    db = f"t_{os.urandom(4).hex()}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f"CREATE DATABASE {db}"))
+    s = open_store(base.rsplit("/", 1)[0] + f"/{db}")
+    yield s
+    s.close()
+    with admin.connect() as conn:
+        conn.execute(text(f"DROP DATABASE {db} WITH (FORCE)"))
+    admin.dispose()
+
+
+@pytest.fixture
+def effects_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The test "vendor" database that `test.effect` writes to."""
+    path = tmp_path / "effects.db"
+    monkeypatch.setenv("FIRELANE_TEST_EFFECTS", str(path))
+    return path
+
+
+@pytest.fixture
+def firelane_env(sqlite_url: str, effects_db: Path, monkeypatch: pytest.MonkeyPatch,
+                 tmp_path: Path) -> str:
+    """Environment for flows run in this process: store URL, plugins, short leases."""
+    monkeypatch.setenv("FIRELANE_DATABASE_URL", sqlite_url)
+    monkeypatch.setenv("FIRELANE_PLUGINS", "tests.plugin_actions")
+    monkeypatch.setenv("FIRELANE_LEASE_SECONDS", "2")
+    monkeypatch.setenv("FIRELANE_CATALOG", str(tmp_path / "services.yaml"))
+    return sqlite_url

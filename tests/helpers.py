@@ -1,0 +1,44 @@
+"""Helpers to build executions from runbook text."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from firelane.inputs import new_execution
+from firelane.models import IncidentDraft, Severity, StepStatus, TimelineEvent
+from firelane.runbook import Step, parse_runbook
+from firelane.settings import worker_identity
+from firelane.store import StepRecord, Store
+
+from flows.engine import RunContext, execute_step
+
+
+def prepare(store: Store, text: str, severity: Severity = Severity.SEV2,
+            inputs: dict[str, Any] | None = None, dry_run: bool = False,
+            title: str = "checkout errors", lease_seconds: float = 2.0) -> RunContext:
+    """Declare an incident and record an execution of the runbook `text`."""
+    loaded = parse_runbook(text, "test.yaml")
+    incident = store.declare_incident(IncidentDraft(title=title, severity=severity,
+                                                    service="web"))
+    execution = store.create_execution(new_execution(loaded, incident, inputs or {},
+                                                     dry_run=dry_run))
+    return RunContext(store=store, execution=execution, incident=incident, loaded=loaded,
+                      owner=worker_identity(), lease_seconds=lease_seconds)
+
+
+async def plain_runner(rc: RunContext, step: Step) -> StepRecord:
+    """Run a step without Prefect (the fast path's way)."""
+    return await execute_step(rc, step)
+
+
+def statuses(rc: RunContext) -> dict[str, str]:
+    """Step id → recorded status, from the ledger."""
+    return {k: v.status.value for k, v in rc.store.step_records(rc.execution.id).items()}
+
+
+def step_events(events: list[TimelineEvent], step_id: str) -> list[str]:
+    """The kinds of a step's timeline events, in order."""
+    return [e.kind for e in events if e.step_id == step_id]
+
+
+DONE = {StepStatus.SUCCEEDED, StepStatus.FAILED, StepStatus.SKIPPED}

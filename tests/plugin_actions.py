@@ -1,0 +1,83 @@
+"""Actions for tests: a side effect with a vendor-side idempotency check, like a real API.
+
+`test.effect` writes one row per idempotency key into a SQLite "vendor" database
+(`FIRELANE_TEST_EFFECTS`) and logs every call, so tests can tell "called twice" from "happened
+twice". `FIRELANE_TEST_SLEEP_SCALE` scales the sleeps (0 on a resume). Loaded into a subprocess with `FIRELANE_PLUGINS=tests.plugin_actions`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sqlite3
+
+from pydantic import BaseModel
+
+from firelane.registry import ActionContext, action
+
+
+class EffectInputs(BaseModel):
+    """Inputs of `test.effect`."""
+
+    name: str
+    before_seconds: float = 0.0
+    after_seconds: float = 0.0
+
+
+class EffectOutputs(BaseModel):
+    """Outputs of `test.effect`."""
+
+    name: str
+    created: bool
+    dry_run: bool
+
+
+def _vendor() -> sqlite3.Connection:
+    conn = sqlite3.connect(os.environ["FIRELANE_TEST_EFFECTS"], timeout=10, isolation_level=None)
+    conn.execute("CREATE TABLE IF NOT EXISTS effects (key TEXT PRIMARY KEY, name TEXT)")
+    conn.execute("CREATE TABLE IF NOT EXISTS calls (key TEXT, name TEXT, pid INTEGER)")
+    return conn
+
+
+def effects() -> list[tuple[str, str]]:
+    """Every side effect that happened: (idempotency key, name)."""
+    with _vendor() as conn:
+        return list(conn.execute("SELECT key, name FROM effects ORDER BY rowid"))
+
+
+def calls() -> list[tuple[str, str, int]]:
+    """Every call the vendor received, duplicates included."""
+    with _vendor() as conn:
+        return list(conn.execute("SELECT key, name, pid FROM calls ORDER BY rowid"))
+
+
+def _scale() -> float:
+    return float(os.environ.get("FIRELANE_TEST_SLEEP_SCALE", "1"))
+
+
+async def _apply(inputs: EffectInputs, ctx: ActionContext) -> EffectOutputs:
+    await asyncio.sleep(inputs.before_seconds * _scale())
+    created = False
+    if not ctx.dry_run:
+        conn = _vendor()
+        try:
+            conn.execute("INSERT INTO calls VALUES (?, ?, ?)",
+                         (ctx.idempotency_key, inputs.name, os.getpid()))
+            created = conn.execute("INSERT OR IGNORE INTO effects VALUES (?, ?)",
+                                   (ctx.idempotency_key, inputs.name)).rowcount == 1
+        finally:
+            conn.close()
+    await asyncio.sleep(inputs.after_seconds * _scale())
+    return EffectOutputs(name=inputs.name, created=created, dry_run=ctx.dry_run)
+
+
+@action("test.effect")
+async def effect(inputs: EffectInputs, ctx: ActionContext) -> EffectOutputs:
+    """Make a side effect once per idempotency key (the vendor dedups on the key)."""
+    return await _apply(inputs, ctx)
+
+
+@action("test.change", destructive=True)
+async def change(inputs: EffectInputs, ctx: ActionContext) -> EffectOutputs:
+    """A destructive side effect (approvals and dry runs apply)."""
+    return await _apply(inputs, ctx)

@@ -1,0 +1,120 @@
+"""The run-runbook flow on a real Prefect API: parallelism, tags, artifact, approvals."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+from uuid import UUID
+
+import pytest
+
+from firelane.models import Severity
+from firelane.store import Store, open_store
+from flows.approvals import decide
+from flows.runbook_flow import run_runbook
+from tests.helpers import prepare, statuses, step_events
+from tests.plugin_actions import effects
+
+pytestmark = pytest.mark.usefixtures("prefect_api")
+
+
+@pytest.fixture
+def fl_store(firelane_env: str) -> Store:
+    return open_store(firelane_env)
+
+
+def test_parallel_steps_overlap_and_run_is_tagged_with_artifact(fl_store: Store) -> None:
+    rc = prepare(fl_store, """version: 1
+name: parallel-four
+steps:
+  - {id: w1, uses: core.wait, with: {seconds: 0.5}}
+  - {id: w2, uses: core.wait, with: {seconds: 0.5}}
+  - {id: w3, uses: core.wait, with: {seconds: 0.5}}
+  - {id: w4, uses: core.wait, with: {seconds: 0.5}}
+  - {id: done, uses: core.note, needs: [w1, w2, w3, w4], with: {message: all waited}}
+""")
+    result = asyncio.run(run_runbook(rc.execution.id))
+    assert result["status"] == "succeeded"
+    recs = fl_store.step_records(rc.execution.id)
+    waits = [recs[f"w{i}"] for i in range(1, 5)]
+    assert max(r.started_at for r in waits) < min(r.finished_at for r in waits)  # type: ignore[type-var]
+    assert recs["done"].started_at >= max(r.finished_at for r in waits)  # type: ignore[type-var,operator]
+
+    async def read_back() -> tuple[Any, Any, Any]:
+        from prefect.client.orchestration import get_client
+        from prefect.client.schemas.filters import (
+            ArtifactFilter,
+            ArtifactFilterKey,
+            FlowRunFilter,
+            FlowRunFilterTags,
+        )
+
+        async with get_client() as client:
+            runs = await client.read_flow_runs(flow_run_filter=FlowRunFilter(
+                tags=FlowRunFilterTags(all_=[f"incident:{rc.incident.id}"])))
+            tasks = await client.read_task_runs(flow_run_filter=FlowRunFilter(
+                id={"any_": [r.id for r in runs]}))
+            arts = await client.read_artifacts(artifact_filter=ArtifactFilter(
+                key=ArtifactFilterKey(any_=[f"inc-{rc.incident.number}-parallel-four-steps"])))
+            return runs, tasks, arts
+
+    runs, tasks, arts = asyncio.run(read_back())
+    assert [r.name for r in runs] and runs[0].state.is_completed()
+    assert sorted(t.name for t in tasks) == sorted(
+        [f"w{i} · core.wait" for i in range(1, 5)] + ["done · core.note"])
+    table = json.loads(arts[0].data) if isinstance(arts[0].data, str) else arts[0].data
+    assert len(arts) == 1 and [row["status"] for row in table] == ["succeeded"] * 5
+    execution = fl_store.get_execution(rc.execution.id)
+    assert execution.status == "succeeded" and execution.flow_run_id == str(runs[0].id)
+
+
+def test_three_approvals_wait_at_once(fl_store: Store) -> None:
+    rc = prepare(fl_store, """version: 1
+name: approvals
+steps:
+  - {id: by_ui, uses: test.change, with: {name: ui}, approval: {timeout_seconds: 120}}
+  - {id: by_cli, uses: test.change, with: {name: cli}, approval: {timeout_seconds: 120}}
+  - {id: nobody, uses: test.change, with: {name: late}, approval: {timeout_seconds: 4}}
+  - {id: meanwhile, uses: core.wait, with: {seconds: 0.1}}
+  - {id: went_on, uses: core.note, needs: [meanwhile], with: {message: other branches go on}}
+""", severity=Severity.SEV1)
+
+    async def scenario() -> dict[str, Any]:
+        from prefect.flow_runs import aresume_flow_run
+
+        flow = asyncio.create_task(run_runbook(rc.execution.id))
+        pending: dict[str, Any] = {}
+        for _ in range(600):
+            pending = {a.step_id: a for a in fl_store.approvals_for(rc.incident.id)
+                       if a.flow_run_id is not None}
+            if {"by_ui", "by_cli"} <= set(pending):
+                break
+            await asyncio.sleep(0.1)
+        assert {"by_ui", "by_cli"} <= set(pending), "approval subflows never started"
+        assert fl_store.step_records(rc.execution.id)["went_on"].status.value == "succeeded"
+        for _ in range(100):
+            try:
+                await aresume_flow_run(UUID(pending["by_ui"].flow_run_id), run_input={
+                    "approved": True, "reason": "looks right", "decided_by": "alice"})
+                break
+            except Exception:
+                await asyncio.sleep(0.2)
+        await decide(fl_store, pending["by_cli"], False, "bob", "not during peak")
+        return await flow
+
+    result = asyncio.run(scenario())
+    assert result["status"] == "failed"
+    assert statuses(rc) == {"by_ui": "succeeded", "by_cli": "failed", "nobody": "failed",
+                            "meanwhile": "succeeded", "went_on": "succeeded"}
+    recs = fl_store.step_records(rc.execution.id)
+    assert recs["by_cli"].error == "approval rejected by bob: not during peak"
+    assert recs["nobody"].error == "approval rejected by firelane: no decision within 4 s"
+    decided = {a.step_id: a for a in fl_store.approvals_for(rc.incident.id)}
+    assert (decided["by_ui"].status, decided["by_ui"].decided_by) == ("approved", "alice")
+    assert [name for _, name in effects()] == ["ui"]
+    assert recs["went_on"].finished_at < decided["by_ui"].decided_at  # type: ignore[operator]
+    kinds = [e.kind for e in fl_store.timeline(rc.incident.id)]
+    assert kinds.count("approval.requested") == 3
+    assert {"approval.approved", "approval.rejected"} <= set(kinds)
+    assert step_events(fl_store.timeline(rc.incident.id), "by_ui")[-1] == "step.succeeded"

@@ -1,0 +1,127 @@
+"""The incident store on SQLite and PostgreSQL: lifecycle, ledger leases, approvals, schema."""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+
+from firelane.errors import InvalidTransition, NotFound
+from firelane.models import (
+    ActionItem,
+    Approval,
+    Execution,
+    IncidentDraft,
+    IncidentStatus,
+    Role,
+    Severity,
+    StepStatus,
+    utcnow,
+)
+from firelane.store import ClaimOutcome, Store, metadata
+
+
+def declare(store: Store, title: str = "db down") -> str:
+    return store.declare_incident(IncidentDraft(title=title, severity=Severity.SEV2,
+                                                service="web")).id
+
+
+def execution(store: Store, incident_id: str) -> str:
+    return store.create_execution(Execution(incident_id=incident_id, runbook_name="rb",
+                                            runbook_hash="h" * 64, runbook_source="x")).id
+
+
+def test_migrations_match_the_tables(store: Store) -> None:
+    with store.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), metadata)
+    assert diff == []
+    store.migrate()
+
+
+def test_numbers_are_unique_under_concurrent_declares(store: Store) -> None:
+    with ThreadPoolExecutor(8) as pool:
+        ids = list(pool.map(lambda n: declare(store, f"t{n}"), range(24)))
+    numbers = sorted(store.get_incident(i).number for i in ids)
+    assert numbers == list(range(1, 25))
+
+
+def test_lifecycle_is_enforced_and_on_the_timeline(store: Store) -> None:
+    inc = declare(store)
+    store.set_status(inc, IncidentStatus.ACKNOWLEDGED, "alice")
+    store.assign_role("INC-1", Role.COMMANDER, "alice", "bob")
+    store.change_severity("1", Severity.SEV1, "alice")
+    store.set_link(inc, "ticket", "https://jira/OPS-1")
+    with pytest.raises(InvalidTransition):
+        store.set_status(inc, IncidentStatus.CLOSED)
+    got = store.get_incident(inc)
+    assert (got.status, got.commander, got.severity) == ("acknowledged", "alice", "SEV1")
+    assert got.links == {"ticket": "https://jira/OPS-1"}
+    kinds = [e.kind for e in store.timeline(inc)]
+    assert kinds == ["incident.declared", "incident.status", "incident.role",
+                     "incident.severity", "incident.link"]
+    with pytest.raises(NotFound, match="INC-99"):
+        store.get_incident("INC-99")
+
+
+def test_claim_done_held_and_takeover(store: Store) -> None:
+    inc = declare(store)
+    ex = execution(store, inc)
+    first = store.claim_step(inc, ex, "page", "w1", lease_seconds=0.5)
+    assert first.outcome is ClaimOutcome.CLAIMED and first.record.claims == 1
+    assert store.claim_step(inc, ex, "page", "w1", 0.5).outcome is ClaimOutcome.CLAIMED
+    assert store.claim_step(inc, ex, "page", "w2", 0.5).outcome is ClaimOutcome.HELD
+    assert store.renew_lease(ex, "page", "w1", 0.5)
+    time.sleep(0.6)
+    taken = store.claim_step(inc, ex, "page", "w2", 5)
+    assert taken.outcome is ClaimOutcome.TAKEN_OVER and taken.record.claims == 2
+    assert taken.record.idempotency_key == first.record.idempotency_key
+    assert not store.renew_lease(ex, "page", "w1", 5)
+    rec = store.finish_step(ex, "page", StepStatus.SUCCEEDED, {"dedup_key": "k"}, None, [])
+    assert rec.status is StepStatus.SUCCEEDED and rec.outputs == {"dedup_key": "k"}
+    again = store.finish_step(ex, "page", StepStatus.FAILED, None, "late duplicate", [])
+    assert again.status is StepStatus.SUCCEEDED
+    done = store.claim_step(inc, ex, "page", "w3", 5)
+    assert done.outcome is ClaimOutcome.DONE and done.record.outputs == {"dedup_key": "k"}
+
+
+def test_only_one_of_many_concurrent_claimers_wins(store: Store) -> None:
+    inc = declare(store)
+    ex = execution(store, inc)
+    with ThreadPoolExecutor(8) as pool:
+        outcomes = list(pool.map(
+            lambda n: store.claim_step(inc, ex, "ticket", f"w{n}", 30).outcome, range(16)))
+    assert outcomes.count(ClaimOutcome.CLAIMED) == 1
+    assert outcomes.count(ClaimOutcome.HELD) == 15
+
+
+def test_approval_first_decision_wins(store: Store) -> None:
+    inc = declare(store)
+    ex = execution(store, inc)
+    approval = Approval(incident_id=inc, execution_id=ex, step_id="rollback",
+                        deadline=utcnow() + timedelta(minutes=5), approvers=["alice"])
+    store.request_approval(approval)
+    assert store.request_approval(approval.model_copy(update={"id": "other"})).id == approval.id
+    decided, won = store.decide_approval(approval.id, True, "alice", "looks right")
+    assert won and decided.status == "approved" and decided.decided_by == "alice"
+    decided, won = store.decide_approval(approval.id, False, "firelane", "timeout")
+    assert not won and decided.status == "approved"
+    events = [e for e in store.timeline(inc) if e.kind.startswith("approval.")]
+    assert [e.kind for e in events] == ["approval.requested", "approval.approved"]
+
+
+def test_executions_and_action_items(store: Store) -> None:
+    inc = declare(store)
+    ex = execution(store, inc)
+    from firelane.models import ExecutionStatus
+
+    store.set_execution_status(ex, ExecutionStatus.SUCCEEDED, "flow-run-1")
+    got = store.get_execution(ex)
+    assert got.status == "succeeded" and got.flow_run_id == "flow-run-1" and got.finished_at
+    store.add_action_item(ActionItem(incident_id=inc, title="add alert", owner="bob"))
+    assert [a.title for a in store.list_action_items(inc, "open")] == ["add alert"]
+    with pytest.raises(NotFound):
+        store.set_execution_status("nope", ExecutionStatus.FAILED)
