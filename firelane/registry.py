@@ -100,7 +100,8 @@ def action(name: str, *, destructive: bool = False) -> Callable[[F], F]:
     def register(fn: F) -> F:
         if not _NAME.match(name):
             raise ValueError(f"action name {name!r} must look like integration.verb_noun")
-        if not inspect.iscoroutinefunction(fn):
+        plain: Callable[..., Any] = fn
+        if not inspect.iscoroutinefunction(plain):
             raise TypeError(f"action {name}: {fn.__qualname__} must be `async def`")
         hints = get_type_hints(fn)
         params = list(inspect.signature(fn).parameters)

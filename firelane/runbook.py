@@ -18,8 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from firelane.errors import FirelaneError, Problem, RunbookError, RunbookValidationError
 from firelane.models import Severity
 from firelane.registry import get_action
-from firelane.templating import compile_condition, referenced_roots, referenced_steps
-from firelane.templating import ROOTS
+from firelane.templating import ROOTS, compile_condition, referenced_roots, referenced_steps
 from firelane.yamlsrc import Located, PathKey, YamlSourceError, load_yaml, pydantic_problems
 
 __all__ = [

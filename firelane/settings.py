@@ -51,9 +51,7 @@ class Settings:
         """Read the settings now."""
         url = os.environ.get("FIRELANE_DATABASE_URL", "")
         if not url:
-            data = Path(user_data_dir("firelane"))
-            data.mkdir(parents=True, exist_ok=True)
-            url = f"sqlite:///{data / 'firelane.db'}"
+            url = f"sqlite:///{Path(user_data_dir('firelane')) / 'firelane.db'}"
         plugins = tuple(p.strip() for p in os.environ.get("FIRELANE_PLUGINS", "").split(",")
                         if p.strip())
         return cls(

@@ -18,7 +18,8 @@ from functools import lru_cache
 from typing import Any
 
 from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError, nodes
-from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
+from jinja2.exceptions import SecurityError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from firelane.errors import TemplateError
 
@@ -141,13 +142,15 @@ def referenced_steps(text: str, expression: bool = False) -> set[str]:
     else:
         return set()
     found: set[str] = set()
-    for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
-        target = node.node
-        if isinstance(target, nodes.Name) and target.name == "steps":
-            if isinstance(node, nodes.Getattr):
-                found.add(node.attr)
-            elif isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
-                found.add(node.arg.value)
+    for node in tree.find_all(nodes.Getattr):
+        assert isinstance(node, nodes.Getattr)
+        if isinstance(node.node, nodes.Name) and node.node.name == "steps":
+            found.add(node.attr)
+    for item in tree.find_all(nodes.Getitem):
+        assert isinstance(item, nodes.Getitem)
+        if (isinstance(item.node, nodes.Name) and item.node.name == "steps"
+                and isinstance(item.arg, nodes.Const) and isinstance(item.arg.value, str)):
+            found.add(item.arg.value)
     return found
 
 

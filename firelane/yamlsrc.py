@@ -16,7 +16,14 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from firelane.errors import Problem
 
-__all__ = ["MAX_YAML_BYTES", "Located", "YamlSourceError", "format_path", "load_yaml", "pydantic_problems"]
+__all__ = [
+    "MAX_YAML_BYTES",
+    "Located",
+    "YamlSourceError",
+    "format_path",
+    "load_yaml",
+    "pydantic_problems",
+]
 
 MAX_YAML_BYTES = 1_000_000
 
@@ -66,12 +73,12 @@ class YamlSourceError(ValueError):
 class _NoAliasLoader(yaml.SafeLoader):
     def compose_node(self, parent: Node | None, index: Any) -> Node | None:
         if self.check_event(yaml.AliasEvent):
-            event = self.peek_event()
+            event = self.peek_event()  # type: ignore[no-untyped-call]
             raise yaml.MarkedYAMLError(
                 "while composing", None,
                 "aliases (*name) are not allowed in Firelane files; repeat the value instead",
                 event.start_mark)
-        return super().compose_node(parent, index)  # type: ignore[no-any-return]
+        return super().compose_node(parent, index)
 
 
 def _walk(node: Node, path: PathKey, lines: dict[PathKey, int]) -> None:

@@ -16,16 +16,16 @@ from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
+from prefect import flow
+from prefect.context import FlowRunContext
+from prefect.exceptions import FlowPauseTimeout, NotPausedError
+from prefect.flow_runs import apause_flow_run, aresume_flow_run
+from prefect.input import RunInput
+
 from firelane.models import Approval, utcnow
 from firelane.runbook import Step
 from firelane.settings import Settings
 from firelane.store import Store, open_store
-from prefect import flow
-from prefect.context import FlowRunContext
-from prefect.exceptions import FlowPauseTimeout
-from prefect.flow_runs import NotPausedError, apause_flow_run, aresume_flow_run
-from prefect.input import RunInput
-
 from flows.engine import RunContext
 
 __all__ = ["ApprovalDecision", "approve_step", "decide", "request_and_wait"]

@@ -22,7 +22,6 @@ from firelane.models import Incident, IncidentDraft, IncidentStatus
 from firelane.runbook import find_runbook, load_runbook
 from firelane.settings import Settings
 from firelane.store import Store, open_store
-
 from flows.plugins import load_plugins
 
 __all__ = ["main"]

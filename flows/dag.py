@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from firelane.models import StepStatus
 from firelane.planner import Planner
 from firelane.runbook import Step
 from firelane.store import StepRecord
-
 from flows.engine import RunContext, skip_step
 
 __all__ = ["StepRunner", "run_dag", "summarize"]
 
-StepRunner = Callable[[RunContext, Step], Awaitable[StepRecord]]
+StepRunner = Callable[[RunContext, Step], Coroutine[Any, Any, StepRecord]]
 
 
 async def _drive(rc: RunContext, steps: list[Step], runner: StepRunner) -> Planner:

@@ -75,13 +75,14 @@ async def _db(fn: Callable[..., Any], *args: Any) -> Any:
 
 
 async def _claim(rc: RunContext, step: Step) -> tuple[ClaimOutcome, StepRecord]:
-    poll = min(1.0, rc.lease_seconds / 4)
+    poll, cap = 0.02, min(1.0, rc.lease_seconds / 4)
     while True:
         claim = await _db(rc.store.claim_step, rc.incident.id, rc.execution.id, step.id,
                           rc.owner, rc.lease_seconds)
         if claim.outcome is not ClaimOutcome.HELD:
             return claim.outcome, claim.record
         await asyncio.sleep(poll)
+        poll = min(cap, poll * 1.5)
 
 
 async def _keep_lease(rc: RunContext, step: Step) -> None:

@@ -11,17 +11,17 @@ import asyncio
 import logging
 from typing import Any
 
-from firelane.catalog import load_catalog
-from firelane.models import ExecutionStatus
-from firelane.runbook import Step, parse_runbook
-from firelane.settings import Settings, worker_identity
-from firelane.store import StepRecord, Store, open_store
 from prefect import flow, tags, task
 from prefect.artifacts import acreate_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.client.orchestration import get_client
 from prefect.context import FlowRunContext
 
+from firelane.catalog import load_catalog
+from firelane.models import ExecutionStatus
+from firelane.runbook import Step, parse_runbook
+from firelane.settings import Settings, worker_identity
+from firelane.store import StepRecord, Store, open_store
 from flows.approvals import request_and_wait
 from flows.dag import run_dag, summarize
 from flows.engine import RunContext, execute_step

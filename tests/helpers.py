@@ -9,7 +9,6 @@ from firelane.models import IncidentDraft, Severity, StepStatus, TimelineEvent
 from firelane.runbook import Step, parse_runbook
 from firelane.settings import worker_identity
 from firelane.store import StepRecord, Store
-
 from flows.engine import RunContext, execute_step
 
 

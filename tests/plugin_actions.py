@@ -2,7 +2,8 @@
 
 `test.effect` writes one row per idempotency key into a SQLite "vendor" database
 (`FIRELANE_TEST_EFFECTS`) and logs every call, so tests can tell "called twice" from "happened
-twice". `FIRELANE_TEST_SLEEP_SCALE` scales the sleeps (0 on a resume). Loaded into a subprocess with `FIRELANE_PLUGINS=tests.plugin_actions`.
+twice". `FIRELANE_TEST_SLEEP_SCALE` scales the sleeps (0 on a resume).
+Loaded into a subprocess with `FIRELANE_PLUGINS=tests.plugin_actions`.
 """
 
 from __future__ import annotations

@@ -9,11 +9,11 @@ import pytest
 from firelane.models import Severity
 from firelane.store import Store
 from flows.dag import run_dag
-from flows.engine import execute_step
+from flows.engine import RunContext, execute_step
 from tests.helpers import plain_runner, prepare, statuses, step_events
 
 
-def run(rc):  # type: ignore[no-untyped-def]
+def run(rc: RunContext) -> bool:
     return asyncio.run(run_dag(rc, plain_runner))
 
 
@@ -39,8 +39,7 @@ steps:
 """)
     assert run(rc) is False
     records = sq.step_records(rc.execution.id)
-    assert records["b"].outputs == {"message": "n=2 and succeeded",
-                                    "event_id": records["b"].outputs["event_id"]}
+    assert (records["b"].outputs or {}).get("message") == "n=2 and succeeded"
     assert statuses(rc) == {"a": "succeeded", "low_sev_only": "skipped",
                             "after_skip": "skipped", "b": "succeeded"}
     assert "condition is false" in (records["low_sev_only"].error or "")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from firelane.errors import TemplateError
@@ -12,7 +14,7 @@ from firelane.templating import (
     render_value,
 )
 
-CTX = {
+CTX: dict[str, Any] = {
     "incident": {"title": "DB down {{ 7*7 }}", "severity": "SEV1", "number": 7,
                  "labels": {"team": "{{ run }}"}},
     "inputs": {"service": "web", "count": 3, "hosts": ["a", "b"]},
@@ -41,7 +43,7 @@ def test_alert_text_is_data_not_template() -> None:
 def test_missing_values_are_errors_not_empty_strings() -> None:
     with pytest.raises(TemplateError, match="nope"):
         render_value("x {{ inputs.nope }}", CTX, "steps.a.with.x")
-    with pytest.raises(TemplateError, match="steps.a.with.x"):
+    with pytest.raises(TemplateError, match=r"steps\.a\.with\.x"):
         render_value("{{ inputs.nope }}", CTX, "steps.a.with.x")
 
 

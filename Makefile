@@ -1,0 +1,46 @@
+# Firelane: `make demo` and `make test` work on a fresh machine (they create .venv).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: demo demo-stop test lint unit bench system-deps venv clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	@touch $@
+
+venv: $(STAMP)
+
+# PostgreSQL (Debian's package) for the store tests on the second backend.
+system-deps:
+	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing PostgreSQL (Debian package)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
+	  else echo "PostgreSQL is missing: sudo apt-get install postgresql" >&2; exit 1; fi; \
+	fi
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/mypy firelane flows integrations tests bench
+
+unit: venv system-deps
+	FIRELANE_REQUIRE_POSTGRES=1 PREFECT_SERVER_ANALYTICS_ENABLED=false $(BIN)/pytest -q
+
+test: lint unit
+
+demo: venv
+	@bash scripts/demo.sh
+
+demo-stop:
+	@bash scripts/demo.sh --stop
+
+bench: venv
+	PREFECT_SERVER_ANALYTICS_ENABLED=false $(BIN)/python bench/fast_path.py
+
+clean:
+	rm -rf $(VENV) .demo build *.egg-info .mypy_cache .ruff_cache .pytest_cache
