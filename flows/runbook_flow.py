@@ -18,7 +18,8 @@ from prefect.client.orchestration import get_client
 from prefect.context import FlowRunContext
 
 from firelane.catalog import load_catalog
-from firelane.models import ExecutionStatus
+from firelane.errors import FirelaneError
+from firelane.models import ExecutionStatus, TimelineEvent
 from firelane.runbook import Step, parse_runbook
 from firelane.settings import Settings, worker_identity
 from firelane.store import StepRecord, Store, open_store
@@ -64,6 +65,20 @@ async def _tag_flow_run(tag: str) -> str | None:
     return str(ctx.flow_run.id)
 
 
+def _fail_before_start(store: Store, execution_id: str, exc: FirelaneError) -> None:
+    """An execution that cannot even start (its runbook snapshot no longer loads here, say,
+    because an integration is missing) fails loudly and says why on the timeline."""
+    try:
+        execution = store.get_execution(execution_id)
+    except FirelaneError:
+        return
+    store.set_execution_status(execution_id, ExecutionStatus.FAILED)
+    store.append_events([TimelineEvent(
+        incident_id=execution.incident_id, kind="execution.failed", source="runbook",
+        execution_id=execution_id, summary=f"Runbook {execution.runbook_name} could not start",
+        details={"error": str(exc)})])
+
+
 def _artifact_key(rc: RunContext) -> str:
     return f"inc-{rc.incident.number}-{rc.execution.runbook_name}-steps"
 
@@ -83,7 +98,11 @@ async def run_runbook(execution_id: str) -> dict[str, Any]:
     load_plugins(settings)
     store = open_store(settings.database_url, migrate=False)
     try:
-        rc = build_context(store, execution_id, settings)
+        try:
+            rc = build_context(store, execution_id, settings)
+        except FirelaneError as exc:
+            _fail_before_start(store, execution_id, exc)
+            raise
         rc.approve = request_and_wait
         tag = f"incident:{rc.incident.id}"
         flow_run_id = await _tag_flow_run(tag)

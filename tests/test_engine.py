@@ -160,3 +160,22 @@ steps:
 
     assert asyncio.run(both()) == ["succeeded", "succeeded"]
     assert len(calls()) == 1
+
+
+def test_timeline_is_complete(sq: Store) -> None:
+    rc = prepare(sq, """version: 1
+name: t
+steps:
+  - {id: a, uses: core.note, with: {message: one}}
+  - {id: b, uses: core.fail, needs: [a], on_error: continue}
+  - {id: c, uses: core.note, needs: [b], if: "false", with: {message: never}}
+""")
+    run(rc)
+    events = sq.timeline(rc.incident.id)
+    assert [e.kind for e in events][:2] == ["incident.declared", "execution.created"]
+    assert step_events(events, "a") == ["step.started", "runbook.note", "step.succeeded"]
+    assert step_events(events, "b") == ["step.started", "step.failed"]
+    assert step_events(events, "c") == ["step.skipped"]
+    assert all(e.execution_id == rc.execution.id for e in events if e.step_id)
+    failed = next(e for e in events if e.kind == "step.failed")
+    assert failed.details["error"] == "ActionError: failed on purpose"

@@ -120,3 +120,19 @@ steps:
     assert kinds.count("approval.requested") == 3
     assert {"approval.approved", "approval.rejected"} <= set(kinds)
     assert step_events(fl_store.timeline(rc.incident.id), "by_ui")[-1] == "step.succeeded"
+
+
+def test_execution_that_cannot_start_fails_loudly(fl_store: Store) -> None:
+    from firelane.errors import RunbookValidationError
+    from firelane.models import Execution
+
+    rc = prepare(fl_store, "version: 1\nname: t\nsteps: [{id: a, uses: core.note, "
+                           "with: {message: m}}]\n")
+    broken = fl_store.create_execution(Execution(
+        incident_id=rc.incident.id, runbook_name="gone", runbook_hash="0" * 64,
+        runbook_source="version: 1\nname: gone\nsteps: [{id: a, uses: ghost.action}]\n"))
+    with pytest.raises(RunbookValidationError, match=r"no action named 'ghost\.action'"):
+        asyncio.run(run_runbook(broken.id))
+    assert fl_store.get_execution(broken.id).status == "failed"
+    failed = [e for e in fl_store.timeline(rc.incident.id) if e.kind == "execution.failed"]
+    assert len(failed) == 1 and "ghost.action" in failed[0].details["error"]
