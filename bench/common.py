@@ -21,6 +21,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from tests.pgserver import stop_process
+
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -62,11 +64,7 @@ def prefect_server(database_url: str | None = None) -> Iterator[str]:
                 time.sleep(0.3)
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_process(proc)
         log.close()
 
 

@@ -18,7 +18,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-__all__ = ["find_pg_bin", "postgres_server"]
+__all__ = ["find_pg_bin", "postgres_server", "stop_process"]
 
 
 def find_pg_bin() -> str | None:
@@ -32,6 +32,16 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def stop_process(proc: subprocess.Popen[bytes], grace: float = 30) -> None:
+    """SIGTERM, then SIGKILL if it has not exited within `grace` seconds."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 @contextmanager
@@ -71,10 +81,6 @@ def postgres_server() -> Iterator[str]:
                         "firelane", "firelane"], check=True, capture_output=True)
         yield f"postgresql+psycopg://firelane@127.0.0.1:{port}/firelane"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_process(proc)
         log.close()
         shutil.rmtree(root, ignore_errors=True)

@@ -11,7 +11,7 @@ import pytest
 
 from firelane.models import Severity
 from firelane.store import Store, open_store
-from flows.approvals import decide
+from flows.cli import main
 from flows.runbook_flow import run_runbook
 from tests.helpers import prepare, statuses, step_events
 from tests.plugin_actions import effects
@@ -102,7 +102,10 @@ steps:
                 break
             except Exception:
                 await asyncio.sleep(0.2)
-        await decide(fl_store, pending["by_cli"], False, "bob", "not during peak")
+        cli = ["approve", f"INC-{rc.incident.number}", "by_cli", "--reject", "--reason",
+               "not during peak", "--as", "bob"]
+        assert await asyncio.to_thread(main, cli) == 0
+        assert await asyncio.to_thread(main, cli) == 1, "a second decision must be refused"
         return await flow
 
     result = asyncio.run(scenario())
