@@ -71,10 +71,10 @@ def build_plan(loaded: LoadedRunbook, incident: Incident, inputs: dict[str, Any]
             "waves": waves(rb.steps), "on_failure": waves(rb.on_failure)}
 
 
-def _format_waves(waves: list[list[dict[str, Any]]], lines: list[str]) -> None:
+def _format_waves(waves: list[list[dict[str, Any]]], lines: list[str], indent: str = "") -> None:
     for n, wave in enumerate(waves, 1):
         together = " (run in parallel)" if len(wave) > 1 else ""
-        lines.append(f"├─ wave {n}{together}")
+        lines.append(f"{indent}├─ wave {n}{together}")
         for entry in wave:
             flags = []
             if entry["destructive"]:
@@ -86,9 +86,9 @@ def _format_waves(waves: list[list[dict[str, Any]]], lines: list[str]) -> None:
             if entry["needs"]:
                 flags.append(f"needs {', '.join(entry['needs'])}")
             extra = f"  [{'; '.join(flags)}]" if flags else ""
-            lines.append(f"│  ├─ {entry['id']}: {entry['uses']}{extra}")
+            lines.append(f"{indent}│  ├─ {entry['id']}: {entry['uses']}{extra}")
             for key, value in entry["with"].items():
-                lines.append(f"│  │    {key}: {value!r}")
+                lines.append(f"{indent}│  │    {key}: {value!r}")
 
 
 def format_plan(plan: dict[str, Any]) -> str:
@@ -100,6 +100,6 @@ def format_plan(plan: dict[str, Any]) -> str:
     _format_waves(plan["waves"], lines)
     if plan["on_failure"]:
         lines.append("└─ on_failure (only if a step fails)")
-        _format_waves(plan["on_failure"], lines)
+        _format_waves(plan["on_failure"], lines, indent="   ")
     lines.append("(plan only: nothing ran, nothing was contacted)")
     return "\n".join(lines)
