@@ -39,8 +39,9 @@ demo: venv
 demo-stop:
 	@bash scripts/demo.sh --stop
 
-bench: venv
+bench: venv system-deps
 	PREFECT_SERVER_ANALYTICS_ENABLED=false $(BIN)/python bench/fast_path.py
+	$(BIN)/python bench/validate.py
 
 clean:
 	rm -rf $(VENV) .demo build *.egg-info .mypy_cache .ruff_cache .pytest_cache

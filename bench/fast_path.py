@@ -82,8 +82,8 @@ async def measure(runs: int, stand_in: StandIn) -> dict[str, Any]:
     from prefect import flow, task
 
     from firelane.inputs import new_execution
+    from firelane.loader import parse_runbook
     from firelane.models import IncidentDraft, Severity
-    from firelane.runbook import parse_runbook
     from firelane.settings import Settings
     from firelane.store import open_store
     from flows.fast_path import run_with_fast_path

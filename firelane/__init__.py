@@ -16,6 +16,7 @@ from firelane.errors import (
     StoreError,
     TemplateError,
 )
+from firelane.loader import load_runbook, parse_runbook
 from firelane.models import (
     ActionItem,
     Alert,
@@ -27,7 +28,7 @@ from firelane.models import (
     TimelineEvent,
 )
 from firelane.registry import ActionContext, ActionSpec, action, get_action, registered_actions
-from firelane.runbook import LoadedRunbook, Runbook, Step, load_runbook, parse_runbook
+from firelane.runbook import LoadedRunbook, Runbook, Step
 from firelane.settings import Settings
 
 del _core_actions

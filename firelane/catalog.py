@@ -22,7 +22,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from firelane.errors import ConfigError
-from firelane.yamlsrc import YamlSourceError, load_yaml, pydantic_problems
+from firelane.yamlsrc import YamlSourceError, load_yaml, schema_problems
 
 __all__ = ["Catalog", "PagerDutyRef", "ServiceEntry", "load_catalog"]
 
@@ -78,7 +78,7 @@ def load_catalog(path: Path | None) -> Catalog:
     try:
         catalog = Catalog.model_validate(located.data)
     except ValidationError as exc:
-        problems = pydantic_problems(located, exc.errors())  # type: ignore[arg-type]
+        problems = schema_problems(located, Catalog, exc.errors())
         raise ConfigError("service catalog is invalid:\n" + "\n".join(map(str, problems))) from exc
     bad = [name for name in catalog.services if not _SERVICE_NAME.match(name)]
     if bad:

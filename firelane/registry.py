@@ -75,6 +75,33 @@ class ActionSpec:
     destructive: bool
     doc: str
 
+    def catalog_fields(self) -> dict[str, str]:
+        """Inputs the service catalog can supply: input name → catalog attribute path.
+
+        An Inputs field declares it with `Field(json_schema_extra={"catalog": "jira_project"})`;
+        a runbook may then leave it out and the engine fills it from the incident's service.
+        """
+        out: dict[str, str] = {}
+        for name, info in self.inputs.model_fields.items():
+            extra = info.json_schema_extra
+            if isinstance(extra, dict) and isinstance(extra.get("catalog"), str):
+                out[info.alias or name] = str(extra["catalog"])
+        return out
+
+    def catalog_defaults(self, service: ServiceEntry | None, given: dict[str, Any],
+                         ) -> dict[str, Any]:
+        """`given` plus whatever the service's catalog entry supplies for missing inputs."""
+        out = dict(given)
+        for key, attr_path in self.catalog_fields().items():
+            if key in out or service is None:
+                continue
+            value: Any = service
+            for part in attr_path.split("."):
+                value = getattr(value, part, None)
+            if value is not None:
+                out[key] = value
+        return out
+
     @property
     def summary(self) -> str:
         """First line of the docstring."""

@@ -1,8 +1,7 @@
-"""The runbook language: models, and a loader that rejects what the executor cannot run.
+"""The runbook language's models (DESIGN.md §2). `firelane.loader` reads and checks files.
 
-Every problem names the file, the line and the path (`runbooks/x.yaml:14 steps[3].needs: ...`),
-and all problems are reported at once. The loaded runbook keeps its source text and content hash
-so an execution can record exactly what it ran.
+The models are the single source for validation and the generated JSON Schema; the loaded
+runbook keeps its source text and content hash so an execution records exactly what it ran.
 """
 
 from __future__ import annotations
@@ -10,16 +9,12 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from firelane.errors import FirelaneError, Problem, RunbookError, RunbookValidationError
+from firelane.errors import Problem
 from firelane.models import Severity
-from firelane.registry import get_action
-from firelane.templating import ROOTS, compile_condition, referenced_roots, referenced_steps
-from firelane.yamlsrc import Located, PathKey, YamlSourceError, load_yaml, pydantic_problems
 
 __all__ = [
     "ApprovalSpec",
@@ -28,9 +23,6 @@ __all__ = [
     "Match",
     "Runbook",
     "Step",
-    "find_runbook",
-    "load_runbook",
-    "parse_runbook",
 ]
 
 STEP_ID = r"^[a-z][a-z0-9_]*$"
@@ -70,7 +62,7 @@ class Match(_Strict):
 class Step(_Strict):
     """One step: an action with inputs, its dependencies and how failure is handled."""
 
-    id: str
+    id: str = Field(json_schema_extra={"pattern": STEP_ID})
     uses: str
     with_: dict[str, Any] = Field(default_factory=dict, alias="with")
     needs: list[str] = Field(default_factory=list)
@@ -117,130 +109,9 @@ class LoadedRunbook:
     runbook: Runbook
     source: str
     path: str
+    warnings: tuple[Problem, ...] = ()
 
     @property
     def content_hash(self) -> str:
         """sha256 of the source text: what an execution records it ran."""
         return hashlib.sha256(self.source.encode("utf-8")).hexdigest()
-
-
-def _check_step_list(located: Located, key: str, steps: list[Step], known: set[str],
-                     main_ids: set[str], problems: list[Problem]) -> None:
-    seen: dict[str, int] = {}
-    closure: dict[str, set[str]] = {}
-    for index, step in enumerate(steps):
-        at: PathKey = (key, index)
-        if step.id in seen or step.id in known:
-            problems.append(located.problem((*at, "id"), f"duplicate step id {step.id!r}"))
-        seen[step.id] = index
-        try:
-            spec = get_action(step.uses)
-        except FirelaneError as exc:
-            problems.append(located.problem((*at, "uses"), str(exc)))
-            spec = None
-        if step.approval is not None and spec is not None and not spec.destructive:
-            problems.append(located.problem(
-                (*at, "approval"), f"{step.uses} changes nothing; approval is only for "
-                "destructive actions"))
-        reach: set[str] = set()
-        for n, need in enumerate(step.needs):
-            if need == step.id:
-                problems.append(located.problem((*at, "needs", n), "a step cannot need itself"))
-            elif need not in seen:
-                later = " (it comes later; steps may only need earlier steps)" if any(
-                    s.id == need for s in steps) else ""
-                problems.append(located.problem((*at, "needs", n),
-                                                f"no earlier step {need!r}{later}"))
-            else:
-                reach |= {need} | closure.get(need, set())
-        closure[step.id] = reach
-        allowed = reach | main_ids
-        _check_templates(located, at, step, allowed, problems)
-
-
-def _check_templates(located: Located, at: PathKey, step: Step, allowed: set[str],
-                     problems: list[Problem]) -> None:
-    def check(text: str, path: PathKey, expression: bool) -> None:
-        try:
-            if expression:
-                compile_condition(text)
-            roots = referenced_roots(text, expression)
-            refs = referenced_steps(text, expression)
-        except FirelaneError as exc:
-            problems.append(located.problem(path, str(exc)))
-            return
-        for root in sorted(roots - ROOTS):
-            problems.append(located.problem(path, f"unknown name {root!r}; templates may read "
-                                            f"only {', '.join(sorted(ROOTS))}"))
-        for ref in sorted(refs - allowed):
-            problems.append(located.problem(
-                path, f"reads steps.{ref} but {step.id!r} does not need {ref!r}; "
-                f"add it to needs"))
-
-    def walk(value: Any, path: PathKey) -> None:
-        if isinstance(value, str):
-            check(value, path, expression=False)
-        elif isinstance(value, list):
-            for i, v in enumerate(value):
-                walk(v, (*path, i))
-        elif isinstance(value, dict):
-            for k, v in value.items():
-                walk(v, (*path, k))
-
-    walk(step.with_, (*at, "with"))
-    if step.if_ is not None:
-        check(step.if_, (*at, "if"), expression=True)
-
-
-def parse_runbook(text: str, path: str = "<string>") -> LoadedRunbook:
-    """Parse and check a runbook; raise `RunbookValidationError` listing every problem."""
-    try:
-        located = load_yaml(text, path)
-    except YamlSourceError as exc:
-        raise RunbookValidationError([exc.problem]) from exc
-    if not isinstance(located.data, dict):
-        raise RunbookValidationError([Problem(path, 1, "", "a runbook is a YAML mapping "
-                                              "with version, name and steps")])
-    try:
-        runbook = Runbook.model_validate(located.data)
-    except ValidationError as exc:
-        raise RunbookValidationError(
-            pydantic_problems(located, exc.errors())) from exc  # type: ignore[arg-type]
-    problems: list[Problem] = []
-    main_ids = {s.id for s in runbook.steps}
-    _check_step_list(located, "steps", runbook.steps, set(), set(), problems)
-    _check_step_list(located, "on_failure", runbook.on_failure, main_ids, main_ids, problems)
-    if problems:
-        raise RunbookValidationError(problems)
-    return LoadedRunbook(runbook=runbook, source=text, path=path)
-
-
-def load_runbook(path: Path) -> LoadedRunbook:
-    """Read and parse the runbook file at `path`."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise RunbookError(f"{path}: cannot read runbook: {exc.strerror}") from exc
-    return parse_runbook(text, str(path))
-
-
-def find_runbook(name_or_path: str, runbooks_dir: Path) -> Path:
-    """A runbook file given its path, or its name inside `runbooks_dir`."""
-    direct = Path(name_or_path)
-    if direct.suffix in (".yaml", ".yml") or direct.exists():
-        if not direct.exists():
-            raise RunbookError(f"{direct}: no such runbook file")
-        return direct
-    for suffix in (".yaml", ".yml"):
-        candidate = runbooks_dir / f"{name_or_path}{suffix}"
-        if candidate.exists():
-            return candidate
-    for candidate in sorted(runbooks_dir.glob("*.y*ml")):
-        try:
-            if parse_runbook(candidate.read_text(encoding="utf-8"),
-                             str(candidate)).runbook.name == name_or_path:
-                return candidate
-        except FirelaneError:
-            continue
-    raise RunbookError(f"no runbook named {name_or_path!r} in {runbooks_dir}/ "
-                       "(give a path, or set FIRELANE_RUNBOOKS_DIR)")

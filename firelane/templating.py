@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -25,9 +26,12 @@ from firelane.errors import TemplateError
 
 __all__ = [
     "ROOTS",
+    "Refs",
+    "analyze",
     "compile_condition",
     "evaluate_condition",
     "has_template",
+    "referenced_names",
     "referenced_roots",
     "referenced_steps",
     "render_value",
@@ -122,44 +126,90 @@ def evaluate_condition(expr: str, context: Mapping[str, Any], where: str = "if")
     return bool(_run(lambda: _check_strict(fn(**context), where), where))
 
 
-def _parse(text: str, expression: bool) -> nodes.Node:
-    source = "{{ " + text + " }}" if expression else text
+_SIMPLE = re.compile(r"\{\{\s*([a-z_][a-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)\s*\}\}")
+_SIMPLE_PATH = re.compile(r"^\s*[a-z_][a-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*\s*$")
+
+
+_LITERALS = frozenset({"true", "false", "none"})
+
+
+@dataclass(frozen=True)
+class Refs:
+    """What a template reads: top-level names, and `root.X` attributes per root."""
+
+    roots: frozenset[str]
+    attrs: tuple[tuple[str, str], ...]
+
+    def names(self, root: str) -> set[str]:
+        """The X of every `root.X` / `root['X']`."""
+        return {attr for r, attr in self.attrs if r == root}
+
+
+def _simple_refs(paths: list[str]) -> Refs:
+    roots: set[str] = set()
+    attrs: list[tuple[str, str]] = []
+    for path in paths:
+        parts = path.strip().split(".")
+        roots.add(parts[0])
+        if len(parts) > 1:
+            attrs.append((parts[0], parts[1]))
+    return Refs(frozenset(roots), tuple(attrs))
+
+
+def _tree_refs(tree: nodes.Node) -> Refs:
+    loaded: set[str] = set()
+    stored: set[str] = set()
+    attrs: list[tuple[str, str]] = []
+    for node in tree.find_all((nodes.Name, nodes.Getattr, nodes.Getitem)):
+        if isinstance(node, nodes.Name):
+            (loaded if node.ctx == "load" else stored).add(node.name)
+        elif isinstance(node, nodes.Getattr) and isinstance(node.node, nodes.Name):
+            attrs.append((node.node.name, node.attr))
+        elif (isinstance(node, nodes.Getitem) and isinstance(node.node, nodes.Name)
+              and isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str)):
+            attrs.append((node.node.name, node.arg.value))
+    return Refs(frozenset(loaded - stored), tuple(attrs))
+
+
+@lru_cache(maxsize=8192)
+def analyze(text: str, expression: bool = False) -> Refs:
+    """Parse a template (or an `if:` expression) once and say what it reads.
+
+    Raises `TemplateError` on syntax errors. Plain dotted paths (`{{ steps.a.outputs.id }}`,
+    by far the most common shape) are read without the Jinja parser.
+    """
+    if expression:
+        text = text.strip()
+        if text.startswith("{{") and text.endswith("}}"):
+            text = text[2:-2]
+        if _SIMPLE_PATH.match(text) and text.strip().split(".")[0] not in _LITERALS:
+            return _simple_refs([text])
+        source = "{{ " + text + " }}"
+    else:
+        if not has_template(text):
+            return Refs(frozenset(), ())
+        rest = _SIMPLE.sub("", text)
+        paths = _SIMPLE.findall(text)
+        if not has_template(rest) and "}}" not in rest and not any(
+                p.split(".")[0] in _LITERALS for p in paths):
+            return _simple_refs(paths)
+        source = text
     try:
-        return _ENV.parse(source)
+        return _tree_refs(_ENV.parse(source))
     except TemplateSyntaxError as exc:
         raise TemplateError(f"line {exc.lineno}: {exc.message}") from exc
 
 
 def referenced_steps(text: str, expression: bool = False) -> set[str]:
     """Step ids read through `steps.X` or `steps['X']` in a template (or an expression)."""
-    if expression:
-        stripped = text.strip()
-        if stripped.startswith("{{") and stripped.endswith("}}"):
-            stripped = stripped[2:-2]
-        tree = _parse(stripped, expression=True)
-    elif has_template(text):
-        tree = _parse(text, expression=False)
-    else:
-        return set()
-    found: set[str] = set()
-    for node in tree.find_all(nodes.Getattr):
-        assert isinstance(node, nodes.Getattr)
-        if isinstance(node.node, nodes.Name) and node.node.name == "steps":
-            found.add(node.attr)
-    for item in tree.find_all(nodes.Getitem):
-        assert isinstance(item, nodes.Getitem)
-        if (isinstance(item.node, nodes.Name) and item.node.name == "steps"
-                and isinstance(item.arg, nodes.Const) and isinstance(item.arg.value, str)):
-            found.add(item.arg.value)
-    return found
+    return analyze(text, expression).names("steps")
+
+
+def referenced_names(text: str, root: str, expression: bool = False) -> set[str]:
+    """Names read through `root.X` or `root['X']` in a template (or an expression)."""
+    return analyze(text, expression).names(root)
 
 
 def referenced_roots(text: str, expression: bool = False) -> set[str]:
     """Top-level names a template reads (to reject anything outside `ROOTS`)."""
-    if not expression and not has_template(text):
-        return set()
-    tree = _parse(text.strip().removeprefix("{{").removesuffix("}}") if expression else text,
-                  expression)
-    names = list(tree.find_all(nodes.Name))
-    stored = {n.name for n in names if n.ctx in ("store", "param")}
-    return {n.name for n in names if n.ctx == "load"} - stored
+    return set(analyze(text, expression).roots)

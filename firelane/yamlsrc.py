@@ -8,24 +8,30 @@ accidental "billion laughs" file fails fast instead of eating memory.
 
 from __future__ import annotations
 
+import difflib
+import types
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Union, get_args, get_origin
 
 import yaml
+from pydantic import BaseModel
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from firelane.errors import Problem
 
 __all__ = [
+    "MAX_DEPTH",
     "MAX_YAML_BYTES",
     "Located",
     "YamlSourceError",
     "format_path",
     "load_yaml",
-    "pydantic_problems",
+    "schema_problems",
+    "unknown_key_message",
 ]
 
 MAX_YAML_BYTES = 1_000_000
+MAX_DEPTH = 64
 
 PathKey = tuple[str | int, ...]
 
@@ -70,15 +76,36 @@ class YamlSourceError(ValueError):
         super().__init__(str(self.problem))
 
 
-class _NoAliasLoader(yaml.SafeLoader):
-    def compose_node(self, parent: Node | None, index: Any) -> Node | None:
-        if self.check_event(yaml.AliasEvent):
-            event = self.peek_event()  # type: ignore[no-untyped-call]
-            raise yaml.MarkedYAMLError(
-                "while composing", None,
-                "aliases (*name) are not allowed in Firelane files; repeat the value instead",
-                event.start_mark)
-        return super().compose_node(parent, index)
+_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def _line(mark: Any) -> int | None:
+    return int(mark.line) + 1 if mark is not None else None
+
+
+def _may_be_hazardous(text: str) -> bool:
+    """Cheap string test: no '*' means no alias; few brackets and shallow indentation mean
+    nesting cannot pass MAX_DEPTH. Only texts that fail it pay for the event pass."""
+    if "*" in text or text.count("[") + text.count("{") > MAX_DEPTH:
+        return True
+    return any(len(line) - len(line.lstrip(" ")) >= MAX_DEPTH for line in text.splitlines())
+
+
+def _screen(text: str, file: str) -> None:
+    """One streaming pass over the events (no tree, no recursion) before anything is built:
+    refuse aliases, which make alias bombs possible, and nesting deeper than MAX_DEPTH."""
+    depth = 0
+    for event in yaml.parse(text, Loader=_Loader):
+        if isinstance(event, yaml.AliasEvent):
+            raise YamlSourceError(file, _line(event.start_mark), "aliases (*name) are not "
+                                  "allowed in Firelane files; repeat the value instead")
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise YamlSourceError(file, _line(event.start_mark),
+                                      f"nested more than {MAX_DEPTH} levels deep; flatten it")
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
 
 
 def _walk(node: Node, path: PathKey, lines: dict[PathKey, int]) -> None:
@@ -97,10 +124,15 @@ def load_yaml(text: str, file: str = "<string>") -> Located:
     """Parse `text`; raise `YamlSourceError` on syntax errors, aliases or huge input."""
     if len(text.encode("utf-8", "surrogatepass")) > MAX_YAML_BYTES:
         raise YamlSourceError(file, None, f"larger than {MAX_YAML_BYTES} bytes; split it up")
-    loader = _NoAliasLoader(text)
+    loader = _Loader(text)
     try:
+        if _may_be_hazardous(text):
+            _screen(text, file)
         node = loader.get_single_node()
         data = loader.construct_document(node) if node is not None else None
+        lines: dict[PathKey, int] = {}
+        if node is not None:
+            _walk(node, (), lines)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         raise YamlSourceError(file, mark.line + 1 if mark is not None else None,
@@ -109,22 +141,60 @@ def load_yaml(text: str, file: str = "<string>") -> Located:
         raise YamlSourceError(file, None, f"invalid YAML: {exc}") from exc
     finally:
         loader.dispose()
-    lines: dict[PathKey, int] = {}
-    if node is not None:
-        _walk(node, (), lines)
     return Located(data=data, lines=lines, file=file)
 
 
-def pydantic_problems(located: Located, errors: list[dict[str, Any]],
-                      prefix: PathKey = ()) -> list[Problem]:
-    """Turn pydantic `ValidationError.errors()` into located problems."""
-    problems = []
+def _unwrap(tp: Any) -> Any:
+    if get_origin(tp) in (Union, types.UnionType):
+        args = [a for a in get_args(tp) if a is not type(None)]
+        return args[0] if len(args) == 1 else tp
+    return tp
+
+
+def _keys_at(model: type[BaseModel], path: PathKey) -> list[str] | None:
+    current: Any = model
+    for part in path:
+        current = _unwrap(current)
+        origin = get_origin(current)
+        if isinstance(current, type) and issubclass(current, BaseModel) and isinstance(part, str):
+            fields = {(f.alias or n): f for n, f in current.model_fields.items()}
+            if part not in fields:
+                return None
+            current = fields[part].annotation
+        elif origin is list and isinstance(part, int):
+            current = get_args(current)[0]
+        elif origin is dict and isinstance(part, str):
+            current = get_args(current)[1]
+        else:
+            return None
+    current = _unwrap(current)
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return sorted((f.alias or n) for n, f in current.model_fields.items())
+    return None
+
+
+def unknown_key_message(key: str, allowed: list[str] | None) -> str:
+    """"unknown key 'retires'; did you mean 'retries'?" (or the list of allowed keys)."""
+    if not allowed:
+        return f"unknown key {key!r}; remove it"
+    near = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+    if near:
+        return f"unknown key {key!r}; did you mean {near[0]!r}?"
+    return f"unknown key {key!r}; allowed here: {', '.join(allowed)}"
+
+
+def schema_problems(located: Located, model: type[BaseModel], errors: list[Any],
+                    prefix: PathKey = ()) -> list[Problem]:
+    """Pydantic errors as located problems, with "did you mean" for unknown keys."""
+    out: list[Problem] = []
     for err in errors:
-        loc: PathKey = (*prefix, *(p for p in err["loc"] if isinstance(p, str | int)))
-        msg = err["msg"]
-        if err["type"] == "extra_forbidden":
-            msg = "unknown key; remove it or check its spelling"
-        elif err["type"] == "missing":
-            msg = "required key is missing"
-        problems.append(located.problem(loc, msg))
-    return problems
+        loc: PathKey = tuple(p for p in err["loc"] if isinstance(p, str | int))
+        where = (*prefix, *loc)
+        if err["type"] == "extra_forbidden" and loc:
+            msg = unknown_key_message(str(loc[-1]), _keys_at(model, loc[:-1]))
+        elif err["type"] == "missing" and loc:
+            msg = f"required key {loc[-1]!r} is missing"
+        else:
+            msg = err["msg"]
+        out.append(located.problem(where, msg))
+    return out

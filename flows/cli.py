@@ -1,7 +1,8 @@
 """The `firelane` command line.
 
-`run`, `resume`, `approve`, `incidents list|show` and `validate`. Prefect is imported only by the
-commands that run something: `validate` and `run --plan` never touch it.
+`run`, `resume`, `approve`, `incidents list|show`, and the authoring commands `validate`, `lint`,
+`schema` and `actions`. Prefect is imported only by the commands that run something: the
+authoring commands and `run --plan` never touch it.
 """
 
 from __future__ import annotations
@@ -18,10 +19,11 @@ from pydantic import ValidationError
 
 from firelane.errors import FirelaneError, RunbookError
 from firelane.inputs import new_execution, parse_cli_inputs, resolve_inputs
+from firelane.loader import find_runbook, load_runbook
 from firelane.models import Incident, IncidentDraft, IncidentStatus
-from firelane.runbook import find_runbook, load_runbook
 from firelane.settings import Settings
 from firelane.store import Store, open_store
+from flows.authoring import add_authoring_commands
 from flows.plugins import load_plugins
 
 __all__ = ["main"]
@@ -148,21 +150,6 @@ def cmd_incidents(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def cmd_validate(args: argparse.Namespace, settings: Settings) -> int:
-    paths = [Path(p) for p in args.paths] or sorted(settings.runbooks_dir.glob("*.y*ml"))
-    files = [f for p in paths for f in (sorted(p.glob("*.y*ml")) if p.is_dir() else [p])]
-    failed = 0
-    for path in files:
-        try:
-            load_runbook(path)
-            print(f"ok  {path}")
-        except FirelaneError as exc:
-            failed += 1
-            print(str(exc), file=sys.stderr)
-    print(f"{len(files) - failed} valid, {failed} invalid")
-    return 1 if failed or not files else 0
-
-
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="firelane", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
@@ -198,9 +185,7 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("ref", help="INC-12, 12 or the incident id")
     show.add_argument("--json", action="store_true")
     inc.set_defaults(fn=cmd_incidents)
-    val = sub.add_parser("validate", help="check runbooks without running anything")
-    val.add_argument("paths", nargs="*")
-    val.set_defaults(fn=cmd_validate)
+    add_authoring_commands(sub)
     return p
 
 

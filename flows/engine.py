@@ -186,7 +186,9 @@ async def execute_step(rc: RunContext, step: Step) -> StepRecord:
             return await _finish(rc, step, StepStatus.SKIPPED, events,
                                  error=f"condition is false: {step.if_}")
         spec = get_action(step.uses)
-        rendered = render_value(step.with_, context, f"steps.{step.id}.with")
+        rendered = spec.catalog_defaults(
+            rc.catalog.get(rc.incident.service),
+            render_value(step.with_, context, f"steps.{step.id}.with"))
         try:
             inputs = spec.inputs.model_validate(rendered)
         except ValidationError as exc:

@@ -19,8 +19,9 @@ from prefect.context import FlowRunContext
 
 from firelane.catalog import load_catalog
 from firelane.errors import FirelaneError
+from firelane.loader import parse_runbook
 from firelane.models import ExecutionStatus, TimelineEvent
-from firelane.runbook import Step, parse_runbook
+from firelane.runbook import Step
 from firelane.settings import Settings, worker_identity
 from firelane.store import StepRecord, Store, open_store
 from flows.approvals import request_and_wait

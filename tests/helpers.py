@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from firelane.inputs import new_execution
+from firelane.loader import parse_runbook
 from firelane.models import IncidentDraft, Severity, StepStatus, TimelineEvent
-from firelane.runbook import Step, parse_runbook
+from firelane.runbook import Step
 from firelane.settings import worker_identity
 from firelane.store import StepRecord, Store
 from flows.engine import RunContext, execute_step

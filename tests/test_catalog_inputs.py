@@ -9,7 +9,7 @@ import pytest
 from firelane.catalog import load_catalog
 from firelane.errors import ConfigError, RunbookError
 from firelane.inputs import parse_cli_inputs, resolve_inputs
-from firelane.runbook import parse_runbook
+from firelane.loader import parse_runbook
 
 
 def test_catalog_loads_and_missing_file_is_empty(tmp_path: Path) -> None:

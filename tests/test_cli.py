@@ -89,3 +89,46 @@ def test_incidents_and_approve_without_pending(firelane_env: str,
     assert "no pending approval (never requested)" in capsys.readouterr().err
     assert main(["incidents", "show", "INC-7"]) == 1
     assert "no incident 'INC-7'" in capsys.readouterr().err
+
+
+def test_schema_check_and_write(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from firelane.schema import render_schema
+
+    out = tmp_path / "schema.json"
+    assert main(["schema", "--output", str(out), "--check"]) == 1
+    assert "is stale: run `firelane schema`" in capsys.readouterr().err
+    assert main(["schema", "--output", str(out)]) == 0
+    assert json.loads(out.read_text()) == json.loads(render_schema())
+    assert main(["schema", "--output", str(out), "--check"]) == 0
+
+
+def test_actions_lists_and_describes(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["actions"]) == 0
+    listing = capsys.readouterr().out
+    assert "core.wait" in listing and "test.change" in listing and "DESTRUCTIVE" in listing
+    assert main(["actions", "core.wait"]) == 0
+    described = capsys.readouterr().out
+    assert "seconds: number, required  How long to wait" in described
+    assert main(["actions", "core.wait", "--json"]) == 0
+    [spec] = json.loads(capsys.readouterr().out)
+    assert spec["inputs"]["seconds"]["required"] and not spec["destructive"]
+    assert main(["actions", "core.wiat"]) == 1
+    assert "did you mean core.wait" in capsys.readouterr().err
+
+
+def test_lint_hints_and_validate_warnings(tmp_path: Path, effects_db: Path,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    rb = tmp_path / "rb.yaml"
+    rb.write_text("version: 1\nname: x\nmatch: {severity: [SEV1]}\n"
+                  "inputs:\n  unused: {type: string}\n"
+                  "steps:\n  - {id: fix, uses: test.change, with: {name: n}}\n")
+    assert main(["validate", str(rb)]) == 0
+    captured = capsys.readouterr()
+    assert "1 valid, 0 invalid, 1 warnings" in captured.out
+    assert f"{rb}:7 steps[0].uses: warning: test.change is destructive" in captured.err
+    assert main(["lint", str(rb)]) == 0
+    out = capsys.readouterr().out
+    assert f"{rb}:1: hint: start with '# yaml-language-server" in out
+    assert f"{rb}:2 name: hint: add a description" in out
+    assert f"{rb}:5 inputs.unused: hint: input 'unused' is never used" in out
+    assert f"{rb}:7 steps[0].id: hint: 'fix' produces outputs" in out

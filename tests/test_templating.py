@@ -77,3 +77,6 @@ def test_referenced_steps_and_roots_walk_the_ast() -> None:
     assert referenced_steps("no template steps.x") == set()
     assert referenced_roots("{% for h in inputs.hosts %}{{ h }}{% endfor %}") == {"inputs"}
     assert referenced_roots("{{ env.HOME }}") == {"env"}
+    assert referenced_roots("false", expression=True) == set()
+    assert referenced_roots("x {{ none }} {{ inputs.a }}") == {"inputs"}
+    assert referenced_steps("{{ steps.a.outputs.b }}-{{ steps.c.status }}") == {"a", "c"}

@@ -1,0 +1,55 @@
+"""Reading runbooks: parse, validate (every problem at once), and find them by name."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from firelane.errors import FirelaneError, RunbookError, RunbookValidationError
+from firelane.runbook import LoadedRunbook
+from firelane.validation import validate_source
+
+__all__ = ["find_runbook", "load_runbook", "parse_runbook"]
+
+
+def parse_runbook(text: str, path: str = "<string>") -> LoadedRunbook:
+    """Parse and check a runbook; raise `RunbookValidationError` listing every problem.
+
+    Warnings (not errors) are kept on the result for `firelane validate` to print.
+    """
+    report = validate_source(text, path)
+    if report.errors or report.runbook is None:
+        raise RunbookValidationError(report.errors)
+    return LoadedRunbook(runbook=report.runbook, source=text, path=path,
+                         warnings=tuple(report.warnings))
+
+
+def load_runbook(path: Path) -> LoadedRunbook:
+    """Read and parse the runbook file at `path`."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise RunbookError(f"{path}: cannot read runbook: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise RunbookError(f"{path}: not UTF-8 text (byte {exc.start})") from exc
+    return parse_runbook(text, str(path))
+
+
+def find_runbook(name_or_path: str, runbooks_dir: Path) -> Path:
+    """A runbook file given its path, or its name inside `runbooks_dir`."""
+    direct = Path(name_or_path)
+    if direct.suffix in (".yaml", ".yml") or direct.exists():
+        if not direct.exists():
+            raise RunbookError(f"{direct}: no such runbook file")
+        return direct
+    for suffix in (".yaml", ".yml"):
+        candidate = runbooks_dir / f"{name_or_path}{suffix}"
+        if candidate.exists():
+            return candidate
+    for candidate in sorted(runbooks_dir.glob("*.y*ml")):
+        try:
+            if load_runbook(candidate).runbook.name == name_or_path:
+                return candidate
+        except FirelaneError:
+            continue
+    raise RunbookError(f"no runbook named {name_or_path!r} in {runbooks_dir}/ "
+                       "(give a path, or set FIRELANE_RUNBOOKS_DIR)")
