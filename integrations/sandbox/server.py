@@ -1,0 +1,187 @@
+"""The sandbox as one ASGI app, and `Sandbox`: serve it over TLS in a thread, in-process.
+
+Routes: `/jira/rest/api/2/...`, `/pagerduty/...` (Events v2 and REST), `/slack/api/<method>`,
+`/zoom/...`, and `/_admin/` (`GET state`, `POST reset`, `POST faults`, `DELETE faults`,
+`POST config` with `jira_mode`, `jira_search_lag`, `pd_oncall`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from integrations.sandbox.faults import Faults
+from integrations.sandbox.jira_app import jira_routes
+from integrations.sandbox.pagerduty_app import pagerduty_routes
+from integrations.sandbox.slack_app import slack_routes
+from integrations.sandbox.state import SandboxState
+from integrations.sandbox.tls import TlsFiles, make_tls
+from integrations.sandbox.zoom_app import zoom_routes
+
+__all__ = ["Sandbox", "build_app"]
+
+
+class _FaultMiddleware:
+    def __init__(self, app: ASGIApp, faults: Faults, state: SandboxState) -> None:
+        self.app, self.faults, self.state = app, faults, state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].startswith("/_admin"):
+            await self.app(scope, receive, send)
+            return
+        method, path = scope["method"], scope["path"]
+        self.state.requests.append(f"{method} {path}")
+        rule = self.faults.take(method, path)
+        if rule is None:
+            await self.app(scope, receive, send)
+        elif rule.kind == "latency":
+            await asyncio.sleep(rule.latency)
+            await self.app(scope, receive, send)
+        elif rule.kind == "status":
+            headers = {"Retry-After": str(rule.retry_after)} if rule.retry_after is not None \
+                else None
+            body = {"ok": False, "error": "ratelimited"} if rule.status == 429 else \
+                {"error": f"sandbox fault {rule.status}", "errorMessages": ["sandbox fault"]}
+            await JSONResponse(body, rule.status, headers)(scope, receive, send)
+        elif rule.kind == "apply_then_fail":
+            async def swallow(message: Message) -> None:
+                return None
+
+            await self.app(scope, receive, swallow)
+            await JSONResponse({"error": "sandbox fault: applied, then failed"},
+                               500)(scope, receive, send)
+        else:
+            await send({"type": "http.response.start", "status": 200,
+                        "headers": [(b"content-length", b"1000"),
+                                    (b"content-type", b"application/json")]})
+            await send({"type": "http.response.body", "body": b'{"ok": tr', "more_body": True})
+            raise ConnectionAbortedError("sandbox fault: connection dropped")
+
+
+def build_app(state: SandboxState, faults: Faults, base_url: str = "") -> ASGIApp:
+    """The sandbox app over `state`, with `faults` applied to every vendor route."""
+    holder = {"base": base_url}
+
+    async def admin_state(request: Request) -> Response:
+        return JSONResponse(state.dump())
+
+    async def admin_reset(request: Request) -> Response:
+        state.reset()
+        faults.clear()
+        return JSONResponse({"ok": True})
+
+    async def admin_faults(request: Request) -> Response:
+        if request.method == "DELETE":
+            faults.clear()
+            return JSONResponse({"ok": True})
+        spec = json.loads(await request.body() or b"{}")
+        try:
+            rule = faults.add(**spec)
+        except TypeError as exc:
+            return JSONResponse({"ok": False, "error": str(exc)}, status_code=400)
+        return JSONResponse({"ok": True, "rule": {k: v for k, v in vars(rule).items()}})
+
+    async def admin_config(request: Request) -> Response:
+        spec = json.loads(await request.body() or b"{}")
+        allowed = {"jira_mode", "jira_search_lag", "pd_oncall"}
+        unknown = set(spec) - allowed
+        if unknown:
+            return JSONResponse({"ok": False, "error": f"unknown settings {sorted(unknown)}"},
+                                status_code=400)
+        with state.lock:
+            for key, value in spec.items():
+                setattr(state, key, value)
+        return JSONResponse({"ok": True})
+
+    routes = [
+        *jira_routes(state), *pagerduty_routes(state),
+        *slack_routes(state, lambda: holder["base"]), *zoom_routes(state),
+        Route("/_admin/state", admin_state),
+        Route("/_admin/reset", admin_reset, methods=["POST"]),
+        Route("/_admin/faults", admin_faults, methods=["POST", "DELETE"]),
+        Route("/_admin/config", admin_config, methods=["POST"]),
+    ]
+    app = Starlette(routes=routes)
+    app.state.holder = holder
+    return _FaultMiddleware(app, faults, state)
+
+
+class Sandbox:
+    """The sandbox served over TLS on 127.0.0.1 in a background thread.
+
+    Example:
+        with Sandbox() as sb:
+            print(sb.url, sb.ca_file)   # give clients the CA file
+            sb.faults.add(path="/slack/api/chat.postMessage", status=429, retry_after=1)
+    """
+
+    def __init__(self, port: int = 0, folder: Path | None = None) -> None:
+        self.state = SandboxState()
+        self.faults = Faults()
+        self.folder = folder or Path(tempfile.mkdtemp(prefix="firelane-sandbox-"))
+        self.tls: TlsFiles = make_tls(self.folder / "tls")
+        self.port = port or _free_port()
+        self.url = f"https://127.0.0.1:{self.port}"
+        self.app = build_app(self.state, self.faults, self.url)
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def ca_file(self) -> str:
+        """The CA certificate clients must trust."""
+        return str(self.tls.ca_cert)
+
+    def urls(self) -> dict[str, str]:
+        """Base URLs for each vendor, as the integrations' blocks expect them."""
+        return {"jira": f"{self.url}/jira", "pagerduty": f"{self.url}/pagerduty",
+                "slack": f"{self.url}/slack/api/", "zoom_api": f"{self.url}/zoom/v2",
+                "zoom_oauth": f"{self.url}/zoom/oauth/token"}
+
+    def start(self) -> Sandbox:
+        """Serve until `stop()`; returns once the port accepts connections."""
+        config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning",
+                                ssl_certfile=str(self.tls.server_cert),
+                                ssl_keyfile=str(self.tls.server_key), lifespan="off",
+                                timeout_graceful_shutdown=1)
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, daemon=True,
+                                        name="firelane-sandbox")
+        self._thread.start()
+        deadline = time.monotonic() + 15
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError(f"the sandbox could not start on port {self.port}")
+            time.sleep(0.02)
+        return self
+
+    def stop(self) -> None:
+        """Stop serving."""
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> Sandbox:
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])

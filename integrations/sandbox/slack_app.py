@@ -1,0 +1,226 @@
+"""The Slack Web API stand-in: every method answers POST (slack_sdk never sends GET)."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from integrations.sandbox.common import read_body
+from integrations.sandbox.state import SandboxState
+
+__all__ = ["slack_routes"]
+
+SLACK = "/slack/api"
+NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,79}$")
+Handler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
+
+
+def _fail(error: str) -> dict[str, Any]:
+    return {"ok": False, "error": error}
+
+
+def slack_routes(state: SandboxState, base_url: Callable[[], str]) -> list[Route]:
+    """The routes, bound to `state`; `base_url` gives the sandbox's own URL (for uploads)."""
+
+    def channel(args: dict[str, Any], key: str = "channel") -> dict[str, Any] | None:
+        return state.slack_channels.get(str(args.get(key, "")))
+
+    def ts() -> str:
+        return f"{time.time():.6f}"
+
+    async def auth_test(args: dict[str, Any]) -> dict[str, Any]:
+        return {"ok": True, "url": "https://sandbox.slack.local/", "team": "Firelane Sandbox",
+                "user": "firelane", "team_id": "T0SANDBOX", "user_id": "U0FIRELANE",
+                "bot_id": "B0FIRELANE"}
+
+    async def create(args: dict[str, Any]) -> dict[str, Any]:
+        name = str(args.get("name", ""))
+        if not NAME.match(name):
+            return _fail("invalid_name_specials" if name else "invalid_name_required")
+        with state.lock:
+            if any(c["name"] == name for c in state.slack_channels.values()):
+                return _fail("name_taken")
+            cid = f"C{state.next_id():08d}"
+            state.slack_channels[cid] = {
+                "id": cid, "name": name, "is_channel": True, "is_archived": False,
+                "is_private": str(args.get("is_private", "0")) in ("1", "true", "True"),
+                "created": int(time.time()), "members": ["U0FIRELANE"],
+                "topic": {"value": "", "creator": "", "last_set": 0},
+                "purpose": {"value": "", "creator": "", "last_set": 0},
+                "pins": [], "bookmarks": []}
+        return {"ok": True, "channel": _public(state.slack_channels[cid])}
+
+    async def list_(args: dict[str, Any]) -> dict[str, Any]:
+        rows = [_public(c) for c in state.slack_channels.values()
+                if not c["is_archived"] or str(args.get("exclude_archived")) not in ("1",
+                                                                                      "true")]
+        return {"ok": True, "channels": rows, "response_metadata": {"next_cursor": ""}}
+
+    async def invite(args: dict[str, Any]) -> dict[str, Any]:
+        found = channel(args)
+        if found is None:
+            return _fail("channel_not_found")
+        users = [u for u in str(args.get("users", "")).split(",") if u]
+        if not users:
+            return _fail("no_user")
+        unknown = [u for u in users if u not in state.slack_users]
+        if unknown:
+            return _fail("user_not_found")
+        with state.lock:
+            new = [u for u in users if u not in found["members"]]
+            if not new:
+                return _fail("already_in_channel")
+            found["members"].extend(new)
+        return {"ok": True, "channel": _public(found)}
+
+    async def set_topic(args: dict[str, Any]) -> dict[str, Any]:
+        found = channel(args)
+        if found is None:
+            return _fail("channel_not_found")
+        found["topic"] = {"value": str(args.get("topic", ""))[:250], "creator": "U0FIRELANE",
+                          "last_set": int(time.time())}
+        return {"ok": True, "channel": _public(found)}
+
+    async def info(args: dict[str, Any]) -> dict[str, Any]:
+        found = channel(args)
+        return {"ok": True, "channel": _public(found)} if found else _fail("channel_not_found")
+
+    async def history(args: dict[str, Any]) -> dict[str, Any]:
+        found = channel(args)
+        if found is None:
+            return _fail("channel_not_found")
+        limit = int(args.get("limit", 100))
+        rows = [m for m in state.slack_messages if m["channel"] == found["id"]][::-1][:limit]
+        return {"ok": True, "messages": rows, "has_more": False}
+
+    async def archive(args: dict[str, Any]) -> dict[str, Any]:
+        found = channel(args)
+        if found is None:
+            return _fail("channel_not_found")
+        if found["is_archived"]:
+            return _fail("already_archived")
+        found["is_archived"] = True
+        return {"ok": True}
+
+    async def post_message(args: dict[str, Any]) -> dict[str, Any]:
+        found = channel(args)
+        if found is None:
+            return _fail("channel_not_found")
+        if found["is_archived"]:
+            return _fail("is_archived")
+        if not args.get("text") and not args.get("blocks"):
+            return _fail("no_text")
+        blocks = args.get("blocks")
+        if isinstance(blocks, str):
+            blocks = json.loads(blocks)
+        metadata = args.get("metadata")
+        if isinstance(metadata, str):
+            metadata = json.loads(metadata)
+        with state.lock:
+            message = {"type": "message", "channel": found["id"], "user": "U0FIRELANE",
+                       "text": args.get("text", ""), "blocks": blocks or [], "ts": ts(),
+                       "metadata": metadata, "pinned": False, "reactions": []}
+            state.slack_messages.append(message)
+        return {"ok": True, "channel": found["id"], "ts": message["ts"], "message": message}
+
+    async def pin(args: dict[str, Any]) -> dict[str, Any]:
+        found = channel(args)
+        if found is None:
+            return _fail("channel_not_found")
+        msg = next((m for m in state.slack_messages if m["channel"] == found["id"]
+                    and m["ts"] == args.get("timestamp")), None)
+        if msg is None:
+            return _fail("message_not_found")
+        if msg["pinned"]:
+            return _fail("already_pinned")
+        msg["pinned"] = True
+        return {"ok": True}
+
+    async def bookmark(args: dict[str, Any]) -> dict[str, Any]:
+        found = channel(args, "channel_id")
+        if found is None:
+            return _fail("channel_not_found")
+        if not args.get("title") or args.get("type") != "link" or not args.get("link"):
+            return _fail("invalid_arguments")
+        with state.lock:
+            mark = {"id": f"Bk{state.next_id():08d}", "channel_id": found["id"],
+                    "title": args["title"], "link": args["link"], "type": "link",
+                    "emoji": args.get("emoji", ""), "date_created": int(time.time())}
+            found["bookmarks"].append(mark)
+        return {"ok": True, "bookmark": mark}
+
+    async def lookup_by_email(args: dict[str, Any]) -> dict[str, Any]:
+        email = str(args.get("email", "")).lower()
+        user = next((u for u in state.slack_users.values()
+                     if u["profile"]["email"].lower() == email), None)
+        return {"ok": True, "user": user} if user else _fail("users_not_found")
+
+    async def user_info(args: dict[str, Any]) -> dict[str, Any]:
+        user = state.slack_users.get(str(args.get("user", "")))
+        return {"ok": True, "user": user} if user else _fail("user_not_found")
+
+    async def upload_url(args: dict[str, Any]) -> dict[str, Any]:
+        if not args.get("filename") or not str(args.get("length", "")).isdigit():
+            return _fail("invalid_arguments")
+        with state.lock:
+            fid = f"F{state.next_id():08d}"
+            state.slack_files[fid] = {"id": fid, "name": args["filename"],
+                                      "length": int(args["length"]), "bytes": None,
+                                      "channels": [], "title": args["filename"]}
+        return {"ok": True, "file_id": fid, "upload_url": f"{base_url()}/slack/upload/{fid}"}
+
+    async def complete_upload(args: dict[str, Any]) -> dict[str, Any]:
+        files = args.get("files")
+        items = json.loads(files) if isinstance(files, str) else files or []
+        done = []
+        for item in items:
+            stored = state.slack_files.get(item.get("id", ""))
+            if stored is None or stored["bytes"] is None:
+                return _fail("file_not_found")
+            stored["title"] = item.get("title") or stored["title"]
+            if args.get("channel_id"):
+                stored["channels"].append(args["channel_id"])
+            done.append({k: v for k, v in stored.items() if k != "bytes"})
+        return {"ok": True, "files": done}
+
+    methods: dict[str, Handler] = {
+        "auth.test": auth_test, "conversations.create": create, "conversations.list": list_,
+        "conversations.invite": invite, "conversations.setTopic": set_topic,
+        "conversations.info": info, "conversations.history": history,
+        "conversations.archive": archive, "chat.postMessage": post_message, "pins.add": pin,
+        "bookmarks.add": bookmark, "users.lookupByEmail": lookup_by_email,
+        "users.info": user_info, "files.getUploadURLExternal": upload_url,
+        "files.completeUploadExternal": complete_upload,
+    }
+
+    async def dispatch(request: Request) -> Response:
+        method = request.path_params["method"]
+        handler = methods.get(method)
+        if handler is None:
+            return JSONResponse(_fail("unknown_method"), status_code=404)
+        if not request.headers.get("authorization", "").startswith("Bearer xox"):
+            return JSONResponse(_fail("not_authed"))
+        args = {**dict(request.query_params), **await read_body(request)}
+        return JSONResponse(await handler(args))
+
+    async def receive_upload(request: Request) -> Response:
+        stored = state.slack_files.get(request.path_params["file_id"])
+        if stored is None:
+            return Response("unknown file", status_code=404)
+        stored["bytes"] = await request.body()
+        return Response("OK - " + str(len(stored["bytes"])))
+
+    return [Route(f"{SLACK}/{{method}}", dispatch, methods=["POST", "GET"]),
+            Route("/slack/upload/{file_id}", receive_upload, methods=["POST"])]
+
+
+def _public(found: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in found.items() if k not in ("pins", "bookmarks")} | {
+        "num_members": len(found["members"])}

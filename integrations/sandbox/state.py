@@ -1,0 +1,76 @@
+"""The sandbox's state: what the four stand-in vendors hold, behind one lock."""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import threading
+import time
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+__all__ = ["SandboxState"]
+
+
+@dataclass
+class SandboxState:
+    """Everything the stand-ins remember; `dump()` is what the admin endpoint shows."""
+
+    jira_mode: str = "Server"
+    jira_search_lag: float = 0.0
+    jira_projects: dict[str, str] = field(default_factory=lambda: {"OPS": "10000",
+                                                                   "WEB": "10001"})
+    jira_issues: dict[str, dict[str, Any]] = field(default_factory=dict)
+    jira_links: list[dict[str, Any]] = field(default_factory=list)
+    pd_incidents: dict[str, dict[str, Any]] = field(default_factory=dict)
+    pd_log_entries: list[dict[str, Any]] = field(default_factory=list)
+    pd_users: dict[str, dict[str, Any]] = field(default_factory=lambda: {
+        "PUSER01": {"id": "PUSER01", "type": "user", "name": "Alice Oncall",
+                    "summary": "Alice Oncall", "email": "alice@example.com"},
+        "PUSER02": {"id": "PUSER02", "type": "user", "name": "Bob Backup",
+                    "summary": "Bob Backup", "email": "bob@example.com"}})
+    pd_oncall: list[dict[str, Any]] = field(default_factory=lambda: [
+        {"user": "PUSER01", "escalation_policy": "PPOL001", "level": 1},
+        {"user": "PUSER02", "escalation_policy": "PPOL001", "level": 2}])
+    slack_users: dict[str, dict[str, Any]] = field(default_factory=lambda: {
+        "U0ALICE": {"id": "U0ALICE", "name": "alice", "real_name": "Alice Oncall",
+                    "profile": {"email": "alice@example.com"}},
+        "U0BOB": {"id": "U0BOB", "name": "bob", "real_name": "Bob Backup",
+                  "profile": {"email": "bob@example.com"}}})
+    slack_channels: dict[str, dict[str, Any]] = field(default_factory=dict)
+    slack_messages: list[dict[str, Any]] = field(default_factory=list)
+    slack_files: dict[str, dict[str, Any]] = field(default_factory=dict)
+    zoom_meetings: list[dict[str, Any]] = field(default_factory=list)
+    requests: list[str] = field(default_factory=list)
+    lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
+    _ids: Any = field(default_factory=lambda: itertools.count(1), repr=False)
+
+    def next_id(self) -> int:
+        """A fresh number for ids and keys."""
+        return next(self._ids)
+
+    def visible_issues(self) -> list[dict[str, Any]]:
+        """Issues the search index has caught up with (Jira's documented lag)."""
+        cutoff = time.time() - self.jira_search_lag
+        return [i for i in self.jira_issues.values() if i["_indexed_at"] <= cutoff]
+
+    def dump(self) -> dict[str, Any]:
+        """A JSON-able copy of the state (no lock, no counters)."""
+        with self.lock:
+            data = copy.deepcopy({f.name: getattr(self, f.name) for f in fields(self)
+                                  if not f.name.startswith("_") and f.name != "lock"})
+        data["jira_issues"] = {k: {kk: vv for kk, vv in v.items() if not kk.startswith("_")}
+                               for k, v in data["jira_issues"].items()}
+        for stored in data["slack_files"].values():
+            content = stored.pop("bytes")
+            stored["uploaded_bytes"] = None if content is None else len(content)
+        return data
+
+    def reset(self) -> None:
+        """Back to a fresh sandbox (configuration kept)."""
+        fresh = SandboxState(jira_mode=self.jira_mode, jira_search_lag=self.jira_search_lag)
+        with self.lock:
+            for name in ("jira_issues", "jira_links", "pd_incidents", "pd_log_entries",
+                         "slack_channels", "slack_messages", "slack_files", "zoom_meetings",
+                         "requests"):
+                setattr(self, name, getattr(fresh, name))

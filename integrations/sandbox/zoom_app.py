@@ -1,0 +1,70 @@
+"""The Zoom stand-in: Server-to-Server OAuth token and meeting creation (and listing)."""
+
+from __future__ import annotations
+
+import base64
+import secrets
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from integrations.sandbox.common import now_iso, read_body
+from integrations.sandbox.state import SandboxState
+
+__all__ = ["zoom_routes"]
+
+ZOOM = "/zoom"
+
+
+def zoom_routes(state: SandboxState) -> list[Route]:
+    """The routes, bound to `state`."""
+    tokens: set[str] = set()
+
+    async def token(request: Request) -> Response:
+        auth = request.headers.get("authorization", "")
+        params = request.query_params
+        if not auth.startswith("Basic ") or params.get("grant_type") != "account_credentials":
+            return JSONResponse({"reason": "Invalid client_id or client_secret", "error":
+                                 "invalid_client"}, status_code=401)
+        client_id, _, secret = base64.b64decode(auth[6:]).decode().partition(":")
+        if not client_id or not secret or not params.get("account_id"):
+            return JSONResponse({"reason": "Invalid request", "error": "invalid_request"},
+                                status_code=400)
+        value = secrets.token_urlsafe(24)
+        tokens.add(value)
+        return JSONResponse({"access_token": value, "token_type": "bearer", "expires_in": 3599,
+                             "scope": "meeting:write:admin"})
+
+    def authorized(request: Request) -> bool:
+        auth = request.headers.get("authorization", "")
+        return auth.startswith("Bearer ") and auth[7:] in tokens
+
+    async def meetings(request: Request) -> Response:
+        if not authorized(request):
+            return JSONResponse({"code": 124, "message": "Invalid access token."},
+                                status_code=401)
+        user = request.path_params["user"]
+        if request.method == "GET":
+            rows = [m for m in state.zoom_meetings if m["_user"] == user]
+            return JSONResponse({"meetings": [{k: v for k, v in m.items() if k != "_user"}
+                                              for m in rows], "total_records": len(rows)})
+        body = await read_body(request)
+        if not body.get("topic"):
+            return JSONResponse({"code": 300, "message": "Validation Failed.",
+                                 "errors": [{"field": "topic", "message": "required"}]},
+                                status_code=400)
+        with state.lock:
+            mid = 80000000000 + state.next_id()
+            meeting = {"id": mid, "uuid": secrets.token_urlsafe(16), "host_id": "HOST0001",
+                       "topic": body["topic"], "type": int(body.get("type", 1)),
+                       "agenda": body.get("agenda", ""), "created_at": now_iso(),
+                       "join_url": f"https://sandbox.zoom.local/j/{mid}",
+                       "start_url": f"https://sandbox.zoom.local/s/{mid}",
+                       "password": secrets.token_hex(3), "_user": user}
+            state.zoom_meetings.append(meeting)
+        return JSONResponse({k: v for k, v in meeting.items() if k != "_user"},
+                            status_code=201)
+
+    return [Route(f"{ZOOM}/oauth/token", token, methods=["POST"]),
+            Route(f"{ZOOM}/v2/users/{{user}}/meetings", meetings, methods=["GET", "POST"])]
