@@ -65,12 +65,12 @@ def _match(issue: dict[str, Any], clause: str) -> bool:
     elif field == "status":
         actual = [issue["status"]]
     elif field == "duedate":
-        due = issue["fields"].get("duedate")
+        due = str(issue["fields"].get("duedate") or "") or None
         if due is None:
             return False
         target = time.strftime("%Y-%m-%d") if values[0].lower() in ("now()", "now") else values[0]
-        return {"<": due < target, "<=": due <= target, ">": due > target,
-                ">=": due >= target, "=": due == target}.get(op, False)
+        return bool({"<": due < target, "<=": due <= target, ">": due > target,
+                     ">=": due >= target, "=": due == target}.get(op, False))
     elif field == "key":
         actual = [issue["key"]]
     else:

@@ -36,7 +36,7 @@ def pagerduty_routes(state: SandboxState) -> list[Route]:
     def open_incident(title: str, dedup_key: str, service_id: str, urgency: str,
                       details: dict[str, Any]) -> dict[str, Any]:
         number = state.next_id()
-        incident = {"id": f"Q{number:06d}", "type": "incident", "incident_number": number,
+        incident: dict[str, Any] = {"id": f"Q{number:06d}", "type": "incident", "incident_number": number,
                     "title": title, "status": "triggered", "urgency": urgency,
                     "incident_key": dedup_key, "created_at": now_iso(),
                     "service": {"id": service_id, "type": "service_reference"},

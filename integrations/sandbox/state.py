@@ -47,7 +47,7 @@ class SandboxState:
 
     def next_id(self) -> int:
         """A fresh number for ids and keys."""
-        return next(self._ids)
+        return int(next(self._ids))
 
     def visible_issues(self) -> list[dict[str, Any]]:
         """Issues the search index has caught up with (Jira's documented lag)."""
