@@ -8,7 +8,11 @@
     ├── ActionError                 an action failed; the engine decides what happens next
     │   ├── ActionTimeout           the step ran past its `timeout_seconds`
     │   ├── ActionInputError        rendered inputs do not fit the action's `Inputs` model
-    │   └── ApprovalRejected        an approver said no, or the approval timed out
+    │   ├── ApprovalRejected        an approver said no, or the approval timed out
+    │   └── IntegrationError        a vendor API failed (carries the vendor's message)
+    │       ├── RateLimited         429; `retry_after` seconds when the vendor said
+    │       ├── VendorUnavailable   5xx, timeout, connection refused or reset
+    │       └── VendorRejected      4xx: the request itself is wrong; retrying cannot help
     ├── StoreError                  the incident store refused an operation
     │   ├── NotFound                no such incident, execution or approval
     │   ├── InvalidTransition       an incident status change the lifecycle forbids
@@ -30,15 +34,19 @@ __all__ = [
     "ApprovalRejected",
     "ConfigError",
     "FirelaneError",
+    "IntegrationError",
     "InvalidTransition",
     "LeaseHeld",
     "NotFound",
     "Problem",
+    "RateLimited",
     "RunbookError",
     "RunbookValidationError",
     "StoreError",
     "TemplateError",
     "UnknownAction",
+    "VendorRejected",
+    "VendorUnavailable",
 ]
 
 
@@ -98,6 +106,32 @@ class ActionInputError(ActionError):
 
 class ApprovalRejected(ActionError):
     """The step's approval was rejected or timed out; it never ran."""
+
+    retryable = False
+
+
+class IntegrationError(ActionError):
+    """A vendor API call failed; the message is the vendor's."""
+
+    def __init__(self, vendor: str, message: str, status: int | None = None) -> None:
+        self.vendor, self.status = vendor, status
+        super().__init__(f"{vendor}: {message}" + (f" (HTTP {status})" if status else ""))
+
+
+class RateLimited(IntegrationError):
+    """The vendor answered 429; `retry_after` is its Retry-After in seconds, if it sent one."""
+
+    def __init__(self, vendor: str, message: str, retry_after: float | None = None) -> None:
+        self.retry_after = retry_after
+        super().__init__(vendor, message, 429)
+
+
+class VendorUnavailable(IntegrationError):
+    """5xx, timeout, refused or reset connection: worth another try."""
+
+
+class VendorRejected(IntegrationError):
+    """The vendor refused the request (4xx other than 429): retrying cannot help."""
 
     retryable = False
 

@@ -49,6 +49,7 @@ class ActionContext:
     dry_run: bool = False
     sandbox: bool = False
     service: ServiceEntry | None = None
+    credentials: dict[str, str] = field(default_factory=dict)
     events: list[TimelineEvent] = field(default_factory=list)
 
     def emit(self, kind: str, summary: str, details: dict[str, Any] | None = None,

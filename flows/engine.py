@@ -139,7 +139,8 @@ async def _run_attempts(rc: RunContext, step: Step, spec: ActionSpec, inputs: Ba
             incident=rc.incident, execution_id=rc.execution.id, step_id=step.id,
             idempotency_key=rc.records[step.id].idempotency_key, attempt=attempt,
             dry_run=dry_run, sandbox=rc.execution.sandbox,
-            service=rc.catalog.get(rc.incident.service))
+            service=rc.catalog.get(rc.incident.service),
+            credentials=dict(rc.loaded.runbook.credentials))
         started = rc.event(step, "step.started", f"{step.id} started ({step.uses}"
                            + (f", attempt {attempt}" if attempt > 1 else "") + ")",
                            uses=step.uses, attempt=attempt, dry_run=dry_run)

@@ -1,10 +1,17 @@
 """Everything that talks to the outside world. Importing this package registers its actions.
 
-Integrations (Jira, PagerDuty, Slack, video, remediation, alert sources and the sandbox) arrive
-in later issues; the core actions (`core.note`, `core.wait`, `core.fail`) live in `firelane`.
+Jira, PagerDuty, Slack and video (Jitsi/Zoom) each have a credentials Block, a client built on
+the vendor's library and actions; `integrations.sandbox` holds local stand-ins of all four.
 """
 
-import firelane as _firelane
+from integrations import jira, pagerduty, slack, video
+from integrations.jira import JiraCredentials
+from integrations.pagerduty import PagerDutyCredentials
+from integrations.slack import SlackCredentials
+from integrations.video import ZoomCredentials
 
-__all__: list[str] = []
-del _firelane
+__all__ = ["BLOCKS", "JiraCredentials", "PagerDutyCredentials", "SlackCredentials",
+           "ZoomCredentials"]
+
+BLOCKS = (JiraCredentials, PagerDutyCredentials, SlackCredentials, ZoomCredentials)
+del jira, pagerduty, slack, video

@@ -36,7 +36,8 @@ def pagerduty_routes(state: SandboxState) -> list[Route]:
     def open_incident(title: str, dedup_key: str, service_id: str, urgency: str,
                       details: dict[str, Any]) -> dict[str, Any]:
         number = state.next_id()
-        incident: dict[str, Any] = {"id": f"Q{number:06d}", "type": "incident", "incident_number": number,
+        incident: dict[str, Any] = {
+                    "id": f"Q{number:06d}", "type": "incident", "incident_number": number,
                     "title": title, "status": "triggered", "urgency": urgency,
                     "incident_key": dedup_key, "created_at": now_iso(),
                     "service": {"id": service_id, "type": "service_reference"},
@@ -102,8 +103,11 @@ def pagerduty_routes(state: SandboxState) -> list[Route]:
         if not authorized(request):
             return _error(401, "Unauthorized")
         if request.method == "GET":
-            return JSONResponse({"incidents": list(state.pd_incidents.values()), "limit": 100,
-                                 "offset": 0, "more": False})
+            key = request.query_params.get("incident_key")
+            rows = [i for i in state.pd_incidents.values()
+                    if key is None or i["incident_key"] == key]
+            return JSONResponse({"incidents": rows, "limit": 100, "offset": 0,
+                                 "more": False})
         if not request.headers.get("from"):
             return _error(400, "Invalid Input Provided", ["From header is required"])
         body = (await read_body(request)).get("incident", {})

@@ -1,0 +1,99 @@
+"""What every integration shares: the one retry layer, credentials lookup, threads.
+
+Vendor clients are synchronous; actions run them in worker threads with a cached (pooled)
+client per credentials. The clients' own retries are switched off, so transient failures are
+retried here, once per action attempt, around the whole "check, then create" sequence: a retry
+after a lost response first finds what the lost call created.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from firelane.errors import ConfigError, RateLimited, VendorUnavailable
+from firelane.registry import ActionContext
+
+__all__ = ["RetryPolicy", "in_thread", "load_block", "retrying", "sandbox_endpoint"]
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often and how long to retry transient vendor failures.
+
+    `FIRELANE_RETRY_ATTEMPTS` (default 4), `FIRELANE_RETRY_BASE_SECONDS` (0.5) and
+    `FIRELANE_RETRY_MAX_SECONDS` (30; also caps a vendor's Retry-After).
+    """
+
+    attempts: int = 4
+    base_seconds: float = 0.5
+    max_seconds: float = 30.0
+
+    @classmethod
+    def from_env(cls) -> RetryPolicy:
+        """The policy in force now."""
+        try:
+            return cls(int(os.environ.get("FIRELANE_RETRY_ATTEMPTS", 4)),
+                       float(os.environ.get("FIRELANE_RETRY_BASE_SECONDS", 0.5)),
+                       float(os.environ.get("FIRELANE_RETRY_MAX_SECONDS", 30)))
+        except ValueError as exc:
+            raise ConfigError(f"FIRELANE_RETRY_* must be numbers: {exc}") from exc
+
+    def delay(self, attempt: int, error: Exception) -> float:
+        """Seconds to wait before `attempt + 1`: the vendor's Retry-After, else backoff."""
+        if isinstance(error, RateLimited) and error.retry_after is not None:
+            return float(min(self.max_seconds, error.retry_after))
+        backoff = float(self.base_seconds * 2 ** (attempt - 1))
+        return min(self.max_seconds, backoff) * (0.5 + random.random() / 2)
+
+
+async def retrying(call: Callable[[], Awaitable[T]], ctx: ActionContext | None = None,
+                   policy: RetryPolicy | None = None) -> T:
+    """Run `call`, retrying rate limits and unavailability; each retry goes on the timeline."""
+    policy = policy or RetryPolicy.from_env()
+    for attempt in range(1, policy.attempts + 1):
+        try:
+            return await call()
+        except (RateLimited, VendorUnavailable) as exc:
+            if attempt == policy.attempts:
+                raise
+            wait = policy.delay(attempt, exc)
+            if ctx is not None:
+                ctx.emit("integration.retry", f"{exc}; retrying in {wait:.1f} s",
+                         {"attempt": attempt, "error": str(exc), "wait_seconds": wait})
+            await asyncio.sleep(wait)
+    raise AssertionError("unreachable")
+
+
+async def in_thread(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run a synchronous vendor call in a worker thread."""
+    return await asyncio.to_thread(fn, *args, **kwargs)
+
+
+def sandbox_endpoint() -> tuple[str, str]:
+    """The running sandbox's URL and CA file (`FIRELANE_SANDBOX_URL`, `FIRELANE_SANDBOX_CA`)."""
+    url, ca = os.environ.get("FIRELANE_SANDBOX_URL"), os.environ.get("FIRELANE_SANDBOX_CA")
+    if not url or not ca:
+        raise ConfigError("this execution runs against the sandbox, but no sandbox is running "
+                          "(start one with `firelane sandbox`, or use `firelane run --sandbox`, "
+                          "which embeds one)")
+    return url.rstrip("/"), ca
+
+
+async def load_block(cls: Any, ctx: ActionContext, kind: str) -> Any:
+    """The credentials block for `kind`: the sandbox's in sandbox runs, else the Prefect block
+    named in the runbook's `credentials:` (default `default`)."""
+    if ctx.sandbox:
+        return cls.for_sandbox(*sandbox_endpoint())
+    name = ctx.credentials.get(kind, "default")
+    try:
+        return await cls.aload(name)
+    except ValueError as exc:
+        raise ConfigError(f"no {cls.__name__} block named {name!r}: create it in the Prefect "
+                          f"UI or with `{cls.__name__}(...).save({name!r})`") from exc

@@ -1,0 +1,55 @@
+"""`JiraCredentials`: where Jira is and how to sign in; builds the `jira` client."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, ClassVar
+
+from jira import JIRA
+from prefect.blocks.core import Block
+from pydantic import Field, SecretStr
+
+__all__ = ["JiraCredentials"]
+
+_CLIENTS: dict[tuple[str, str, str], JIRA] = {}
+_LOCK = threading.Lock()
+
+
+class JiraCredentials(Block):
+    """Credentials and endpoint of a Jira site (Cloud or Server/Data Center).
+
+    Example:
+        ```python
+        from integrations.jira import JiraCredentials
+        jira_credentials = JiraCredentials.load("BLOCK_NAME")
+        ```
+    """
+
+    _block_type_name: ClassVar[str] = "Firelane Jira Credentials"
+    _documentation_url: ClassVar[Any] = "https://github.com/firelane/firelane#integrations"
+
+    base_url: str = Field(description="The Jira site, e.g. https://acme.atlassian.net.")
+    username: str = Field(description="The account's email (Cloud) or user name (Server).")
+    api_token: SecretStr = Field(description="An API token (Cloud) or password (Server).")
+    verify: str | bool = Field(default=True, description=(
+        "TLS verification: true, false, or the path of a CA bundle."))
+    timeout_seconds: float = Field(default=10.0, gt=0, description="Per-request timeout.")
+
+    @classmethod
+    def for_sandbox(cls, url: str, ca_file: str) -> JiraCredentials:
+        """Credentials for the sandbox's Jira at `url`."""
+        return cls(base_url=f"{url}/jira", username="firelane", api_token=SecretStr("sandbox"),
+                   verify=ca_file)
+
+    def get_client(self) -> JIRA:
+        """A pooled `jira.JIRA` client with its own retries off (Firelane retries once)."""
+        token = self.api_token.get_secret_value()
+        key = (self.base_url, self.username, str(hash(token)))
+        with _LOCK:
+            client = _CLIENTS.get(key)
+            if client is None:
+                options: dict[str, Any] = {"verify": self.verify}
+                client = JIRA(server=self.base_url, basic_auth=(self.username, token),
+                              options=options, max_retries=0, timeout=self.timeout_seconds)
+                _CLIENTS[key] = client
+            return client

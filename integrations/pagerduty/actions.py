@@ -1,0 +1,249 @@
+"""PagerDuty actions. Pages are deduplicated by PagerDuty itself through `dedup_key`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Literal, TypeVar
+
+import pagerduty
+from pydantic import BaseModel, ConfigDict, Field
+
+from firelane.errors import (
+    ConfigError,
+    IntegrationError,
+    RateLimited,
+    VendorRejected,
+    VendorUnavailable,
+)
+from firelane.registry import ActionContext, action
+from integrations.common import in_thread, load_block, retrying
+from integrations.pagerduty.block import PagerDutyCredentials
+
+__all__ = ["TriggerInputs", "TriggerOutputs"]
+
+T = TypeVar("T")
+
+
+async def _call(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    try:
+        return await in_thread(fn, *args, **kwargs)
+    except pagerduty.HttpError as exc:
+        status = exc.response.status_code if exc.response is not None else None
+        message = str(exc).splitlines()[0][:300]
+        if status == 429:
+            after = str(exc.response.headers.get("Retry-After") or "") \
+                if exc.response is not None else ""
+            raise RateLimited("pagerduty", message,
+                              float(after) if after and after.isdigit() else None) from exc
+        if status is None or status >= 500:
+            raise VendorUnavailable("pagerduty", message, status) from exc
+        raise VendorRejected("pagerduty", message, status) from exc
+    except pagerduty.Error as exc:
+        raise VendorUnavailable("pagerduty", str(exc).splitlines()[0][:300]) from exc
+    except OSError as exc:
+        raise VendorUnavailable("pagerduty", f"{type(exc).__name__}: {exc}") from exc
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+async def _creds(ctx: ActionContext) -> PagerDutyCredentials:
+    creds: PagerDutyCredentials = await load_block(PagerDutyCredentials, ctx, "pagerduty")
+    return creds
+
+
+async def _routing_key(ctx: ActionContext, block_name: str | None) -> str | None:
+    if ctx.sandbox or not block_name:
+        return None
+    from prefect.blocks.system import Secret
+
+    try:
+        secret: Any = await Secret.aload(block_name)
+    except ValueError as exc:
+        raise ConfigError(f"no Secret block named {block_name!r} for the PagerDuty routing "
+                          "key (service catalog pagerduty.routing_key_block)") from exc
+    return str(secret.get())
+
+
+class TriggerInputs(_In):
+    """`pagerduty.trigger` inputs."""
+
+    summary: str = Field(min_length=1, max_length=1024, description="What is wrong")
+    severity: Literal["critical", "error", "warning", "info"] = "critical"
+    source: str | None = Field(default=None, description="Where (default: the service)")
+    dedup_key: str | None = Field(default=None, description="Default: the step's key")
+    routing_key_block: str | None = Field(
+        default=None, description="Secret block holding the service's routing key",
+        json_schema_extra={"catalog": "pagerduty.routing_key_block"})
+    custom_details: dict[str, Any] = Field(default_factory=dict)
+    links: list[dict[str, str]] = Field(default_factory=list, description="[{href, text}]")
+
+
+class TriggerOutputs(BaseModel):
+    """The page's dedup key (use it to acknowledge, resolve or annotate)."""
+
+    dedup_key: str
+    dry_run: bool = False
+
+
+@action("pagerduty.trigger")
+async def trigger(inputs: TriggerInputs, ctx: ActionContext) -> TriggerOutputs:
+    """Page the on-call through Events v2. The dedup_key makes a repeat a no-op at PagerDuty.
+
+    Example: `{uses: pagerduty.trigger, with: {summary: "{{ incident.title }}"}}`
+    """
+    key = inputs.dedup_key or ctx.idempotency_key
+    if ctx.dry_run:
+        return TriggerOutputs(dedup_key=key, dry_run=True)
+    source = inputs.source or ctx.incident.service
+
+    async def attempt() -> TriggerOutputs:
+        creds = await _creds(ctx)
+        client = creds.events_client(await _routing_key(ctx, inputs.routing_key_block))
+        got = await _call(client.trigger, inputs.summary, source, dedup_key=key,
+                          severity=inputs.severity, custom_details=inputs.custom_details or None,
+                          links=inputs.links or None)
+        return TriggerOutputs(dedup_key=str(got))
+
+    return await retrying(attempt, ctx)
+
+
+class KeyInputs(_In):
+    """A page, by dedup key."""
+
+    dedup_key: str = Field(min_length=1, description="From pagerduty.trigger's outputs")
+    routing_key_block: str | None = Field(
+        default=None, json_schema_extra={"catalog": "pagerduty.routing_key_block"},
+        description="Secret block holding the service's routing key")
+
+
+class KeyOutputs(BaseModel):
+    """The page acted on."""
+
+    dedup_key: str
+    event_action: str
+
+
+async def _event(inputs: KeyInputs, ctx: ActionContext, verb: str) -> KeyOutputs:
+    async def attempt() -> KeyOutputs:
+        creds = await _creds(ctx)
+        client = creds.events_client(await _routing_key(ctx, inputs.routing_key_block))
+        await _call(getattr(client, verb), inputs.dedup_key)
+        return KeyOutputs(dedup_key=inputs.dedup_key, event_action=verb)
+
+    return await retrying(attempt, ctx)
+
+
+@action("pagerduty.acknowledge")
+async def acknowledge(inputs: KeyInputs, ctx: ActionContext) -> KeyOutputs:
+    """Acknowledge a page (stops escalation); repeating it is harmless."""
+    return await _event(inputs, ctx, "acknowledge")
+
+
+@action("pagerduty.resolve")
+async def resolve(inputs: KeyInputs, ctx: ActionContext) -> KeyOutputs:
+    """Resolve a page; repeating it is harmless."""
+    return await _event(inputs, ctx, "resolve")
+
+
+async def _incident_id(client: Any, dedup_key: str) -> str:
+    rows = await _call(client.rget, "incidents", params={"incident_key": dedup_key})
+    found = [r for r in rows if r.get("incident_key") == dedup_key]
+    if not found:
+        raise IntegrationError("pagerduty", f"no incident with dedup key {dedup_key!r} yet")
+    return str(found[0]["id"])
+
+
+class NoteInputs(_In):
+    """`pagerduty.add_note` inputs."""
+
+    dedup_key: str = Field(min_length=1, description="The page's dedup key")
+    content: str = Field(min_length=1, max_length=25000, description="The note")
+
+
+class NoteOutputs(BaseModel):
+    """The note that exists."""
+
+    incident_id: str
+    note_id: str
+    created: bool
+
+
+@action("pagerduty.add_note")
+async def add_note(inputs: NoteInputs, ctx: ActionContext) -> NoteOutputs:
+    """Add a note to the PagerDuty incident once (a marker of the step's key finds it again)."""
+    marker = f"[firelane:{ctx.idempotency_key}]"
+
+    async def attempt() -> NoteOutputs:
+        client = (await _creds(ctx)).rest_client()
+        incident = await _incident_id(client, inputs.dedup_key)
+        for note in await _call(client.rget, f"incidents/{incident}/notes"):
+            if marker in note.get("content", ""):
+                return NoteOutputs(incident_id=incident, note_id=note["id"], created=False)
+        note = await _call(client.rpost, f"incidents/{incident}/notes",
+                           json={"content": f"{inputs.content}\n{marker}"})
+        return NoteOutputs(incident_id=incident, note_id=note["id"], created=True)
+
+    return await retrying(attempt, ctx)
+
+
+class OncallInputs(_In):
+    """`pagerduty.get_oncall` inputs."""
+
+    escalation_policy_id: str | None = Field(default=None, description="Default: every policy")
+    level: int = Field(default=1, ge=1, description="Escalation level")
+
+
+class OncallOutputs(BaseModel):
+    """Who is on call."""
+
+    users: list[dict[str, str]]
+    emails: list[str]
+
+
+@action("pagerduty.get_oncall")
+async def get_oncall(inputs: OncallInputs, ctx: ActionContext) -> OncallOutputs:
+    """Who is on call now at `level` (feed `emails` to slack.invite)."""
+
+    async def attempt() -> OncallOutputs:
+        client = (await _creds(ctx)).rest_client()
+        params: dict[str, Any] = {"earliest": True}
+        if inputs.escalation_policy_id:
+            params["escalation_policy_ids"] = [inputs.escalation_policy_id]
+        rows = await _call(lambda: list(client.iter_all("oncalls", params=params)))
+        users = [{"id": r["user"]["id"], "name": r["user"].get("summary", ""),
+                  "email": r["user"].get("email", "")}
+                 for r in rows if r.get("escalation_level") == inputs.level]
+        return OncallOutputs(users=users, emails=[u["email"] for u in users if u["email"]])
+
+    return await retrying(attempt, ctx)
+
+
+class LogInputs(_In):
+    """`pagerduty.log_entries` inputs."""
+
+    dedup_key: str = Field(min_length=1, description="The page's dedup key")
+
+
+class LogOutputs(BaseModel):
+    """The incident's log: triggered, notified, acknowledged, escalated, resolved."""
+
+    incident_id: str
+    entries: list[dict[str, Any]]
+
+
+@action("pagerduty.log_entries")
+async def log_entries(inputs: LogInputs, ctx: ActionContext) -> LogOutputs:
+    """Read every log entry of the page's incident (all pages of them)."""
+
+    async def attempt() -> LogOutputs:
+        client = (await _creds(ctx)).rest_client()
+        incident = await _incident_id(client, inputs.dedup_key)
+        rows = await _call(lambda: list(client.iter_all(f"incidents/{incident}/log_entries")))
+        return LogOutputs(incident_id=incident, entries=[
+            {"type": r["type"], "summary": r.get("summary", ""), "at": r.get("created_at"),
+             "agent": (r.get("agent") or {}).get("summary") or (r.get("user") or {}).get(
+                 "summary")} for r in rows])
+
+    return await retrying(attempt, ctx)

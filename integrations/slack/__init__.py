@@ -1,0 +1,8 @@
+"""Slack: a credentials block, a `slack_sdk` WebClient without its own retries, actions."""
+
+from integrations.slack import actions as _actions
+from integrations.slack.actions import channel_name
+from integrations.slack.block import SlackCredentials
+
+__all__ = ["SlackCredentials", "channel_name"]
+del _actions

@@ -1,0 +1,346 @@
+"""Slack actions. The channel name is the idempotency check for channels; a message carries
+the step's key in its metadata, so a re-run finds it instead of posting twice."""
+
+from __future__ import annotations
+
+import re
+import urllib.error
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+from slack_sdk.errors import SlackApiError
+
+from firelane.errors import RateLimited, VendorRejected, VendorUnavailable
+from firelane.registry import ActionContext, action
+from integrations.common import in_thread, load_block, retrying
+from integrations.slack.block import SlackCredentials
+
+__all__ = ["channel_name"]
+
+T = TypeVar("T")
+_OK_ERRORS = frozenset({"already_in_channel", "already_archived", "already_pinned"})
+
+
+async def _call(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    try:
+        return await in_thread(fn, *args, **kwargs)
+    except SlackApiError as exc:
+        status = exc.response.status_code
+        error = str(exc.response.get("error", "")) if exc.response.data else str(exc)
+        if status == 429:
+            after = exc.response.headers.get("Retry-After") or exc.response.headers.get(
+                "retry-after")
+            raise RateLimited("slack", error or "ratelimited",
+                              float(after) if after and str(after).isdigit() else None) from exc
+        if status >= 500:
+            raise VendorUnavailable("slack", error or f"HTTP {status}", status) from exc
+        raise VendorRejected("slack", error, status) from exc
+    except (urllib.error.URLError, OSError) as exc:
+        raise VendorUnavailable("slack", f"{type(exc).__name__}: {exc}") from exc
+
+
+async def _client(ctx: ActionContext) -> Any:
+    creds: SlackCredentials = await load_block(SlackCredentials, ctx, "slack")
+    return creds.get_client()
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def channel_name(text: str) -> str:
+    """A valid Slack channel name: lower case, digits, '-' and '_', at most 80 characters."""
+    name = re.sub(r"[^a-z0-9_-]+", "-", text.lower()).strip("-_")
+    return re.sub(r"-{2,}", "-", name)[:80].rstrip("-") or "incident"
+
+
+class ChannelInputs(_In):
+    """`slack.create_channel` inputs."""
+
+    name: str | None = Field(default=None, description="Default: inc-<number>-<service>")
+    is_private: bool = False
+
+
+class ChannelOutputs(BaseModel):
+    """The incident channel."""
+
+    id: str
+    name: str
+    created: bool
+
+
+async def _find_channel(client: Any, name: str) -> dict[str, Any] | None:
+    cursor = None
+    while True:
+        page = await _call(client.conversations_list, limit=1000, cursor=cursor,
+                           types="public_channel,private_channel")
+        for found in page["channels"]:
+            if found["name"] == name:
+                return dict(found)
+        cursor = (page.get("response_metadata") or {}).get("next_cursor")
+        if not cursor:
+            return None
+
+
+@action("slack.create_channel")
+async def create_channel(inputs: ChannelInputs, ctx: ActionContext) -> ChannelOutputs:
+    """Open the incident's war-room channel, or reuse it when the name already exists.
+
+    Example: `{uses: slack.create_channel}` → `#inc-42-checkout`
+    """
+    name = channel_name(inputs.name or f"inc-{ctx.incident.number}-{ctx.incident.service}")
+
+    async def attempt() -> ChannelOutputs:
+        client = await _client(ctx)
+        try:
+            made = await _call(client.conversations_create, name=name,
+                               is_private=inputs.is_private)
+            return ChannelOutputs(id=made["channel"]["id"], name=name, created=True)
+        except VendorRejected as exc:
+            if "name_taken" not in str(exc):
+                raise
+        found = await _find_channel(client, name)
+        if found is None:
+            raise VendorRejected("slack", f"#{name} is taken but not visible to the bot")
+        return ChannelOutputs(id=found["id"], name=name, created=False)
+
+    return await retrying(attempt, ctx)
+
+
+class InviteInputs(_In):
+    """`slack.invite` inputs."""
+
+    channel: str = Field(description="Channel id")
+    users: list[str] = Field(min_length=1, description="Slack user ids or email addresses")
+
+
+class InviteOutputs(BaseModel):
+    """Who is in now."""
+
+    user_ids: list[str]
+    not_found: list[str]
+
+
+@action("slack.invite")
+async def invite(inputs: InviteInputs, ctx: ActionContext) -> InviteOutputs:
+    """Invite people (ids or emails, e.g. `steps.oncall.outputs.emails`); people already in
+    the channel are fine, unknown emails are reported, not fatal."""
+
+    async def attempt() -> InviteOutputs:
+        client = await _client(ctx)
+        ids, missing = [], []
+        for who in inputs.users:
+            if "@" not in who:
+                ids.append(who)
+                continue
+            try:
+                ids.append((await _call(client.users_lookupByEmail, email=who))["user"]["id"])
+            except VendorRejected as exc:
+                if "users_not_found" not in str(exc):
+                    raise
+                missing.append(who)
+        if ids:
+            try:
+                await _call(client.conversations_invite, channel=inputs.channel, users=ids)
+            except VendorRejected as exc:
+                if not any(e in str(exc) for e in _OK_ERRORS):
+                    raise
+        return InviteOutputs(user_ids=ids, not_found=missing)
+
+    return await retrying(attempt, ctx)
+
+
+class TopicInputs(_In):
+    """`slack.set_topic` inputs."""
+
+    channel: str = Field(description="Channel id")
+    topic: str = Field(max_length=250, description="The topic")
+
+
+class TopicOutputs(BaseModel):
+    """The topic set."""
+
+    topic: str
+
+
+@action("slack.set_topic")
+async def set_topic(inputs: TopicInputs, ctx: ActionContext) -> TopicOutputs:
+    """Set the channel topic (setting the same topic again is harmless)."""
+
+    async def attempt() -> TopicOutputs:
+        client = await _client(ctx)
+        await _call(client.conversations_setTopic, channel=inputs.channel, topic=inputs.topic)
+        return TopicOutputs(topic=inputs.topic)
+
+    return await retrying(attempt, ctx)
+
+
+class MessageInputs(_In):
+    """`slack.post_message` inputs."""
+
+    channel: str = Field(description="Channel id")
+    text: str = Field(min_length=1, description="Text (also the notification fallback)")
+    blocks: list[dict[str, Any]] = Field(default_factory=list, description="Block Kit blocks")
+    pin: bool = Field(default=False, description="Pin the message")
+
+
+class MessageOutputs(BaseModel):
+    """The message."""
+
+    channel: str
+    ts: str
+    created: bool
+
+
+async def _find_message(client: Any, channel: str, key: str) -> str | None:
+    history = await _call(client.conversations_history, channel=channel, limit=200,
+                          include_all_metadata=True)
+    for message in history["messages"]:
+        payload = ((message.get("metadata") or {}).get("event_payload") or {})
+        if payload.get("firelane_key") == key:
+            return str(message["ts"])
+    return None
+
+
+@action("slack.post_message")
+async def post_message(inputs: MessageInputs, ctx: ActionContext) -> MessageOutputs:
+    """Post to a channel once (the step's key rides in the message metadata)."""
+    metadata = {"event_type": "firelane_step",
+                "event_payload": {"firelane_key": ctx.idempotency_key}}
+
+    async def attempt() -> MessageOutputs:
+        client = await _client(ctx)
+        ts = await _find_message(client, inputs.channel, ctx.idempotency_key)
+        created = ts is None
+        if ts is None:
+            sent = await _call(client.chat_postMessage, channel=inputs.channel,
+                               text=inputs.text, blocks=inputs.blocks or None,
+                               metadata=metadata)
+            ts = str(sent["ts"])
+        if inputs.pin:
+            try:
+                await _call(client.pins_add, channel=inputs.channel, timestamp=ts)
+            except VendorRejected as exc:
+                if "already_pinned" not in str(exc):
+                    raise
+        return MessageOutputs(channel=inputs.channel, ts=ts, created=created)
+
+    return await retrying(attempt, ctx)
+
+
+class BookmarkInputs(_In):
+    """`slack.add_bookmark` inputs."""
+
+    channel: str = Field(description="Channel id")
+    title: str = Field(min_length=1, description="Bookmark title")
+    link: str = Field(pattern=r"^https?://", description="URL")
+
+
+class BookmarkOutputs(BaseModel):
+    """The bookmark."""
+
+    id: str
+
+
+@action("slack.add_bookmark")
+async def add_bookmark(inputs: BookmarkInputs, ctx: ActionContext) -> BookmarkOutputs:
+    """Bookmark a link in the channel header (ticket, page, bridge)."""
+
+    async def attempt() -> BookmarkOutputs:
+        client = await _client(ctx)
+        made = await _call(client.bookmarks_add, channel_id=inputs.channel, title=inputs.title,
+                           type="link", link=inputs.link)
+        return BookmarkOutputs(id=made["bookmark"]["id"])
+
+    return await retrying(attempt, ctx)
+
+
+class UploadInputs(_In):
+    """`slack.upload_file` inputs."""
+
+    channel: str = Field(description="Channel id")
+    filename: str = Field(min_length=1, description="File name")
+    content: str = Field(description="File content (text)")
+    title: str | None = Field(default=None, description="Title shown in Slack")
+    comment: str | None = Field(default=None, description="Message posted with the file")
+
+
+class UploadOutputs(BaseModel):
+    """The uploaded file."""
+
+    file_id: str
+
+
+@action("slack.upload_file")
+async def upload_file(inputs: UploadInputs, ctx: ActionContext) -> UploadOutputs:
+    """Upload a text file to the channel (Slack's three-call external upload flow)."""
+
+    async def attempt() -> UploadOutputs:
+        client = await _client(ctx)
+        done = await _call(client.files_upload_v2, channel=inputs.channel,
+                           content=inputs.content, filename=inputs.filename,
+                           title=inputs.title or inputs.filename,
+                           initial_comment=inputs.comment)
+        return UploadOutputs(file_id=str(done["file"]["id"]))
+
+    return await retrying(attempt, ctx)
+
+
+class HistoryInputs(_In):
+    """`slack.history` inputs."""
+
+    channel: str = Field(description="Channel id")
+    limit: int = Field(default=200, ge=1, le=1000, description="At most this many")
+
+
+class HistoryOutputs(BaseModel):
+    """Messages, oldest first."""
+
+    messages: list[dict[str, Any]]
+
+
+@action("slack.history")
+async def history(inputs: HistoryInputs, ctx: ActionContext) -> HistoryOutputs:
+    """Read the channel's messages (text, user, ts, pinned), oldest first."""
+
+    async def attempt() -> HistoryOutputs:
+        client = await _client(ctx)
+        got = await _call(client.conversations_history, channel=inputs.channel,
+                          limit=inputs.limit)
+        return HistoryOutputs(messages=[{
+            "ts": m["ts"], "user": m.get("user"), "text": m.get("text", ""),
+            "pinned": bool(m.get("pinned") or m.get("pinned_to"))}
+            for m in reversed(got["messages"])])
+
+    return await retrying(attempt, ctx)
+
+
+class ArchiveInputs(_In):
+    """`slack.archive` inputs."""
+
+    channel: str = Field(description="Channel id")
+
+
+class ArchiveOutputs(BaseModel):
+    """Archived (now or before)."""
+
+    archived: bool
+
+
+@action("slack.archive", destructive=True)
+async def archive(inputs: ArchiveInputs, ctx: ActionContext) -> ArchiveOutputs:
+    """Archive the channel after the incident; an archived channel stays archived."""
+    if ctx.dry_run:
+        return ArchiveOutputs(archived=False)
+
+    async def attempt() -> ArchiveOutputs:
+        client = await _client(ctx)
+        try:
+            await _call(client.conversations_archive, channel=inputs.channel)
+        except VendorRejected as exc:
+            if "already_archived" not in str(exc):
+                raise
+        return ArchiveOutputs(archived=True)
+
+    return await retrying(attempt, ctx)

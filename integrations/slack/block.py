@@ -1,0 +1,63 @@
+"""`SlackCredentials`: a bot token and the API base; builds a `slack_sdk` WebClient."""
+
+from __future__ import annotations
+
+import ssl
+import threading
+from typing import Any, ClassVar
+
+from prefect.blocks.core import Block
+from pydantic import Field, SecretStr
+from slack_sdk import WebClient
+
+__all__ = ["SlackCredentials"]
+
+_CLIENTS: dict[tuple[str, str], WebClient] = {}
+_LOCK = threading.Lock()
+
+
+class SlackCredentials(Block):
+    """A Slack bot token (scopes: channels:manage, chat:write, pins:write, bookmarks:write,
+    users:read.email, files:write, channels:history).
+
+    Example:
+        ```python
+        from integrations.slack import SlackCredentials
+        slack_credentials = SlackCredentials.load("BLOCK_NAME")
+        ```
+    """
+
+    _block_type_name: ClassVar[str] = "Firelane Slack Credentials"
+    _documentation_url: ClassVar[Any] = "https://github.com/firelane/firelane#integrations"
+
+    token: SecretStr = Field(description="The bot token (xoxb-...).")
+    base_url: str = Field(default="https://slack.com/api/", description="Web API base URL.")
+    verify: str | bool = Field(default=True, description=(
+        "TLS verification: true, false, or the path of a CA bundle."))
+    timeout_seconds: float = Field(default=10.0, gt=0, description="Per-request timeout.")
+
+    @classmethod
+    def for_sandbox(cls, url: str, ca_file: str) -> SlackCredentials:
+        """Credentials for the sandbox's Slack at `url`."""
+        return cls(token=SecretStr("xoxb-sandbox"), base_url=f"{url}/slack/api/",
+                   verify=ca_file)
+
+    def get_client(self) -> WebClient:
+        """A pooled WebClient with no retry handlers (Firelane retries, honouring
+        Retry-After)."""
+        token = self.token.get_secret_value()
+        key = (self.base_url, str(hash(token)))
+        with _LOCK:
+            client = _CLIENTS.get(key)
+            if client is None:
+                context: ssl.SSLContext | None = None
+                if isinstance(self.verify, str):
+                    context = ssl.create_default_context(cafile=self.verify)
+                elif self.verify is False:
+                    context = ssl.create_default_context()
+                    context.check_hostname = False
+                    context.verify_mode = ssl.CERT_NONE
+                client = WebClient(token=token, base_url=self.base_url, ssl=context,
+                                   timeout=int(self.timeout_seconds), retry_handlers=[])
+                _CLIENTS[key] = client
+            return client

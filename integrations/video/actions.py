@@ -1,0 +1,103 @@
+"""`video.create_meeting`: a Jitsi room without credentials, a Zoom meeting with them."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field
+
+from firelane.errors import ConfigError, RateLimited, VendorRejected, VendorUnavailable
+from firelane.registry import ActionContext, action
+from integrations.common import load_block, retrying
+from integrations.video.block import ZoomCredentials
+
+__all__ = ["MeetingInputs", "MeetingOutputs"]
+
+
+class MeetingInputs(BaseModel):
+    """`video.create_meeting` inputs."""
+
+    model_config = ConfigDict(extra="forbid")
+    topic: str | None = Field(default=None, description="Default: INC-<n> <title>")
+    provider: str = Field(default="auto", pattern="^(auto|jitsi|zoom)$", description=(
+        "jitsi, zoom, or auto (zoom when the runbook names zoom credentials or in the sandbox)"))
+    jitsi_base_url: str = Field(default="https://meet.jit.si", description="Jitsi server")
+
+
+class MeetingOutputs(BaseModel):
+    """The bridge."""
+
+    url: str
+    provider: str
+    meeting_id: str
+    created: bool
+
+
+def _room(ctx: ActionContext) -> str:
+    digest = hashlib.sha256(ctx.idempotency_key.encode()).hexdigest()[:10]
+    slug = re.sub(r"[^A-Za-z0-9]", "", ctx.incident.service.title())[:20]
+    return f"Firelane-INC{ctx.incident.number}-{slug}-{digest}"
+
+
+def _raise_for(resp: httpx.Response) -> None:
+    if resp.status_code == 429:
+        after = resp.headers.get("Retry-After")
+        raise RateLimited("zoom", resp.text[:200], float(after) if after and after.isdigit()
+                          else None)
+    if resp.status_code >= 500:
+        raise VendorUnavailable("zoom", resp.text[:200], resp.status_code)
+    if resp.status_code >= 400:
+        raise VendorRejected("zoom", resp.text[:200], resp.status_code)
+
+
+async def _zoom(creds: ZoomCredentials, topic: str, marker: str) -> MeetingOutputs:
+    async with creds.http() as client:
+        try:
+            token = await creds.token(client)
+            headers = {"Authorization": f"Bearer {token}"}
+            base = f"{creds.api_url}/users/{creds.user_id}/meetings"
+            listed = await client.get(base, headers=headers, params={"page_size": 300})
+            _raise_for(listed)
+            for meeting in listed.json().get("meetings", []):
+                if marker in str(meeting.get("agenda", "")):
+                    return MeetingOutputs(url=meeting["join_url"], provider="zoom",
+                                          meeting_id=str(meeting["id"]), created=False)
+            made = await client.post(base, headers=headers, json={
+                "topic": topic[:200], "type": 1, "agenda": marker,
+                "settings": {"join_before_host": True, "waiting_room": False}})
+            _raise_for(made)
+        except httpx.HTTPStatusError as exc:
+            _raise_for(exc.response)
+            raise
+        except httpx.TransportError as exc:
+            raise VendorUnavailable("zoom", f"{type(exc).__name__}: {exc}") from exc
+    body = made.json()
+    return MeetingOutputs(url=body["join_url"], provider="zoom", meeting_id=str(body["id"]),
+                          created=True)
+
+
+@action("video.create_meeting")
+async def create_meeting(inputs: MeetingInputs, ctx: ActionContext) -> MeetingOutputs:
+    """Open the incident's video bridge.
+
+    Without Zoom credentials it is a Jitsi room whose name derives from the step's key (no API
+    call, so nothing can be created twice); with them, a Zoom meeting whose agenda carries the
+    key, found again on a re-run.
+    Example: `{uses: video.create_meeting}`
+    """
+    topic = inputs.topic or f"INC-{ctx.incident.number} {ctx.incident.title}"
+    use_zoom = inputs.provider == "zoom" or (
+        inputs.provider == "auto" and (ctx.sandbox or "zoom" in ctx.credentials))
+    if not use_zoom:
+        room = _room(ctx)
+        return MeetingOutputs(url=f"{inputs.jitsi_base_url.rstrip('/')}/{room}",
+                              provider="jitsi", meeting_id=room, created=True)
+    if ctx.dry_run:
+        return MeetingOutputs(url="", provider="zoom", meeting_id="dry-run", created=False)
+    creds = await load_block(ZoomCredentials, ctx, "zoom")
+    if not isinstance(creds, ZoomCredentials):
+        raise ConfigError("the zoom credentials are not a ZoomCredentials block")
+    marker = f"firelane:{ctx.idempotency_key}"
+    return await retrying(lambda: _zoom(creds, topic, marker), ctx)

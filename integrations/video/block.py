@@ -1,0 +1,64 @@
+"""`ZoomCredentials`: a Server-to-Server OAuth app; builds an httpx client with a token."""
+
+from __future__ import annotations
+
+import time
+from typing import Any, ClassVar
+
+import httpx
+from prefect.blocks.core import Block
+from pydantic import Field, SecretStr
+
+__all__ = ["ZoomCredentials"]
+
+
+class ZoomCredentials(Block):
+    """Zoom Server-to-Server OAuth credentials (scope meeting:write).
+
+    Example:
+        ```python
+        from integrations.video import ZoomCredentials
+        zoom_credentials = ZoomCredentials.load("BLOCK_NAME")
+        ```
+    """
+
+    _block_type_name: ClassVar[str] = "Firelane Zoom Credentials"
+    _documentation_url: ClassVar[Any] = "https://github.com/firelane/firelane#integrations"
+
+    account_id: str = Field(description="The Zoom account id.")
+    client_id: str = Field(description="The OAuth app's client id.")
+    client_secret: SecretStr = Field(description="The OAuth app's client secret.")
+    user_id: str = Field(default="me", description="Whose meetings to create.")
+    api_url: str = Field(default="https://api.zoom.us/v2", description="API base URL.")
+    oauth_url: str = Field(default="https://zoom.us/oauth/token", description="Token URL.")
+    verify: str | bool = Field(default=True, description=(
+        "TLS verification: true, false, or the path of a CA bundle."))
+    timeout_seconds: float = Field(default=10.0, gt=0, description="Per-request timeout.")
+
+    @classmethod
+    def for_sandbox(cls, url: str, ca_file: str) -> ZoomCredentials:
+        """Credentials for the sandbox's Zoom at `url`."""
+        return cls(account_id="sandbox", client_id="sandbox",
+                   client_secret=SecretStr("sandbox"), api_url=f"{url}/zoom/v2",
+                   oauth_url=f"{url}/zoom/oauth/token", verify=ca_file)
+
+    def http(self) -> httpx.AsyncClient:
+        """An httpx client for this account (TLS and timeout applied)."""
+        return httpx.AsyncClient(verify=self.verify, timeout=self.timeout_seconds)
+
+    async def token(self, client: httpx.AsyncClient) -> str:
+        """A fresh access token (account_credentials grant); cached until near expiry."""
+        cached: tuple[str, float] | None = _TOKENS.get(self.client_id + self.account_id)
+        if cached and cached[1] > time.monotonic() + 60:
+            return cached[0]
+        resp = await client.post(self.oauth_url, params={
+            "grant_type": "account_credentials", "account_id": self.account_id},
+            auth=(self.client_id, self.client_secret.get_secret_value()))
+        resp.raise_for_status()
+        body: dict[str, Any] = resp.json()
+        _TOKENS[self.client_id + self.account_id] = (
+            str(body["access_token"]), time.monotonic() + float(body.get("expires_in", 3600)))
+        return str(body["access_token"])
+
+
+_TOKENS: dict[str, tuple[str, float]] = {}
