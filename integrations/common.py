@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -18,7 +19,15 @@ from typing import Any, TypeVar
 from firelane.errors import ConfigError, RateLimited, VendorUnavailable
 from firelane.registry import ActionContext
 
-__all__ = ["RetryPolicy", "in_thread", "load_block", "retrying", "sandbox_endpoint"]
+__all__ = [
+    "RetryPolicy",
+    "in_thread",
+    "load_block",
+    "retrying",
+    "sandbox_endpoint",
+    "sandbox_timeout",
+    "ssl_context",
+]
 
 T = TypeVar("T")
 
@@ -27,13 +36,17 @@ T = TypeVar("T")
 class RetryPolicy:
     """How often and how long to retry transient vendor failures.
 
-    `FIRELANE_RETRY_ATTEMPTS` (default 4), `FIRELANE_RETRY_BASE_SECONDS` (0.5) and
-    `FIRELANE_RETRY_MAX_SECONDS` (30; also caps a vendor's Retry-After).
+    `FIRELANE_RETRY_ATTEMPTS` (default 4), `FIRELANE_RETRY_BASE_SECONDS` (0.5),
+    `FIRELANE_RETRY_MAX_SECONDS` (30; also caps a vendor's Retry-After) and
+    `FIRELANE_RETRY_SETTLE_SECONDS` (2): after a failure whose outcome is unknown (timeout,
+    dropped connection, 5xx) the next attempt waits at least this long, so a request the
+    vendor was still processing lands before the retry checks for it.
     """
 
     attempts: int = 4
     base_seconds: float = 0.5
     max_seconds: float = 30.0
+    settle_seconds: float = 2.0
 
     @classmethod
     def from_env(cls) -> RetryPolicy:
@@ -41,7 +54,8 @@ class RetryPolicy:
         try:
             return cls(int(os.environ.get("FIRELANE_RETRY_ATTEMPTS", 4)),
                        float(os.environ.get("FIRELANE_RETRY_BASE_SECONDS", 0.5)),
-                       float(os.environ.get("FIRELANE_RETRY_MAX_SECONDS", 30)))
+                       float(os.environ.get("FIRELANE_RETRY_MAX_SECONDS", 30)),
+                       float(os.environ.get("FIRELANE_RETRY_SETTLE_SECONDS", 2)))
         except ValueError as exc:
             raise ConfigError(f"FIRELANE_RETRY_* must be numbers: {exc}") from exc
 
@@ -50,7 +64,8 @@ class RetryPolicy:
         if isinstance(error, RateLimited) and error.retry_after is not None:
             return float(min(self.max_seconds, error.retry_after))
         backoff = float(self.base_seconds * 2 ** (attempt - 1))
-        return min(self.max_seconds, backoff) * (0.5 + random.random() / 2)
+        wait = min(self.max_seconds, backoff) * (0.5 + random.random() / 2)
+        return max(wait, self.settle_seconds) if isinstance(error, VendorUnavailable) else wait
 
 
 async def retrying(call: Callable[[], Awaitable[T]], ctx: ActionContext | None = None,
@@ -74,6 +89,19 @@ async def retrying(call: Callable[[], Awaitable[T]], ctx: ActionContext | None =
 async def in_thread(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """Run a synchronous vendor call in a worker thread."""
     return await asyncio.to_thread(fn, *args, **kwargs)
+
+
+def ssl_context(verify: str | bool) -> ssl.SSLContext | bool:
+    """What httpx-based clients take for `verify`: a context for a CA file, else the bool."""
+    if isinstance(verify, str):
+        return ssl.create_default_context(cafile=verify)
+    return verify
+
+
+def sandbox_timeout() -> float:
+    """Client timeout against the sandbox (`FIRELANE_SANDBOX_CLIENT_TIMEOUT`, default 10 s);
+    fault tests shorten it to turn injected latency into client timeouts quickly."""
+    return float(os.environ.get("FIRELANE_SANDBOX_CLIENT_TIMEOUT", "10"))
 
 
 def sandbox_endpoint() -> tuple[str, str]:

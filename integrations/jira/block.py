@@ -9,6 +9,8 @@ from jira import JIRA
 from prefect.blocks.core import Block
 from pydantic import Field, SecretStr
 
+from integrations.common import sandbox_timeout
+
 __all__ = ["JiraCredentials"]
 
 _CLIENTS: dict[tuple[str, str, str], JIRA] = {}
@@ -39,7 +41,8 @@ class JiraCredentials(Block):
     def for_sandbox(cls, url: str, ca_file: str) -> JiraCredentials:
         """Credentials for the sandbox's Jira at `url`."""
         return cls(base_url=f"{url}/jira", username="firelane", api_token=SecretStr("sandbox"),
-                   verify=ca_file)
+                   verify=ca_file,
+                   timeout_seconds=sandbox_timeout())
 
     def get_client(self) -> JIRA:
         """A pooled `jira.JIRA` client with its own retries off (Firelane retries once)."""

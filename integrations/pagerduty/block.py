@@ -8,6 +8,8 @@ import pagerduty
 from prefect.blocks.core import Block
 from pydantic import Field, SecretStr
 
+from integrations.common import sandbox_timeout, ssl_context
+
 __all__ = ["PagerDutyCredentials"]
 
 _NO_RETRY = {429: 1, 500: 1, 502: 1, 503: 1, 504: 1}
@@ -53,7 +55,8 @@ class PagerDutyCredentials(Block):
         """Credentials for the sandbox's PagerDuty at `url`."""
         return cls(api_token=SecretStr("sandbox"), routing_key=SecretStr("R0SANDBOXKEY"),
                    from_email="alice@example.com", rest_url=f"{url}/pagerduty",
-                   events_url=f"{url}/pagerduty", verify=ca_file)
+                   events_url=f"{url}/pagerduty", verify=ca_file,
+                   timeout_seconds=sandbox_timeout())
 
     def events_client(self, routing_key: str | None = None) -> Any:
         """An Events v2 client for `routing_key` (or the block's default)."""
@@ -64,7 +67,7 @@ class PagerDutyCredentials(Block):
             raise ConfigError("no PagerDuty routing key: set routing_key on the block or "
                               "pagerduty.routing_key_block in the service catalog")
         return _quiet(pagerduty.EventsApiV2Client(key, base_url=self.events_url,
-                                                  verify=self.verify), self.timeout_seconds)
+                                                  verify=ssl_context(self.verify)), self.timeout_seconds)
 
     def rest_client(self) -> Any:
         """A REST v2 client."""
@@ -75,4 +78,4 @@ class PagerDutyCredentials(Block):
                               "block")
         return _quiet(pagerduty.RestApiV2Client(
             self.api_token.get_secret_value(), default_from=self.from_email,
-            base_url=self.rest_url, verify=self.verify), self.timeout_seconds)
+            base_url=self.rest_url, verify=ssl_context(self.verify)), self.timeout_seconds)

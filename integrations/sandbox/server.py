@@ -43,7 +43,8 @@ class _FaultMiddleware:
             await self.app(scope, receive, send)
             return
         method, path = scope["method"], scope["path"]
-        self.state.requests.append(f"{method} {path}")
+        query = scope.get("query_string", b"").decode("latin-1")
+        self.state.requests.append(f"{method} {path}" + (f"?{query}" if query else ""))
         rule = self.faults.take(method, path)
         if rule is None:
             await self.app(scope, receive, send)

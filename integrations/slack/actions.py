@@ -3,6 +3,7 @@ the step's key in its metadata, so a re-run finds it instead of posting twice.""
 
 from __future__ import annotations
 
+import http.client
 import re
 import urllib.error
 from collections.abc import Callable
@@ -36,7 +37,7 @@ async def _call(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         if status >= 500:
             raise VendorUnavailable("slack", error or f"HTTP {status}", status) from exc
         raise VendorRejected("slack", error, status) from exc
-    except (urllib.error.URLError, OSError) as exc:
+    except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
         raise VendorUnavailable("slack", f"{type(exc).__name__}: {exc}") from exc
 
 

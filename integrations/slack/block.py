@@ -10,6 +10,8 @@ from prefect.blocks.core import Block
 from pydantic import Field, SecretStr
 from slack_sdk import WebClient
 
+from integrations.common import sandbox_timeout
+
 __all__ = ["SlackCredentials"]
 
 _CLIENTS: dict[tuple[str, str], WebClient] = {}
@@ -40,7 +42,8 @@ class SlackCredentials(Block):
     def for_sandbox(cls, url: str, ca_file: str) -> SlackCredentials:
         """Credentials for the sandbox's Slack at `url`."""
         return cls(token=SecretStr("xoxb-sandbox"), base_url=f"{url}/slack/api/",
-                   verify=ca_file)
+                   verify=ca_file,
+                   timeout_seconds=sandbox_timeout())
 
     def get_client(self) -> WebClient:
         """A pooled WebClient with no retry handlers (Firelane retries, honouring

@@ -9,6 +9,8 @@ import httpx
 from prefect.blocks.core import Block
 from pydantic import Field, SecretStr
 
+from integrations.common import sandbox_timeout, ssl_context
+
 __all__ = ["ZoomCredentials"]
 
 
@@ -40,11 +42,12 @@ class ZoomCredentials(Block):
         """Credentials for the sandbox's Zoom at `url`."""
         return cls(account_id="sandbox", client_id="sandbox",
                    client_secret=SecretStr("sandbox"), api_url=f"{url}/zoom/v2",
-                   oauth_url=f"{url}/zoom/oauth/token", verify=ca_file)
+                   oauth_url=f"{url}/zoom/oauth/token", verify=ca_file,
+                   timeout_seconds=sandbox_timeout())
 
     def http(self) -> httpx.AsyncClient:
         """An httpx client for this account (TLS and timeout applied)."""
-        return httpx.AsyncClient(verify=self.verify, timeout=self.timeout_seconds)
+        return httpx.AsyncClient(verify=ssl_context(self.verify), timeout=self.timeout_seconds)
 
     async def token(self, client: httpx.AsyncClient) -> str:
         """A fresh access token (account_credentials grant); cached until near expiry."""

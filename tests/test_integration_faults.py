@@ -1,0 +1,110 @@
+"""The fault matrix: every creating action × every fault the sandbox injects → exactly one
+side effect, and the retries are on the timeline."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from integrations.sandbox import Sandbox
+from tests.sandbox_fixtures import make_ctx, run_action
+
+FAULTS: dict[str, dict[str, Any]] = {
+    "429": {"kind": "status", "status": 429, "retry_after": 1},
+    "503": {"kind": "status", "status": 503},
+    "timeout": {"kind": "latency", "latency": 1.2},
+    "applied-then-500": {"kind": "apply_then_fail"},
+    "dropped": {"kind": "drop"},
+}
+
+
+def _issue(sb: Sandbox) -> None:
+    asyncio.run(run_action("jira.create_issue", {"project": "OPS", "summary": "s"},
+                           make_ctx("setup-ticket")))
+
+
+def _page(sb: Sandbox) -> None:
+    asyncio.run(run_action("pagerduty.trigger", {"summary": "s"}, make_ctx("setup-page")))
+
+
+def _channel(sb: Sandbox) -> None:
+    asyncio.run(run_action("slack.create_channel", {"name": "war-room"},
+                           make_ctx("setup-channel")))
+
+
+def _channel_id(sb: Sandbox) -> str:
+    return next(iter(sb.state.slack_channels))
+
+
+CASES: dict[str, tuple[Callable[[Sandbox], None] | None, str, str,
+                       Callable[[Sandbox], dict[str, Any]], Callable[[Sandbox], int]]] = {
+    "jira.create_issue": (None, "POST", "/jira/rest/api/2/issue",
+                          lambda sb: {"project": "OPS", "summary": "DB down"},
+                          lambda sb: len(sb.state.jira_issues)),
+    "jira.add_comment": (_issue, "POST", "/jira/rest/api/2/issue/OPS-1/comment",
+                         lambda sb: {"issue": "OPS-1", "body": "rolled back"},
+                         lambda sb: len(sb.state.jira_issues["OPS-1"]["comments"])),
+    "pagerduty.trigger": (None, "POST", "/pagerduty/v2/enqueue",
+                          lambda sb: {"summary": "Checkout down"},
+                          lambda sb: len(sb.state.pd_incidents)),
+    "pagerduty.add_note": (_page, "POST", "/pagerduty/incidents/",
+                           lambda sb: {"dedup_key": next(iter(sb.state.pd_incidents.values()))[
+                               "incident_key"], "content": "note"},
+                           lambda sb: sum(len(i["notes"]) for i in sb.state.pd_incidents.values())),
+    "slack.create_channel": (None, "POST", "/slack/api/conversations.create",
+                             lambda sb: {}, lambda sb: len(sb.state.slack_channels)),
+    "slack.post_message": (_channel, "POST", "/slack/api/chat.postMessage",
+                           lambda sb: {"channel": _channel_id(sb), "text": "war room"},
+                           lambda sb: len(sb.state.slack_messages)),
+    "video.create_meeting": (None, "POST", "/zoom/v2/users/me/meetings",
+                             lambda sb: {"provider": "zoom"},
+                             lambda sb: len(sb.state.zoom_meetings)),
+}
+
+
+@pytest.fixture
+def fault_env(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> Sandbox:
+    monkeypatch.setenv("FIRELANE_RETRY_SETTLE_SECONDS", "0.6")
+    return sandbox
+
+
+@pytest.mark.parametrize("fault", list(FAULTS))
+@pytest.mark.parametrize("action", list(CASES))
+def test_fault_matrix(fault_env: Sandbox, action: str, fault: str) -> None:
+    sb = fault_env
+    setup, method, path, inputs, count = CASES[action]
+    if setup is not None:
+        setup(sb)
+    before = count(sb)
+    rule = sb.faults.add(path=path, method=method, **FAULTS[fault])
+    ctx = make_ctx(f"step-{action.replace('.', '-')}")
+    asyncio.run(run_action(action, inputs(sb), ctx))
+    assert rule.hits == 1, "the fault never fired"
+    assert count(sb) == before + 1, f"{action} under {fault}: {count(sb) - before} effects"
+    retries = [e for e in ctx.events if e.kind == "integration.retry"]
+    assert len(retries) == 1 and retries[0].details["attempt"] == 1
+    asyncio.run(run_action(action, inputs(sb), ctx))
+    assert count(sb) == before + 1, "a re-run of the same step made a second effect"
+
+
+def test_jira_lost_response_with_search_lag(fault_env: Sandbox) -> None:
+    fault_env.state.jira_search_lag = 1.0
+    fault_env.faults.add(path="/jira/rest/api/2/issue", method="POST", kind="apply_then_fail")
+    ctx = make_ctx("lagged")
+    out = asyncio.run(run_action("jira.create_issue", {"project": "OPS", "summary": "x"}, ctx))
+    assert not out.created and out.key == "OPS-1" and len(fault_env.state.jira_issues) == 1
+
+
+def test_persistent_rate_limit_gives_up_with_the_vendor_message(fault_env: Sandbox) -> None:
+    from firelane.errors import RateLimited
+
+    fault_env.faults.add(path="/slack/api/conversations.create", kind="status", status=429,
+                         retry_after=0, times=10)
+    ctx = make_ctx("limited")
+    with pytest.raises(RateLimited, match="slack: ratelimited"):
+        asyncio.run(run_action("slack.create_channel", {}, ctx))
+    assert len([e for e in ctx.events if e.kind == "integration.retry"]) == 3
+    assert fault_env.state.slack_channels == {}
