@@ -1,4 +1,4 @@
-"""The fault matrix: every creating action × every fault the sandbox injects → exactly one
+"""The fault matrix: every creating action x every fault the sandbox injects → exactly one
 side effect, and the retries are on the timeline."""
 
 from __future__ import annotations

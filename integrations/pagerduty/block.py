@@ -66,8 +66,9 @@ class PagerDutyCredentials(Block):
 
             raise ConfigError("no PagerDuty routing key: set routing_key on the block or "
                               "pagerduty.routing_key_block in the service catalog")
-        return _quiet(pagerduty.EventsApiV2Client(key, base_url=self.events_url,
-                                                  verify=ssl_context(self.verify)), self.timeout_seconds)
+        client = pagerduty.EventsApiV2Client(key, base_url=self.events_url,
+                                             verify=ssl_context(self.verify))
+        return _quiet(client, self.timeout_seconds)
 
     def rest_client(self) -> Any:
         """A REST v2 client."""
