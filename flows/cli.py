@@ -25,6 +25,7 @@ from firelane.settings import Settings
 from firelane.store import Store, open_store
 from flows.authoring import add_authoring_commands
 from flows.plugins import load_plugins
+from flows.sandbox_cli import add_sandbox_command, sandbox_for_run, summarize_sandbox
 
 __all__ = ["main"]
 
@@ -45,11 +46,17 @@ def _read_incident(path: str) -> IncidentDraft:
                            "severity SEV1-SEV4 and service)") from exc
 
 
-def _print_rows(rows: list[dict[str, Any]]) -> None:
+_LINK_KEYS = ("url", "key", "dedup_key", "name", "ts")
+
+
+def _print_rows(rows: list[dict[str, Any]], outputs: dict[str, dict[str, Any]]) -> None:
     for row in rows:
         secs = f"{row['seconds']:.2f}s" if row["seconds"] is not None else "-"
         err = f"  {row['error']}" if row["error"] else ""
-        print(f"  {row['status']:<10} {row['step']:<24} {row['uses']:<22} {secs:>8}{err}")
+        shown = {k: v for k, v in (outputs.get(str(row["step"])) or {}).items()
+                 if k in _LINK_KEYS and v}
+        links = "  " + " ".join(f"{k}={v}" for k, v in shown.items()) if shown else ""
+        print(f"  {row['status']:<10} {row['step']:<24} {row['uses']:<24} {secs:>8}{err}{links}")
 
 
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
@@ -72,8 +79,15 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     execution = store.create_execution(new_execution(loaded, incident, given,
                                                      dry_run=args.dry_run, sandbox=args.sandbox))
     print(f"INC-{incident.number} declared · execution {execution.id} · runbook "
-          f"{loaded.runbook.name}" + (" · DRY RUN" if args.dry_run else ""))
-    return _run_and_report(execution.id, args.json)
+          f"{loaded.runbook.name}" + (" · DRY RUN" if args.dry_run else "")
+          + (" · SANDBOX" if args.sandbox else ""))
+    if not args.sandbox:
+        return _run_and_report(execution.id, args.json)
+    with sandbox_for_run() as sb:
+        code = _run_and_report(execution.id, args.json)
+        if sb is not None and not args.json:
+            print(summarize_sandbox(sb))
+        return code
 
 
 def _run_and_report(execution_id: str, as_json: bool) -> int:
@@ -83,7 +97,8 @@ def _run_and_report(execution_id: str, as_json: bool) -> int:
     if as_json:
         print(json.dumps(result, indent=2))
     else:
-        _print_rows(result["steps"])
+        records = open_store(Settings.from_env().database_url).step_records(execution_id)
+        _print_rows(result["steps"], {k: r.outputs or {} for k, r in records.items()})
         print(f"execution {execution_id}: {result['status']}")
     return 0 if result["status"] == "succeeded" else 1
 
@@ -186,6 +201,7 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("--json", action="store_true")
     inc.set_defaults(fn=cmd_incidents)
     add_authoring_commands(sub)
+    add_sandbox_command(sub)
     return p
 
 

@@ -40,7 +40,7 @@ class JiraCredentials(Block):
     @classmethod
     def for_sandbox(cls, url: str, ca_file: str) -> JiraCredentials:
         """Credentials for the sandbox's Jira at `url`."""
-        return cls(base_url=f"{url}/jira", username="firelane", api_token=SecretStr("sandbox"),
+        return cls(base_url=f"{url}/jira", username="firelane", api_token=SecretStr("sandbox-jira-token"),
                    verify=ca_file,
                    timeout_seconds=sandbox_timeout())
 

@@ -53,7 +53,7 @@ class PagerDutyCredentials(Block):
     @classmethod
     def for_sandbox(cls, url: str, ca_file: str) -> PagerDutyCredentials:
         """Credentials for the sandbox's PagerDuty at `url`."""
-        return cls(api_token=SecretStr("sandbox"), routing_key=SecretStr("R0SANDBOXKEY"),
+        return cls(api_token=SecretStr("sandbox-pd-token"), routing_key=SecretStr("R0SANDBOXKEY"),
                    from_email="alice@example.com", rest_url=f"{url}/pagerduty",
                    events_url=f"{url}/pagerduty", verify=ca_file,
                    timeout_seconds=sandbox_timeout())

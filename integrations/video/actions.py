@@ -59,6 +59,10 @@ async def _zoom(creds: ZoomCredentials, topic: str, marker: str) -> MeetingOutpu
             headers = {"Authorization": f"Bearer {token}"}
             base = f"{creds.api_url}/users/{creds.user_id}/meetings"
             listed = await client.get(base, headers=headers, params={"page_size": 300})
+            if listed.status_code == 401:
+                creds.forget_token()
+                headers = {"Authorization": f"Bearer {await creds.token(client)}"}
+                listed = await client.get(base, headers=headers, params={"page_size": 300})
             _raise_for(listed)
             for meeting in listed.json().get("meetings", []):
                 if marker in str(meeting.get("agenda", "")):

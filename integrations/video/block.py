@@ -41,9 +41,17 @@ class ZoomCredentials(Block):
     def for_sandbox(cls, url: str, ca_file: str) -> ZoomCredentials:
         """Credentials for the sandbox's Zoom at `url`."""
         return cls(account_id="sandbox", client_id="sandbox",
-                   client_secret=SecretStr("sandbox"), api_url=f"{url}/zoom/v2",
+                   client_secret=SecretStr("sandbox-zoom-secret"), api_url=f"{url}/zoom/v2",
                    oauth_url=f"{url}/zoom/oauth/token", verify=ca_file,
                    timeout_seconds=sandbox_timeout())
+
+    @property
+    def _token_key(self) -> str:
+        return f"{self.oauth_url}|{self.account_id}|{self.client_id}"
+
+    def forget_token(self) -> None:
+        """Drop the cached token (after the API refused it)."""
+        _TOKENS.pop(self._token_key, None)
 
     def http(self) -> httpx.AsyncClient:
         """An httpx client for this account (TLS and timeout applied)."""
@@ -51,7 +59,7 @@ class ZoomCredentials(Block):
 
     async def token(self, client: httpx.AsyncClient) -> str:
         """A fresh access token (account_credentials grant); cached until near expiry."""
-        cached: tuple[str, float] | None = _TOKENS.get(self.client_id + self.account_id)
+        cached: tuple[str, float] | None = _TOKENS.get(self._token_key)
         if cached and cached[1] > time.monotonic() + 60:
             return cached[0]
         resp = await client.post(self.oauth_url, params={
@@ -59,7 +67,7 @@ class ZoomCredentials(Block):
             auth=(self.client_id, self.client_secret.get_secret_value()))
         resp.raise_for_status()
         body: dict[str, Any] = resp.json()
-        _TOKENS[self.client_id + self.account_id] = (
+        _TOKENS[self._token_key] = (
             str(body["access_token"]), time.monotonic() + float(body.get("expires_in", 3600)))
         return str(body["access_token"])
 

@@ -1,0 +1,82 @@
+"""`firelane sandbox`, and the embedded sandbox behind `firelane run --sandbox`."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import signal
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+from firelane.settings import Settings
+
+__all__ = ["add_sandbox_command", "sandbox_for_run", "summarize_sandbox"]
+
+
+@contextlib.contextmanager
+def sandbox_for_run() -> Iterator[Any]:
+    """Point this process's sandbox runs at a sandbox: the one named by FIRELANE_SANDBOX_URL,
+    or a new embedded one for the duration (yields it, or None when one was already set)."""
+    if os.environ.get("FIRELANE_SANDBOX_URL"):
+        yield None
+        return
+    from integrations.sandbox import Sandbox
+
+    with Sandbox() as sb:
+        os.environ["FIRELANE_SANDBOX_URL"] = sb.url
+        os.environ["FIRELANE_SANDBOX_CA"] = sb.ca_file
+        try:
+            yield sb
+        finally:
+            os.environ.pop("FIRELANE_SANDBOX_URL", None)
+            os.environ.pop("FIRELANE_SANDBOX_CA", None)
+
+
+def summarize_sandbox(sb: Any) -> str:
+    """One line per vendor: what the run left in the sandbox."""
+    state = sb.state.dump()
+    issues = ", ".join(state["jira_issues"]) or "none"
+    pages = ", ".join(f"{i['id']} ({i['status']})" for i in state["pd_incidents"].values())
+    channels = ", ".join(f"#{c['name']} ({len(c['members'])} members)"
+                         for c in state["slack_channels"].values())
+    return (f"sandbox: Jira {issues} · PagerDuty {pages or 'none'} · Slack {channels or 'none'}"
+            f", {len(state['slack_messages'])} messages · Zoom "
+            f"{len(state['zoom_meetings'])} meetings")
+
+
+def _save_blocks(sb: Any, name: str) -> None:
+    from integrations import BLOCKS
+
+    for block_cls in BLOCKS:
+        block_cls.for_sandbox(sb.url, sb.ca_file).save(name, overwrite=True)
+        print(f"saved {block_cls.__name__} block {name!r} (points at this sandbox)")
+
+
+def cmd_sandbox(args: argparse.Namespace, settings: Settings) -> int:
+    from integrations.sandbox import Sandbox
+
+    sb = Sandbox(port=args.port).start()
+    print(f"Firelane sandbox at {sb.url} (TLS; trust {sb.ca_file})")
+    for vendor, url in sb.urls().items():
+        print(f"  {vendor:<11}{url}")
+    print(f"  admin      {sb.url}/_admin/state  (POST /_admin/faults to inject faults)")
+    print(f"export FIRELANE_SANDBOX_URL={sb.url} FIRELANE_SANDBOX_CA={sb.ca_file}")
+    if args.save_blocks:
+        _save_blocks(sb, args.save_blocks)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    stop.wait()
+    sb.stop()
+    return 0
+
+
+def add_sandbox_command(sub: Any) -> None:
+    """Register `firelane sandbox`."""
+    cmd = sub.add_parser("sandbox", help="serve local stand-ins of Jira, PagerDuty, Slack, Zoom")
+    cmd.add_argument("--port", type=int, default=0, help="port (default: a free one)")
+    cmd.add_argument("--save-blocks", metavar="NAME",
+                     help="also save credentials blocks named NAME that point at it (Prefect)")
+    cmd.set_defaults(fn=cmd_sandbox)

@@ -1,0 +1,46 @@
+"""`firelane run declare-incident --sandbox`: the war room from the CLI, exactly once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from firelane.store import open_store
+from flows.cli import main
+from integrations.sandbox import Sandbox
+
+ROOT = Path(__file__).resolve().parent.parent
+INCIDENT = ROOT / "examples" / "incident.json"
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_war_room_from_the_cli_once(firelane_env: str, sandbox: Sandbox,
+                                    capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", "declare-incident", "--incident", str(INCIDENT), "--sandbox"]) == 0
+    out = capsys.readouterr().out
+    assert "key=OPS-1 url=https://" in out and "url=https://sandbox.zoom.local/j/" in out
+    state = sandbox.state.dump()
+    assert list(state["jira_issues"]) == ["OPS-1"] and len(state["pd_incidents"]) == 1
+    [room] = state["slack_channels"].values()
+    assert room["name"] == "inc-1-web" and "U0ALICE" in room["members"]
+    assert len(room["bookmarks"]) == 2 and "OPS-1" in room["topic"]["value"]
+    [announce] = state["slack_messages"]
+    assert "OPS-1" in announce["text"] and announce["pinned"]
+    store = open_store(firelane_env)
+    [incident] = store.list_incidents()
+    [execution] = store.list_executions(incident.id)
+    assert main(["resume", execution.id]) == 0
+    again = sandbox.state.dump()
+    assert (len(again["jira_issues"]), len(again["pd_incidents"]), len(again["slack_channels"]),
+            len(again["slack_messages"]), len(again["zoom_meetings"])) == (1, 1, 1, 1, 1)
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_embedded_sandbox_when_none_is_running(firelane_env: str,
+                                               monkeypatch: pytest.MonkeyPatch,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.delenv("FIRELANE_SANDBOX_URL", raising=False)
+    assert main(["run", "declare-incident", "--incident", str(INCIDENT), "--sandbox"]) == 0
+    out = capsys.readouterr().out
+    assert "sandbox: Jira OPS-1 · PagerDuty Q" in out and "#inc-1-web (2 members)" in out
