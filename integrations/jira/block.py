@@ -40,8 +40,8 @@ class JiraCredentials(Block):
     @classmethod
     def for_sandbox(cls, url: str, ca_file: str) -> JiraCredentials:
         """Credentials for the sandbox's Jira at `url`."""
-        return cls(base_url=f"{url}/jira", username="firelane", api_token=SecretStr("sandbox-jira-token"),
-                   verify=ca_file,
+        return cls(base_url=f"{url}/jira", username="firelane",
+                   api_token=SecretStr("sandbox-jira-token"), verify=ca_file,
                    timeout_seconds=sandbox_timeout())
 
     def get_client(self) -> JIRA:
