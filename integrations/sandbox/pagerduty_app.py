@@ -21,6 +21,12 @@ def _error(status: int, message: str, errors: list[str] | None = None) -> JSONRe
                                    "errors": errors or []}}, status_code=status)
 
 
+def _user_ref(user: dict[str, Any]) -> dict[str, Any]:
+    return {"id": user["id"], "type": "user_reference", "summary": user["summary"],
+            "self": f"https://api.pagerduty.com/users/{user['id']}",
+            "html_url": f"https://sandbox.pagerduty.local/users/{user['id']}"}
+
+
 def pagerduty_routes(state: SandboxState) -> list[Route]:
     """The routes, bound to `state`."""
 
@@ -47,7 +53,8 @@ def pagerduty_routes(state: SandboxState) -> list[Route]:
         log(incident, "trigger", f"Triggered: {title}")
         for entry in (e for e in state.pd_oncall if e["level"] == 1):
             user = state.pd_users[entry["user"]]
-            log(incident, "notify", f"Notified {user['summary']} by email", user=user)
+            log(incident, "notify", f"Notified {user['summary']} by email",
+                user=_user_ref(user))
         return incident
 
     def by_key(key: str) -> dict[str, Any] | None:
@@ -60,7 +67,8 @@ def pagerduty_routes(state: SandboxState) -> list[Route]:
             return
         incident["status"] = status
         verb = {"acknowledged": "acknowledge", "resolved": "resolve"}[status]
-        log(incident, verb, f"{status.title()} by {who['summary'] if who else 'API'}", who)
+        log(incident, verb, f"{status.title()} by {who['summary'] if who else 'API'}",
+            _user_ref(who) if who else None)
 
     async def enqueue(request: Request) -> Response:
         body = await read_body(request)
@@ -179,7 +187,9 @@ def pagerduty_routes(state: SandboxState) -> list[Route]:
                  "escalation_level": e["level"],
                  "escalation_policy": {"id": e["escalation_policy"],
                                        "type": "escalation_policy_reference"},
-                 "schedule": None, "start": None, "end": None}
+                 "schedule": {"id": "PSCHED01", "type": "schedule_reference",
+                              "summary": "Primary on-call"},
+                 "start": now_iso(), "end": now_iso()}
                 for e in state.pd_oncall if not policies or e["escalation_policy"] in policies]
         return JSONResponse({"oncalls": rows, "limit": 100, "offset": 0, "more": False,
                              "total": None})

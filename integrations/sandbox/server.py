@@ -45,6 +45,8 @@ class _FaultMiddleware:
         method, path = scope["method"], scope["path"]
         query = scope.get("query_string", b"").decode("latin-1")
         self.state.requests.append(f"{method} {path}" + (f"?{query}" if query else ""))
+        if self.state.recording:
+            receive, send = _recorder(self.state, scope, receive, send)
         rule = self.faults.take(method, path)
         if rule is None:
             await self.app(scope, receive, send)
@@ -70,6 +72,36 @@ class _FaultMiddleware:
                                     (b"content-type", b"application/json")]})
             await send({"type": "http.response.body", "body": b'{"ok": tr', "more_body": True})
             raise ConnectionAbortedError("sandbox fault: connection dropped")
+
+
+def _recorder(state: SandboxState, scope: Scope, receive: Receive,
+              send: Send) -> tuple[Receive, Send]:
+    """Wrap receive/send so the exchange (request and response bodies) lands in
+    `state.exchanges` for contract tests."""
+    exchange: dict[str, Any] = {
+        "method": scope["method"], "path": scope["path"],
+        "query": scope.get("query_string", b"").decode("latin-1"),
+        "request_headers": {k.decode("latin-1").lower(): v.decode("latin-1")
+                            for k, v in scope.get("headers", [])},
+        "request_body": b"", "status": None, "response_headers": {}, "response_body": b""}
+    state.exchanges.append(exchange)
+
+    async def recv() -> Message:
+        message = await receive()
+        if message["type"] == "http.request":
+            exchange["request_body"] += message.get("body", b"")
+        return message
+
+    async def snd(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            exchange["status"] = message["status"]
+            exchange["response_headers"] = {k.decode("latin-1").lower(): v.decode("latin-1")
+                                            for k, v in message.get("headers", [])}
+        elif message["type"] == "http.response.body":
+            exchange["response_body"] += message.get("body", b"")
+        await send(message)
+
+    return recv, snd
 
 
 def build_app(state: SandboxState, faults: Faults, base_url: str = "") -> ASGIApp:

@@ -98,7 +98,10 @@ def slack_routes(state: SandboxState, base_url: Callable[[], str]) -> list[Route
             return _fail("channel_not_found")
         limit = int(args.get("limit", 100))
         rows = [m for m in state.slack_messages if m["channel"] == found["id"]][::-1][:limit]
-        return {"ok": True, "messages": rows, "has_more": False}
+        meta = str(args.get("include_all_metadata", "")).lower() in ("1", "true")
+        return {"ok": True, "messages": [_message(m, meta) for m in rows], "has_more": False,
+                "pin_count": sum(1 for m in rows if m["pinned"]),
+                "channel_actions_ts": None, "channel_actions_count": 0}
 
     async def archive(args: dict[str, Any]) -> dict[str, Any]:
         found = channel(args)
@@ -126,9 +129,10 @@ def slack_routes(state: SandboxState, base_url: Callable[[], str]) -> list[Route
         with state.lock:
             message = {"type": "message", "channel": found["id"], "user": "U0FIRELANE",
                        "text": args.get("text", ""), "blocks": blocks or [], "ts": ts(),
-                       "metadata": metadata, "pinned": False, "reactions": []}
+                       "metadata": metadata, "pinned": False}
             state.slack_messages.append(message)
-        return {"ok": True, "channel": found["id"], "ts": message["ts"], "message": message}
+        return {"ok": True, "channel": found["id"], "ts": message["ts"],
+                "message": _message(message, with_metadata=False)}
 
     async def pin(args: dict[str, Any]) -> dict[str, Any]:
         found = channel(args)
@@ -219,6 +223,16 @@ def slack_routes(state: SandboxState, base_url: Callable[[], str]) -> list[Route
 
     return [Route(f"{SLACK}/{{method}}", dispatch, methods=["POST", "GET"]),
             Route("/slack/upload/{file_id}", receive_upload, methods=["POST"])]
+
+
+def _message(stored: dict[str, Any], with_metadata: bool) -> dict[str, Any]:
+    """A message as Slack shows it: `pinned_to` lists channels; metadata only on request."""
+    out = {k: v for k, v in stored.items() if k not in ("channel", "pinned", "metadata")}
+    if stored["pinned"]:
+        out["pinned_to"] = [stored["channel"]]
+    if with_metadata and stored.get("metadata"):
+        out["metadata"] = stored["metadata"]
+    return out
 
 
 def _public(found: dict[str, Any]) -> dict[str, Any]:

@@ -42,6 +42,8 @@ class SandboxState:
     slack_files: dict[str, dict[str, Any]] = field(default_factory=dict)
     zoom_meetings: list[dict[str, Any]] = field(default_factory=list)
     requests: list[str] = field(default_factory=list)
+    recording: bool = False
+    exchanges: list[dict[str, Any]] = field(default_factory=list, repr=False)
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
     _ids: Any = field(default_factory=lambda: itertools.count(1), repr=False)
 
@@ -58,7 +60,8 @@ class SandboxState:
         """A JSON-able copy of the state (no lock, no counters)."""
         with self.lock:
             data = copy.deepcopy({f.name: getattr(self, f.name) for f in fields(self)
-                                  if not f.name.startswith("_") and f.name != "lock"})
+                                  if not f.name.startswith("_")
+                                  and f.name not in ("lock", "exchanges")})
         data["jira_issues"] = {k: {kk: vv for kk, vv in v.items() if not kk.startswith("_")}
                                for k, v in data["jira_issues"].items()}
         for stored in data["slack_files"].values():
@@ -72,5 +75,5 @@ class SandboxState:
         with self.lock:
             for name in ("jira_issues", "jira_links", "pd_incidents", "pd_log_entries",
                          "slack_channels", "slack_messages", "slack_files", "zoom_meetings",
-                         "requests"):
+                         "requests", "exchanges"):
                 setattr(self, name, getattr(fresh, name))
