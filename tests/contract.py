@@ -61,7 +61,8 @@ class Spec:
         hits = [(t, op) for pat, m, t, op in self.ops if pat.match(path)
                 and (any_method or m == method)]
         exact = [h for h in hits if "{" not in h[0]]
-        return (exact or hits or [None])[0]
+        best = exact or hits
+        return best[0] if best else None
 
     def errors(self, schema: dict[str, Any], instance: Any) -> list[str]:
         root = {**schema, "components": self.doc.get("components", {}),
