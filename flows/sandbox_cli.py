@@ -47,9 +47,9 @@ def summarize_sandbox(sb: Any) -> str:
 
 
 def _save_blocks(sb: Any, name: str) -> None:
-    from integrations import BLOCKS
+    from integrations import blocks
 
-    for block_cls in BLOCKS:
+    for block_cls in blocks():
         block_cls.for_sandbox(sb.url, sb.ca_file).save(name, overwrite=True)
         print(f"saved {block_cls.__name__} block {name!r} (points at this sandbox)")
 

@@ -1,17 +1,25 @@
 """Everything that talks to the outside world. Importing this package registers its actions.
 
-Jira, PagerDuty, Slack and video (Jitsi/Zoom) each have a credentials Block, a client built on
-the vendor's library and actions; `integrations.sandbox` holds local stand-ins of all four.
+Jira, PagerDuty, Slack and video (Jitsi/Zoom) each have a credentials Block
+(`integrations.<vendor>.block`), a client built on the vendor's library and actions;
+`integrations.sandbox` holds local stand-ins of all four. Importing the actions does not import
+Prefect (validation and `--plan` stay fast and offline); the blocks do, when first used.
 """
 
+from typing import Any
+
 from integrations import jira, pagerduty, slack, video
-from integrations.jira import JiraCredentials
-from integrations.pagerduty import PagerDutyCredentials
-from integrations.slack import SlackCredentials
-from integrations.video import ZoomCredentials
 
-__all__ = ["BLOCKS", "JiraCredentials", "PagerDutyCredentials", "SlackCredentials",
-           "ZoomCredentials"]
+__all__ = ["blocks"]
 
-BLOCKS = (JiraCredentials, PagerDutyCredentials, SlackCredentials, ZoomCredentials)
 del jira, pagerduty, slack, video
+
+
+def blocks() -> tuple[Any, ...]:
+    """The credentials Block classes (imports Prefect)."""
+    from integrations.jira.block import JiraCredentials
+    from integrations.pagerduty.block import PagerDutyCredentials
+    from integrations.slack.block import SlackCredentials
+    from integrations.video.block import ZoomCredentials
+
+    return (JiraCredentials, PagerDutyCredentials, SlackCredentials, ZoomCredentials)

@@ -9,7 +9,9 @@ from prefect.blocks.core import Block
 from prefect.testing.standard_test_suites.blocks import BlockStandardTestSuite
 from pydantic import SecretStr
 
-from integrations import BLOCKS
+from integrations import blocks
+
+BLOCKS = blocks()
 
 
 @pytest.mark.parametrize("block", BLOCKS, ids=[b.__name__ for b in BLOCKS])

@@ -1,7 +1,6 @@
 """Jira: a credentials block, the `jira` client with its retries off, and actions."""
 
 from integrations.jira import actions as _actions
-from integrations.jira.block import JiraCredentials
 
-__all__ = ["JiraCredentials"]
+__all__: list[str] = []
 del _actions

@@ -14,7 +14,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from firelane.errors import VendorRejected, VendorUnavailable
 from firelane.registry import ActionContext, action
 from integrations.common import load_block, retrying
-from integrations.jira.block import JiraCredentials
 from integrations.jira.errors import call
 
 __all__ = ["CreateIssueInputs", "IssueOutputs"]
@@ -33,6 +32,8 @@ def _marker(key: str) -> str:
 
 
 async def _client(ctx: ActionContext) -> Any:
+    from integrations.jira.block import JiraCredentials
+
     creds: JiraCredentials = await load_block(JiraCredentials, ctx, "jira")
     return await call(creds.get_client)
 

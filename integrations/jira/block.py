@@ -22,7 +22,7 @@ class JiraCredentials(Block):
 
     Example:
         ```python
-        from integrations.jira import JiraCredentials
+        from integrations.jira.block import JiraCredentials
         jira_credentials = JiraCredentials.load("BLOCK_NAME")
         ```
     """

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import pagerduty
 from pydantic import BaseModel, ConfigDict, Field
@@ -17,7 +17,9 @@ from firelane.errors import (
 )
 from firelane.registry import ActionContext, action
 from integrations.common import in_thread, load_block, retrying
-from integrations.pagerduty.block import PagerDutyCredentials
+
+if TYPE_CHECKING:
+    from integrations.pagerduty.block import PagerDutyCredentials
 
 __all__ = ["TriggerInputs", "TriggerOutputs"]
 
@@ -49,6 +51,8 @@ class _In(BaseModel):
 
 
 async def _creds(ctx: ActionContext) -> PagerDutyCredentials:
+    from integrations.pagerduty.block import PagerDutyCredentials
+
     creds: PagerDutyCredentials = await load_block(PagerDutyCredentials, ctx, "pagerduty")
     return creds
 

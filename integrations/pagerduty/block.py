@@ -30,7 +30,7 @@ class PagerDutyCredentials(Block):
 
     Example:
         ```python
-        from integrations.pagerduty import PagerDutyCredentials
+        from integrations.pagerduty.block import PagerDutyCredentials
         pagerduty_credentials = PagerDutyCredentials.load("BLOCK_NAME")
         ```
     """

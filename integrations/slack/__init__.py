@@ -2,7 +2,6 @@
 
 from integrations.slack import actions as _actions
 from integrations.slack.actions import channel_name
-from integrations.slack.block import SlackCredentials
 
-__all__ = ["SlackCredentials", "channel_name"]
+__all__ = ["channel_name"]
 del _actions

@@ -15,7 +15,6 @@ from slack_sdk.errors import SlackApiError
 from firelane.errors import RateLimited, VendorRejected, VendorUnavailable
 from firelane.registry import ActionContext, action
 from integrations.common import in_thread, load_block, retrying
-from integrations.slack.block import SlackCredentials
 
 __all__ = ["channel_name"]
 
@@ -42,6 +41,8 @@ async def _call(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
 
 
 async def _client(ctx: ActionContext) -> Any:
+    from integrations.slack.block import SlackCredentials
+
     creds: SlackCredentials = await load_block(SlackCredentials, ctx, "slack")
     return creds.get_client()
 

@@ -24,7 +24,7 @@ class SlackCredentials(Block):
 
     Example:
         ```python
-        from integrations.slack import SlackCredentials
+        from integrations.slack.block import SlackCredentials
         slack_credentials = SlackCredentials.load("BLOCK_NAME")
         ```
     """

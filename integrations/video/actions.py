@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from typing import Any
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
@@ -11,7 +12,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from firelane.errors import ConfigError, RateLimited, VendorRejected, VendorUnavailable
 from firelane.registry import ActionContext, action
 from integrations.common import load_block, retrying
-from integrations.video.block import ZoomCredentials
 
 __all__ = ["MeetingInputs", "MeetingOutputs"]
 
@@ -52,7 +52,7 @@ def _raise_for(resp: httpx.Response) -> None:
         raise VendorRejected("zoom", resp.text[:200], resp.status_code)
 
 
-async def _zoom(creds: ZoomCredentials, topic: str, marker: str) -> MeetingOutputs:
+async def _zoom(creds: Any, topic: str, marker: str) -> MeetingOutputs:
     async with creds.http() as client:
         try:
             token = await creds.token(client)
@@ -100,6 +100,8 @@ async def create_meeting(inputs: MeetingInputs, ctx: ActionContext) -> MeetingOu
                               provider="jitsi", meeting_id=room, created=True)
     if ctx.dry_run:
         return MeetingOutputs(url="", provider="zoom", meeting_id="dry-run", created=False)
+    from integrations.video.block import ZoomCredentials
+
     creds = await load_block(ZoomCredentials, ctx, "zoom")
     if not isinstance(creds, ZoomCredentials):
         raise ConfigError("the zoom credentials are not a ZoomCredentials block")

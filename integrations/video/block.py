@@ -19,7 +19,7 @@ class ZoomCredentials(Block):
 
     Example:
         ```python
-        from integrations.video import ZoomCredentials
+        from integrations.video.block import ZoomCredentials
         zoom_credentials = ZoomCredentials.load("BLOCK_NAME")
         ```
     """
