@@ -44,3 +44,32 @@ def test_embedded_sandbox_when_none_is_running(firelane_env: str,
     assert main(["run", "declare-incident", "--incident", str(INCIDENT), "--sandbox"]) == 0
     out = capsys.readouterr().out
     assert "sandbox: Jira OPS-1 · PagerDuty Q" in out and "#inc-1-web (2 members)" in out
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_sandbox_command_serves_and_saves_blocks(tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from integrations.jira.block import JiraCredentials
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, "-m", "flows.cli", "sandbox", "--save-blocks",
+                             "from-cli"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    lines: list[str] = []
+    try:
+        deadline = time.monotonic() + 60
+        assert proc.stdout is not None
+        while not any("saved ZoomCredentials" in line for line in lines):
+            assert time.monotonic() < deadline and proc.poll() is None, "".join(lines)
+            lines.append(proc.stdout.readline())
+        url = lines[0].split(" at ")[1].split(" ")[0]
+        assert JiraCredentials.load("from-cli").base_url == f"{url}/jira"  # type: ignore[union-attr]
+        assert any(line.startswith("export FIRELANE_SANDBOX_URL=") for line in lines)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=20) == 0
