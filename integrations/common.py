@@ -16,7 +16,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from firelane.errors import ConfigError, RateLimited, VendorUnavailable
+from firelane.errors import (
+    ConfigError,
+    IntegrationError,
+    RateLimited,
+    VendorRejected,
+    VendorUnavailable,
+)
 from firelane.registry import ActionContext
 
 __all__ = [
@@ -27,6 +33,7 @@ __all__ = [
     "sandbox_endpoint",
     "sandbox_timeout",
     "ssl_context",
+    "vendor_error",
 ]
 
 T = TypeVar("T")
@@ -89,6 +96,18 @@ async def retrying(call: Callable[[], Awaitable[T]], ctx: ActionContext | None =
 async def in_thread(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """Run a synchronous vendor call in a worker thread."""
     return await asyncio.to_thread(fn, *args, **kwargs)
+
+
+def vendor_error(vendor: str, status: int | None, message: str,
+                 retry_after: str | None = None) -> IntegrationError:
+    """The Firelane error for a vendor's HTTP failure: 429 → `RateLimited` (with its
+    Retry-After seconds), 5xx or no status → `VendorUnavailable`, other 4xx → `VendorRejected`."""
+    if status == 429:
+        after = float(retry_after) if retry_after and retry_after.strip().isdigit() else None
+        return RateLimited(vendor, message, after)
+    if status is None or status >= 500:
+        return VendorUnavailable(vendor, message, status)
+    return VendorRejected(vendor, message, status)
 
 
 def ssl_context(verify: str | bool) -> ssl.SSLContext | bool:

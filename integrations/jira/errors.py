@@ -8,8 +8,8 @@ from typing import TypeVar
 import requests
 from jira import JIRAError
 
-from firelane.errors import IntegrationError, RateLimited, VendorRejected, VendorUnavailable
-from integrations.common import in_thread
+from firelane.errors import IntegrationError, VendorUnavailable
+from integrations.common import in_thread, vendor_error
 
 __all__ = ["call"]
 
@@ -26,16 +26,8 @@ async def call(fn: Callable[..., T], *args: object, **kwargs: object) -> T:
     try:
         return await in_thread(fn, *args, **kwargs)
     except JIRAError as exc:
-        status = exc.status_code
-        if status == 429:
-            retry_after = (exc.response.headers.get("Retry-After") if exc.response is not None
-                           else None)
-            raise RateLimited("jira", _message(exc),
-                              float(retry_after) if retry_after and retry_after.isdigit()
-                              else None) from exc
-        if status is None or status >= 500:
-            raise VendorUnavailable("jira", _message(exc), status) from exc
-        raise VendorRejected("jira", _message(exc), status) from exc
+        after = exc.response.headers.get("Retry-After") if exc.response is not None else None
+        raise vendor_error("jira", exc.status_code, _message(exc), after) from exc
     except (requests.ConnectionError, requests.Timeout,
             requests.exceptions.ChunkedEncodingError) as exc:
         raise VendorUnavailable("jira", f"{type(exc).__name__}: {exc}") from exc

@@ -8,15 +8,9 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 import pagerduty
 from pydantic import BaseModel, ConfigDict, Field
 
-from firelane.errors import (
-    ConfigError,
-    IntegrationError,
-    RateLimited,
-    VendorRejected,
-    VendorUnavailable,
-)
+from firelane.errors import ConfigError, IntegrationError, VendorUnavailable
 from firelane.registry import ActionContext, action
-from integrations.common import in_thread, load_block, retrying
+from integrations.common import in_thread, load_block, retrying, vendor_error
 
 if TYPE_CHECKING:
     from integrations.pagerduty.block import PagerDutyCredentials
@@ -30,16 +24,11 @@ async def _call(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     try:
         return await in_thread(fn, *args, **kwargs)
     except pagerduty.HttpError as exc:
-        status = exc.response.status_code if exc.response is not None else None
-        message = str(exc).splitlines()[0][:300]
-        if status == 429:
-            after = str(exc.response.headers.get("Retry-After") or "") \
-                if exc.response is not None else ""
-            raise RateLimited("pagerduty", message,
-                              float(after) if after and after.isdigit() else None) from exc
-        if status is None or status >= 500:
-            raise VendorUnavailable("pagerduty", message, status) from exc
-        raise VendorRejected("pagerduty", message, status) from exc
+        response = exc.response
+        raise vendor_error("pagerduty", response.status_code if response is not None else None,
+                           str(exc).splitlines()[0][:300],
+                           response.headers.get("Retry-After") if response is not None
+                           else None) from exc
     except pagerduty.Error as exc:
         raise VendorUnavailable("pagerduty", str(exc).splitlines()[0][:300]) from exc
     except OSError as exc:

@@ -12,9 +12,9 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ConfigDict, Field
 from slack_sdk.errors import SlackApiError
 
-from firelane.errors import RateLimited, VendorRejected, VendorUnavailable
+from firelane.errors import VendorRejected, VendorUnavailable
 from firelane.registry import ActionContext, action
-from integrations.common import in_thread, load_block, retrying
+from integrations.common import in_thread, load_block, retrying, vendor_error
 
 __all__ = ["channel_name"]
 
@@ -26,16 +26,12 @@ async def _call(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     try:
         return await in_thread(fn, *args, **kwargs)
     except SlackApiError as exc:
-        status = exc.response.status_code
-        error = str(exc.response.get("error", "")) if exc.response.data else str(exc)
-        if status == 429:
-            after = exc.response.headers.get("Retry-After") or exc.response.headers.get(
-                "retry-after")
-            raise RateLimited("slack", error or "ratelimited",
-                              float(after) if after and str(after).isdigit() else None) from exc
-        if status >= 500:
-            raise VendorUnavailable("slack", error or f"HTTP {status}", status) from exc
-        raise VendorRejected("slack", error, status) from exc
+        response = exc.response
+        error = str(response.get("error", "")) if response.data else str(exc)
+        after = response.headers.get("Retry-After") or response.headers.get("retry-after")
+        status = response.status_code
+        raise vendor_error("slack", status, error or f"HTTP {status}",
+                           str(after) if after else None) from exc
     except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
         raise VendorUnavailable("slack", f"{type(exc).__name__}: {exc}") from exc
 

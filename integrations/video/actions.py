@@ -9,9 +9,9 @@ from typing import Any
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
-from firelane.errors import ConfigError, RateLimited, VendorRejected, VendorUnavailable
+from firelane.errors import ConfigError, VendorUnavailable
 from firelane.registry import ActionContext, action
-from integrations.common import load_block, retrying
+from integrations.common import load_block, retrying, vendor_error
 
 __all__ = ["MeetingInputs", "MeetingOutputs"]
 
@@ -42,14 +42,9 @@ def _room(ctx: ActionContext) -> str:
 
 
 def _raise_for(resp: httpx.Response) -> None:
-    if resp.status_code == 429:
-        after = resp.headers.get("Retry-After")
-        raise RateLimited("zoom", resp.text[:200], float(after) if after and after.isdigit()
-                          else None)
-    if resp.status_code >= 500:
-        raise VendorUnavailable("zoom", resp.text[:200], resp.status_code)
     if resp.status_code >= 400:
-        raise VendorRejected("zoom", resp.text[:200], resp.status_code)
+        raise vendor_error("zoom", resp.status_code, resp.text[:200],
+                           resp.headers.get("Retry-After"))
 
 
 async def _zoom(creds: Any, topic: str, marker: str) -> MeetingOutputs:
