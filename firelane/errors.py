@@ -2,6 +2,8 @@
 
     FirelaneError
     ├── ConfigError                 bad settings or service catalog
+    ├── AlertRejected               an inbound alert that cannot be accepted (HTTP 4xx)
+    │   └── AuthenticationFailed    missing or wrong credentials or signature (HTTP 401)
     ├── RunbookError                a runbook that cannot be loaded or run
     │   └── RunbookValidationError  carries every problem found, each with file, line and path
     ├── TemplateError               a template or `if:` expression that fails to compile or render
@@ -31,7 +33,9 @@ __all__ = [
     "ActionError",
     "ActionInputError",
     "ActionTimeout",
+    "AlertRejected",
     "ApprovalRejected",
+    "AuthenticationFailed",
     "ConfigError",
     "FirelaneError",
     "IntegrationError",
@@ -56,6 +60,22 @@ class FirelaneError(Exception):
 
 class ConfigError(FirelaneError):
     """Settings or the service catalog are wrong; the message says where and how to fix it."""
+
+
+class AlertRejected(FirelaneError):
+    """An inbound webhook cannot be accepted; `status` is the HTTP answer (4xx) and the message
+    says what is wrong and where (`alerts[2].labels: ...`)."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        self.status = status
+        super().__init__(message)
+
+
+class AuthenticationFailed(AlertRejected):
+    """Missing or wrong token, password or signature."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, 401)
 
 
 class RunbookError(FirelaneError):

@@ -1,0 +1,138 @@
+"""Webhook authentication: bearer/basic, PagerDuty and Grafana HMAC, SNS message signatures.
+
+Every comparison is constant-time. Secrets come from configuration (blocks or environment),
+never from the request.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import re
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+from urllib.parse import urlparse
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+from firelane.errors import AlertRejected, AuthenticationFailed
+
+__all__ = ["SNS_CERT_HOST", "check_basic", "check_bearer", "check_grafana", "check_pagerduty",
+           "sns_canonical", "verify_sns"]
+
+SNS_CERT_HOST = re.compile(r"^sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?$")
+CertFetcher = Callable[[str], bytes]
+
+
+def _same(a: str, b: str) -> bool:
+    return hmac.compare_digest(a.encode("utf-8"), b.encode("utf-8"))
+
+
+def check_bearer(expected: str, authorization: str | None) -> None:
+    """`Authorization: Bearer <token>` must carry `expected`."""
+    scheme, _, token = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not _same(token.strip(), expected):
+        raise AuthenticationFailed("missing or wrong bearer token (Authorization: Bearer ...)")
+
+
+def check_basic(user: str, password: str, authorization: str | None) -> None:
+    """`Authorization: Basic ...` must carry `user:password`."""
+    scheme, _, encoded = (authorization or "").partition(" ")
+    try:
+        given = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
+    except (ValueError, UnicodeDecodeError):
+        given = ""
+    ok = _same(given, f"{user}:{password}")
+    if scheme.lower() != "basic" or not ok:
+        raise AuthenticationFailed("missing or wrong basic credentials")
+
+
+def check_pagerduty(secret: str, body: bytes, header: str | None) -> None:
+    """`X-PagerDuty-Signature: v1=<hex>[,v1=<hex>...]` over the raw body; any may match."""
+    expected = hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
+    given = [s.strip()[3:] for s in (header or "").split(",") if s.strip().startswith("v1=")]
+    if not any(_same(g, expected) for g in given):
+        raise AuthenticationFailed("X-PagerDuty-Signature does not match the body")
+
+
+def check_grafana(secret: str, body: bytes, signature: str | None, timestamp: str | None,
+                  require_timestamp: bool = False, max_age: float = 300,
+                  now: float | None = None) -> None:
+    """Grafana's optional HMAC: hex(HMAC-SHA256(secret, [timestamp ":"] body)); a timestamp
+    older (or newer) than `max_age` seconds is refused to stop replays."""
+    if timestamp:
+        try:
+            age = abs((now if now is not None else time.time()) - float(timestamp))
+        except ValueError as exc:
+            raise AuthenticationFailed("X-Grafana-Alerting-Timestamp is not a number") from exc
+        if age > max_age:
+            raise AuthenticationFailed(f"signature timestamp is {age:.0f} s old (limit "
+                                       f"{max_age:.0f} s)")
+        message = timestamp.encode() + b":" + body
+    elif require_timestamp:
+        raise AuthenticationFailed("X-Grafana-Alerting-Timestamp is required")
+    else:
+        message = body
+    expected = hmac.new(secret.encode("utf-8"), message, hashlib.sha256).hexdigest()
+    if not _same((signature or "").strip(), expected):
+        raise AuthenticationFailed("X-Grafana-Alerting-Signature does not match the body")
+
+
+_SNS_KEYS = {
+    "Notification": ("Message", "MessageId", "Subject", "Timestamp", "TopicArn", "Type"),
+    "SubscriptionConfirmation": ("Message", "MessageId", "SubscribeURL", "Timestamp", "Token",
+                                 "TopicArn", "Type"),
+    "UnsubscribeConfirmation": ("Message", "MessageId", "SubscribeURL", "Timestamp", "Token",
+                                "TopicArn", "Type"),
+}
+
+
+def sns_canonical(envelope: Mapping[str, Any]) -> bytes:
+    """The string SNS signs: each present key and value on their own lines, in AWS's order."""
+    kind = envelope.get("Type")
+    if kind not in _SNS_KEYS:
+        raise AlertRejected(f"cloudwatch: SNS Type {kind!r} is not a message type")
+    lines = []
+    for key in _SNS_KEYS[str(kind)]:
+        if key == "Subject" and key not in envelope:
+            continue
+        if not isinstance(envelope.get(key), str):
+            raise AlertRejected(f"cloudwatch: SNS {key} is missing")
+        lines += [key, envelope[key]]
+    return ("\n".join(lines) + "\n").encode("utf-8")
+
+
+def check_cert_url(url: str) -> None:
+    """Only https URLs on `sns.<region>.amazonaws.com` ending in .pem may be fetched."""
+    parsed = urlparse(url)
+    if parsed.scheme != "https" or not SNS_CERT_HOST.match(parsed.hostname or "") or \
+            not parsed.path.endswith(".pem"):
+        raise AuthenticationFailed(f"SigningCertURL {url!r} is not an SNS certificate URL")
+
+
+def verify_sns(envelope: Mapping[str, Any], fetch_cert: CertFetcher) -> None:
+    """Verify an SNS message's signature (SignatureVersion 1: SHA1, 2: SHA256)."""
+    version = str(envelope.get("SignatureVersion", ""))
+    algorithm: hashes.HashAlgorithm = {"1": hashes.SHA1(), "2": hashes.SHA256()}.get(
+        version) or hashes.SHA256()
+    if version not in ("1", "2"):
+        raise AuthenticationFailed(f"SNS SignatureVersion {version!r} is not supported")
+    url = str(envelope.get("SigningCertURL") or envelope.get("SigningCertUrl") or "")
+    check_cert_url(url)
+    try:
+        signature = base64.b64decode(str(envelope.get("Signature", "")), validate=True)
+    except ValueError as exc:
+        raise AuthenticationFailed("SNS Signature is not base64") from exc
+    cert = x509.load_pem_x509_certificate(fetch_cert(url))
+    key = cert.public_key()
+    if not isinstance(key, rsa.RSAPublicKey):
+        raise AuthenticationFailed("SNS signing certificate does not hold an RSA key")
+    try:
+        key.verify(signature, sns_canonical(envelope), padding.PKCS1v15(), algorithm)
+    except InvalidSignature as exc:
+        raise AuthenticationFailed("SNS signature does not match the message") from exc

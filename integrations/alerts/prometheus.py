@@ -1,0 +1,65 @@
+"""Alertmanager (webhook v4) and Grafana Alerting (webhook "1"): the same shape of payload."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from firelane.errors import AlertRejected
+from firelane.models import Alert
+from integrations.alerts.common import as_text_map, fingerprint, parse_time, severity
+
+__all__ = ["parse_alertmanager", "parse_grafana"]
+
+
+def _parse(source: str, data: Any, severities: Mapping[str, str] | None) -> list[Alert]:
+    if not isinstance(data, dict):
+        raise AlertRejected(f"{source}: the body must be a JSON object with an alerts list")
+    items = data.get("alerts")
+    if not isinstance(items, list) or not items:
+        raise AlertRejected(f"{source}: alerts: expected a non-empty list")
+    common_labels = as_text_map(data.get("commonLabels"), "commonLabels")
+    common_annotations = as_text_map(data.get("commonAnnotations"), "commonAnnotations")
+    out = []
+    for index, item in enumerate(items):
+        where = f"alerts[{index}]"
+        if not isinstance(item, dict):
+            raise AlertRejected(f"{where}: expected an object")
+        labels = {**common_labels, **as_text_map(item.get("labels"), f"{where}.labels")}
+        annotations = {**common_annotations,
+                       **as_text_map(item.get("annotations"), f"{where}.annotations")}
+        if not labels:
+            raise AlertRejected(f"{where}.labels: an alert needs at least one label")
+        status = item.get("status", data.get("status", "firing"))
+        if status not in ("firing", "resolved"):
+            raise AlertRejected(f"{where}.status: expected firing or resolved, got {status!r}")
+        given = item.get("fingerprint")
+        print_ = f"{source}:{given}" if isinstance(given, str) and given else \
+            fingerprint(source, labels)
+        title = annotations.get("summary") or annotations.get("title") or labels.get(
+            "alertname") or "alert"
+        starts = parse_time(item.get("startsAt"), f"{where}.startsAt")
+        alert = Alert(source=source, fingerprint=print_[:128], status=status, title=title[:500],
+                      severity=severity(labels.get("severity") or labels.get("priority"),
+                                        severities),
+                      service=labels.get("service") or labels.get("job") or labels.get("app"),
+                      labels=labels, annotations=annotations,
+                      ends_at=parse_time(item.get("endsAt"), f"{where}.endsAt"),
+                      raw=item)
+        if starts is not None:
+            alert.starts_at = starts
+        out.append(alert)
+    return out
+
+
+def parse_alertmanager(data: Any, severities: Mapping[str, str] | None = None) -> list[Alert]:
+    """Alertmanager webhook (version 4): one alert per `alerts[]` item, group labels merged."""
+    if isinstance(data, dict) and data.get("version") not in (None, "4"):
+        raise AlertRejected(f"alertmanager: version {data.get('version')!r} is not supported "
+                            "(webhook format version 4 is)")
+    return _parse("alertmanager", data, severities)
+
+
+def parse_grafana(data: Any, severities: Mapping[str, str] | None = None) -> list[Alert]:
+    """Grafana Alerting webhook (version "1"), Alertmanager-shaped with extra fields."""
+    return _parse("grafana", data, severities)
