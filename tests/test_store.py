@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -125,3 +126,38 @@ def test_executions_and_action_items(store: Store) -> None:
     assert [a.title for a in store.list_action_items(inc, "open")] == ["add alert"]
     with pytest.raises(NotFound):
         store.set_execution_status("nope", ExecutionStatus.FAILED)
+
+
+def _alert(fp: str, status: str = "firing", title: str = "5xx high") -> Any:
+    from firelane.models import Alert
+
+    return Alert(source="alertmanager", fingerprint=fp, status=status, title=title,
+                 severity=Severity.SEV2, service="web", labels={"alertname": "X"})
+
+
+def test_alerts_dedup_into_one_open_incident_and_resolve(store: Store) -> None:
+    first = store.accept_alerts([_alert("fp1"), _alert("fp1"), _alert("fp2")])
+    assert [(a.declared, a.deduplicated) for a in first] == [(True, False), (False, True),
+                                                             (True, False)]
+    assert first[0].incident_id == first[1].incident_id != first[2].incident_id
+    [resolved] = store.accept_alerts([_alert("fp1", "resolved")], auto_resolve=True)
+    assert resolved.incident_id == first[0].incident_id
+    incident = store.get_incident(first[0].incident_id or "")
+    assert incident.status == "resolved"
+    kinds = [e.kind for e in store.timeline(incident.id)]
+    assert kinds == ["incident.declared", "alert.received", "alert.repeated",
+                     "incident.status", "alert.resolved"]
+    [again] = store.accept_alerts([_alert("fp1")])
+    assert again.declared and again.incident_id != first[0].incident_id
+    [orphan] = store.accept_alerts([_alert("never-fired", "resolved")])
+    assert orphan.incident_id is None
+    assert len(store.alerts_of(first[0].incident_id or "")) == 3
+
+
+def test_concurrent_duplicate_deliveries_make_one_incident(store: Store) -> None:
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(lambda n: store.accept_alerts([_alert("storm")])[0],
+                                range(32)))
+    assert sum(r.declared for r in results) == 1
+    assert len({r.incident_id for r in results}) == 1
+    assert len(store.list_incidents()) == 1

@@ -4,11 +4,12 @@ SQLite by default (one file, WAL), PostgreSQL when `FIRELANE_DATABASE_URL` says 
 created and upgraded by Alembic migrations (`Store.migrate()`).
 """
 
-from firelane.store.ledger import Claim, ClaimOutcome, LedgerOps, StepRecord, idempotency_key
+from firelane.store.alerts import Accepted, AlertOps
+from firelane.store.ledger import Claim, ClaimOutcome, StepRecord, idempotency_key
 from firelane.store.tables import metadata
 
 
-class Store(LedgerOps):
+class Store(AlertOps):
     """The whole store. `Store(url).migrate()` makes it ready to use."""
 
 
@@ -20,5 +21,13 @@ def open_store(url: str, migrate: bool = True) -> Store:
     return store
 
 
-__all__ = ["Claim", "ClaimOutcome", "StepRecord", "Store", "idempotency_key", "metadata",
-           "open_store"]
+__all__ = [
+    "Accepted",
+    "Claim",
+    "ClaimOutcome",
+    "StepRecord",
+    "Store",
+    "idempotency_key",
+    "metadata",
+    "open_store",
+]

@@ -53,22 +53,25 @@ class IncidentOps(StoreBase):
         if rows:
             conn.execute(insert(timeline_events), rows)
 
+    def _declare(self, conn: Connection, draft: IncidentDraft,
+                 actor: str | None = None) -> Incident:
+        number = (conn.execute(select(func.max(incidents.c.number))).scalar() or 0) + 1
+        incident = Incident(number=number, title=draft.title, severity=draft.severity,
+                            service=draft.service, labels=draft.labels,
+                            description=draft.description, commander=draft.commander)
+        conn.execute(insert(incidents), incident.model_dump(mode="python"))
+        self._insert_events(conn, [TimelineEvent(
+            incident_id=incident.id, kind="incident.declared", actor=actor,
+            summary=f"INC-{number} declared: [{draft.severity}] {draft.title}",
+            details={"severity": draft.severity.value, "service": draft.service})])
+        return incident
+
     def declare_incident(self, draft: IncidentDraft, actor: str | None = None) -> Incident:
         """Create an incident with the next human number and a `declared` timeline event."""
         for _ in range(20):
             try:
                 with self.tx() as conn:
-                    number = (conn.execute(select(func.max(incidents.c.number))).scalar() or 0) + 1
-                    incident = Incident(number=number, title=draft.title,
-                                        severity=draft.severity, service=draft.service,
-                                        labels=draft.labels, description=draft.description,
-                                        commander=draft.commander)
-                    conn.execute(insert(incidents), incident.model_dump(mode="python"))
-                    self._insert_events(conn, [TimelineEvent(
-                        incident_id=incident.id, kind="incident.declared", actor=actor,
-                        summary=f"INC-{number} declared: [{draft.severity}] {draft.title}",
-                        details={"severity": draft.severity.value, "service": draft.service})])
-                    return incident
+                    return self._declare(conn, draft, actor)
             except IntegrityError:
                 continue
         raise StoreError("could not allocate an incident number after 20 tries")

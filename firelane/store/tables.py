@@ -25,6 +25,7 @@ __all__ = [
     "executions",
     "incidents",
     "metadata",
+    "open_fingerprints",
     "step_ledger",
     "timeline_events",
 ]
@@ -135,6 +136,15 @@ approvals = Table(
     Column("reason", Text),
     Column("flow_run_id", String(64)),
     UniqueConstraint("execution_id", "step_id", name="uq_approvals_execution_step"),
+)
+
+open_fingerprints = Table(
+    "open_fingerprints", metadata,
+    Column("fingerprint", String(128), primary_key=True),
+    Column("incident_id", String(32), ForeignKey("incidents.id"), nullable=False, index=True),
+    Column("opened_at", TS, nullable=False),
+    Column("last_seen_at", TS, nullable=False),
+    Column("count", Integer, nullable=False),
 )
 
 action_items = Table(
