@@ -24,6 +24,7 @@ from firelane.models import Incident, IncidentDraft, IncidentStatus
 from firelane.settings import Settings
 from firelane.store import Store, open_store
 from flows.authoring import add_authoring_commands
+from flows.intake.serve import add_serve_command
 from flows.plugins import load_plugins
 from flows.sandbox_cli import add_sandbox_command, sandbox_for_run, summarize_sandbox
 
@@ -202,6 +203,7 @@ def _parser() -> argparse.ArgumentParser:
     inc.set_defaults(fn=cmd_incidents)
     add_authoring_commands(sub)
     add_sandbox_command(sub)
+    add_serve_command(sub)
     return p
 
 

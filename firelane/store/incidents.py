@@ -170,6 +170,14 @@ class IncidentOps(StoreBase):
         with self.tx(write=False) as conn:
             return [_execution(r) for r in conn.execute(query)]
 
+    def unfinished_executions(self) -> list[Execution]:
+        """Executions accepted but not finished (pending or running), oldest first."""
+        query = (select(executions).where(executions.c.status.in_(
+            [ExecutionStatus.PENDING.value, ExecutionStatus.RUNNING.value]))
+            .order_by(executions.c.created_at))
+        with self.tx(write=False) as conn:
+            return [_execution(r) for r in conn.execute(query)]
+
     def set_execution_status(self, execution_id: str, status: ExecutionStatus,
                              flow_run_id: str | None = None) -> None:
         """Mark an execution running or finished (and remember its Prefect flow run)."""

@@ -1,0 +1,160 @@
+"""The intake service: `POST /alerts/{source}` → authenticate → parse → commit → 202.
+
+An alert is answered only after it is committed to the store, so an accepted alert is never
+lost. Bad input is a 4xx with a JSON reason, never a 500; nothing is half-stored (a request's
+alerts commit in one transaction).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import httpx
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, PlainTextResponse
+
+from firelane.errors import AlertRejected, FirelaneError, NotFound
+from firelane.store import Store
+from flows.intake.config import IntakeConfig
+from flows.intake.responder import Responder
+from integrations.alerts import SOURCES, SourceConfig, authenticate, parse
+
+__all__ = ["INSECURE_BANNER", "create_app", "default_cert_fetcher"]
+
+INSECURE_BANNER = ("!!! --insecure-no-auth: this intake accepts alerts from ANYONE without "
+                   "checking tokens or signatures. Local use only. !!!")
+
+log = logging.getLogger("firelane.intake")
+
+
+def default_cert_fetcher(url: str) -> bytes:
+    """Fetch an SNS signing certificate (the URL was checked against the allowlist first)."""
+    response = httpx.get(url, timeout=5, follow_redirects=False)
+    response.raise_for_status()
+    return response.content
+
+
+def _reject(exc: AlertRejected) -> JSONResponse:
+    return JSONResponse({"error": str(exc)}, status_code=exc.status)
+
+
+def create_app(store: Store, config: IntakeConfig, responder: Responder | None = None,
+               insecure: bool = False,
+               fetch_cert: Callable[[str], bytes] = default_cert_fetcher) -> FastAPI:
+    """The ASGI app (OpenAPI docs at /docs)."""
+    sources: dict[str, SourceConfig] = config.source_configs()
+    metrics: Counter[str] = Counter()
+    latencies: list[float] = []
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if insecure:
+            log.warning(INSECURE_BANNER)
+        if responder is not None:
+            resumed = responder.resume_unfinished()
+            if resumed:
+                log.warning("resumed %d response(s) that never finished", resumed)
+        yield
+        if responder is not None and responder.tasks:
+            await asyncio.wait(responder.tasks, timeout=30)
+
+    app = FastAPI(title="Firelane intake", version="0.1.0", lifespan=lifespan,
+                  description="Alert webhooks in; incidents and their runbooks out.")
+
+    async def read_body(request: Request) -> bytes:
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > config.max_body_bytes:
+            raise AlertRejected(f"body of {declared} bytes exceeds the limit of "
+                                f"{config.max_body_bytes}", 413)
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > config.max_body_bytes:
+                raise AlertRejected(f"body exceeds the limit of {config.max_body_bytes} bytes",
+                                    413)
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    @app.post("/alerts/{source}", status_code=202)
+    async def receive(source: str, request: Request) -> Any:
+        """Accept a webhook from `source` (alertmanager, grafana, datadog, cloudwatch,
+        pagerduty, generic)."""
+        started = time.perf_counter()
+        try:
+            if source not in SOURCES:
+                raise AlertRejected(f"unknown source {source!r}; use one of "
+                                    f"{', '.join(SOURCES)}", 404)
+            body = await read_body(request)
+            headers = {k.lower(): v for k, v in request.headers.items()}
+            if source == "cloudwatch":
+                await asyncio.to_thread(authenticate, source, sources[source], body, headers,
+                                        fetch_cert, insecure)
+            else:
+                authenticate(source, sources[source], body, headers, None, insecure)
+            parsed = parse(source, body, headers, sources[source])
+        except AlertRejected as exc:
+            metrics[f'alerts_rejected_total{{source="{source}",status="{exc.status}"}}'] += 1
+            return _reject(exc)
+        if parsed.confirm_url:
+            await asyncio.to_thread(fetch_cert, parsed.confirm_url)
+            metrics["sns_subscriptions_confirmed_total"] += 1
+        try:
+            accepted = await asyncio.to_thread(store.accept_alerts, parsed.alerts,
+                                               config.auto_resolve)
+        except FirelaneError as exc:
+            log.error("could not store alerts from %s: %s", source, exc)
+            return JSONResponse({"error": f"the incident store is unavailable: {exc}; "
+                                 "retry"}, status_code=503)
+        for item, alert in zip(accepted, parsed.alerts, strict=True):
+            metrics[f'alerts_received_total{{source="{source}",status="{item.status}"}}'] += 1
+            metrics["dedup_hits_total"] += int(item.deduplicated)
+            if item.declared and item.incident_id is not None:
+                metrics["incidents_declared_total"] += 1
+                if responder is not None:
+                    responder.respond(item.incident_id, alert)
+        latencies.append(time.perf_counter() - started)
+        del latencies[:-10_000]
+        return {"alerts": [{"id": a.id, "fingerprint": a.fingerprint, "status": a.status,
+                            "incident_id": a.incident_id, "deduplicated": a.deduplicated}
+                           for a in accepted], "note": parsed.note or None}
+
+    @app.get("/healthz")
+    async def healthz() -> Any:
+        """Liveness and the store backend."""
+        return {"ok": True, "store": store.dialect, "insecure_no_auth": insecure}
+
+    @app.get("/incidents/{ref}")
+    async def incident(ref: str) -> Any:
+        """An incident with its links, alerts, executions and timeline."""
+        try:
+            found = await asyncio.to_thread(store.get_incident, ref)
+        except NotFound as exc:
+            return JSONResponse({"error": str(exc)}, status_code=404)
+        return {**found.model_dump(mode="json"),
+                "alerts": [a.model_dump(mode="json", exclude={"raw"})
+                           for a in store.alerts_of(found.id)],
+                "executions": [e.model_dump(mode="json", exclude={"runbook_source"})
+                               for e in store.list_executions(found.id)],
+                "timeline": [e.model_dump(mode="json") for e in store.timeline(found.id)]}
+
+    @app.get("/metrics", response_class=PlainTextResponse)
+    async def prometheus() -> str:
+        """Prometheus text format."""
+        lines = [f"firelane_{name} {value}" for name, value in sorted(metrics.items())]
+        if responder is not None:
+            lines += [f"firelane_responses_started_total {responder.started}",
+                      f"firelane_responses_failed_total {responder.failed}",
+                      f"firelane_responses_running {len(responder.tasks)}"]
+        ordered = sorted(latencies)
+        for q in (0.5, 0.99):
+            if ordered:
+                value = ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+                lines.append(f'firelane_intake_seconds{{quantile="{q}"}} {value:.6f}')
+        return "\n".join(lines) + "\n"
+
+    return app

@@ -1,0 +1,116 @@
+"""The intake's configuration file: per-source authentication, severities, limits.
+
+    max_body_bytes: 1048576
+    auto_resolve: true
+    default_runbook: declare-incident
+    sources:
+      alertmanager: {bearer_token: {env: FIRELANE_ALERTMANAGER_TOKEN}}
+      pagerduty: {hmac_secret: {block: pagerduty-webhook-secret}}
+      generic: {basic_user: monitor, basic_password: {env: GENERIC_PASSWORD},
+                mapping: {title: summary, severity: level}}
+
+Secrets are references, `{env: NAME}` or `{block: NAME}` (a Prefect Secret block), resolved
+once at start; a literal secret in the file is refused.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from firelane.errors import ConfigError
+from firelane.yamlsrc import YamlSourceError, load_yaml, schema_problems
+from integrations.alerts import SOURCES, SourceConfig
+
+__all__ = ["IntakeConfig", "SecretRef", "load_intake_config"]
+
+
+class SecretRef(BaseModel):
+    """Where a secret lives: an environment variable or a Prefect Secret block."""
+
+    model_config = ConfigDict(extra="forbid")
+    env: str | None = None
+    block: str | None = None
+
+    def resolve(self, where: str) -> str:
+        """The secret's value (read now, never logged)."""
+        if self.env:
+            value = os.environ.get(self.env)
+            if not value:
+                raise ConfigError(f"{where}: environment variable {self.env} is not set")
+            return value
+        if self.block:
+            from prefect.blocks.system import Secret
+
+            try:
+                return str(Secret.load(self.block).get())  # type: ignore[union-attr]
+            except ValueError as exc:
+                raise ConfigError(f"{where}: no Secret block named {self.block!r}") from exc
+        raise ConfigError(f"{where}: give env: or block:")
+
+
+class SourceSettings(BaseModel):
+    """One source's section."""
+
+    model_config = ConfigDict(extra="forbid")
+    bearer_token: SecretRef | None = None
+    basic_user: str | None = None
+    basic_password: SecretRef | None = None
+    hmac_secret: SecretRef | None = None
+    require_timestamp: bool = False
+    severities: dict[str, str] = Field(default_factory=dict)
+    mapping: dict[str, str] = Field(default_factory=dict)
+
+
+class IntakeConfig(BaseModel):
+    """The whole file."""
+
+    model_config = ConfigDict(extra="forbid")
+    max_body_bytes: int = Field(default=1 << 20, gt=0, le=64 << 20)
+    auto_resolve: bool = False
+    default_runbook: str = "declare-incident"
+    sources: dict[str, SourceSettings] = Field(default_factory=dict)
+
+    def source_configs(self) -> dict[str, SourceConfig]:
+        """Resolved per-source settings (secrets read now)."""
+        out = {}
+        for name in SOURCES:
+            s = self.sources.get(name, SourceSettings())
+            where = f"sources.{name}"
+            out[name] = SourceConfig(
+                severities={k.lower(): v for k, v in s.severities.items()},
+                bearer_token=s.bearer_token.resolve(f"{where}.bearer_token")
+                if s.bearer_token else None,
+                basic_user=s.basic_user,
+                basic_password=s.basic_password.resolve(f"{where}.basic_password")
+                if s.basic_password else None,
+                hmac_secret=s.hmac_secret.resolve(f"{where}.hmac_secret")
+                if s.hmac_secret else None,
+                require_timestamp=s.require_timestamp, generic_mapping=dict(s.mapping))
+        return out
+
+
+def load_intake_config(path: Path | None) -> IntakeConfig:
+    """Read and check the file (a missing path means defaults)."""
+    if path is None:
+        return IntakeConfig()
+    try:
+        located = load_yaml(path.read_text(encoding="utf-8"), str(path))
+    except OSError as exc:
+        raise ConfigError(f"{path}: {exc.strerror}") from exc
+    except YamlSourceError as exc:
+        raise ConfigError(str(exc)) from exc
+    data: Any = located.data or {}
+    try:
+        config = IntakeConfig.model_validate(data)
+    except ValidationError as exc:
+        problems = schema_problems(located, IntakeConfig, exc.errors())
+        raise ConfigError("intake configuration is invalid:\n" + "\n".join(map(str, problems))
+                          ) from exc
+    unknown = sorted(set(config.sources) - set(SOURCES))
+    if unknown:
+        raise ConfigError(f"{path}: unknown sources {unknown}; known: {', '.join(SOURCES)}")
+    return config

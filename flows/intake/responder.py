@@ -1,0 +1,95 @@
+"""Starting the response to a new incident: match a runbook, record the execution, run it
+through the fast path (urgent steps at once, the flow run beside them)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+from firelane.errors import FirelaneError
+from firelane.inputs import new_execution
+from firelane.loader import load_runbook
+from firelane.models import Alert, ExecutionStatus
+from firelane.runbook import LoadedRunbook
+from firelane.settings import Settings
+from firelane.store import Store
+from flows.fast_path import run_with_fast_path
+
+__all__ = ["Responder", "match_runbook"]
+
+log = logging.getLogger("firelane.intake")
+
+
+def match_runbook(runbooks: list[LoadedRunbook], alert: Alert,
+                  default: str) -> LoadedRunbook | None:
+    """The runbook whose `match:` fits the alert, the most specific first; else `default`."""
+    fitting = []
+    for loaded in runbooks:
+        match = loaded.runbook.match
+        if match is None:
+            continue
+        if any(alert.labels.get(k) != v for k, v in match.labels.items()):
+            continue
+        if match.severity and alert.severity not in match.severity:
+            continue
+        if match.services and alert.service not in match.services:
+            continue
+        fitting.append((len(match.labels) + bool(match.services), loaded))
+    if fitting:
+        return max(fitting, key=lambda pair: pair[0])[1]
+    return next((r for r in runbooks if r.runbook.name == default), None)
+
+
+class Responder:
+    """Runs responses in this (warm) process; the store and ledger make them exactly-once."""
+
+    def __init__(self, store: Store, settings: Settings, default_runbook: str,
+                 sandbox: bool = False) -> None:
+        self.store, self.settings, self.sandbox = store, settings, sandbox
+        self.default_runbook = default_runbook
+        self.runbooks = [load_runbook(p) for p in sorted(settings.runbooks_dir.glob("*.y*ml"))]
+        self.tasks: set[asyncio.Task[object]] = set()
+        self.started = 0
+        self.failed = 0
+
+    def respond(self, incident_id: str, alert: Alert) -> str | None:
+        """Record the execution for a newly declared incident and start it now."""
+        loaded = match_runbook(self.runbooks, alert, self.default_runbook)
+        if loaded is None:
+            log.error("no runbook matches INC %s and no default runbook %r exists", incident_id,
+                      self.default_runbook)
+            return None
+        incident = self.store.get_incident(incident_id)
+        execution = self.store.create_execution(new_execution(loaded, incident, {},
+                                                              sandbox=self.sandbox))
+        self.start(execution.id)
+        return execution.id
+
+    def start(self, execution_id: str) -> None:
+        """Run (or resume) an execution in the background."""
+        task = asyncio.get_running_loop().create_task(self._run(execution_id))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+        self.started += 1
+
+    async def _run(self, execution_id: str) -> object:
+        try:
+            return await run_with_fast_path(self.store, execution_id, self.settings)
+        except (FirelaneError, Exception) as exc:
+            self.failed += 1
+            log.error("response %s failed: %s", execution_id, exc)
+            self.store.set_execution_status(execution_id, ExecutionStatus.FAILED)
+            return None
+
+    def resume_unfinished(self) -> int:
+        """Start every execution that was accepted but never finished (the intake died)."""
+        pending = self.store.unfinished_executions()
+        for execution in pending:
+            self.start(execution.id)
+        return len(pending)
+
+    @property
+    def runbook_paths(self) -> list[Path]:
+        """The runbooks this responder matches against."""
+        return [Path(r.path) for r in self.runbooks]

@@ -1,0 +1,48 @@
+"""`firelane serve`: run the intake service."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from firelane.settings import Settings
+from firelane.store import open_store
+
+__all__ = ["add_serve_command"]
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    from flows.intake.app import INSECURE_BANNER, create_app
+    from flows.intake.config import load_intake_config
+    from flows.intake.responder import Responder
+
+    config = load_intake_config(Path(args.config) if args.config else None)
+    store = open_store(settings.database_url)
+    if args.insecure_no_auth:
+        print(INSECURE_BANNER, file=sys.stderr)
+    responder = None if args.no_respond else Responder(
+        store, settings, config.default_runbook, sandbox=args.sandbox)
+    app = create_app(store, config, responder, insecure=args.insecure_no_auth)
+    print(f"Firelane intake on http://{args.host}:{args.port} (docs at /docs) · store "
+          f"{store.safe_url}" + (" · responses against the sandbox" if args.sandbox else ""))
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    return 0
+
+
+def add_serve_command(sub: Any) -> None:
+    """Register `firelane serve`."""
+    cmd = sub.add_parser("serve", help="run the alert intake service")
+    cmd.add_argument("--host", default="127.0.0.1")
+    cmd.add_argument("--port", type=int, default=8787)
+    cmd.add_argument("--config", help="intake configuration (YAML)")
+    cmd.add_argument("--insecure-no-auth", action="store_true",
+                     help="accept alerts without checking credentials (local use only)")
+    cmd.add_argument("--no-respond", action="store_true",
+                     help="store and deduplicate alerts but start no runbooks")
+    cmd.add_argument("--sandbox", action="store_true",
+                     help="run responses against the sandbox (FIRELANE_SANDBOX_URL)")
+    cmd.set_defaults(fn=cmd_serve)

@@ -1,0 +1,183 @@
+"""The intake service over HTTP (ASGI, in-process): accept, dedup, reject, respond, resume."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from firelane.store import open_store
+from flows.intake.app import create_app
+from flows.intake.config import IntakeConfig, SecretRef, SourceSettings, load_intake_config
+from integrations.sandbox import Sandbox
+
+HERE = Path(__file__).resolve().parent / "payloads"
+AM = (HERE / "alertmanager_group_mixed.json").read_bytes()
+TOKEN = {"authorization": "Bearer am-secret", "content-type": "application/json"}
+
+
+def _config(monkeypatch: pytest.MonkeyPatch, **kw: Any) -> IntakeConfig:
+    monkeypatch.setenv("TEST_AM_TOKEN", "am-secret")
+    return IntakeConfig(sources={"alertmanager": SourceSettings(
+        bearer_token=SecretRef(env="TEST_AM_TOKEN"))}, **kw)
+
+
+def _post(app: Any, calls: list[tuple[str, bytes, dict[str, str]]]) -> list[httpx.Response]:
+    async def go() -> list[httpx.Response]:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                     base_url="http://intake") as client:
+            return [await client.post(path, content=body, headers=headers)
+                    for path, body, headers in calls]
+    return asyncio.run(go())
+
+
+def _get(app: Any, path: str) -> httpx.Response:
+    async def go() -> httpx.Response:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                     base_url="http://intake") as client:
+            return await client.get(path)
+    return asyncio.run(go())
+
+
+def test_accept_dedup_and_resolve(sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = open_store(sqlite_url)
+    app = create_app(store, _config(monkeypatch, auto_resolve=True))
+    first, again = _post(app, [("/alerts/alertmanager", AM, TOKEN)] * 2)
+    assert first.status_code == 202, first.text
+    alerts = first.json()["alerts"]
+    assert [(a["status"], a["deduplicated"]) for a in alerts] == [("firing", False),
+                                                                  ("resolved", False)]
+    assert alerts[1]["incident_id"] is None
+    assert again.json()["alerts"][0]["incident_id"] == alerts[0]["incident_id"]
+    assert again.json()["alerts"][0]["deduplicated"] is True
+    assert len(store.alerts_of(alerts[0]["incident_id"])) == 2
+    shown = _get(app, "/incidents/INC-1").json()
+    assert shown["title"] == "Disk 95% full on db-1" and len(shown["alerts"]) == 2
+    resolved = json.loads(AM)
+    resolved["alerts"] = [{**resolved["alerts"][0], "status": "resolved"}]
+    [done] = _post(app, [("/alerts/alertmanager", json.dumps(resolved).encode(), TOKEN)])
+    assert done.status_code == 202
+    assert store.get_incident("INC-1").status == "resolved"
+    metrics = _get(app, "/metrics").text
+    assert 'firelane_alerts_received_total{source="alertmanager",status="firing"} 2' in metrics
+    assert "firelane_dedup_hits_total 1" in metrics
+    assert _get(app, "/healthz").json() == {"ok": True, "store": "sqlite",
+                                            "insecure_no_auth": False}
+
+
+@pytest.mark.parametrize(("path", "body", "headers", "status", "message"), [
+    ("/alerts/alertmanager", AM, {"authorization": "Bearer nope"}, 401, "bearer token"),
+    ("/alerts/alertmanager", AM, {}, 401, "bearer token"),
+    ("/alerts/alertmanager", b"{broken", TOKEN, 400, "malformed JSON"),
+    ("/alerts/alertmanager", AM, {**TOKEN, "content-type": "text/xml"}, 415, "not JSON"),
+    ("/alerts/nagios", AM, TOKEN, 404, "unknown source 'nagios'"),
+    ("/alerts/alertmanager", b"x" * 3000, TOKEN, 413, "exceeds the limit of 2048"),
+    ("/alerts/generic", b"{}", {"content-type": "application/json"}, 401,
+     "--insecure-no-auth"),
+])
+def test_bad_requests_are_4xx_and_store_nothing(sqlite_url: str,
+                                                monkeypatch: pytest.MonkeyPatch, path: str,
+                                                body: bytes, headers: dict[str, str],
+                                                status: int, message: str) -> None:
+    store = open_store(sqlite_url)
+    app = create_app(store, _config(monkeypatch, max_body_bytes=2048))
+    [response] = _post(app, [(path, body, headers)])
+    assert response.status_code == status and message in response.json()["error"]
+    assert store.list_incidents() == []
+
+
+def test_insecure_mode_and_sns_subscription(sqlite_url: str) -> None:
+    fetched: list[str] = []
+    store = open_store(sqlite_url)
+    app = create_app(store, IntakeConfig(), insecure=True,
+                     fetch_cert=lambda url: fetched.append(url) or b"")
+    generic = json.dumps({"title": "Queue stuck", "severity": "p1", "service": "orders"})
+    sub = {"Type": "SubscriptionConfirmation", "MessageId": "m", "Token": "t",
+           "TopicArn": "arn:aws:sns:eu-west-1:1:t", "Message": "confirm", "Timestamp": "x",
+           "SubscribeURL": "https://sns.eu-west-1.amazonaws.com/?Action=ConfirmSubscription"}
+    ok, confirm = _post(app, [("/alerts/generic", generic.encode(),
+                               {"content-type": "application/json"}),
+                              ("/alerts/cloudwatch", json.dumps(sub).encode(),
+                               {"content-type": "text/plain; charset=UTF-8"})])
+    assert ok.status_code == 202 and store.get_incident("INC-1").severity == "SEV1"
+    assert confirm.status_code == 202 and confirm.json()["alerts"] == []
+    assert fetched == [sub["SubscribeURL"]]
+
+
+def test_config_file_errors_name_the_line(tmp_path: Path) -> None:
+    from firelane.errors import ConfigError
+
+    path = tmp_path / "intake.yaml"
+    path.write_text("sources:\n  alertmanager:\n    bearer_tokn: {env: X}\n")
+    with pytest.raises(ConfigError, match=r"intake.yaml:3 sources.alertmanager.bearer_tokn: "
+                                          r"unknown key 'bearer_tokn'; did you mean"):
+        load_intake_config(path)
+    path.write_text("sources:\n  alertmanager:\n    bearer_token: {env: NOT_SET_ANYWHERE}\n")
+    with pytest.raises(ConfigError, match="NOT_SET_ANYWHERE is not set"):
+        load_intake_config(path).source_configs()
+
+
+def _wait(predicate: Callable[[], bool], seconds: float = 60) -> None:
+    async def go() -> None:
+        for _ in range(int(seconds * 10)):
+            if predicate():
+                return
+            await asyncio.sleep(0.1)
+        raise AssertionError("timed out waiting")
+    asyncio.run(go())
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_alert_to_war_room_once_and_resume_after_restart(
+        firelane_env: str, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
+    from firelane.settings import Settings
+    from flows.intake.responder import Responder
+
+    store = open_store(firelane_env)
+    responder = Responder(store, Settings.from_env(), "declare-incident", sandbox=True)
+    app = create_app(store, _config(monkeypatch), responder)
+
+    async def scenario() -> list[httpx.Response]:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                     base_url="http://intake") as client:
+            out = [await client.post("/alerts/alertmanager", content=AM, headers=TOKEN)
+                   for _ in range(3)]
+            while responder.tasks:
+                await asyncio.wait(responder.tasks, timeout=60)
+            return out
+
+    responses = asyncio.run(scenario())
+    assert all(r.status_code == 202 for r in responses)
+    [incident] = store.list_incidents()
+    [execution] = store.list_executions(incident.id)
+    assert store.get_execution(execution.id).status == "succeeded"
+    state = sandbox.state.dump()
+    assert (len(state["jira_issues"]), len(state["pd_incidents"]),
+            len(state["slack_channels"])) == (1, 1, 1)
+
+    # A crash after the 202 and before the response started: an execution left pending.
+    from firelane.inputs import new_execution
+    from firelane.loader import load_runbook
+    from firelane.models import IncidentDraft, Severity
+
+    orphan_incident = store.declare_incident(IncidentDraft(title="orphan", severity=Severity.SEV2,
+                                                           service="db"))
+    orphan = store.create_execution(new_execution(
+        load_runbook(Path("runbooks/declare-incident.yaml")), orphan_incident, {},
+        sandbox=True))
+    restarted = Responder(store, Settings.from_env(), "declare-incident", sandbox=True)
+    app2 = create_app(store, _config(monkeypatch), restarted)
+
+    async def restart() -> None:
+        async with app2.router.lifespan_context(app2):
+            await asyncio.sleep(0)
+        assert restarted.started == 1
+
+    asyncio.run(restart())
+    assert store.get_execution(orphan.id).status == "succeeded"
+    assert len(sandbox.state.dump()["pd_incidents"]) == 2
