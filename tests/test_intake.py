@@ -93,9 +93,13 @@ def test_bad_requests_are_4xx_and_store_nothing(sqlite_url: str,
 
 def test_insecure_mode_and_sns_subscription(sqlite_url: str) -> None:
     fetched: list[str] = []
+
+    def fetch(url: str) -> bytes:
+        fetched.append(url)
+        return b""
+
     store = open_store(sqlite_url)
-    app = create_app(store, IntakeConfig(), insecure=True,
-                     fetch_cert=lambda url: fetched.append(url) or b"")
+    app = create_app(store, IntakeConfig(), insecure=True, fetch_cert=fetch)
     generic = json.dumps({"title": "Queue stuck", "severity": "p1", "service": "orders"})
     sub = {"Type": "SubscriptionConfirmation", "MessageId": "m", "Token": "t",
            "TopicArn": "arn:aws:sns:eu-west-1:1:t", "Message": "confirm", "Timestamp": "x",
