@@ -7,7 +7,7 @@ from typing import Any
 import yaml
 
 from firelane.errors import RunbookError
-from firelane.models import Execution, Incident
+from firelane.models import Execution, ExecutionStatus, Incident
 from firelane.runbook import InputSpec, LoadedRunbook
 
 __all__ = ["new_execution", "parse_cli_inputs", "resolve_inputs"]
@@ -78,9 +78,16 @@ def resolve_inputs(loaded: LoadedRunbook, given: dict[str, Any]) -> dict[str, An
 
 
 def new_execution(loaded: LoadedRunbook, incident: Incident, inputs: dict[str, Any],
-                  dry_run: bool = False, sandbox: bool = False) -> Execution:
-    """An execution of `loaded` for `incident` with a snapshot of the runbook source."""
+                  dry_run: bool = False, sandbox: bool = False,
+                  for_responder: bool = False) -> Execution:
+    """An execution of `loaded` for `incident` with a snapshot of the runbook source.
+
+    `for_responder` leaves it pending for a `firelane respond` process to claim; otherwise the
+    caller runs it at once and it starts as running.
+    """
     return Execution(incident_id=incident.id, runbook_name=loaded.runbook.name,
                      runbook_hash=loaded.content_hash, runbook_source=loaded.source,
                      runbook_path=loaded.path, inputs=resolve_inputs(loaded, inputs),
-                     dry_run=dry_run, sandbox=sandbox)
+                     dry_run=dry_run, sandbox=sandbox,
+                     status=ExecutionStatus.PENDING if for_responder
+                     else ExecutionStatus.RUNNING)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 
 from firelane.errors import FirelaneError, RunbookError, RunbookValidationError
 from firelane.runbook import LoadedRunbook
 from firelane.validation import validate_source
 
-__all__ = ["find_runbook", "load_runbook", "parse_runbook"]
+__all__ = ["find_runbook", "load_runbook", "parse_runbook", "parse_snapshot"]
 
 
 def parse_runbook(text: str, path: str = "<string>") -> LoadedRunbook:
@@ -21,6 +22,13 @@ def parse_runbook(text: str, path: str = "<string>") -> LoadedRunbook:
         raise RunbookValidationError(report.errors)
     return LoadedRunbook(runbook=report.runbook, source=text, path=path,
                          warnings=tuple(report.warnings))
+
+
+@lru_cache(maxsize=256)
+def parse_snapshot(text: str, path: str) -> LoadedRunbook:
+    """`parse_runbook` for an execution's stored snapshot, cached by its text: the same
+    snapshot is parsed once per process, not once per step or per resume."""
+    return parse_runbook(text, path)
 
 
 def load_runbook(path: Path) -> LoadedRunbook:

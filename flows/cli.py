@@ -25,6 +25,7 @@ from firelane.settings import Settings
 from firelane.store import Store, open_store
 from flows.authoring import add_authoring_commands
 from flows.intake.serve import add_serve_command
+from flows.intake.worker import add_respond_command
 from flows.plugins import load_plugins
 from flows.sandbox_cli import add_sandbox_command, sandbox_for_run, summarize_sandbox
 
@@ -204,6 +205,7 @@ def _parser() -> argparse.ArgumentParser:
     add_authoring_commands(sub)
     add_sandbox_command(sub)
     add_serve_command(sub)
+    add_respond_command(sub)
     return p
 
 

@@ -20,7 +20,10 @@ from firelane.store import StepRecord, Store
 from flows.engine import execute_step
 from flows.runbook_flow import build_context, run_execution
 
-__all__ = ["run_with_fast_path", "start_urgent_steps", "urgent_steps"]
+__all__ = ["URGENT_HEAD_START_SECONDS", "run_with_fast_path", "start_urgent_steps",
+           "urgent_steps"]
+
+URGENT_HEAD_START_SECONDS = 1.0
 
 
 def urgent_steps(runbook: Runbook) -> list[Step]:
@@ -40,10 +43,13 @@ async def run_with_fast_path(store: Store, execution_id: str,
                              settings: Settings) -> dict[str, Any]:
     """Urgent steps at once, the whole runbook in the `run-runbook` flow beside them.
 
-    The flow runs on its own event loop in a worker thread: Prefect's run set-up does tens of
-    milliseconds of synchronous work that would otherwise hold up the urgent requests.
+    The flow runs on its own event loop in a worker thread, and starts once the urgent steps
+    are done or `URGENT_HEAD_START_SECONDS` have passed: Prefect's run set-up does tens of
+    milliseconds of CPU work that would otherwise compete with the urgent requests.
     """
     urgent = start_urgent_steps(store, execution_id, settings)
+    if urgent:
+        await asyncio.wait(urgent, timeout=URGENT_HEAD_START_SECONDS)
     try:
         return await asyncio.to_thread(run_execution, execution_id)
     finally:

@@ -19,7 +19,7 @@ from prefect.context import FlowRunContext
 
 from firelane.catalog import load_catalog
 from firelane.errors import FirelaneError
-from firelane.loader import parse_runbook
+from firelane.loader import parse_snapshot
 from firelane.models import ExecutionStatus, TimelineEvent
 from firelane.runbook import Step
 from firelane.settings import Settings, worker_identity
@@ -40,7 +40,7 @@ def build_context(store: Store, execution_id: str, settings: Settings) -> RunCon
     return RunContext(
         store=store, execution=execution,
         incident=store.get_incident(execution.incident_id),
-        loaded=parse_runbook(execution.runbook_source, execution.runbook_path or "<snapshot>"),
+        loaded=parse_snapshot(execution.runbook_source, execution.runbook_path or "<snapshot>"),
         owner=worker_identity(), lease_seconds=settings.lease_seconds,
         catalog=load_catalog(settings.catalog_path),
         records=store.step_records(execution_id))

@@ -9,6 +9,7 @@ after a lost response first finds what the lost call created.
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import random
 import ssl
@@ -110,8 +111,10 @@ def vendor_error(vendor: str, status: int | None, message: str,
     return VendorRejected(vendor, message, status)
 
 
+@functools.lru_cache(maxsize=32)
 def ssl_context(verify: str | bool) -> ssl.SSLContext | bool:
-    """What httpx-based clients take for `verify`: a context for a CA file, else the bool."""
+    """What httpx-based clients take for `verify`: a context for a CA file, else the bool.
+    Cached: building a context reads the CA bundle, which costs milliseconds per call."""
     if isinstance(verify, str):
         return ssl.create_default_context(cafile=verify)
     return verify

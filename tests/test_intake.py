@@ -185,3 +185,45 @@ def test_alert_to_war_room_once_and_resume_after_restart(
     asyncio.run(restart())
     assert store.get_execution(orphan.id).status == "succeeded"
     assert len(sandbox.state.dump()["pd_incidents"]) == 2
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_external_responder_claims_pending_and_takes_over_dead_ones(
+        firelane_env: str, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from firelane.models import utcnow
+    from firelane.settings import Settings
+    from firelane.store.tables import executions
+    from flows.intake.responder import Responder
+    from flows.intake.worker import respond_forever
+
+    store = open_store(firelane_env)
+    settings = Settings.from_env()
+    intake = Responder(store, settings, "declare-incident", sandbox=True, external=True)
+    app = create_app(store, _config(monkeypatch), intake)
+    [accepted] = _post(app, [("/alerts/alertmanager", AM, TOKEN)])
+    assert accepted.status_code == 202 and not intake.tasks
+    [incident] = store.list_incidents()
+    [pending] = store.list_executions(incident.id)
+    assert pending.status == "pending"
+    ghost = store.create_execution(pending.model_copy(update={"id": "f" * 32}))
+    with store.tx() as conn:
+        conn.execute(update(executions).where(executions.c.id == ghost.id).values(
+            status="running", owner="dead-host:1:x", heartbeat_at=utcnow() - timedelta(hours=1)))
+
+    async def run_worker() -> int:
+        stop = asyncio.Event()
+        worker = asyncio.create_task(respond_forever(store, settings, stop))
+        for _ in range(600):
+            if all(store.get_execution(e).status == "succeeded" for e in (pending.id, ghost.id)):
+                break
+            await asyncio.sleep(0.1)
+        stop.set()
+        return await worker
+
+    assert asyncio.run(run_worker()) == 2
+    state = sandbox.state.dump()
+    assert (len(state["jira_issues"]), len(state["pd_incidents"])) == (2, 2)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import Connection, func, insert, select, update
@@ -40,7 +41,7 @@ def _event(row: Any) -> TimelineEvent:
 
 
 def _execution(row: Any) -> Execution:
-    data = dict(row._mapping)
+    data = {k: v for k, v in row._mapping.items() if k not in ("owner", "heartbeat_at")}
     data["created_at"], data["finished_at"] = aware(data["created_at"]), aware(data["finished_at"])
     return Execution.model_validate(data)
 
@@ -169,6 +170,40 @@ class IncidentOps(StoreBase):
                  .order_by(executions.c.created_at))
         with self.tx(write=False) as conn:
             return [_execution(r) for r in conn.execute(query)]
+
+    def claim_execution(self, owner: str, stale_after: float) -> Execution | None:
+        """Take the oldest execution nobody is running: pending, or claimed by a responder
+        whose heartbeat is older than `stale_after` seconds (it died). Executions run directly
+        (the CLI, an inline intake) have no heartbeat and are never taken. None when idle."""
+        cutoff = utcnow() - timedelta(seconds=stale_after)
+        with self.tx() as conn:
+            row = conn.execute(select(executions).where(
+                (executions.c.status == ExecutionStatus.PENDING.value)
+                | ((executions.c.status == ExecutionStatus.RUNNING.value)
+                   & executions.c.heartbeat_at.is_not(None)
+                   & (executions.c.heartbeat_at < cutoff)))
+                .order_by(executions.c.created_at).limit(1).with_for_update(skip_locked=True)
+            ).first()
+            if row is None:
+                return None
+            conn.execute(update(executions).where(executions.c.id == row.id).values(
+                status=ExecutionStatus.RUNNING.value, owner=owner, heartbeat_at=utcnow()))
+        return _execution(row)
+
+    def has_pending_executions(self) -> bool:
+        """A cheap read: is anything waiting for a responder?"""
+        with self.tx(write=False) as conn:
+            return conn.execute(select(executions.c.id).where(
+                executions.c.status == ExecutionStatus.PENDING.value).limit(1)).first() \
+                is not None
+
+    def heartbeat_executions(self, owner: str, ids: list[str]) -> None:
+        """Say that `owner` is still running these executions."""
+        if ids:
+            with self.tx() as conn:
+                conn.execute(update(executions).where(
+                    executions.c.id.in_(ids), executions.c.owner == owner)
+                    .values(heartbeat_at=utcnow()))
 
     def unfinished_executions(self) -> list[Execution]:
         """Executions accepted but not finished (pending or running), oldest first."""

@@ -85,6 +85,9 @@ executions = Table(
     Column("flow_run_id", String(64)),
     Column("created_at", TS, nullable=False),
     Column("finished_at", TS),
+    Column("owner", String(200)),
+    Column("heartbeat_at", TS),
+    Index("ix_executions_status", "status"),
 )
 
 step_ledger = Table(

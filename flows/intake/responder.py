@@ -42,11 +42,13 @@ def match_runbook(runbooks: list[LoadedRunbook], alert: Alert,
 
 
 class Responder:
-    """Runs responses in this (warm) process; the store and ledger make them exactly-once."""
+    """Starts responses: in this (warm) process, or, with `external`, by leaving a pending
+    execution for a `firelane respond` process. The store and ledger make them exactly-once."""
 
     def __init__(self, store: Store, settings: Settings, default_runbook: str,
-                 sandbox: bool = False) -> None:
+                 sandbox: bool = False, external: bool = False) -> None:
         self.store, self.settings, self.sandbox = store, settings, sandbox
+        self.external = external
         self.default_runbook = default_runbook
         self.runbooks = [load_runbook(p) for p in sorted(settings.runbooks_dir.glob("*.y*ml"))]
         self.tasks: set[asyncio.Task[object]] = set()
@@ -61,9 +63,10 @@ class Responder:
                       self.default_runbook)
             return None
         incident = self.store.get_incident(incident_id)
-        execution = self.store.create_execution(new_execution(loaded, incident, {},
-                                                              sandbox=self.sandbox))
-        self.start(execution.id)
+        execution = self.store.create_execution(new_execution(
+            loaded, incident, {}, sandbox=self.sandbox, for_responder=self.external))
+        if not self.external:
+            self.start(execution.id)
         return execution.id
 
     def start(self, execution_id: str) -> None:
@@ -83,7 +86,10 @@ class Responder:
             return None
 
     def resume_unfinished(self) -> int:
-        """Start every execution that was accepted but never finished (the intake died)."""
+        """Start every execution that was accepted but never finished (the intake died).
+        With an external responder, that process resumes them instead."""
+        if self.external:
+            return 0
         pending = self.store.unfinished_executions()
         for execution in pending:
             self.start(execution.id)

@@ -25,7 +25,8 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     if args.insecure_no_auth:
         print(INSECURE_BANNER, file=sys.stderr)
     responder = None if args.no_respond else Responder(
-        store, settings, config.default_runbook, sandbox=args.sandbox)
+        store, settings, config.default_runbook, sandbox=args.sandbox,
+        external=args.responder == "external")
     app = create_app(store, config, responder, insecure=args.insecure_no_auth)
     print(f"Firelane intake on http://{args.host}:{args.port} (docs at /docs) · store "
           f"{store.safe_url}" + (" · responses against the sandbox" if args.sandbox else ""))
@@ -43,6 +44,8 @@ def add_serve_command(sub: Any) -> None:
                      help="accept alerts without checking credentials (local use only)")
     cmd.add_argument("--no-respond", action="store_true",
                      help="store and deduplicate alerts but start no runbooks")
+    cmd.add_argument("--responder", choices=["inline", "external"], default="inline",
+                     help="run responses in this process, or leave them to `firelane respond`")
     cmd.add_argument("--sandbox", action="store_true",
                      help="run responses against the sandbox (FIRELANE_SANDBOX_URL)")
     cmd.set_defaults(fn=cmd_serve)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any, ClassVar
 
 import pagerduty
@@ -13,6 +14,16 @@ from integrations.common import sandbox_timeout, ssl_context
 __all__ = ["PagerDutyCredentials"]
 
 _NO_RETRY = {429: 1, 500: 1, 502: 1, 503: 1, 504: 1}
+_CLIENTS: dict[tuple[str, ...], Any] = {}
+_LOCK = threading.Lock()
+
+
+def _pooled(key: tuple[str, ...], make: Any) -> Any:
+    with _LOCK:
+        client = _CLIENTS.get(key)
+        if client is None:
+            client = _CLIENTS[key] = make()
+        return client
 
 
 def _quiet(client: Any, timeout: float) -> Any:
@@ -66,9 +77,10 @@ class PagerDutyCredentials(Block):
 
             raise ConfigError("no PagerDuty routing key: set routing_key on the block or "
                               "pagerduty.routing_key_block in the service catalog")
-        client = pagerduty.EventsApiV2Client(key, base_url=self.events_url,
-                                             verify=ssl_context(self.verify))
-        return _quiet(client, self.timeout_seconds)
+        return _pooled(("events", self.events_url, str(hash(key)), str(self.verify)),
+                       lambda: _quiet(pagerduty.EventsApiV2Client(
+                           key, base_url=self.events_url, verify=ssl_context(self.verify)),
+                           self.timeout_seconds))
 
     def rest_client(self) -> Any:
         """A REST v2 client."""
@@ -77,6 +89,9 @@ class PagerDutyCredentials(Block):
 
             raise ConfigError("this action needs PagerDuty's REST API: set api_token on the "
                               "block")
-        return _quiet(pagerduty.RestApiV2Client(
-            self.api_token.get_secret_value(), default_from=self.from_email,
-            base_url=self.rest_url, verify=ssl_context(self.verify)), self.timeout_seconds)
+        token = self.api_token.get_secret_value()
+        return _pooled(("rest", self.rest_url, str(hash(token)), self.from_email,
+                        str(self.verify)),
+                       lambda: _quiet(pagerduty.RestApiV2Client(
+                           token, default_from=self.from_email, base_url=self.rest_url,
+                           verify=ssl_context(self.verify)), self.timeout_seconds))

@@ -141,6 +141,7 @@ def jira_routes(state: SandboxState) -> list[Route]:
             stored["project"] = {"key": key, "id": state.jira_projects[key]}
             stored.setdefault("labels", [])
             stored["created"] = stored["updated"] = now_iso()
+            state.arrived("jira.issue", str(fields_in.get("summary")))
             state.jira_issues[issue_key] = {
                 "id": issue_id, "key": issue_key, "fields": stored, "status": "To Do",
                 "comments": [], "attachments": [], "remotelinks": [], "transitions": [],

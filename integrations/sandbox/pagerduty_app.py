@@ -50,6 +50,7 @@ def pagerduty_routes(state: SandboxState) -> list[Route]:
                     "html_url": f"https://sandbox.pagerduty.local/incidents/Q{number:06d}",
                     "notes": [], "details": details}
         state.pd_incidents[incident["id"]] = incident
+        state.arrived("pagerduty.incident", title)
         log(incident, "trigger", f"Triggered: {title}")
         for entry in (e for e in state.pd_oncall if e["level"] == 1):
             user = state.pd_users[entry["user"]]

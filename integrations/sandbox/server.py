@@ -1,8 +1,9 @@
 """The sandbox as one ASGI app, and `Sandbox`: serve it over TLS in a thread, in-process.
 
 Routes: `/jira/rest/api/2/...`, `/pagerduty/...` (Events v2 and REST), `/slack/api/<method>`,
-`/zoom/...`, and `/_admin/` (`GET state`, `POST reset`, `POST faults`, `DELETE faults`,
-`POST config` with `jira_mode`, `jira_search_lag`, `pd_oncall`).
+`/zoom/...`, and `/_admin/` (`GET state`, `GET arrivals?since=N` (when each ticket, page,
+channel and meeting was created), `POST reset`, `POST faults`, `DELETE faults`, `POST config`
+with `jira_mode`, `jira_search_lag`, `pd_oncall`).
 """
 
 from __future__ import annotations
@@ -111,6 +112,10 @@ def build_app(state: SandboxState, faults: Faults, base_url: str = "") -> ASGIAp
     async def admin_state(request: Request) -> Response:
         return JSONResponse(state.dump())
 
+    async def admin_arrivals(request: Request) -> Response:
+        since = int(request.query_params.get("since", 0))
+        return JSONResponse({"arrivals": state.arrivals[since:], "next": len(state.arrivals)})
+
     async def admin_reset(request: Request) -> Response:
         state.reset()
         faults.clear()
@@ -144,6 +149,7 @@ def build_app(state: SandboxState, faults: Faults, base_url: str = "") -> ASGIAp
         *slack_routes(state, lambda: holder["base"]), *zoom_routes(state),
         Route("/_admin/state", admin_state),
         Route("/_admin/reset", admin_reset, methods=["POST"]),
+        Route("/_admin/arrivals", admin_arrivals),
         Route("/_admin/faults", admin_faults, methods=["POST", "DELETE"]),
         Route("/_admin/config", admin_config, methods=["POST"]),
     ]

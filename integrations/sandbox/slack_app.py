@@ -48,6 +48,7 @@ def slack_routes(state: SandboxState, base_url: Callable[[], str]) -> list[Route
             if any(c["name"] == name for c in state.slack_channels.values()):
                 return _fail("name_taken")
             cid = f"C{state.next_id():08d}"
+            state.arrived("slack.channel", name)
             state.slack_channels[cid] = {
                 "id": cid, "name": name, "is_channel": True, "is_archived": False,
                 "is_private": str(args.get("is_private", "0")) in ("1", "true", "True"),

@@ -42,6 +42,7 @@ class SandboxState:
     slack_files: dict[str, dict[str, Any]] = field(default_factory=dict)
     zoom_meetings: list[dict[str, Any]] = field(default_factory=list)
     requests: list[str] = field(default_factory=list)
+    arrivals: list[dict[str, Any]] = field(default_factory=list)
     recording: bool = False
     exchanges: list[dict[str, Any]] = field(default_factory=list, repr=False)
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
@@ -50,6 +51,10 @@ class SandboxState:
     def next_id(self) -> int:
         """A fresh number for ids and keys."""
         return int(next(self._ids))
+
+    def arrived(self, kind: str, key: str) -> None:
+        """Note when a side effect happened (epoch seconds), for latency benchmarks."""
+        self.arrivals.append({"kind": kind, "key": key, "at": time.time()})
 
     def visible_issues(self) -> list[dict[str, Any]]:
         """Issues the search index has caught up with (Jira's documented lag)."""
@@ -75,5 +80,5 @@ class SandboxState:
         with self.lock:
             for name in ("jira_issues", "jira_links", "pd_incidents", "pd_log_entries",
                          "slack_channels", "slack_messages", "slack_files", "zoom_meetings",
-                         "requests", "exchanges"):
+                         "requests", "exchanges", "arrivals"):
                 setattr(self, name, getattr(fresh, name))

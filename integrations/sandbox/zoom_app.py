@@ -63,6 +63,7 @@ def zoom_routes(state: SandboxState) -> list[Route]:
                        "start_url": f"https://sandbox.zoom.local/s/{mid}",
                        "password": secrets.token_hex(3), "_user": user}
             state.zoom_meetings.append(meeting)
+            state.arrived("zoom.meeting", str(body["topic"]))
         return JSONResponse({k: v for k, v in meeting.items() if k != "_user"},
                             status_code=201)
 

@@ -1,0 +1,325 @@
+"""Alert intake, end to end: alert→page, alert→war-room, the naive path, the floor, a storm.
+
+Starts PostgreSQL and a Prefect server on it, the sandbox (`firelane sandbox`), the intake
+(`firelane serve --sandbox --responder external`) and the responder (`firelane respond`) as
+separate processes, then measures, in one run:
+
+- alert→page and alert→war-room over N alerts with distinct fingerprints, one at a time (the
+  sandbox stamps when each ticket, page, channel and meeting is created);
+- the naive path: the same runbook started with `run_deployment` on a served deployment
+  (poll 1 s), and the floor: the four creating calls made directly with httpx, concurrently;
+- a storm: M alerts over K fingerprints from C concurrent clients (accepted/s, latency, incidents
+  created, alerts lost), beside the load generator's ceiling against `/healthz`, and pages for
+  new alerts sent one at a time while the storm runs.
+
+Writes `bench/results/intake.json`. Usage: `python bench/intake.py [--alerts 200] ...`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import httpx  # noqa: E402
+
+from bench.common import free_port, prefect_server, summarize, write_results  # noqa: E402
+from tests.pgserver import postgres_server, stop_process  # noqa: E402
+
+TOKEN = "bench-token"
+
+
+def alert(name: str, fingerprint: str) -> bytes:
+    return json.dumps({"version": "4", "status": "firing", "alerts": [{
+        "status": "firing", "labels": {"alertname": "Bench", "instance": fingerprint,
+                                       "severity": "critical", "service": "web"},
+        "annotations": {"summary": name}, "fingerprint": fingerprint,
+        "startsAt": "2026-11-23T00:00:00Z"}]}).encode()
+
+
+@contextlib.contextmanager
+def process(cmd: list[str], env: dict[str, str], ready: str, log: Path) -> Iterator[str]:
+    """Start a CLI process and yield the first stdout line containing `ready`."""
+    out = open(log, "w")  # noqa: SIM115
+    proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=out, text=True)
+    try:
+        assert proc.stdout is not None
+        deadline = time.monotonic() + 120
+        line = ""
+        while ready not in line:
+            line = proc.stdout.readline()
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{cmd[3]} did not start; see {log}")
+        threading.Thread(target=lambda: [out.write(x) for x in proc.stdout],  # type: ignore[union-attr]
+                         daemon=True).start()
+        yield line
+    finally:
+        stop_process(proc)  # type: ignore[arg-type]
+        out.close()
+
+
+class Arrivals:
+    """Follows the sandbox's record of when each side effect happened."""
+
+    def __init__(self, client: httpx.AsyncClient, url: str) -> None:
+        self.client, self.url, self.next = client, url, 0
+        self.seen: list[dict[str, Any]] = []
+
+    async def poll(self) -> None:
+        got = (await self.client.get(f"{self.url}/_admin/arrivals",
+                                     params={"since": self.next})).json()
+        self.seen += got["arrivals"]
+        self.next = got["next"]
+
+    async def wait(self, match: dict[str, str], timeout: float = 30) -> dict[str, float]:
+        """Arrival times of each kind whose key ends with the given suffix."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = {kind: a["at"] for kind, suffix in match.items() for a in self.seen
+                     if a["kind"] == kind and a["key"].endswith(suffix)}
+            if len(found) == len(match) or time.monotonic() > deadline:
+                return found
+            await asyncio.sleep(0.003)
+            await self.poll()
+
+
+async def sequential(intake: str, arrivals: Arrivals, n: int, tag: str,
+                     war_room: bool) -> tuple[list[float], list[float]]:
+    page, room = [], []
+    async with httpx.AsyncClient(base_url=intake) as client:
+        for i in range(n):
+            name = f"{tag} alert {i}"
+            t0 = time.time()
+            resp = await client.post("/alerts/alertmanager", content=alert(name, f"{tag}{i}"),
+                                     headers={"authorization": f"Bearer {TOKEN}",
+                                              "content-type": "application/json"})
+            resp.raise_for_status()
+            got = await arrivals.wait({"pagerduty.incident": f"] {name}"})
+            if "pagerduty.incident" in got:
+                page.append((got["pagerduty.incident"] - t0) * 1000)
+            if war_room:
+                number = (await client.get(f"/incidents/{resp.json()['alerts'][0]['incident_id']}"
+                                           )).json()["number"]
+                all4 = await arrivals.wait({"pagerduty.incident": f"] {name}",
+                                            "jira.issue": f"] {name}",
+                                            "zoom.meeting": f"INC-{number} {name}",
+                                            "slack.channel": f"inc-{number}-web"})
+                if len(all4) == 4:
+                    room.append((max(all4.values()) - t0) * 1000)
+    return page, room
+
+
+async def naive(store_url: str, sandbox: tuple[str, str], arrivals: Arrivals,
+                n: int) -> list[float]:
+    from prefect.deployments import run_deployment
+
+    import integrations  # noqa: F401  (registers the actions the runbook uses)
+    from firelane.inputs import new_execution
+    from firelane.loader import load_runbook
+    from firelane.models import IncidentDraft, Severity
+    from firelane.store import open_store
+
+    store = open_store(store_url)
+    loaded = load_runbook(ROOT / "runbooks" / "declare-incident.yaml")
+    out = []
+    for i in range(n):
+        name = f"naive alert {i}"
+        t0 = time.time()
+        incident = store.declare_incident(IncidentDraft(title=name, severity=Severity.SEV1,
+                                                        service="web"))
+        execution = store.create_execution(new_execution(loaded, incident, {}, sandbox=True))
+        await run_deployment("run-runbook/naive",  # type: ignore[misc]
+                             parameters={"execution_id": execution.id}, timeout=0)
+        got = await arrivals.wait({"pagerduty.incident": f"] {name}"}, timeout=60)
+        if got:
+            out.append((got["pagerduty.incident"] - t0) * 1000)
+    return out
+
+
+async def floor(sandbox: str, ca: str, arrivals: Arrivals, n: int) -> list[float]:
+    out = []
+    async with httpx.AsyncClient(verify=__import__("ssl").create_default_context(cafile=ca)
+                                 ) as c:
+        token = (await c.post(f"{sandbox}/zoom/oauth/token", auth=("a", "b"), params={
+            "grant_type": "account_credentials", "account_id": "x"})).json()["access_token"]
+        for i in range(n):
+            name = f"floor alert {i}"
+            t0 = time.time()
+            await asyncio.gather(
+                c.post(f"{sandbox}/jira/rest/api/2/issue", auth=("a", "b"), json={"fields": {
+                    "project": {"key": "OPS"}, "summary": f"[SEV1] {name}",
+                    "issuetype": {"name": "Incident"}}}),
+                c.post(f"{sandbox}/pagerduty/v2/enqueue", json={
+                    "routing_key": "R0", "event_action": "trigger", "dedup_key": name,
+                    "payload": {"summary": f"[SEV1] {name}", "source": "web",
+                                "severity": "critical"}}),
+                c.post(f"{sandbox}/slack/api/conversations.create",
+                       headers={"authorization": "Bearer xoxb-1"}, data={"name": f"floor-{i}"}),
+                c.post(f"{sandbox}/zoom/v2/users/me/meetings",
+                       headers={"authorization": f"Bearer {token}"}, json={"topic": name}))
+            got = await arrivals.wait({"pagerduty.incident": f"] {name}",
+                                       "jira.issue": f"] {name}", "zoom.meeting": name,
+                                       "slack.channel": f"floor-{i}"})
+            out.append((max(got.values()) - t0) * 1000)
+    return out
+
+
+async def storm(intake: str, arrivals: Arrivals, total: int, fingerprints: int, clients: int,
+                probes: int, path: str = "/alerts/alertmanager") -> dict[str, Any]:
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    per_client = total // clients
+
+    async def client_loop(c: int) -> None:
+        async with httpx.AsyncClient(base_url=intake, timeout=60) as client:
+            for i in range(per_client):
+                fp = f"storm{(c * per_client + i) % fingerprints}"
+                t0 = time.perf_counter()
+                if path == "/healthz":
+                    resp = await client.get(path)
+                else:
+                    resp = await client.post(path, content=alert(f"storm {fp}", fp), headers={
+                        "authorization": f"Bearer {TOKEN}", "content-type": "application/json"})
+                latencies.append((time.perf_counter() - t0) * 1000)
+                statuses[resp.status_code] = statuses.get(resp.status_code, 0) + 1
+
+    pages: list[float] = []
+
+    async def probe() -> None:
+        await asyncio.sleep(0.5)
+        got, _ = await sequential(intake, arrivals, probes, "understorm", war_room=False)
+        pages.extend(got)
+
+    t0 = time.perf_counter()
+    tasks = [asyncio.create_task(client_loop(c)) for c in range(clients)]
+    probe_task = asyncio.create_task(probe()) if probes else None
+    await asyncio.gather(*tasks)
+    elapsed = time.perf_counter() - t0
+    if probe_task is not None:
+        await probe_task
+    return {"requests": per_client * clients, "seconds": round(elapsed, 2),
+            "per_second": round(per_client * clients / elapsed, 1), "statuses": statuses,
+            "latency_ms": summarize(latencies), "page_under_storm_ms": summarize(pages)
+            if pages else None}
+
+
+def count_storm(store_url: str) -> dict[str, int]:
+    from sqlalchemy import func, select
+
+    from firelane.store import open_store
+    from firelane.store.tables import alerts, incidents
+
+    store = open_store(store_url, migrate=False)
+    with store.tx(write=False) as conn:
+        stored = conn.execute(select(func.count()).select_from(alerts).where(
+            alerts.c.fingerprint.like("alertmanager:storm%"))).scalar() or 0
+        made = conn.execute(select(func.count()).select_from(incidents).where(
+            incidents.c.title.like("storm %"))).scalar() or 0
+    return {"alerts_stored": int(stored), "incidents_created": int(made)}
+
+
+async def run(args: argparse.Namespace, intake: str, sandbox: tuple[str, str],
+              store_url: str) -> dict[str, Any]:
+    import ssl
+
+    async with httpx.AsyncClient(verify=ssl.create_default_context(cafile=sandbox[1])) as sc:
+        arrivals = Arrivals(sc, sandbox[0])
+        await arrivals.poll()
+        await sequential(intake, arrivals, 3, "warmup", war_room=True)
+        page, room = await sequential(intake, arrivals, args.alerts, "seq", war_room=True)
+        floor_ms = await floor(sandbox[0], sandbox[1], arrivals, args.alerts)
+        naive_ms = await naive(store_url, sandbox, arrivals, args.naive)
+        ceiling = await storm(intake, arrivals, args.storm, args.fingerprints, args.clients, 0,
+                              path="/healthz")
+        stormed = await storm(intake, arrivals, args.storm, args.fingerprints, args.clients,
+                              args.probes)
+    return {"alert_to_page_ms": summarize(page), "alert_to_war_room_ms": summarize(room),
+            "floor_four_calls_ms": summarize(floor_ms), "naive_deployment_page_ms":
+            summarize(naive_ms) if naive_ms else None, "load_generator_ceiling": ceiling,
+            "storm": {**stormed, **count_storm(store_url)}}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--alerts", type=int, default=200)
+    parser.add_argument("--naive", type=int, default=10)
+    parser.add_argument("--storm", type=int, default=10_000)
+    parser.add_argument("--fingerprints", type=int, default=100)
+    parser.add_argument("--clients", type=int, default=20)
+    parser.add_argument("--probes", type=int, default=20)
+    parser.add_argument("--responder", choices=["external", "inline"], default="external",
+                        help="responses in a separate `firelane respond` process, or inline")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="firelane-bench-intake-"))
+    store_url = f"sqlite:///{work}/firelane.db"
+    (work / "intake.yaml").write_text(
+        "sources:\n  alertmanager: {bearer_token: {env: BENCH_TOKEN}}\n")
+    with contextlib.ExitStack() as stack:
+        pg = stack.enter_context(postgres_server())
+        api = stack.enter_context(prefect_server(pg.replace("+psycopg", "+asyncpg")))
+        env = {**os.environ, "PREFECT_API_URL": api, "PYTHONPATH": str(ROOT),
+               "FIRELANE_DATABASE_URL": store_url, "BENCH_TOKEN": TOKEN,
+               "PREFECT_LOGGING_LEVEL": "WARNING", "FIRELANE_CATALOG": str(work / "none.yaml")}
+        os.environ.update({k: env[k] for k in ("PREFECT_API_URL", "FIRELANE_DATABASE_URL",
+                                               "PREFECT_LOGGING_LEVEL", "FIRELANE_CATALOG")})
+        line = stack.enter_context(process(
+            [sys.executable, "-m", "flows.cli", "sandbox", "--port", str(free_port())], env,
+            "export FIRELANE_SANDBOX_URL", work / "sandbox.log"))
+        sandbox_url, ca = (part.split("=", 1)[1] for part in line.split()[1:3])
+        env.update({"FIRELANE_SANDBOX_URL": sandbox_url, "FIRELANE_SANDBOX_CA": ca})
+        os.environ.update({"FIRELANE_SANDBOX_URL": sandbox_url, "FIRELANE_SANDBOX_CA": ca})
+        port = free_port()
+        stack.enter_context(process(
+            [sys.executable, "-m", "flows.cli", "serve", "--port", str(port), "--config",
+             str(work / "intake.yaml"), "--sandbox", "--responder", args.responder], env,
+            "Firelane intake on", work / "intake.log"))
+        if args.responder == "external":
+            stack.enter_context(process(
+                [sys.executable, "-m", "flows.cli", "respond"], env, "Firelane responder",
+                work / "responder.log"))
+        stack.enter_context(process(
+            [sys.executable, "bench/naive_runner.py"], {**env, "PYTHONUNBUFFERED": "1"},
+            "", work / "naive.log"))
+        time.sleep(3)
+        figures = asyncio.run(run(args, f"http://127.0.0.1:{port}", (sandbox_url, ca),
+                                  store_url))
+    show(figures)
+    print(f"wrote {write_results('intake', {'params': vars(args), **figures})}")
+
+
+def show(f: dict[str, Any]) -> None:
+    print(f"{'measure':<34}{'p50':>9}{'p95':>9}{'p99':>9}   n")
+    for key in ("alert_to_page_ms", "alert_to_war_room_ms", "floor_four_calls_ms",
+                "naive_deployment_page_ms"):
+        s = f[key]
+        if s:
+            print(f"{key:<34}{s['p50']:>9}{s['p95']:>9}{s['p99']:>9}   {s['n']}")
+    for key in ("load_generator_ceiling", "storm"):
+        s = f[key]
+        lat = s["latency_ms"]
+        print(f"{key:<34}{s['per_second']:>9}/s  latency p50 {lat['p50']} p99 {lat['p99']} ms"
+              f"  statuses {s['statuses']}")
+    st = f["storm"]
+    print(f"storm: incidents created {st['incidents_created']}, alerts stored "
+          f"{st['alerts_stored']} of {st['requests']}")
+    if st.get("page_under_storm_ms"):
+        p = st["page_under_storm_ms"]
+        print(f"page under storm ms: p50 {p['p50']} p99 {p['p99']} (n={p['n']})")
+
+
+if __name__ == "__main__":
+    main()
