@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo demo-stop test lint unit bench system-deps venv clean
+.PHONY: demo demo-stop test lint unit bench bench-intake system-deps venv clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -42,6 +42,9 @@ demo-stop:
 bench: venv system-deps
 	PREFECT_SERVER_ANALYTICS_ENABLED=false $(BIN)/python bench/fast_path.py
 	$(BIN)/python bench/validate.py
+
+bench-intake: venv system-deps
+	PREFECT_SERVER_ANALYTICS_ENABLED=false $(BIN)/python bench/intake.py
 
 clean:
 	rm -rf $(VENV) .demo build *.egg-info .mypy_cache .ruff_cache .pytest_cache
