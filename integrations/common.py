@@ -13,6 +13,7 @@ import functools
 import os
 import random
 import ssl
+import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -28,8 +29,10 @@ from firelane.registry import ActionContext
 
 __all__ = [
     "RetryPolicy",
+    "forget_pooled",
     "in_thread",
     "load_block",
+    "pooled",
     "retrying",
     "sandbox_endpoint",
     "sandbox_timeout",
@@ -109,6 +112,25 @@ def vendor_error(vendor: str, status: int | None, message: str,
     if status is None or status >= 500:
         return VendorUnavailable(vendor, message, status)
     return VendorRejected(vendor, message, status)
+
+
+_POOL: dict[tuple[str, ...], Any] = {}
+_POOL_LOCK = threading.Lock()
+
+
+def pooled(key: tuple[str, ...], make: Callable[[], T]) -> T:
+    """One client per key for the whole process (its HTTP session is pooled and reused)."""
+    with _POOL_LOCK:
+        client = _POOL.get(key)
+        if client is None:
+            client = _POOL[key] = make()
+        return client
+
+
+def forget_pooled() -> None:
+    """Drop every pooled client (tests that restart a vendor stand-in)."""
+    with _POOL_LOCK:
+        _POOL.clear()
 
 
 @functools.lru_cache(maxsize=32)

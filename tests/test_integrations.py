@@ -52,9 +52,9 @@ def test_jira_issue_lifecycle(sandbox: Sandbox) -> None:
 
 
 def test_jira_cloud_mode_uses_enhanced_search(sandbox: Sandbox) -> None:
-    from integrations.jira import block
+    from integrations.common import forget_pooled
 
-    block._CLIENTS.clear()
+    forget_pooled()
     sandbox.state.jira_mode = "Cloud"
     try:
         act("jira.create_issue", {"project": "WEB", "summary": "cloud"}, "c")
@@ -63,7 +63,7 @@ def test_jira_cloud_mode_uses_enhanced_search(sandbox: Sandbox) -> None:
         assert any("/search/jql" in r for r in sandbox.state.requests)
     finally:
         sandbox.state.jira_mode = "Server"
-        block._CLIENTS.clear()
+        forget_pooled()
 
 
 def test_pagerduty_page_lifecycle(sandbox: Sandbox) -> None:

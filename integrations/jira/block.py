@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import threading
 from typing import Any, ClassVar
 
 from jira import JIRA
 from prefect.blocks.core import Block
 from pydantic import Field, SecretStr
 
-from integrations.common import sandbox_timeout
+from integrations.common import pooled, sandbox_timeout
 
 __all__ = ["JiraCredentials"]
-
-_CLIENTS: dict[tuple[str, str, str], JIRA] = {}
-_LOCK = threading.Lock()
-
 
 class JiraCredentials(Block):
     """Credentials and endpoint of a Jira site (Cloud or Server/Data Center).
@@ -47,12 +42,8 @@ class JiraCredentials(Block):
     def get_client(self) -> JIRA:
         """A pooled `jira.JIRA` client with its own retries off (Firelane retries once)."""
         token = self.api_token.get_secret_value()
-        key = (self.base_url, self.username, str(hash(token)))
-        with _LOCK:
-            client = _CLIENTS.get(key)
-            if client is None:
-                options: dict[str, Any] = {"verify": self.verify}
-                client = JIRA(server=self.base_url, basic_auth=(self.username, token),
-                              options=options, max_retries=0, timeout=self.timeout_seconds)
-                _CLIENTS[key] = client
-            return client
+        options: dict[str, Any] = {"verify": self.verify}
+        return pooled(("jira", self.base_url, self.username, str(hash(token))),
+                      lambda: JIRA(server=self.base_url, basic_auth=(self.username, token),
+                                   options=options, max_retries=0,
+                                   timeout=self.timeout_seconds))

@@ -2,28 +2,18 @@
 
 from __future__ import annotations
 
-import threading
 from typing import Any, ClassVar
 
 import pagerduty
 from prefect.blocks.core import Block
 from pydantic import Field, SecretStr
 
-from integrations.common import sandbox_timeout, ssl_context
+from integrations.common import pooled, sandbox_timeout, ssl_context
 
 __all__ = ["PagerDutyCredentials"]
 
 _NO_RETRY = {429: 1, 500: 1, 502: 1, 503: 1, 504: 1}
-_CLIENTS: dict[tuple[str, ...], Any] = {}
-_LOCK = threading.Lock()
 
-
-def _pooled(key: tuple[str, ...], make: Any) -> Any:
-    with _LOCK:
-        client = _CLIENTS.get(key)
-        if client is None:
-            client = _CLIENTS[key] = make()
-        return client
 
 
 def _quiet(client: Any, timeout: float) -> Any:
@@ -77,7 +67,7 @@ class PagerDutyCredentials(Block):
 
             raise ConfigError("no PagerDuty routing key: set routing_key on the block or "
                               "pagerduty.routing_key_block in the service catalog")
-        return _pooled(("events", self.events_url, str(hash(key)), str(self.verify)),
+        return pooled(("events", self.events_url, str(hash(key)), str(self.verify)),
                        lambda: _quiet(pagerduty.EventsApiV2Client(
                            key, base_url=self.events_url, verify=ssl_context(self.verify)),
                            self.timeout_seconds))
@@ -90,7 +80,7 @@ class PagerDutyCredentials(Block):
             raise ConfigError("this action needs PagerDuty's REST API: set api_token on the "
                               "block")
         token = self.api_token.get_secret_value()
-        return _pooled(("rest", self.rest_url, str(hash(token)), self.from_email,
+        return pooled(("rest", self.rest_url, str(hash(token)), self.from_email,
                         str(self.verify)),
                        lambda: _quiet(pagerduty.RestApiV2Client(
                            token, default_from=self.from_email, base_url=self.rest_url,

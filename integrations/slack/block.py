@@ -3,20 +3,15 @@
 from __future__ import annotations
 
 import ssl
-import threading
 from typing import Any, ClassVar
 
 from prefect.blocks.core import Block
 from pydantic import Field, SecretStr
 from slack_sdk import WebClient
 
-from integrations.common import sandbox_timeout
+from integrations.common import pooled, sandbox_timeout, ssl_context
 
 __all__ = ["SlackCredentials"]
-
-_CLIENTS: dict[tuple[str, str], WebClient] = {}
-_LOCK = threading.Lock()
-
 
 class SlackCredentials(Block):
     """A Slack bot token (scopes: channels:manage, chat:write, pins:write, bookmarks:write,
@@ -49,18 +44,14 @@ class SlackCredentials(Block):
         """A pooled WebClient with no retry handlers (Firelane retries, honouring
         Retry-After)."""
         token = self.token.get_secret_value()
-        key = (self.base_url, str(hash(token)))
-        with _LOCK:
-            client = _CLIENTS.get(key)
-            if client is None:
-                context: ssl.SSLContext | None = None
-                if isinstance(self.verify, str):
-                    context = ssl.create_default_context(cafile=self.verify)
-                elif self.verify is False:
-                    context = ssl.create_default_context()
-                    context.check_hostname = False
-                    context.verify_mode = ssl.CERT_NONE
-                client = WebClient(token=token, base_url=self.base_url, ssl=context,
-                                   timeout=int(self.timeout_seconds), retry_handlers=[])
-                _CLIENTS[key] = client
-            return client
+        return pooled(("slack", self.base_url, str(hash(token))), lambda: self._build(token))
+
+    def _build(self, token: str) -> WebClient:
+        verify = ssl_context(self.verify)
+        context: ssl.SSLContext | None = verify if isinstance(verify, ssl.SSLContext) else None
+        if self.verify is False:
+            context = ssl.create_default_context()
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        return WebClient(token=token, base_url=self.base_url, ssl=context,
+                         timeout=int(self.timeout_seconds), retry_handlers=[])
