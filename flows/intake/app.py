@@ -116,7 +116,10 @@ def create_app(store: Store, config: IntakeConfig, responder: Responder | None =
             if item.declared and item.incident_id is not None:
                 metrics["incidents_declared_total"] += 1
                 if responder is not None:
-                    responder.respond(item.incident_id, alert)
+                    execution_id = await asyncio.to_thread(responder.prepare,
+                                                           item.incident_id, alert)
+                    if execution_id is not None and not responder.external:
+                        responder.start(execution_id)
         latencies.append(time.perf_counter() - started)
         del latencies[:-10_000]
         return {"alerts": [{"id": a.id, "fingerprint": a.fingerprint, "status": a.status,

@@ -55,8 +55,8 @@ class Responder:
         self.started = 0
         self.failed = 0
 
-    def respond(self, incident_id: str, alert: Alert) -> str | None:
-        """Record the execution for a newly declared incident and start it now."""
+    def prepare(self, incident_id: str, alert: Alert) -> str | None:
+        """Match the runbook and record the execution (store I/O; safe in a worker thread)."""
         loaded = match_runbook(self.runbooks, alert, self.default_runbook)
         if loaded is None:
             log.error("no runbook matches INC %s and no default runbook %r exists", incident_id,
@@ -65,8 +65,6 @@ class Responder:
         incident = self.store.get_incident(incident_id)
         execution = self.store.create_execution(new_execution(
             loaded, incident, {}, sandbox=self.sandbox, for_responder=self.external))
-        if not self.external:
-            self.start(execution.id)
         return execution.id
 
     def start(self, execution_id: str) -> None:
