@@ -98,7 +98,7 @@ class Arrivals:
 
 
 async def sequential(intake: str, arrivals: Arrivals, n: int, tag: str,
-                     war_room: bool) -> tuple[list[float], list[float]]:
+                     war_room: bool, spacing: float = 0.0) -> tuple[list[float], list[float]]:
     page, room = [], []
     async with httpx.AsyncClient(base_url=intake) as client:
         for i in range(n):
@@ -120,6 +120,7 @@ async def sequential(intake: str, arrivals: Arrivals, n: int, tag: str,
                                             "slack.channel": f"inc-{number}-web"})
                 if len(all4) == 4:
                     room.append((max(all4.values()) - t0) * 1000)
+            await asyncio.sleep(spacing)
     return page, room
 
 
@@ -240,7 +241,8 @@ async def run(args: argparse.Namespace, intake: str, sandbox: tuple[str, str],
         arrivals = Arrivals(sc, sandbox[0])
         await arrivals.poll()
         await sequential(intake, arrivals, 3, "warmup", war_room=True)
-        page, room = await sequential(intake, arrivals, args.alerts, "seq", war_room=True)
+        page, room = await sequential(intake, arrivals, args.alerts, "seq", war_room=True,
+                                      spacing=args.spacing)
         floor_ms = await floor(sandbox[0], sandbox[1], arrivals, args.alerts)
         naive_ms = await naive(store_url, sandbox, arrivals, args.naive)
         ceiling = await storm(intake, arrivals, args.storm, args.fingerprints, args.clients, 0,
@@ -261,6 +263,8 @@ def main() -> None:
     parser.add_argument("--fingerprints", type=int, default=100)
     parser.add_argument("--clients", type=int, default=20)
     parser.add_argument("--probes", type=int, default=20)
+    parser.add_argument("--spacing", type=float, default=0.0,
+                        help="seconds between sequential alerts (0: back to back)")
     parser.add_argument("--responder", choices=["external", "inline"], default="external",
                         help="responses in a separate `firelane respond` process, or inline")
     args = parser.parse_args()
@@ -298,7 +302,8 @@ def main() -> None:
         figures = asyncio.run(run(args, f"http://127.0.0.1:{port}", (sandbox_url, ca),
                                   store_url))
     show(figures)
-    print(f"wrote {write_results('intake', {'params': vars(args), **figures})}")
+    name = "intake" if not args.spacing else "intake_spaced"
+    print(f"wrote {write_results(name, {'params': vars(args), **figures})}")
 
 
 def show(f: dict[str, Any]) -> None:
