@@ -227,3 +227,68 @@ def test_external_responder_claims_pending_and_takes_over_dead_ones(
     assert asyncio.run(run_worker()) == 2
     state = sandbox.state.dump()
     assert (len(state["jira_issues"]), len(state["pd_incidents"])) == (2, 2)
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_sigkill_intake_mid_response_then_restart_runs_it_exactly_once(
+        firelane_env: str, sandbox: Sandbox, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from bench.common import free_port
+
+    root = Path(__file__).resolve().parent.parent
+    config = tmp_path / "intake.yaml"
+    config.write_text("sources:\n  alertmanager: {bearer_token: {env: TEST_AM_TOKEN}}\n")
+    env = {**os.environ, "PYTHONPATH": str(root), "TEST_AM_TOKEN": "am-secret",
+           "FIRELANE_LEASE_SECONDS": "2", "FIRELANE_RUNBOOKS_DIR": str(root / "runbooks")}
+    port = free_port()
+
+    def start() -> subprocess.Popen[str]:
+        proc = subprocess.Popen([sys.executable, "-m", "flows.cli", "serve", "--port",
+                                 str(port), "--config", str(config), "--sandbox"], cwd=root,
+                                env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                text=True, start_new_session=True)
+        assert proc.stdout is not None and "Firelane intake on" in proc.stdout.readline()
+        for _ in range(100):
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
+                return proc
+            except httpx.TransportError:
+                time.sleep(0.1)
+        raise AssertionError("intake did not start")
+
+    sandbox.faults.add(path="/slack/api/conversations.create", kind="latency", latency=4)
+    proc = start()
+    try:
+        first = httpx.post(f"http://127.0.0.1:{port}/alerts/alertmanager", content=AM,
+                           headers=TOKEN, timeout=10)
+        assert first.status_code == 202
+        deadline = time.monotonic() + 60
+        while not sandbox.state.pd_incidents:
+            assert time.monotonic() < deadline, "the page never went out"
+            time.sleep(0.05)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    store = open_store(firelane_env)
+    [incident] = store.list_incidents()
+    [execution] = store.list_executions(incident.id)
+    assert store.get_execution(execution.id).status == "running"
+    restarted = start()
+    try:
+        deadline = time.monotonic() + 90
+        while store.get_execution(execution.id).status != "succeeded":
+            assert time.monotonic() < deadline, "the response was not resumed"
+            time.sleep(0.2)
+    finally:
+        os.killpg(restarted.pid, signal.SIGTERM)
+        restarted.wait(timeout=30)
+    state = sandbox.state.dump()
+    assert (len(state["jira_issues"]), len(state["pd_incidents"]), len(state["slack_channels"]),
+            len(state["slack_messages"]), len(state["zoom_meetings"])) == (1, 1, 1, 1, 1)
+    assert any(e.kind == "step.taken_over" for e in store.timeline(incident.id))
