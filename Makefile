@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo demo-stop test lint unit bench bench-intake system-deps venv clean
+.PHONY: demo demo-stop test test-fuzz lint unit bench bench-intake system-deps venv clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,10 @@ unit: venv system-deps
 	FIRELANE_REQUIRE_POSTGRES=1 PREFECT_SERVER_ANALYTICS_ENABLED=false $(BIN)/pytest -q
 
 test: lint unit
+
+# 10,000 fuzz cases per alert source (make test runs 1,000).
+test-fuzz: venv
+	FIRELANE_FUZZ_EXAMPLES=10000 $(BIN)/pytest -q tests/test_alert_sources.py -k fuzzed
 
 demo: venv
 	@bash scripts/demo.sh

@@ -8,6 +8,7 @@ import datetime as dt
 import hashlib
 import hmac
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -256,7 +257,8 @@ JSON_VALUES = st.recursive(
 
 
 @pytest.mark.parametrize("source", SOURCES)
-@settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=int(os.environ.get("FIRELANE_FUZZ_EXAMPLES", "1000")), deadline=None,
+          suppress_health_check=[HealthCheck.too_slow])
 @given(value=JSON_VALUES, raw=st.binary(max_size=64))
 def test_fuzzed_bodies_only_ever_raise_alert_rejected(source: str, value: Any,
                                                       raw: bytes) -> None:
