@@ -161,3 +161,25 @@ def test_concurrent_duplicate_deliveries_make_one_incident(store: Store) -> None
     assert sum(r.declared for r in results) == 1
     assert len({r.incident_id for r in results}) == 1
     assert len(store.list_incidents()) == 1
+
+
+def test_refiring_soon_after_resolve_reopens_and_then_flaps(store: Store) -> None:
+    from firelane.store.alerts import ReopenPolicy
+
+    policy = ReopenPolicy(window_seconds=600, flap_after=2)
+    [first] = store.accept_alerts([_alert("flappy")], policy=policy)
+    outcomes = []
+    for _ in range(3):
+        store.accept_alerts([_alert("flappy", "resolved")], auto_resolve=True, policy=policy)
+        [again] = store.accept_alerts([_alert("flappy")], policy=policy)
+        outcomes.append((again.incident_id == first.incident_id, again.reopened,
+                         again.flapping, again.needs_response))
+    assert outcomes == [(True, True, False, False), (True, True, True, False),
+                        (True, True, True, False)]
+    incident = store.get_incident(first.incident_id or "")
+    assert incident.reopened == 3 and incident.labels["flapping"] == "true"
+    kinds = [e.kind for e in store.timeline(incident.id)]
+    assert kinds.count("incident.reopened") == 3 and kinds.count("alert.flapping") == 2
+    store.accept_alerts([_alert("flappy", "resolved")], auto_resolve=True, policy=policy)
+    [fresh] = store.accept_alerts([_alert("flappy")], policy=ReopenPolicy(window_seconds=0))
+    assert fresh.declared and fresh.incident_id != first.incident_id

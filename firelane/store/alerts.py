@@ -18,7 +18,17 @@ from firelane.store.incidents import _incident
 from firelane.store.ledger import LedgerOps
 from firelane.store.tables import alerts, incidents, open_fingerprints
 
-__all__ = ["Accepted", "AlertOps"]
+__all__ = ["Accepted", "AlertOps", "ReopenPolicy"]
+
+
+@dataclass(frozen=True)
+class ReopenPolicy:
+    """A fingerprint that fires again within `window_seconds` of its incident resolving
+    reopens that incident; from the `flap_after`-th reopen on, it is flapping (marked, and no
+    new page). A window of 0 always declares a new incident."""
+
+    window_seconds: float = 0.0
+    flap_after: int = 3
 
 
 @dataclass(frozen=True)
@@ -31,20 +41,63 @@ class Accepted:
     incident_id: str | None
     deduplicated: bool
     declared: bool
+    reopened: bool = False
+    flapping: bool = False
+
+    @property
+    def needs_response(self) -> bool:
+        """Only a new incident starts a runbook; a reopened one is recorded (timeline, metric,
+        the flapping mark) but its earlier response is not run again."""
+        return self.declared
 
 
 class AlertOps(LedgerOps):
     """Alert intake against the store."""
 
+    def _reopen(self, conn: Connection, alert: Alert, policy: ReopenPolicy,
+                events: list[TimelineEvent]) -> tuple[str, bool] | None:
+        """Reopen the incident this fingerprint resolved recently; (incident id, flapping)."""
+        last = conn.execute(select(alerts.c.incident_id).where(
+            alerts.c.fingerprint == alert.fingerprint, alerts.c.incident_id.is_not(None))
+            .order_by(alerts.c.received_at.desc()).limit(1)).scalar()
+        if last is None:
+            return None
+        current = _incident(conn.execute(select(incidents).where(
+            incidents.c.id == last).with_for_update()).one())
+        age = (utcnow() - current.updated_at).total_seconds()
+        if current.status is not IncidentStatus.RESOLVED or age > policy.window_seconds:
+            return None
+        events.append(current.transition(IncidentStatus.DECLARED, alert.source,
+                                         f"its alert fired again {age:.0f} s after resolving"))
+        flapping = current.reopened >= policy.flap_after
+        if flapping:
+            current.labels = {**current.labels, "flapping": "true"}
+            events.append(TimelineEvent(
+                incident_id=current.id, source=alert.source, kind="alert.flapping",
+                summary=f"Alert is flapping (reopened {current.reopened} times); not paging "
+                        "again", details={"fingerprint": alert.fingerprint}))
+        conn.execute(update(incidents).where(incidents.c.id == current.id).values(
+            status=current.status.value, reopened=current.reopened, labels=current.labels,
+            updated_at=current.updated_at))
+        return current.id, flapping
+
     def _accept_one(self, conn: Connection, alert: Alert, auto_resolve: bool,
-                    events: list[TimelineEvent]) -> Accepted:
+                    events: list[TimelineEvent], policy: ReopenPolicy) -> Accepted:
         now = utcnow()
         row = conn.execute(select(open_fingerprints).where(
             open_fingerprints.c.fingerprint == alert.fingerprint).with_for_update()).first()
-        declared = deduplicated = False
+        declared = deduplicated = reopened = flapping = False
         incident_id: str | None = row.incident_id if row is not None else None
         if alert.status == "firing":
-            if row is not None:
+            again = self._reopen(conn, alert, policy, events) if row is None and \
+                policy.window_seconds > 0 else None
+            if again is not None:
+                incident_id, flapping = again
+                reopened = True
+                conn.execute(insert(open_fingerprints).values(
+                    fingerprint=alert.fingerprint, incident_id=incident_id, opened_at=now,
+                    last_seen_at=now, count=1))
+            elif row is not None:
                 deduplicated = True
                 conn.execute(update(open_fingerprints).where(
                     open_fingerprints.c.fingerprint == alert.fingerprint).values(
@@ -73,21 +126,23 @@ class AlertOps(LedgerOps):
         conn.execute(insert(alerts), stored.model_dump(mode="python"))
         if incident_id is not None:
             verb = "resolved" if alert.status == "resolved" else (
-                "repeated" if deduplicated else "received")
+                "repeated" if deduplicated else "reopened" if reopened else "received")
             events.append(TimelineEvent(
                 incident_id=incident_id, source=alert.source, kind=f"alert.{verb}",
                 summary=f"Alert {verb}: {alert.title}",
                 details={"alert_id": alert.id, "fingerprint": alert.fingerprint}))
         return Accepted(alert.id, alert.fingerprint, alert.status, incident_id, deduplicated,
-                        declared)
+                        declared, reopened, flapping)
 
-    def accept_alerts(self, batch: list[Alert], auto_resolve: bool = False) -> list[Accepted]:
+    def accept_alerts(self, batch: list[Alert], auto_resolve: bool = False,
+                      policy: ReopenPolicy | None = None) -> list[Accepted]:
         """Store a request's alerts in one transaction; committed when this returns."""
+        policy = policy or ReopenPolicy()
         for _ in range(20):
             try:
                 with self.tx() as conn:
                     events: list[TimelineEvent] = []
-                    out = [self._accept_one(conn, alert, auto_resolve, events)
+                    out = [self._accept_one(conn, alert, auto_resolve, events, policy)
                            for alert in batch]
                     self._insert_events(conn, events)
                     return out

@@ -21,6 +21,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 
 from firelane.errors import AlertRejected, FirelaneError, NotFound
 from firelane.store import Store
+from firelane.store.alerts import ReopenPolicy
 from flows.intake.config import IntakeConfig
 from flows.intake.responder import Responder
 from integrations.alerts import SOURCES, SourceConfig, authenticate, parse
@@ -49,6 +50,7 @@ def create_app(store: Store, config: IntakeConfig, responder: Responder | None =
                fetch_cert: Callable[[str], bytes] = default_cert_fetcher) -> FastAPI:
     """The ASGI app (OpenAPI docs at /docs)."""
     sources: dict[str, SourceConfig] = config.source_configs()
+    policy = ReopenPolicy(config.reopen_window_seconds, config.flap_after_reopens)
     metrics: Counter[str] = Counter()
     latencies: list[float] = []
     @contextlib.asynccontextmanager
@@ -105,7 +107,7 @@ def create_app(store: Store, config: IntakeConfig, responder: Responder | None =
             metrics["sns_subscriptions_confirmed_total"] += 1
         try:
             accepted = await asyncio.to_thread(store.accept_alerts, parsed.alerts,
-                                               config.auto_resolve)
+                                               config.auto_resolve, policy)
         except FirelaneError as exc:
             log.error("could not store alerts from %s: %s", source, exc)
             return JSONResponse({"error": f"the incident store is unavailable: {exc}; "
@@ -113,8 +115,10 @@ def create_app(store: Store, config: IntakeConfig, responder: Responder | None =
         for item, alert in zip(accepted, parsed.alerts, strict=True):
             metrics[f'alerts_received_total{{source="{source}",status="{item.status}"}}'] += 1
             metrics["dedup_hits_total"] += int(item.deduplicated)
-            if item.declared and item.incident_id is not None:
-                metrics["incidents_declared_total"] += 1
+            metrics["incidents_reopened_total"] += int(item.reopened)
+            metrics["alerts_flapping_total"] += int(item.flapping)
+            if item.needs_response and item.incident_id is not None:
+                metrics["incidents_declared_total"] += int(item.declared)
                 if responder is not None:
                     execution_id = await asyncio.to_thread(responder.prepare,
                                                            item.incident_id, alert)

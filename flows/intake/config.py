@@ -72,6 +72,8 @@ class IntakeConfig(BaseModel):
     max_body_bytes: int = Field(default=1 << 20, gt=0, le=64 << 20)
     auto_resolve: bool = False
     default_runbook: str = "declare-incident"
+    reopen_window_seconds: float = Field(default=600, ge=0)
+    flap_after_reopens: int = Field(default=3, ge=1)
     sources: dict[str, SourceSettings] = Field(default_factory=dict)
 
     def source_configs(self) -> dict[str, SourceConfig]:
