@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import json
 import os
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -153,8 +154,7 @@ async def naive(store_url: str, sandbox: tuple[str, str], arrivals: Arrivals,
 
 async def floor(sandbox: str, ca: str, arrivals: Arrivals, n: int) -> list[float]:
     out = []
-    async with httpx.AsyncClient(verify=__import__("ssl").create_default_context(cafile=ca)
-                                 ) as c:
+    async with httpx.AsyncClient(verify=ssl.create_default_context(cafile=ca)) as c:
         token = (await c.post(f"{sandbox}/zoom/oauth/token", auth=("a", "b"), params={
             "grant_type": "account_credentials", "account_id": "x"})).json()["access_token"]
         for i in range(n):
@@ -235,8 +235,6 @@ def count_storm(store_url: str) -> dict[str, int]:
 
 async def run(args: argparse.Namespace, intake: str, sandbox: tuple[str, str],
               store_url: str) -> dict[str, Any]:
-    import ssl
-
     async with httpx.AsyncClient(verify=ssl.create_default_context(cafile=sandbox[1])) as sc:
         arrivals = Arrivals(sc, sandbox[0])
         await arrivals.poll()

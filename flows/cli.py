@@ -84,30 +84,31 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
           f"{loaded.runbook.name}" + (" · DRY RUN" if args.dry_run else "")
           + (" · SANDBOX" if args.sandbox else ""))
     if not args.sandbox:
-        return _run_and_report(execution.id, args.json)
+        return _run_and_report(store, execution.id, args.json)
     with sandbox_for_run() as sb:
-        code = _run_and_report(execution.id, args.json)
+        code = _run_and_report(store, execution.id, args.json)
         if sb is not None and not args.json:
             print(summarize_sandbox(sb))
         return code
 
 
-def _run_and_report(execution_id: str, as_json: bool) -> int:
+def _run_and_report(store: Store, execution_id: str, as_json: bool) -> int:
     from flows.runbook_flow import run_execution
 
     result = run_execution(execution_id)
     if as_json:
         print(json.dumps(result, indent=2))
     else:
-        records = open_store(Settings.from_env().database_url).step_records(execution_id)
+        records = store.step_records(execution_id)
         _print_rows(result["steps"], {k: r.outputs or {} for k, r in records.items()})
         print(f"execution {execution_id}: {result['status']}")
     return 0 if result["status"] == "succeeded" else 1
 
 
 def cmd_resume(args: argparse.Namespace, settings: Settings) -> int:
-    open_store(settings.database_url).get_execution(args.execution)
-    return _run_and_report(args.execution, args.json)
+    store = open_store(settings.database_url)
+    store.get_execution(args.execution)
+    return _run_and_report(store, args.execution, args.json)
 
 
 def cmd_approve(args: argparse.Namespace, settings: Settings) -> int:

@@ -216,10 +216,15 @@ def test_sns_signatures_with_a_local_ca() -> None:
                      fetch_cert=fetch)
     evil = json.loads(_signed_sns(key, envelope, "2"))
     evil["SigningCertURL"] = "https://attacker.example/sns.eu-west-1.amazonaws.com.pem"
-    with pytest.raises(AuthenticationFailed, match="not an SNS certificate URL"):
+    with pytest.raises(AuthenticationFailed, match="is not an SNS certificate URL"):
         authenticate("cloudwatch", SourceConfig(), json.dumps(evil).encode(), JSON,
                      fetch_cert=fetch)
     assert all(u.startswith("https://sns.eu-west-1.amazonaws.com/") for u in fetched)
+    confirm = {"Type": "SubscriptionConfirmation", "MessageId": "m", "Token": "t",
+               "TopicArn": "arn:t", "Message": "m", "Timestamp": "x",
+               "SubscribeURL": "https://evil.example/?Action=ConfirmSubscription"}
+    with pytest.raises(AuthenticationFailed, match="is not an SNS URL"):
+        parse("cloudwatch", json.dumps(confirm).encode(), JSON, SourceConfig())
 
 
 @pytest.mark.parametrize(("source", "body", "headers", "message"), [

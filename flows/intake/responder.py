@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from pathlib import Path
 
 from firelane.errors import FirelaneError
 from firelane.inputs import new_execution
@@ -92,8 +91,3 @@ class Responder:
         for execution in pending:
             self.start(execution.id)
         return len(pending)
-
-    @property
-    def runbook_paths(self) -> list[Path]:
-        """The runbooks this responder matches against."""
-        return [Path(r.path) for r in self.runbooks]

@@ -15,9 +15,9 @@ from firelane.models import Alert
 from integrations.alerts.auth import (
     check_basic,
     check_bearer,
-    check_cert_url,
     check_grafana,
     check_pagerduty,
+    check_sns_url,
     verify_sns,
 )
 from integrations.alerts.common import load_json
@@ -106,7 +106,7 @@ def parse(source: str, body: bytes, headers: Mapping[str, str],
         kind = envelope.get("Type") or headers.get("x-amz-sns-message-type")
         if kind == "SubscriptionConfirmation":
             url = str(envelope.get("SubscribeURL", ""))
-            check_cert_url(url.split("?")[0] + ".pem" if url else "")
+            check_sns_url(url)
             return Parsed([], confirm_url=url, note="subscription confirmation")
         if kind == "UnsubscribeConfirmation":
             return Parsed([], note="unsubscribed")

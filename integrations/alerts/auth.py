@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from firelane.errors import AlertRejected, AuthenticationFailed
 
 __all__ = ["SNS_CERT_HOST", "check_basic", "check_bearer", "check_grafana", "check_pagerduty",
-           "sns_canonical", "verify_sns"]
+           "check_sns_url", "sns_canonical", "verify_sns"]
 
 SNS_CERT_HOST = re.compile(r"^sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?$")
 CertFetcher = Callable[[str], bytes]
@@ -107,12 +107,14 @@ def sns_canonical(envelope: Mapping[str, Any]) -> bytes:
     return ("\n".join(lines) + "\n").encode("utf-8")
 
 
-def check_cert_url(url: str) -> None:
-    """Only https URLs on `sns.<region>.amazonaws.com` ending in .pem may be fetched."""
+def check_sns_url(url: str, certificate: bool = False) -> None:
+    """Only https URLs on `sns.<region>.amazonaws.com` may be fetched (a signing certificate's
+    path must also end in .pem)."""
     parsed = urlparse(url)
-    if parsed.scheme != "https" or not SNS_CERT_HOST.match(parsed.hostname or "") or \
-            not parsed.path.endswith(".pem"):
-        raise AuthenticationFailed(f"SigningCertURL {url!r} is not an SNS certificate URL")
+    if parsed.scheme != "https" or not SNS_CERT_HOST.match(parsed.hostname or "") or (
+            certificate and not parsed.path.endswith(".pem")):
+        what = "an SNS certificate URL" if certificate else "an SNS URL"
+        raise AuthenticationFailed(f"{url!r} is not {what}")
 
 
 def verify_sns(envelope: Mapping[str, Any], fetch_cert: CertFetcher) -> None:
@@ -123,7 +125,7 @@ def verify_sns(envelope: Mapping[str, Any], fetch_cert: CertFetcher) -> None:
     if version not in ("1", "2"):
         raise AuthenticationFailed(f"SNS SignatureVersion {version!r} is not supported")
     url = str(envelope.get("SigningCertURL") or envelope.get("SigningCertUrl") or "")
-    check_cert_url(url)
+    check_sns_url(url, certificate=True)
     try:
         signature = base64.b64decode(str(envelope.get("Signature", "")), validate=True)
     except ValueError as exc:
