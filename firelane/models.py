@@ -233,6 +233,7 @@ class Execution(BaseModel):
     flow_run_id: str | None = None
     created_at: datetime = Field(default_factory=utcnow)
     finished_at: datetime | None = None
+    first_action_at: datetime | None = None
 
 
 class ActionItem(BaseModel):

@@ -75,6 +75,7 @@ class ActionSpec:
     outputs: type[BaseModel]
     destructive: bool
     doc: str
+    pages: bool = False
 
     def catalog_fields(self) -> dict[str, str]:
         """Inputs the service catalog can supply: input name → catalog attribute path.
@@ -113,8 +114,11 @@ _REGISTRY: dict[str, ActionSpec] = {}
 F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
 
 
-def action(name: str, *, destructive: bool = False) -> Callable[[F], F]:
+def action(name: str, *, destructive: bool = False, pages: bool = False) -> Callable[[F], F]:
     """Register an async function as the action `name` (`<integration>.<verb_noun>`).
+
+    `destructive` actions are dry-run in dry runs and never run on the fast path; `pages`
+    marks an action that wakes a human, whose failure the engine raises loudly.
 
     The Inputs and Outputs models are read from the type hints of the first parameter and the
     return value. Registering the same function again (a module imported twice) is harmless;
@@ -151,7 +155,7 @@ def action(name: str, *, destructive: bool = False) -> Callable[[F], F]:
                                  f"{existing.fn.__module__}.{existing.fn.__qualname__}")
         assert inputs is not None and outputs is not None
         _REGISTRY[name] = ActionSpec(name=name, fn=fn, inputs=inputs, outputs=outputs,
-                                     destructive=destructive, doc=doc)
+                                     destructive=destructive, doc=doc, pages=pages)
         return fn
 
     return register

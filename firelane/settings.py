@@ -38,6 +38,8 @@ class Settings:
     - `FIRELANE_CATALOG`: the service catalog (default `./services.yaml`).
     - `FIRELANE_LEASE_SECONDS`: how long a step claim lives without renewal (default 30).
     - `FIRELANE_PLUGINS`: comma-separated modules to import so they register actions.
+    - `FIRELANE_PAGE_FAILURE_CHANNEL`: Slack channel id told when a page fails after its
+      retries (besides the incident's own war-room channel when it already exists).
     """
 
     database_url: str
@@ -45,6 +47,7 @@ class Settings:
     catalog_path: Path
     lease_seconds: float
     plugins: tuple[str, ...]
+    page_failure_channel: str = ""
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -60,6 +63,7 @@ class Settings:
             catalog_path=Path(os.environ.get("FIRELANE_CATALOG", "services.yaml")),
             lease_seconds=_float("FIRELANE_LEASE_SECONDS", 30.0),
             plugins=plugins,
+            page_failure_channel=os.environ.get("FIRELANE_PAGE_FAILURE_CHANNEL", ""),
         )
 
 

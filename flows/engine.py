@@ -43,6 +43,7 @@ class RunContext:
     catalog: Catalog = field(default_factory=Catalog)
     approve: ApprovalGate | None = None
     records: dict[str, StepRecord] = field(default_factory=dict)
+    alarm_channel: str = ""
 
     def event(self, step: Step, kind: str, summary: str, **details: Any) -> TimelineEvent:
         """A timeline event about `step` of this execution."""
@@ -169,11 +170,33 @@ async def _run_attempts(rc: RunContext, step: Step, spec: ActionSpec, inputs: Ba
 
 
 async def execute_step(rc: RunContext, step: Step) -> StepRecord:
-    """Run one step exactly once per execution, whoever calls it and however often."""
+    """Run one step exactly once per execution, whoever calls it and however often.
+
+    A paging step that fails (after its retries, or before its call: bad inputs) raises the
+    page alarm once, from the worker that recorded the failure.
+    """
     outcome, record = await _claim(rc, step)
     rc.records[step.id] = record
     if outcome is ClaimOutcome.DONE:
         return record
+    record = await _execute_claimed(rc, step, outcome, record)
+    if record.status is StepStatus.FAILED and not rc.execution.dry_run \
+            and _pages(step.uses):
+        from flows.page_alarm import raise_page_alarm
+
+        await raise_page_alarm(rc, step, record.error or "unknown error")
+    return record
+
+
+def _pages(uses: str) -> bool:
+    try:
+        return get_action(uses).pages
+    except FirelaneError:
+        return False
+
+
+async def _execute_claimed(rc: RunContext, step: Step, outcome: ClaimOutcome,
+                           record: StepRecord) -> StepRecord:
     events: list[TimelineEvent] = []
     if outcome is ClaimOutcome.TAKEN_OVER:
         events.append(rc.event(step, "step.taken_over",

@@ -43,7 +43,7 @@ def build_context(store: Store, execution_id: str, settings: Settings) -> RunCon
         loaded=parse_snapshot(execution.runbook_source, execution.runbook_path or "<snapshot>"),
         owner=worker_identity(), lease_seconds=settings.lease_seconds,
         catalog=load_catalog(settings.catalog_path),
-        records=store.step_records(execution_id))
+        records=store.step_records(execution_id), alarm_channel=settings.page_failure_channel)
 
 
 @task(name="run-step", cache_policy=NO_CACHE, persist_result=False, retries=0)

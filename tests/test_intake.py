@@ -66,8 +66,53 @@ def test_accept_dedup_and_resolve(sqlite_url: str, monkeypatch: pytest.MonkeyPat
     metrics = _get(app, "/metrics").text
     assert 'firelane_alerts_received_total{source="alertmanager",status="firing"} 2' in metrics
     assert "firelane_dedup_hits_total 1" in metrics
+    assert "# TYPE firelane_alert_first_action_seconds histogram" in metrics
+    assert 'firelane_intake_seconds_bucket{le="+Inf"} 3' in metrics
+    assert "firelane_responses_waiting 0" in metrics and "firelane_pages_failed 0" in metrics
     assert _get(app, "/healthz").json() == {"ok": True, "store": "sqlite",
                                             "insecure_no_auth": False}
+
+
+def _am(fingerprint: str, instance: str, status: str = "firing") -> bytes:
+    return json.dumps({"version": "4", "status": status, "alerts": [{
+        "status": status, "fingerprint": fingerprint, "startsAt": "2026-11-23T04:00:00Z",
+        "labels": {"alertname": "Latency", "instance": instance, "severity": "critical",
+                   "service": "checkout", "cluster": "eu-1"},
+        "annotations": {"summary": f"p99 latency high on {instance}"}}]}).encode()
+
+
+def test_grouping_reopen_and_flapping_decide_who_gets_paged(
+        sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from firelane.settings import Settings
+    from flows.intake.responder import Responder
+
+    monkeypatch.setenv("FIRELANE_CATALOG", "/nonexistent/services.yaml")
+    store = open_store(sqlite_url)
+    config = _config(monkeypatch, auto_resolve=True, group_by=["service", "cluster"],
+                     group_window_seconds=300, reopen_window_seconds=600,
+                     flap_after_reopens=2)
+    responder = Responder(store, Settings.from_env(), "declare-incident", sandbox=True,
+                          external=True)
+    app = create_app(store, config, responder)
+    first, second = _post(app, [("/alerts/alertmanager", _am("g1", "web-1"), TOKEN),
+                                ("/alerts/alertmanager", _am("g2", "web-2"), TOKEN)])
+    one, two = first.json()["alerts"][0], second.json()["alerts"][0]
+    assert two["grouped"] and two["incident_id"] == one["incident_id"]
+    assert len(store.list_executions(one["incident_id"])) == 1
+    cycle = [("/alerts/alertmanager", _am("g1", "web-1", "resolved"), TOKEN),
+             ("/alerts/alertmanager", _am("g2", "web-2", "resolved"), TOKEN),
+             ("/alerts/alertmanager", _am("g1", "web-1"), TOKEN)]
+    reopened = [_post(app, cycle)[-1].json()["alerts"][0] for _ in range(3)]
+    assert {r["incident_id"] for r in reopened} == {one["incident_id"]}
+    incident = store.get_incident(one["incident_id"])
+    assert incident.reopened == 3 and incident.labels.get("flapping") == "true"
+    # The first reopen paged again (a new execution); the flapping ones did not.
+    assert len(store.list_executions(incident.id)) == 2
+    metrics = _get(app, "/metrics").text
+    assert "firelane_alerts_grouped_total 1" in metrics
+    assert "firelane_incidents_reopened_total 3" in metrics
+    assert "firelane_alerts_flapping_total 2" in metrics
+    assert "firelane_responses_waiting 2" in metrics
 
 
 @pytest.mark.parametrize(("path", "body", "headers", "status", "message"), [

@@ -164,9 +164,9 @@ def test_concurrent_duplicate_deliveries_make_one_incident(store: Store) -> None
 
 
 def test_refiring_soon_after_resolve_reopens_and_then_flaps(store: Store) -> None:
-    from firelane.store.alerts import ReopenPolicy
+    from firelane.store.alerts import AlertPolicy
 
-    policy = ReopenPolicy(window_seconds=600, flap_after=2)
+    policy = AlertPolicy(reopen_window_seconds=600, flap_after=2)
     [first] = store.accept_alerts([_alert("flappy")], policy=policy)
     outcomes = []
     for _ in range(3):
@@ -174,12 +174,92 @@ def test_refiring_soon_after_resolve_reopens_and_then_flaps(store: Store) -> Non
         [again] = store.accept_alerts([_alert("flappy")], policy=policy)
         outcomes.append((again.incident_id == first.incident_id, again.reopened,
                          again.flapping, again.needs_response))
-    assert outcomes == [(True, True, False, False), (True, True, True, False),
+    assert outcomes == [(True, True, False, True), (True, True, True, False),
                         (True, True, True, False)]
     incident = store.get_incident(first.incident_id or "")
     assert incident.reopened == 3 and incident.labels["flapping"] == "true"
     kinds = [e.kind for e in store.timeline(incident.id)]
     assert kinds.count("incident.reopened") == 3 and kinds.count("alert.flapping") == 2
     store.accept_alerts([_alert("flappy", "resolved")], auto_resolve=True, policy=policy)
-    [fresh] = store.accept_alerts([_alert("flappy")], policy=ReopenPolicy(window_seconds=0))
+    [fresh] = store.accept_alerts([_alert("flappy")], policy=AlertPolicy(reopen_window_seconds=0))
     assert fresh.declared and fresh.incident_id != first.incident_id
+
+
+def _grouped(fp: str, service: str = "web", status: str = "firing", cluster: str | None = "eu",
+             ) -> Any:
+    from firelane.models import Alert
+
+    labels = {"alertname": "X", **({"cluster": cluster} if cluster else {})}
+    return Alert(source="grafana", fingerprint=fp, status=status, title=f"{fp} high",
+                 severity=Severity.SEV2, service=service, labels=labels)
+
+
+def test_alerts_sharing_a_group_key_join_one_incident_until_all_resolve(store: Store) -> None:
+    from firelane.store.alerts import AlertPolicy
+
+    policy = AlertPolicy(group_by=("service", "cluster"), group_window_seconds=300)
+    [a] = store.accept_alerts([_grouped("a")], policy=policy)
+    [b] = store.accept_alerts([_grouped("b")], policy=policy)
+    [other] = store.accept_alerts([_grouped("c", service="db")], policy=policy)
+    [unkeyed] = store.accept_alerts([_grouped("d", cluster=None)], policy=policy)
+    assert a.declared and not a.grouped
+    assert b.grouped and not b.declared and not b.needs_response
+    assert b.incident_id == a.incident_id
+    assert other.declared and other.incident_id != a.incident_id
+    assert unkeyed.declared and unkeyed.incident_id != a.incident_id
+    kinds = [e.kind for e in store.timeline(a.incident_id or "")]
+    assert kinds.count("alert.grouped") == 1
+    store.accept_alerts([_grouped("a", status="resolved")], auto_resolve=True, policy=policy)
+    assert store.get_incident(a.incident_id or "").status.value == "declared"
+    store.accept_alerts([_grouped("b", status="resolved")], auto_resolve=True, policy=policy)
+    assert store.get_incident(a.incident_id or "").status.value == "resolved"
+    [later] = store.accept_alerts([_grouped("e")], policy=policy)
+    assert later.declared and later.incident_id != a.incident_id
+
+
+def test_group_window_expires_and_concurrent_members_make_one_incident(store: Store) -> None:
+    from firelane.store.alerts import AlertPolicy
+
+    closed = AlertPolicy(group_by=("service",), group_window_seconds=0)
+    [x] = store.accept_alerts([_grouped("x", service="api")], policy=closed)
+    [y] = store.accept_alerts([_grouped("y", service="api")], policy=closed)
+    assert x.declared and y.declared and x.incident_id != y.incident_id
+    policy = AlertPolicy(group_by=("service",), group_window_seconds=300)
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(
+            lambda n: store.accept_alerts([_grouped(f"m{n}", service="queue")],
+                                          policy=policy)[0], range(16)))
+    assert sum(r.declared for r in results) == 1
+    assert sum(r.grouped for r in results) == 15
+    assert len({r.incident_id for r in results}) == 1
+
+
+def test_health_counts_waiting_stuck_failed_pages_and_first_actions(store: Store) -> None:
+    from sqlalchemy import update
+
+    from firelane.models import StepStatus, TimelineEvent, utcnow
+    from firelane.store.tables import executions
+
+    incident_id = declare(store)
+    execution(store, incident_id)
+    dead_responder, dead_step, acted = (execution(store, incident_id) for _ in range(3))
+    with store.tx() as conn:
+        conn.execute(update(executions).where(executions.c.id.in_(
+            [dead_responder, dead_step, acted])).values(status="running"))
+        conn.execute(update(executions).where(executions.c.id == dead_responder).values(
+            heartbeat_at=utcnow() - timedelta(minutes=5)))
+    store.claim_step(incident_id, dead_step, "s1", "w", lease_seconds=0.01)
+    store.claim_step(incident_id, acted, "s1", "w", lease_seconds=60)
+    time.sleep(0.05)
+    before = store.health(stale_after=90, since=None)
+    store.finish_step(acted, "s1", StepStatus.SUCCEEDED, {}, None, [])
+    store.append_events([TimelineEvent(incident_id=incident_id, kind="page.failed",
+                                       summary="page failed")])
+    after = store.health(stale_after=90, since=None)
+    assert (before.waiting, before.stuck, before.pages_failed, before.first_actions) == (
+        1, 2, 0, [])
+    assert (after.waiting, after.stuck, after.pages_failed) == (1, 2, 1)
+    [(at, seconds)] = after.first_actions
+    assert 0 < seconds < 60 and after.oldest_waiting_seconds > 0
+    assert store.health(stale_after=90, since=at).first_actions == []
+    assert store.get_execution(acted).first_action_at == at

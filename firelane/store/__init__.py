@@ -4,12 +4,13 @@ SQLite by default (one file, WAL), PostgreSQL when `FIRELANE_DATABASE_URL` says 
 created and upgraded by Alembic migrations (`Store.migrate()`).
 """
 
-from firelane.store.alerts import Accepted, AlertOps
+from firelane.store.alerts import Accepted
+from firelane.store.health import Health, HealthOps
 from firelane.store.ledger import Claim, ClaimOutcome, StepRecord, idempotency_key
 from firelane.store.tables import metadata
 
 
-class Store(AlertOps):
+class Store(HealthOps):
     """The whole store. `Store(url).migrate()` makes it ready to use."""
 
 
@@ -25,6 +26,7 @@ __all__ = [
     "Accepted",
     "Claim",
     "ClaimOutcome",
+    "Health",
     "StepRecord",
     "Store",
     "idempotency_key",

@@ -7,6 +7,7 @@ whole batch and finds the incident the other process declared.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, delete, insert, select, update
@@ -14,21 +15,46 @@ from sqlalchemy.exc import IntegrityError
 
 from firelane.errors import StoreError
 from firelane.models import Alert, IncidentDraft, IncidentStatus, TimelineEvent, utcnow
+from firelane.store.base import aware
 from firelane.store.incidents import _incident
 from firelane.store.ledger import LedgerOps
-from firelane.store.tables import alerts, incidents, open_fingerprints
+from firelane.store.tables import alerts, incidents, open_fingerprints, open_groups
 
-__all__ = ["Accepted", "AlertOps", "ReopenPolicy"]
+__all__ = ["Accepted", "AlertOps", "AlertPolicy", "group_key"]
 
 
 @dataclass(frozen=True)
-class ReopenPolicy:
-    """A fingerprint that fires again within `window_seconds` of its incident resolving
-    reopens that incident; from the `flap_after`-th reopen on, it is flapping (marked, and no
-    new page). A window of 0 always declares a new incident."""
+class AlertPolicy:
+    """How alerts fold into incidents.
 
-    window_seconds: float = 0.0
+    Reopen: a fingerprint that fires again within `reopen_window_seconds` of its incident
+    resolving reopens that incident and pages again; from the `flap_after`-th reopen on it is
+    flapping (marked, and no new page). A window of 0 always declares a new incident.
+
+    Group: alerts whose `group_by` values (label names; `service`, `severity` and `source` mean
+    the alert's own fields) are all present and equal join the incident the first of them
+    declared, for `group_window_seconds` after it, while that incident is open.
+    """
+
+    reopen_window_seconds: float = 0.0
     flap_after: int = 3
+    group_by: tuple[str, ...] = ()
+    group_window_seconds: float = 300.0
+
+
+def group_key(alert: Alert, by: tuple[str, ...]) -> str | None:
+    """The alert's group key, or None when grouping is off or a value is missing."""
+    if not by:
+        return None
+    own = {"service": alert.service, "severity": alert.severity.value, "source": alert.source}
+    values = []
+    for name in by:
+        value = own[name] if name in own else alert.labels.get(name)
+        if not value:
+            return None
+        values.append(f"{name}={value}")
+    key = "&".join(values)
+    return key if len(key) <= 400 else "sha256:" + hashlib.sha256(key.encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -43,18 +69,19 @@ class Accepted:
     declared: bool
     reopened: bool = False
     flapping: bool = False
+    grouped: bool = False
 
     @property
     def needs_response(self) -> bool:
-        """Only a new incident starts a runbook; a reopened one is recorded (timeline, metric,
-        the flapping mark) but its earlier response is not run again."""
-        return self.declared
+        """A new incident, or one reopened by an alert that is not flapping, starts its
+        runbook (and so pages); a duplicate, a grouped alert or a flapping one does not."""
+        return self.declared or (self.reopened and not self.flapping)
 
 
 class AlertOps(LedgerOps):
     """Alert intake against the store."""
 
-    def _reopen(self, conn: Connection, alert: Alert, policy: ReopenPolicy,
+    def _reopen(self, conn: Connection, alert: Alert, policy: AlertPolicy,
                 events: list[TimelineEvent]) -> tuple[str, bool] | None:
         """Reopen the incident this fingerprint resolved recently; (incident id, flapping)."""
         last = conn.execute(select(alerts.c.incident_id).where(
@@ -65,7 +92,7 @@ class AlertOps(LedgerOps):
         current = _incident(conn.execute(select(incidents).where(
             incidents.c.id == last).with_for_update()).one())
         age = (utcnow() - current.updated_at).total_seconds()
-        if current.status is not IncidentStatus.RESOLVED or age > policy.window_seconds:
+        if current.status is not IncidentStatus.RESOLVED or age > policy.reopen_window_seconds:
             return None
         events.append(current.transition(IncidentStatus.DECLARED, alert.source,
                                          f"its alert fired again {age:.0f} s after resolving"))
@@ -81,47 +108,88 @@ class AlertOps(LedgerOps):
             updated_at=current.updated_at))
         return current.id, flapping
 
+    def _join_group(self, conn: Connection, alert: Alert, policy: AlertPolicy,
+                     events: list[TimelineEvent]) -> str | None:
+        """The open incident this alert's group declared within the window, if any."""
+        key = group_key(alert, policy.group_by)
+        if key is None:
+            return None
+        row = conn.execute(select(open_groups.c.incident_id, open_groups.c.opened_at,
+                                  incidents.c.status)
+                           .join(incidents, incidents.c.id == open_groups.c.incident_id)
+                           .where(open_groups.c.group_key == key).with_for_update()).first()
+        if row is None:
+            return None
+        age = (utcnow() - (aware(row.opened_at) or utcnow())).total_seconds()
+        if age > policy.group_window_seconds or row.status in (
+                IncidentStatus.RESOLVED.value, IncidentStatus.CLOSED.value):
+            conn.execute(delete(open_groups).where(open_groups.c.group_key == key,
+                                                   open_groups.c.incident_id == row.incident_id))
+            return None
+        events.append(TimelineEvent(
+            incident_id=row.incident_id, source=alert.source, kind="alert.grouped",
+            summary=f"Alert joined this incident by its group ({key})",
+            details={"fingerprint": alert.fingerprint, "group_key": key}))
+        return str(row.incident_id)
+
+    def _open_group(self, conn: Connection, alert: Alert, policy: AlertPolicy,
+                    incident_id: str) -> None:
+        """Start the alert's group (a concurrent start conflicts, and the batch retries)."""
+        key = group_key(alert, policy.group_by)
+        if key is not None:
+            conn.execute(insert(open_groups).values(group_key=key, incident_id=incident_id,
+                                                    opened_at=utcnow()))
+
+    def _resolve(self, conn: Connection, alert: Alert, incident_id: str, auto_resolve: bool,
+                 events: list[TimelineEvent]) -> None:
+        conn.execute(delete(open_fingerprints).where(
+            open_fingerprints.c.fingerprint == alert.fingerprint))
+        if not auto_resolve:
+            return
+        still_firing = conn.execute(select(open_fingerprints.c.fingerprint).where(
+            open_fingerprints.c.incident_id == incident_id).limit(1)).first()
+        if still_firing is not None:
+            return
+        current = _incident(conn.execute(select(incidents).where(
+            incidents.c.id == incident_id).with_for_update()).one())
+        if current.status in (IncidentStatus.DECLARED, IncidentStatus.ACKNOWLEDGED,
+                              IncidentStatus.MITIGATED):
+            events.append(current.transition(IncidentStatus.RESOLVED, alert.source,
+                                             "its alerts resolved"))
+            conn.execute(update(incidents).where(incidents.c.id == incident_id).values(
+                status=current.status.value, updated_at=current.updated_at))
+
     def _accept_one(self, conn: Connection, alert: Alert, auto_resolve: bool,
-                    events: list[TimelineEvent], policy: ReopenPolicy) -> Accepted:
+                    events: list[TimelineEvent], policy: AlertPolicy) -> Accepted:
         now = utcnow()
         row = conn.execute(select(open_fingerprints).where(
             open_fingerprints.c.fingerprint == alert.fingerprint).with_for_update()).first()
-        declared = deduplicated = reopened = flapping = False
+        declared = deduplicated = reopened = flapping = grouped = False
         incident_id: str | None = row.incident_id if row is not None else None
-        if alert.status == "firing":
-            again = self._reopen(conn, alert, policy, events) if row is None and \
-                policy.window_seconds > 0 else None
+        if alert.status == "firing" and row is not None:
+            deduplicated = True
+            conn.execute(update(open_fingerprints).where(
+                open_fingerprints.c.fingerprint == alert.fingerprint).values(
+                last_seen_at=now, count=open_fingerprints.c.count + 1))
+        elif alert.status == "firing":
+            again = self._reopen(conn, alert, policy, events) \
+                if policy.reopen_window_seconds > 0 else None
             if again is not None:
-                incident_id, flapping = again
-                reopened = True
-                conn.execute(insert(open_fingerprints).values(
-                    fingerprint=alert.fingerprint, incident_id=incident_id, opened_at=now,
-                    last_seen_at=now, count=1))
-            elif row is not None:
-                deduplicated = True
-                conn.execute(update(open_fingerprints).where(
-                    open_fingerprints.c.fingerprint == alert.fingerprint).values(
-                    last_seen_at=now, count=open_fingerprints.c.count + 1))
+                (incident_id, flapping), reopened = again, True
             else:
+                incident_id = self._join_group(conn, alert, policy, events)
+                grouped = incident_id is not None
+            if incident_id is None:
                 incident = self._declare(conn, IncidentDraft(
                     title=alert.title, severity=alert.severity,
                     service=alert.service or "unknown", labels=alert.labels), actor=alert.source)
                 incident_id, declared = incident.id, True
-                conn.execute(insert(open_fingerprints).values(
-                    fingerprint=alert.fingerprint, incident_id=incident_id, opened_at=now,
-                    last_seen_at=now, count=1))
-        elif row is not None:
-            conn.execute(delete(open_fingerprints).where(
-                open_fingerprints.c.fingerprint == alert.fingerprint))
-            if auto_resolve:
-                current = _incident(conn.execute(select(incidents).where(
-                    incidents.c.id == incident_id).with_for_update()).one())
-                if current.status in (IncidentStatus.DECLARED, IncidentStatus.ACKNOWLEDGED,
-                                      IncidentStatus.MITIGATED):
-                    events.append(current.transition(IncidentStatus.RESOLVED, alert.source,
-                                                     "its alert resolved"))
-                    conn.execute(update(incidents).where(incidents.c.id == incident_id).values(
-                        status=current.status.value, updated_at=current.updated_at))
+                self._open_group(conn, alert, policy, incident_id)
+            conn.execute(insert(open_fingerprints).values(
+                fingerprint=alert.fingerprint, incident_id=incident_id, opened_at=now,
+                last_seen_at=now, count=1))
+        elif row is not None and incident_id is not None:
+            self._resolve(conn, alert, incident_id, auto_resolve, events)
         stored = alert.model_copy(update={"incident_id": incident_id})
         conn.execute(insert(alerts), stored.model_dump(mode="python"))
         if incident_id is not None:
@@ -132,12 +200,12 @@ class AlertOps(LedgerOps):
                 summary=f"Alert {verb}: {alert.title}",
                 details={"alert_id": alert.id, "fingerprint": alert.fingerprint}))
         return Accepted(alert.id, alert.fingerprint, alert.status, incident_id, deduplicated,
-                        declared, reopened, flapping)
+                        declared, reopened, flapping, grouped)
 
     def accept_alerts(self, batch: list[Alert], auto_resolve: bool = False,
-                      policy: ReopenPolicy | None = None) -> list[Accepted]:
+                      policy: AlertPolicy | None = None) -> list[Accepted]:
         """Store a request's alerts in one transaction; committed when this returns."""
-        policy = policy or ReopenPolicy()
+        policy = policy or AlertPolicy()
         for _ in range(20):
             try:
                 with self.tx() as conn:
@@ -152,8 +220,6 @@ class AlertOps(LedgerOps):
 
     def alerts_of(self, incident_id: str) -> list[Alert]:
         """An incident's alerts, oldest first."""
-        from firelane.store.base import aware
-
         with self.tx(write=False) as conn:
             rows = [dict(r._mapping) for r in conn.execute(
                 select(alerts).where(alerts.c.incident_id == incident_id)

@@ -42,7 +42,8 @@ def _event(row: Any) -> TimelineEvent:
 
 def _execution(row: Any) -> Execution:
     data = {k: v for k, v in row._mapping.items() if k not in ("owner", "heartbeat_at")}
-    data["created_at"], data["finished_at"] = aware(data["created_at"]), aware(data["finished_at"])
+    for key in ("created_at", "finished_at", "first_action_at"):
+        data[key] = aware(data[key])
     return Execution.model_validate(data)
 
 
@@ -130,6 +131,13 @@ class IncidentOps(StoreBase):
             incident.links = {**incident.links, kind: url}
             return TimelineEvent(incident_id=incident.id, kind="incident.link", actor=actor,
                                  summary=f"{kind}: {url}", details={"kind": kind, "url": url})
+        return self._mutate(ref, change)
+
+    def flag_incident(self, ref: str, label: str, event: TimelineEvent) -> Incident:
+        """Set `label: "true"` on the incident and record why, in one transaction."""
+        def change(incident: Incident) -> TimelineEvent:
+            incident.labels = {**incident.labels, label: "true"}
+            return event
         return self._mutate(ref, change)
 
     def append_events(self, events: Iterable[TimelineEvent]) -> None:

@@ -20,7 +20,7 @@ from firelane.errors import NotFound
 from firelane.models import Approval, StepStatus, TimelineEvent, utcnow
 from firelane.store.base import aware
 from firelane.store.incidents import IncidentOps
-from firelane.store.tables import approvals, step_ledger
+from firelane.store.tables import approvals, executions, step_ledger
 
 __all__ = ["Claim", "ClaimOutcome", "LedgerOps", "StepRecord", "idempotency_key"]
 
@@ -169,6 +169,10 @@ class LedgerOps(IncidentOps):
             ).values(status=status.value, outputs=outputs, error=error, finished_at=now,
                      lease_expires_at=None,
                      duration_seconds=(now - current.started_at).total_seconds()))
+            if status is StepStatus.SUCCEEDED:
+                conn.execute(update(executions).where(
+                    executions.c.id == execution_id, executions.c.first_action_at.is_(None))
+                    .values(first_action_at=now))
             self._insert_events(conn, events)
             record = self._get_step(conn, execution_id, step_id)
             assert record is not None

@@ -26,6 +26,7 @@ __all__ = [
     "incidents",
     "metadata",
     "open_fingerprints",
+    "open_groups",
     "step_ledger",
     "timeline_events",
 ]
@@ -87,7 +88,9 @@ executions = Table(
     Column("finished_at", TS),
     Column("owner", String(200)),
     Column("heartbeat_at", TS),
+    Column("first_action_at", TS),
     Index("ix_executions_status", "status"),
+    Index("ix_executions_first_action_at", "first_action_at"),
 )
 
 step_ledger = Table(
@@ -121,6 +124,7 @@ timeline_events = Table(
     Column("execution_id", String(32)),
     Column("step_id", String(100)),
     Index("ix_timeline_incident_at", "incident_id", "at"),
+    Index("ix_timeline_kind", "kind"),
 )
 
 approvals = Table(
@@ -148,6 +152,13 @@ open_fingerprints = Table(
     Column("opened_at", TS, nullable=False),
     Column("last_seen_at", TS, nullable=False),
     Column("count", Integer, nullable=False),
+)
+
+open_groups = Table(
+    "open_groups", metadata,
+    Column("group_key", String(400), primary_key=True),
+    Column("incident_id", String(32), ForeignKey("incidents.id"), nullable=False),
+    Column("opened_at", TS, nullable=False),
 )
 
 action_items = Table(

@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -21,8 +20,8 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 
 from firelane.errors import AlertRejected, FirelaneError, NotFound
 from firelane.store import Store
-from firelane.store.alerts import ReopenPolicy
 from flows.intake.config import IntakeConfig
+from flows.intake.metrics import IntakeMetrics
 from flows.intake.responder import Responder
 from integrations.alerts import SOURCES, SourceConfig, authenticate, parse
 
@@ -50,9 +49,9 @@ def create_app(store: Store, config: IntakeConfig, responder: Responder | None =
                fetch_cert: Callable[[str], bytes] = default_cert_fetcher) -> FastAPI:
     """The ASGI app (OpenAPI docs at /docs)."""
     sources: dict[str, SourceConfig] = config.source_configs()
-    policy = ReopenPolicy(config.reopen_window_seconds, config.flap_after_reopens)
-    metrics: Counter[str] = Counter()
-    latencies: list[float] = []
+    policy = config.policy()
+    metrics = IntakeMetrics()
+    stale_after = 3 * (responder.settings.lease_seconds if responder is not None else 30.0)
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if insecure:
@@ -100,11 +99,11 @@ def create_app(store: Store, config: IntakeConfig, responder: Responder | None =
                 authenticate(source, sources[source], body, headers, None, insecure)
             parsed = parse(source, body, headers, sources[source])
         except AlertRejected as exc:
-            metrics[f'alerts_rejected_total{{source="{source}",status="{exc.status}"}}'] += 1
+            metrics.count("alerts_rejected_total", f'source="{source}",status="{exc.status}"')
             return _reject(exc)
         if parsed.confirm_url:
             await asyncio.to_thread(fetch_cert, parsed.confirm_url)
-            metrics["sns_subscriptions_confirmed_total"] += 1
+            metrics.count("sns_subscriptions_confirmed_total")
         try:
             accepted = await asyncio.to_thread(store.accept_alerts, parsed.alerts,
                                                config.auto_resolve, policy)
@@ -113,21 +112,20 @@ def create_app(store: Store, config: IntakeConfig, responder: Responder | None =
             return JSONResponse({"error": f"the incident store is unavailable: {exc}; "
                                  "retry"}, status_code=503)
         for item, alert in zip(accepted, parsed.alerts, strict=True):
-            metrics[f'alerts_received_total{{source="{source}",status="{item.status}"}}'] += 1
-            metrics["dedup_hits_total"] += int(item.deduplicated)
-            metrics["incidents_reopened_total"] += int(item.reopened)
-            metrics["alerts_flapping_total"] += int(item.flapping)
-            if item.needs_response and item.incident_id is not None:
-                metrics["incidents_declared_total"] += int(item.declared)
-                if responder is not None:
-                    execution_id = await asyncio.to_thread(responder.prepare,
-                                                           item.incident_id, alert)
-                    if execution_id is not None and not responder.external:
-                        responder.start(execution_id)
-        latencies.append(time.perf_counter() - started)
-        del latencies[:-10_000]
+            metrics.count("alerts_received_total", f'source="{source}",status="{item.status}"')
+            metrics.count("dedup_hits_total", by=int(item.deduplicated))
+            metrics.count("alerts_grouped_total", by=int(item.grouped))
+            metrics.count("incidents_reopened_total", by=int(item.reopened))
+            metrics.count("alerts_flapping_total", by=int(item.flapping))
+            metrics.count("incidents_declared_total", by=int(item.declared))
+            if item.needs_response and item.incident_id is not None and responder is not None:
+                execution_id = await asyncio.to_thread(responder.prepare, item.incident_id, alert)
+                if execution_id is not None and not responder.external:
+                    responder.start(execution_id)
+        metrics.intake.observe(time.perf_counter() - started)
         return {"alerts": [{"id": a.id, "fingerprint": a.fingerprint, "status": a.status,
-                            "incident_id": a.incident_id, "deduplicated": a.deduplicated}
+                            "incident_id": a.incident_id, "deduplicated": a.deduplicated,
+                            "grouped": a.grouped}
                            for a in accepted], "note": parsed.note or None}
 
     @app.get("/healthz")
@@ -151,17 +149,12 @@ def create_app(store: Store, config: IntakeConfig, responder: Responder | None =
 
     @app.get("/metrics", response_class=PlainTextResponse)
     async def prometheus() -> str:
-        """Prometheus text format."""
-        lines = [f"firelane_{name} {value}" for name, value in sorted(metrics.items())]
+        """Prometheus text format (see the README for every series)."""
+        health = await asyncio.to_thread(store.health, stale_after, metrics.first_action_seen)
+        metrics.absorb(health)
         if responder is not None:
-            lines += [f"firelane_responses_started_total {responder.started}",
-                      f"firelane_responses_failed_total {responder.failed}",
-                      f"firelane_responses_running {len(responder.tasks)}"]
-        ordered = sorted(latencies)
-        for q in (0.5, 0.99):
-            if ordered:
-                value = ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-                lines.append(f'firelane_intake_seconds{{quantile="{q}"}} {value:.6f}')
-        return "\n".join(lines) + "\n"
+            metrics.counters["responses_started_total"] = responder.started
+            metrics.counters["responses_failed_total"] = responder.failed
+        return metrics.render(health, len(responder.tasks) if responder is not None else 0)
 
     return app

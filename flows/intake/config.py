@@ -3,6 +3,10 @@
     max_body_bytes: 1048576
     auto_resolve: true
     default_runbook: declare-incident
+    reopen_window_seconds: 600     # re-firing this soon after resolving reopens (and pages)
+    flap_after_reopens: 3          # from the 3rd reopen on: marked flapping, no new page
+    group_by: [service, cluster]   # alerts sharing these join one incident ...
+    group_window_seconds: 300      # ... for 5 minutes after the first of them
     sources:
       alertmanager: {bearer_token: {env: FIRELANE_ALERTMANAGER_TOKEN}}
       pagerduty: {hmac_secret: {block: pagerduty-webhook-secret}}
@@ -22,6 +26,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from firelane.errors import ConfigError
+from firelane.store.alerts import AlertPolicy
 from firelane.yamlsrc import YamlSourceError, load_yaml, schema_problems
 from integrations.alerts import SOURCES, SourceConfig
 
@@ -74,7 +79,14 @@ class IntakeConfig(BaseModel):
     default_runbook: str = "declare-incident"
     reopen_window_seconds: float = Field(default=600, ge=0)
     flap_after_reopens: int = Field(default=3, ge=1)
+    group_by: list[str] = Field(default_factory=list)
+    group_window_seconds: float = Field(default=300, ge=0)
     sources: dict[str, SourceSettings] = Field(default_factory=dict)
+
+    def policy(self) -> AlertPolicy:
+        """How alerts fold into incidents (dedup, reopen, flapping, grouping)."""
+        return AlertPolicy(self.reopen_window_seconds, self.flap_after_reopens,
+                           tuple(self.group_by), self.group_window_seconds)
 
     def source_configs(self) -> dict[str, SourceConfig]:
         """Resolved per-source settings (secrets read now)."""

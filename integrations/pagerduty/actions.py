@@ -80,7 +80,7 @@ class TriggerOutputs(BaseModel):
     dry_run: bool = False
 
 
-@action("pagerduty.trigger")
+@action("pagerduty.trigger", pages=True)
 async def trigger(inputs: TriggerInputs, ctx: ActionContext) -> TriggerOutputs:
     """Page the on-call through Events v2. The dedup_key makes a repeat a no-op at PagerDuty.
 
