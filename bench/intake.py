@@ -38,6 +38,7 @@ sys.path.insert(0, str(ROOT))
 import httpx  # noqa: E402
 
 from bench.common import free_port, prefect_server, summarize, write_results  # noqa: E402
+from bench.rawhttp import RawClient  # noqa: E402
 from tests.pgserver import postgres_server, stop_process  # noqa: E402
 
 TOKEN = "bench-token"
@@ -185,18 +186,20 @@ async def storm(intake: str, arrivals: Arrivals, total: int, fingerprints: int, 
     statuses: dict[int, int] = {}
     per_client = total // clients
 
+    host, port = intake.removeprefix("http://").split(":")
+
     async def client_loop(c: int) -> None:
-        async with httpx.AsyncClient(base_url=intake, timeout=60) as client:
+        async with RawClient(host, int(port)) as client:
             for i in range(per_client):
                 fp = f"storm{(c * per_client + i) % fingerprints}"
                 t0 = time.perf_counter()
                 if path == "/healthz":
-                    resp = await client.get(path)
+                    status, _ = await client.request("GET", path)
                 else:
-                    resp = await client.post(path, content=alert(f"storm {fp}", fp), headers={
+                    status, _ = await client.request("POST", path, alert(f"storm {fp}", fp), {
                         "authorization": f"Bearer {TOKEN}", "content-type": "application/json"})
                 latencies.append((time.perf_counter() - t0) * 1000)
-                statuses[resp.status_code] = statuses.get(resp.status_code, 0) + 1
+                statuses[status] = statuses.get(status, 0) + 1
 
     pages: list[float] = []
 
@@ -265,6 +268,11 @@ def main() -> None:
                         help="seconds between sequential alerts (0: back to back)")
     parser.add_argument("--responder", choices=["external", "inline"], default="external",
                         help="responses in a separate `firelane respond` process, or inline")
+    parser.add_argument("--flows", choices=["split", "hand-off", "in-process"],
+                        default="split",
+                        help="split: `respond --role urgent` pages, `respond --role flows` "
+                             "runs the flow runs; hand-off: flow runs go to a served "
+                             "deployment (a process each); in-process: one responder does both")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="firelane-bench-intake-"))
     store_url = f"sqlite:///{work}/firelane.db"
@@ -290,9 +298,19 @@ def main() -> None:
              str(work / "intake.yaml"), "--sandbox", "--responder", args.responder], env,
             "Firelane intake on", work / "intake.log"))
         if args.responder == "external":
+            role = [] if args.flows == "in-process" else ["--role", "urgent"]
+            if args.flows == "hand-off":
+                role += ["--hand-off", "run-runbook/firelane"]
+                stack.enter_context(process(
+                    [sys.executable, "-m", "flows.cli", "serve-flows"], env,
+                    "Firelane flow runner", work / "flows.log"))
+            elif args.flows == "split":
+                stack.enter_context(process(
+                    [sys.executable, "-m", "flows.cli", "respond", "--role", "flows"], env,
+                    "Firelane responder", work / "flows.log"))
             stack.enter_context(process(
-                [sys.executable, "-m", "flows.cli", "respond"], env, "Firelane responder",
-                work / "responder.log"))
+                [sys.executable, "-m", "flows.cli", "respond", *role], env,
+                "Firelane responder", work / "responder.log"))
         stack.enter_context(process(
             [sys.executable, "bench/naive_runner.py"], {**env, "PYTHONUNBUFFERED": "1"},
             "", work / "naive.log"))

@@ -84,10 +84,12 @@ class Role(StrEnum):
 
 
 class ExecutionStatus(StrEnum):
-    """The state of one run of one runbook."""
+    """The state of one run of one runbook: `pending` waits for a responder, `ready` has had
+    its urgent steps run and waits for a flow runner (`firelane respond --role flows`)."""
 
     PENDING = "pending"
     RUNNING = "running"
+    READY = "ready"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
 

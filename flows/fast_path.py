@@ -3,14 +3,19 @@
 A deployment run takes seconds to reach its first line and even an in-process flow call costs
 about 200 ms (PREFECT.md), so paging cannot wait for Prefect. Urgent steps (no `needs`, no `if`,
 no approval, not destructive) run at once through the same `execute_step()` and ledger as every
-step, while the `run-runbook` flow starts beside them; when its DAG reaches those steps it finds
-them claimed or recorded and reuses their outcome, so each side effect happens once and still
-shows in the flow run.
+step; paging steps go first, the other urgent steps a moment later, so the war room's requests
+do not queue in front of the page. The `run-runbook` flow then runs the whole runbook: in this
+process (a worker thread with its own loop) or handed to a Prefect deployment with the
+execution id as the idempotency key. When its DAG reaches the urgent steps it finds them
+recorded and reuses their outcome, so each side effect happens once and still shows in the flow
+run.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from firelane.registry import get_action
@@ -20,10 +25,16 @@ from firelane.store import StepRecord, Store
 from flows.engine import execute_step
 from flows.runbook_flow import build_context, run_execution
 
-__all__ = ["URGENT_HEAD_START_SECONDS", "run_with_fast_path", "start_urgent_steps",
-           "urgent_steps"]
+__all__ = ["FLOW_THREADS", "PAGE_HEAD_START_SECONDS", "URGENT_HEAD_START_SECONDS", "hand_off",
+           "run_flow_in_thread", "run_with_fast_path", "start_urgent_steps", "urgent_steps"]
 
 URGENT_HEAD_START_SECONDS = 1.0
+FLOW_THREADS = 64
+
+_flow_pool = ThreadPoolExecutor(max_workers=FLOW_THREADS, thread_name_prefix="firelane-flow")
+PAGE_HEAD_START_SECONDS = 0.05
+
+log = logging.getLogger("firelane.fast_path")
 
 
 def urgent_steps(runbook: Runbook) -> list[Step]:
@@ -32,25 +43,70 @@ def urgent_steps(runbook: Runbook) -> list[Step]:
             and not get_action(s.uses).destructive]
 
 
-def start_urgent_steps(store: Store, execution_id: str,
-                       settings: Settings) -> list[asyncio.Task[StepRecord]]:
-    """Start the urgent steps of an execution now; the caller starts the flow beside them."""
-    rc = build_context(store, execution_id, settings)
-    return [asyncio.create_task(execute_step(rc, s)) for s in urgent_steps(rc.loaded.runbook)]
+async def start_urgent_steps(store: Store, execution_id: str,
+                             settings: Settings) -> list[asyncio.Task[StepRecord]]:
+    """Start the urgent steps of an execution: its pages at once, the rest as soon as the
+    pages are done or `PAGE_HEAD_START_SECONDS` have passed. Returns every started task."""
+    rc = await asyncio.to_thread(build_context, store, execution_id, settings)
+    urgent = urgent_steps(rc.loaded.runbook)
+    pages = [s for s in urgent if get_action(s.uses).pages]
+    tasks = [asyncio.create_task(execute_step(rc, s)) for s in pages]
+    if tasks:
+        await asyncio.wait(tasks, timeout=PAGE_HEAD_START_SECONDS)
+    return tasks + [asyncio.create_task(execute_step(rc, s)) for s in urgent if s not in pages]
 
 
-async def run_with_fast_path(store: Store, execution_id: str,
-                             settings: Settings) -> dict[str, Any]:
+async def hand_off(store: Store, execution_id: str, deployment: str,
+                   max_delay: float = 60.0) -> str:
+    """Create the execution's flow run on `deployment`, retrying while the Prefect API is down
+    (the idempotency key makes a retried or repeated hand-off create one run). Returns the flow
+    run id once the execution is Prefect's to finish."""
+    from prefect.deployments import run_deployment
+
+    delay = 0.5
+    while True:
+        try:
+            run: Any = await run_deployment(  # type: ignore[misc]
+                deployment, parameters={"execution_id": execution_id}, timeout=0,
+                idempotency_key=f"firelane-execution-{execution_id}")
+            break
+        except Exception as exc:
+            log.warning("hand-off of execution %s to %s failed (%s: %s); retrying in %.1f s",
+                        execution_id, deployment, type(exc).__name__, exc, delay)
+            await asyncio.sleep(delay)
+            delay = min(max_delay, delay * 2)
+    await asyncio.to_thread(store.hand_off_execution, execution_id, str(run.id))
+    return str(run.id)
+
+
+async def run_flow_in_thread(execution_id: str) -> dict[str, Any]:
+    """Run the execution's `run-runbook` flow on its own loop in a flow thread (a pool of
+    `FLOW_THREADS`, apart from the default executor the store calls use: a flow waiting hours
+    for an approval must not starve them)."""
+    return await asyncio.get_running_loop().run_in_executor(_flow_pool, run_execution,
+                                                            execution_id)
+
+
+async def run_with_fast_path(store: Store, execution_id: str, settings: Settings,
+                             flows: str = "here") -> dict[str, Any]:
     """Urgent steps at once, the whole runbook in the `run-runbook` flow beside them.
 
-    The flow runs on its own event loop in a worker thread, and starts once the urgent steps
-    are done or `URGENT_HEAD_START_SECONDS` have passed: Prefect's run set-up does tens of
-    milliseconds of CPU work that would otherwise compete with the urgent requests.
+    The flow starts once the urgent steps are done or `URGENT_HEAD_START_SECONDS` have passed:
+    Prefect's run set-up does tens of milliseconds of CPU work that would otherwise compete
+    with the urgent requests. `flows` says where it runs: `here` (this process, on its own
+    event loop in a worker thread), `ready` (left for a `firelane respond --role flows`
+    process), or `deployment:<flow>/<name>` (handed to that Prefect deployment).
     """
-    urgent = start_urgent_steps(store, execution_id, settings)
+    urgent = await start_urgent_steps(store, execution_id, settings)
     if urgent:
         await asyncio.wait(urgent, timeout=URGENT_HEAD_START_SECONDS)
     try:
-        return await asyncio.to_thread(run_execution, execution_id)
+        if flows.startswith("deployment:"):
+            return {"execution_id": execution_id, "flow_run_id": await hand_off(
+                store, execution_id, flows.removeprefix("deployment:"))}
+        if flows == "ready":
+            await asyncio.to_thread(store.mark_ready, execution_id)
+            return {"execution_id": execution_id, "status": "ready"}
+        return await run_flow_in_thread(execution_id)
     finally:
         await asyncio.gather(*urgent, return_exceptions=True)

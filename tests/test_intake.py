@@ -337,3 +337,49 @@ def test_sigkill_intake_mid_response_then_restart_runs_it_exactly_once(
     assert (len(state["jira_issues"]), len(state["pd_incidents"]), len(state["slack_channels"]),
             len(state["slack_messages"]), len(state["zoom_meetings"])) == (1, 1, 1, 1, 1)
     assert any(e.kind == "step.taken_over" for e in store.timeline(incident.id))
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_split_roles_page_while_prefect_is_down_then_the_flow_runner_finishes(
+        firelane_env: str, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from bench.common import free_port
+    from firelane.settings import Settings
+    from flows.intake.responder import Responder
+    from flows.intake.worker import respond_forever
+
+    store = open_store(firelane_env)
+    settings = Settings.from_env()
+    app = create_app(store, _config(monkeypatch), Responder(
+        store, settings, "declare-incident", sandbox=True, external=True))
+    [accepted] = _post(app, [("/alerts/alertmanager", AM, TOKEN)])
+    [incident] = store.list_incidents()
+    [execution] = store.list_executions(incident.id)
+
+    async def run_role(role: str, until: Callable[[], bool]) -> int:
+        stop = asyncio.Event()
+        worker = asyncio.create_task(respond_forever(store, settings, stop, role=role))
+        for _ in range(600):
+            if until():
+                break
+            await asyncio.sleep(0.1)
+        stop.set()
+        return await worker
+
+    dead_api = f"http://127.0.0.1:{free_port()}/api"
+    with temporary_settings({PREFECT_API_URL: dead_api}):
+        started = asyncio.run(run_role(
+            "urgent", lambda: store.get_execution(execution.id).status == "ready"))
+    assert started == 1 and len(sandbox.state.dump()["pd_incidents"]) == 1
+    records = store.step_records(execution.id)
+    assert records["page"].status.value == "succeeded" and "announce" not in records
+    assert store.health(90, None).flows_waiting == 1
+    assert asyncio.run(run_role(
+        "flows", lambda: store.get_execution(execution.id).status == "succeeded")) == 1
+    done = store.get_execution(execution.id)
+    assert done.status == "succeeded" and done.flow_run_id
+    state = sandbox.state.dump()
+    assert (len(state["jira_issues"]), len(state["pd_incidents"]), len(state["slack_channels"]),
+            len(state["slack_messages"])) == (1, 1, 1, 1)
+    assert accepted.json()["alerts"][0]["incident_id"] == incident.id

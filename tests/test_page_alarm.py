@@ -28,7 +28,7 @@ def _urgent_run(store: Store) -> str:
                                                      sandbox=True))
 
     async def go() -> None:
-        await asyncio.gather(*start_urgent_steps(store, execution.id, Settings.from_env()))
+        await asyncio.gather(*await start_urgent_steps(store, execution.id, Settings.from_env()))
 
     asyncio.run(go())
     return execution.id

@@ -8,19 +8,33 @@ whole batch and finds the incident the other process declared.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from firelane.errors import StoreError
-from firelane.models import Alert, IncidentDraft, IncidentStatus, TimelineEvent, utcnow
+from firelane.models import (
+    Alert,
+    Execution,
+    Incident,
+    IncidentDraft,
+    IncidentStatus,
+    TimelineEvent,
+    utcnow,
+)
 from firelane.store.base import aware
 from firelane.store.incidents import _incident
 from firelane.store.ledger import LedgerOps
 from firelane.store.tables import alerts, incidents, open_fingerprints, open_groups
 
-__all__ = ["Accepted", "AlertOps", "AlertPolicy", "group_key"]
+__all__ = ["Accepted", "AlertOps", "AlertPolicy", "Responder", "group_key"]
+
+
+Responder = Callable[[Alert, Incident], Execution | None]
 
 
 @dataclass(frozen=True)
@@ -70,12 +84,36 @@ class Accepted:
     reopened: bool = False
     flapping: bool = False
     grouped: bool = False
+    execution_id: str | None = None
 
     @property
     def needs_response(self) -> bool:
         """A new incident, or one reopened by an alert that is not flapping, starts its
         runbook (and so pages); a duplicate, a grouped alert or a flapping one does not."""
         return self.declared or (self.reopened and not self.flapping)
+
+
+@dataclass
+class _Batch:
+    """One transaction's view: open fingerprints (read once, kept current), repeats to count,
+    alert rows and timeline events to insert at the end."""
+
+    open: dict[str, str]
+    repeats: Counter[str] = field(default_factory=Counter)
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    events: list[TimelineEvent] = field(default_factory=list)
+
+    def flush(self, conn: Connection) -> None:
+        """Write the counted repeats and the alerts."""
+        if self.repeats:
+            now = utcnow()
+            conn.execute(update(open_fingerprints)
+                         .where(open_fingerprints.c.fingerprint == bindparam("fp"))
+                         .values(count=open_fingerprints.c.count + bindparam("n"),
+                                 last_seen_at=bindparam("seen")),
+                         [{"fp": fp, "n": n, "seen": now} for fp, n in self.repeats.items()])
+        if self.rows:
+            conn.execute(insert(alerts), self.rows)
 
 
 class AlertOps(LedgerOps):
@@ -160,17 +198,15 @@ class AlertOps(LedgerOps):
                 status=current.status.value, updated_at=current.updated_at))
 
     def _accept_one(self, conn: Connection, alert: Alert, auto_resolve: bool,
-                    events: list[TimelineEvent], policy: AlertPolicy) -> Accepted:
+                    batch: _Batch, policy: AlertPolicy) -> Accepted:
         now = utcnow()
-        row = conn.execute(select(open_fingerprints).where(
-            open_fingerprints.c.fingerprint == alert.fingerprint).with_for_update()).first()
+        events = batch.events
+        fp = alert.fingerprint
         declared = deduplicated = reopened = flapping = grouped = False
-        incident_id: str | None = row.incident_id if row is not None else None
-        if alert.status == "firing" and row is not None:
+        incident_id = batch.open.get(fp)
+        if alert.status == "firing" and incident_id is not None:
             deduplicated = True
-            conn.execute(update(open_fingerprints).where(
-                open_fingerprints.c.fingerprint == alert.fingerprint).values(
-                last_seen_at=now, count=open_fingerprints.c.count + 1))
+            batch.repeats[fp] += 1
         elif alert.status == "firing":
             again = self._reopen(conn, alert, policy, events) \
                 if policy.reopen_window_seconds > 0 else None
@@ -186,37 +222,76 @@ class AlertOps(LedgerOps):
                 incident_id, declared = incident.id, True
                 self._open_group(conn, alert, policy, incident_id)
             conn.execute(insert(open_fingerprints).values(
-                fingerprint=alert.fingerprint, incident_id=incident_id, opened_at=now,
-                last_seen_at=now, count=1))
-        elif row is not None and incident_id is not None:
+                fingerprint=fp, incident_id=incident_id, opened_at=now, last_seen_at=now,
+                count=1))
+            batch.open[fp] = incident_id
+        elif incident_id is not None:
+            batch.repeats.pop(fp, None)
+            batch.open.pop(fp)
             self._resolve(conn, alert, incident_id, auto_resolve, events)
-        stored = alert.model_copy(update={"incident_id": incident_id})
-        conn.execute(insert(alerts), stored.model_dump(mode="python"))
-        if incident_id is not None:
+        batch.rows.append({**alert.model_dump(mode="python"), "incident_id": incident_id})
+        if incident_id is not None and not deduplicated:
             verb = "resolved" if alert.status == "resolved" else (
-                "repeated" if deduplicated else "reopened" if reopened else "received")
+                "reopened" if reopened else "received")
             events.append(TimelineEvent(
                 incident_id=incident_id, source=alert.source, kind=f"alert.{verb}",
                 summary=f"Alert {verb}: {alert.title}",
-                details={"alert_id": alert.id, "fingerprint": alert.fingerprint}))
-        return Accepted(alert.id, alert.fingerprint, alert.status, incident_id, deduplicated,
-                        declared, reopened, flapping, grouped)
+                details={"alert_id": alert.id, "fingerprint": fp}))
+        return Accepted(alert.id, fp, alert.status, incident_id, deduplicated, declared,
+                        reopened, flapping, grouped)
 
     def accept_alerts(self, batch: list[Alert], auto_resolve: bool = False,
-                      policy: AlertPolicy | None = None) -> list[Accepted]:
-        """Store a request's alerts in one transaction; committed when this returns."""
+                      policy: AlertPolicy | None = None,
+                      respond: Responder | None = None) -> list[Accepted]:
+        """Store a request's alerts in one transaction; committed when this returns.
+
+        `respond(alert, incident)` is asked, inside the same transaction, for the execution
+        that answers each alert needing a response: the alert, its incident and the pending
+        response commit together or not at all, so an intake that dies after its 202 leaves
+        nothing that a restart cannot resume. A repeat of an open fingerprint is stored and
+        counted (`open_fingerprints.count`) but adds no timeline event: a storm of 10,000
+        repeats must not bury the incident's timeline.
+        """
+        return self.accept_batches([batch], auto_resolve, policy, respond)[0]
+
+    def accept_batches(self, batches: list[list[Alert]], auto_resolve: bool = False,
+                       policy: AlertPolicy | None = None,
+                       respond: Responder | None = None) -> list[list[Accepted]]:
+        """Several requests' alerts in one transaction (the intake's group commit): the open
+        fingerprints are read (and locked) once, repeats are counted with one update per
+        fingerprint, and the alerts are inserted together."""
         policy = policy or AlertPolicy()
+        fingerprints = sorted({a.fingerprint for b in batches for a in b})
         for _ in range(20):
             try:
                 with self.tx() as conn:
-                    events: list[TimelineEvent] = []
-                    out = [self._accept_one(conn, alert, auto_resolve, events, policy)
-                           for alert in batch]
-                    self._insert_events(conn, events)
+                    batch = _Batch(open=dict(conn.execute(
+                        select(open_fingerprints.c.fingerprint, open_fingerprints.c.incident_id)
+                        .where(open_fingerprints.c.fingerprint.in_(fingerprints))
+                        .order_by(open_fingerprints.c.fingerprint).with_for_update()).all()))
+                    out = [[self._accept_responding(conn, alert, auto_resolve, batch, policy,
+                                                    respond) for alert in alerts_]
+                           for alerts_ in batches]
+                    batch.flush(conn)
+                    self._insert_events(conn, batch.events)
                     return out
             except IntegrityError:
                 continue
         raise StoreError("could not store the alerts after 20 conflicting tries")
+
+    def _accept_responding(self, conn: Connection, alert: Alert, auto_resolve: bool,
+                           batch: _Batch, policy: AlertPolicy,
+                           respond: Responder | None) -> Accepted:
+        accepted = self._accept_one(conn, alert, auto_resolve, batch, policy)
+        if respond is None or not accepted.needs_response or accepted.incident_id is None:
+            return accepted
+        incident = _incident(conn.execute(select(incidents).where(
+            incidents.c.id == accepted.incident_id)).one())
+        execution = respond(alert, incident)
+        if execution is None:
+            return accepted
+        self._insert_execution(conn, execution, batch.events)
+        return replace(accepted, execution_id=execution.id)
 
     def alerts_of(self, incident_id: str) -> list[Alert]:
         """An incident's alerts, oldest first."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -10,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import Connection, create_engine, event, make_url
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from firelane.errors import ConfigError, StoreError
 
@@ -55,12 +57,38 @@ def _make_engine(url: str) -> Engine:
                       "or postgresql+psycopg://")
 
 
+def _run(conn: Connection) -> Iterator[Connection]:
+    try:
+        yield conn
+    except BaseException:
+        conn.rollback()
+        raise
+    conn.commit()
+
+
+def _begin_immediate(conn: Connection, patience: float = 10.0) -> None:
+    deadline = time.monotonic() + patience
+    conn.exec_driver_sql("PRAGMA busy_timeout=0")
+    try:
+        while True:
+            try:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+                return
+            except OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.0005)
+    finally:
+        conn.exec_driver_sql("PRAGMA busy_timeout=10000")
+
+
 class StoreBase:
     """Owns the SQLAlchemy engine; subclasses add the operations."""
 
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = _make_engine(url)
+        self._writer = threading.Lock()
 
     @property
     def dialect(self) -> str:
@@ -92,18 +120,26 @@ class StoreBase:
     @contextmanager
     def tx(self, write: bool = True) -> Iterator[Connection]:
         """One transaction. On SQLite a writing one takes the write lock at BEGIN, so two
-        processes never deadlock upgrading a read lock; readers never wait (WAL)."""
-        with self.engine.connect() as conn:
-            if self.dialect == "sqlite":
-                conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
-            else:
+        processes never deadlock upgrading a read lock; readers never wait (WAL).
+
+        SQLite's own busy handler sleeps 1, 2, 5, 10 ... 100 ms between tries, which under a
+        storm leaves a paging responder asleep while the intake commits. Writers in one
+        process queue on a lock instead, and a writer waiting for another process retries
+        every half millisecond (`_begin_immediate`).
+        """
+        if self.dialect != "sqlite":
+            with self.engine.connect() as conn:
                 conn.begin()
-            try:
-                yield conn
-            except BaseException:
-                conn.rollback()
-                raise
-            conn.commit()
+                yield from _run(conn)
+            return
+        if not write:
+            with self.engine.connect() as conn:
+                conn.exec_driver_sql("BEGIN")
+                yield from _run(conn)
+            return
+        with self._writer, self.engine.connect() as conn:
+            _begin_immediate(conn)
+            yield from _run(conn)
 
     def close(self) -> None:
         """Release pooled connections."""

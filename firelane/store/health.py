@@ -26,6 +26,7 @@ class Health:
 
     waiting: int
     oldest_waiting_seconds: float
+    flows_waiting: int
     stuck: int
     pages_failed: int
     first_actions: list[tuple[datetime, float]]
@@ -36,7 +37,8 @@ class HealthOps(AlertOps):
 
     def health(self, stale_after: float, since: datetime | None,
                limit: int = 10_000) -> Health:
-        """Executions waiting for a responder, executions stuck past their lease (a running
+        """Executions waiting for a responder, executions waiting for a flow runner (urgent
+        steps done), executions stuck past their lease (a running
         execution whose responder stopped heartbeating, or with a step whose lease expired),
         `page.failed` events, and (first_action_at, seconds from the execution's creation) for
         executions that first acted after `since`, oldest first."""
@@ -56,6 +58,8 @@ class HealthOps(AlertOps):
         with self.tx(write=False) as conn:
             waiting, oldest = conn.execute(select(func.count(), func.min(
                 executions.c.created_at)).where(pending)).one()
+            ready = conn.execute(select(func.count()).where(
+                executions.c.status == ExecutionStatus.READY.value)).scalar() or 0
             stuck_count = conn.execute(select(func.count()).where(stuck)).scalar() or 0
             pages_failed = conn.execute(select(func.count()).where(
                 timeline_events.c.kind == "page.failed")).scalar() or 0
@@ -68,6 +72,6 @@ class HealthOps(AlertOps):
             firsts.append((first_at, max(0.0, (first_at - created_at).total_seconds())))
         return Health(waiting=int(waiting or 0),
                       oldest_waiting_seconds=(now - oldest_at).total_seconds()
-                      if oldest_at is not None else 0.0,
+                      if oldest_at is not None else 0.0, flows_waiting=int(ready),
                       stuck=int(stuck_count), pages_failed=int(pages_failed),
                       first_actions=firsts)

@@ -152,16 +152,22 @@ class IncidentOps(StoreBase):
         with self.tx(write=False) as conn:
             return [_event(r) for r in conn.execute(query)]
 
+    def _insert_execution(self, conn: Connection, execution: Execution,
+                          events: list[TimelineEvent]) -> None:
+        conn.execute(insert(executions), execution.model_dump(mode="python"))
+        events.append(TimelineEvent(
+            incident_id=execution.incident_id, kind="execution.created",
+            execution_id=execution.id,
+            summary=f"Runbook {execution.runbook_name} queued"
+                    + (" (dry run)" if execution.dry_run else ""),
+            details={"runbook_hash": execution.runbook_hash, "inputs": execution.inputs}))
+
     def create_execution(self, execution: Execution) -> Execution:
         """Record a new execution with its runbook snapshot."""
         with self.tx() as conn:
-            conn.execute(insert(executions), execution.model_dump(mode="python"))
-            self._insert_events(conn, [TimelineEvent(
-                incident_id=execution.incident_id, kind="execution.created",
-                execution_id=execution.id,
-                summary=f"Runbook {execution.runbook_name} queued"
-                        + (" (dry run)" if execution.dry_run else ""),
-                details={"runbook_hash": execution.runbook_hash, "inputs": execution.inputs})])
+            events: list[TimelineEvent] = []
+            self._insert_execution(conn, execution, events)
+            self._insert_events(conn, events)
         return execution
 
     def get_execution(self, execution_id: str) -> Execution:
@@ -179,31 +185,41 @@ class IncidentOps(StoreBase):
         with self.tx(write=False) as conn:
             return [_execution(r) for r in conn.execute(query)]
 
-    def claim_execution(self, owner: str, stale_after: float) -> Execution | None:
-        """Take the oldest execution nobody is running: pending, or claimed by a responder
-        whose heartbeat is older than `stale_after` seconds (it died). Executions run directly
-        (the CLI, an inline intake) have no heartbeat and are never taken. None when idle."""
+    def claim_execution(self, owner: str, stale_after: float,
+                        wanted: ExecutionStatus = ExecutionStatus.PENDING) -> Execution | None:
+        """Take the oldest execution in status `wanted` (pending: nobody started it; ready:
+        its urgent steps ran, its flow has not). Taking pending ones also takes over running
+        ones whose responder's heartbeat is older than `stale_after` seconds (it died).
+        Executions run directly (the CLI, an inline intake) have no heartbeat and are never
+        taken. None when idle."""
         cutoff = utcnow() - timedelta(seconds=stale_after)
+        claimable = executions.c.status == wanted.value
+        if wanted is ExecutionStatus.PENDING:
+            claimable = claimable | ((executions.c.status == ExecutionStatus.RUNNING.value)
+                                     & executions.c.heartbeat_at.is_not(None)
+                                     & (executions.c.heartbeat_at < cutoff))
         with self.tx() as conn:
-            row = conn.execute(select(executions).where(
-                (executions.c.status == ExecutionStatus.PENDING.value)
-                | ((executions.c.status == ExecutionStatus.RUNNING.value)
-                   & executions.c.heartbeat_at.is_not(None)
-                   & (executions.c.heartbeat_at < cutoff)))
-                .order_by(executions.c.created_at).limit(1).with_for_update(skip_locked=True)
-            ).first()
+            row = conn.execute(select(executions).where(claimable)
+                               .order_by(executions.c.created_at).limit(1)
+                               .with_for_update(skip_locked=True)).first()
             if row is None:
                 return None
             conn.execute(update(executions).where(executions.c.id == row.id).values(
                 status=ExecutionStatus.RUNNING.value, owner=owner, heartbeat_at=utcnow()))
         return _execution(row)
 
-    def has_pending_executions(self) -> bool:
-        """A cheap read: is anything waiting for a responder?"""
+    def has_pending_executions(self, wanted: ExecutionStatus = ExecutionStatus.PENDING,
+                               ) -> bool:
+        """A cheap read: is anything waiting in status `wanted`?"""
         with self.tx(write=False) as conn:
             return conn.execute(select(executions.c.id).where(
-                executions.c.status == ExecutionStatus.PENDING.value).limit(1)).first() \
-                is not None
+                executions.c.status == wanted.value).limit(1)).first() is not None
+
+    def mark_ready(self, execution_id: str) -> None:
+        """Urgent steps done: leave the execution for a flow runner to claim."""
+        with self.tx() as conn:
+            conn.execute(update(executions).where(executions.c.id == execution_id).values(
+                status=ExecutionStatus.READY.value, owner=None, heartbeat_at=None))
 
     def heartbeat_executions(self, owner: str, ids: list[str]) -> None:
         """Say that `owner` is still running these executions."""
@@ -213,10 +229,18 @@ class IncidentOps(StoreBase):
                     executions.c.id.in_(ids), executions.c.owner == owner)
                     .values(heartbeat_at=utcnow()))
 
+    def hand_off_execution(self, execution_id: str, flow_run_id: str) -> None:
+        """The execution now belongs to a Prefect flow run: no responder heartbeats it or
+        takes it over any more (Prefect and `firelane resume` finish it)."""
+        with self.tx() as conn:
+            conn.execute(update(executions).where(executions.c.id == execution_id).values(
+                owner=f"prefect:{flow_run_id}", heartbeat_at=None, flow_run_id=flow_run_id))
+
     def unfinished_executions(self) -> list[Execution]:
-        """Executions accepted but not finished (pending or running), oldest first."""
+        """Executions accepted but not finished (pending, running or ready), oldest first."""
         query = (select(executions).where(executions.c.status.in_(
-            [ExecutionStatus.PENDING.value, ExecutionStatus.RUNNING.value]))
+            [ExecutionStatus.PENDING.value, ExecutionStatus.RUNNING.value,
+             ExecutionStatus.READY.value]))
             .order_by(executions.c.created_at))
         with self.tx(write=False) as conn:
             return [_execution(r) for r in conn.execute(query)]

@@ -18,8 +18,9 @@ import httpx
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 
-from firelane.errors import AlertRejected, FirelaneError, NotFound
+from firelane.errors import AlertRejected, NotFound
 from firelane.store import Store
+from flows.intake.committer import Committer
 from flows.intake.config import IntakeConfig
 from flows.intake.metrics import IntakeMetrics
 from flows.intake.responder import Responder
@@ -51,6 +52,8 @@ def create_app(store: Store, config: IntakeConfig, responder: Responder | None =
     sources: dict[str, SourceConfig] = config.source_configs()
     policy = config.policy()
     metrics = IntakeMetrics()
+    committer = Committer(store, config.auto_resolve, policy,
+                          responder.plan if responder is not None else None)
     stale_after = 3 * (responder.settings.lease_seconds if responder is not None else 30.0)
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -61,6 +64,7 @@ def create_app(store: Store, config: IntakeConfig, responder: Responder | None =
             if resumed:
                 log.warning("resumed %d response(s) that never finished", resumed)
         yield
+        committer.close()
         if responder is not None and responder.tasks:
             await asyncio.wait(responder.tasks, timeout=30)
 
@@ -105,23 +109,23 @@ def create_app(store: Store, config: IntakeConfig, responder: Responder | None =
             await asyncio.to_thread(fetch_cert, parsed.confirm_url)
             metrics.count("sns_subscriptions_confirmed_total")
         try:
-            accepted = await asyncio.to_thread(store.accept_alerts, parsed.alerts,
-                                               config.auto_resolve, policy)
-        except FirelaneError as exc:
-            log.error("could not store alerts from %s: %s", source, exc)
-            return JSONResponse({"error": f"the incident store is unavailable: {exc}; "
-                                 "retry"}, status_code=503)
-        for item, alert in zip(accepted, parsed.alerts, strict=True):
+            accepted = await committer.accept(parsed.alerts)
+        except Exception as exc:
+            log.error("could not store alerts from %s: %s: %s", source, type(exc).__name__, exc)
+            metrics.count("alerts_rejected_total", f'source="{source}",status="503"')
+            return JSONResponse({"error": "the incident store could not commit the alerts "
+                                 f"({type(exc).__name__}); nothing was stored, retry"},
+                                status_code=503)
+        for item in accepted:
             metrics.count("alerts_received_total", f'source="{source}",status="{item.status}"')
             metrics.count("dedup_hits_total", by=int(item.deduplicated))
             metrics.count("alerts_grouped_total", by=int(item.grouped))
             metrics.count("incidents_reopened_total", by=int(item.reopened))
             metrics.count("alerts_flapping_total", by=int(item.flapping))
             metrics.count("incidents_declared_total", by=int(item.declared))
-            if item.needs_response and item.incident_id is not None and responder is not None:
-                execution_id = await asyncio.to_thread(responder.prepare, item.incident_id, alert)
-                if execution_id is not None and not responder.external:
-                    responder.start(execution_id)
+            if item.execution_id is not None and responder is not None \
+                    and not responder.external:
+                responder.start(item.execution_id)
         metrics.intake.observe(time.perf_counter() - started)
         return {"alerts": [{"id": a.id, "fingerprint": a.fingerprint, "status": a.status,
                             "incident_id": a.incident_id, "deduplicated": a.deduplicated,

@@ -90,6 +90,8 @@ class IntakeMetrics:
              health.waiting),
             ("responses_oldest_waiting_seconds", "Age of the oldest waiting execution",
              round(health.oldest_waiting_seconds, 3)),
+            ("flows_waiting", "Executions whose urgent steps ran, waiting for a flow runner",
+             health.flows_waiting),
             ("executions_stuck", "Running executions past their lease (responder or step "
              "worker stopped)", health.stuck),
             ("pages_failed", "Pages that failed after their retries (incidents flagged "

@@ -9,7 +9,7 @@ import logging
 from firelane.errors import FirelaneError
 from firelane.inputs import new_execution
 from firelane.loader import load_runbook
-from firelane.models import Alert, ExecutionStatus
+from firelane.models import Alert, Execution, ExecutionStatus, Incident
 from firelane.runbook import LoadedRunbook
 from firelane.settings import Settings
 from firelane.store import Store
@@ -54,17 +54,16 @@ class Responder:
         self.started = 0
         self.failed = 0
 
-    def prepare(self, incident_id: str, alert: Alert) -> str | None:
-        """Match the runbook and record the execution (store I/O; safe in a worker thread)."""
+    def plan(self, alert: Alert, incident: Incident) -> Execution | None:
+        """The execution that answers `alert` for `incident` (no I/O: the store calls this
+        inside the transaction that commits the alert)."""
         loaded = match_runbook(self.runbooks, alert, self.default_runbook)
         if loaded is None:
-            log.error("no runbook matches INC %s and no default runbook %r exists", incident_id,
-                      self.default_runbook)
+            log.error("no runbook matches INC %s and no default runbook %r exists",
+                      incident.number, self.default_runbook)
             return None
-        incident = self.store.get_incident(incident_id)
-        execution = self.store.create_execution(new_execution(
-            loaded, incident, {}, sandbox=self.sandbox, for_responder=self.external))
-        return execution.id
+        return new_execution(loaded, incident, {}, sandbox=self.sandbox,
+                             for_responder=self.external)
 
     def start(self, execution_id: str) -> None:
         """Run (or resume) an execution in the background."""

@@ -1,0 +1,64 @@
+"""Group commit: concurrent requests share transactions, every alert is committed before its
+answer, and one request's failure is nobody else's."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from firelane.models import Alert, Execution, Incident, Severity
+from firelane.store import Store, open_store
+from firelane.store.alerts import AlertPolicy
+from flows.intake.committer import Committer
+
+
+def _alert(fp: str, title: str = "queue backlog") -> Alert:
+    return Alert(source="generic", fingerprint=fp, title=title, severity=Severity.SEV2,
+                 service="queue")
+
+
+def _respond(alert: Alert, incident: Incident) -> Execution | None:
+    if alert.title == "poison":
+        raise RuntimeError("the runbook matcher broke on this alert")
+    return Execution(incident_id=incident.id, runbook_name="rb", runbook_hash="h" * 64,
+                     runbook_source="x", status="pending")
+
+
+@pytest.fixture
+def sq(sqlite_url: str) -> Store:
+    return open_store(sqlite_url)
+
+
+def test_concurrent_requests_share_commits_and_all_land(sq: Store) -> None:
+    committer = Committer(sq, False, AlertPolicy(), _respond)
+
+    async def storm() -> list[list[object]]:
+        return await asyncio.gather(*(committer.accept([_alert(f"fp{i % 10}")])
+                                      for i in range(300)))
+
+    results = asyncio.run(storm())
+    committer.close()
+    assert committer.commits < 300
+    flat = [item for batch in results for item in batch]
+    assert len(flat) == 300 and sum(a.declared for a in flat) == 10  # type: ignore[attr-defined]
+    assert sum(a.execution_id is not None for a in flat) == 10  # type: ignore[attr-defined]
+    with sq.tx(write=False) as conn:
+        assert conn.exec_driver_sql("select count(*) from alerts").scalar() == 300
+        assert conn.exec_driver_sql("select count(*) from executions").scalar() == 10
+
+
+def test_a_failing_request_does_not_fail_its_batch_mates(sq: Store) -> None:
+    committer = Committer(sq, False, AlertPolicy(), _respond)
+
+    async def mixed() -> list[object]:
+        return await asyncio.gather(*(committer.accept([_alert(f"ok{i}")]) for i in range(20)),
+                                    committer.accept([_alert("bad", "poison")]),
+                                    return_exceptions=True)
+
+    results = asyncio.run(mixed())
+    committer.close()
+    assert isinstance(results[-1], RuntimeError)
+    assert all(isinstance(r, list) and r[0].declared for r in results[:-1])
+    assert [i.title for i in sq.list_incidents()].count("poison") == 0
+    assert len(sq.list_incidents()) == 20
