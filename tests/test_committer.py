@@ -8,7 +8,7 @@ import asyncio
 import pytest
 
 from firelane.models import Alert, Execution, Incident, Severity
-from firelane.store import Store, open_store
+from firelane.store import Accepted, Store, open_store
 from firelane.store.alerts import AlertPolicy
 from flows.intake.committer import Committer
 
@@ -33,16 +33,16 @@ def sq(sqlite_url: str) -> Store:
 def test_concurrent_requests_share_commits_and_all_land(sq: Store) -> None:
     committer = Committer(sq, False, AlertPolicy(), _respond)
 
-    async def storm() -> list[list[object]]:
-        return await asyncio.gather(*(committer.accept([_alert(f"fp{i % 10}")])
-                                      for i in range(300)))
+    async def storm() -> list[list[Accepted]]:
+        return list(await asyncio.gather(*(committer.accept([_alert(f"fp{i % 10}")])
+                                           for i in range(300))))
 
     results = asyncio.run(storm())
     committer.close()
     assert committer.commits < 300
     flat = [item for batch in results for item in batch]
-    assert len(flat) == 300 and sum(a.declared for a in flat) == 10  # type: ignore[attr-defined]
-    assert sum(a.execution_id is not None for a in flat) == 10  # type: ignore[attr-defined]
+    assert len(flat) == 300 and sum(a.declared for a in flat) == 10
+    assert sum(a.execution_id is not None for a in flat) == 10
     with sq.tx(write=False) as conn:
         assert conn.exec_driver_sql("select count(*) from alerts").scalar() == 300
         assert conn.exec_driver_sql("select count(*) from executions").scalar() == 10
