@@ -65,7 +65,7 @@ def process(cmd: list[str], env: dict[str, str], ready: str, log: Path) -> Itera
         while ready not in line:
             line = proc.stdout.readline()
             if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"{cmd[3]} did not start; see {log}")
+                raise RuntimeError(f"{' '.join(cmd[1:4])} did not start; see {log}")
         threading.Thread(target=lambda: [out.write(x) for x in proc.stdout],  # type: ignore[union-attr]
                          daemon=True).start()
         yield line
@@ -236,8 +236,38 @@ def count_storm(store_url: str) -> dict[str, int]:
     return {"alerts_stored": int(stored), "incidents_created": int(made)}
 
 
+def where_time_goes(store_url: str, title_like: str) -> dict[str, Any]:
+    """Per alert, from the store's own timestamps: alert received → response recorded (parse,
+    group commit), recorded → page step claimed (responder poll and claim, run set-up), and
+    the page step itself (ledger writes and the PagerDuty call)."""
+    from sqlalchemy import select
+
+    from firelane.store import open_store
+    from firelane.store.base import aware
+    from firelane.store.tables import alerts, executions, incidents, step_ledger
+
+    store = open_store(store_url, migrate=False)
+    query = (select(alerts.c.received_at, executions.c.created_at, step_ledger.c.started_at,
+                    step_ledger.c.finished_at)
+             .join(incidents, incidents.c.id == alerts.c.incident_id)
+             .join(executions, executions.c.incident_id == incidents.c.id)
+             .join(step_ledger, (step_ledger.c.execution_id == executions.c.id)
+                   & (step_ledger.c.step_id == "page"))
+             .where(incidents.c.title.like(title_like)))
+    parts: dict[str, list[float]] = {"received_to_recorded": [], "recorded_to_claimed": [],
+                                     "page_step": []}
+    with store.tx(write=False) as conn:
+        for received, created, started, finished in conn.execute(query):
+            r, c, st, f = (aware(x) for x in (received, created, started, finished))
+            assert r and c and st and f
+            parts["received_to_recorded"].append((c - r).total_seconds() * 1000)
+            parts["recorded_to_claimed"].append((st - c).total_seconds() * 1000)
+            parts["page_step"].append((f - st).total_seconds() * 1000)
+    return {k: summarize(v) for k, v in parts.items() if v}
+
+
 async def run(args: argparse.Namespace, intake: str, sandbox: tuple[str, str],
-              store_url: str) -> dict[str, Any]:
+              store_url: str, trivial: str) -> dict[str, Any]:
     async with httpx.AsyncClient(verify=ssl.create_default_context(cafile=sandbox[1])) as sc:
         arrivals = Arrivals(sc, sandbox[0])
         await arrivals.poll()
@@ -246,13 +276,18 @@ async def run(args: argparse.Namespace, intake: str, sandbox: tuple[str, str],
                                       spacing=args.spacing)
         floor_ms = await floor(sandbox[0], sandbox[1], arrivals, args.alerts)
         naive_ms = await naive(store_url, sandbox, arrivals, args.naive)
-        ceiling = await storm(intake, arrivals, args.storm, args.fingerprints, args.clients, 0,
-                              path="/healthz")
+        ceiling = await storm(trivial, arrivals, args.storm, args.fingerprints, args.clients,
+                              0, path="/healthz")
+        intake_ceiling = await storm(intake, arrivals, args.storm, args.fingerprints,
+                                     args.clients, 0, path="/healthz")
         stormed = await storm(intake, arrivals, args.storm, args.fingerprints, args.clients,
                               args.probes)
-    return {"alert_to_page_ms": summarize(page), "alert_to_war_room_ms": summarize(room),
+    return {"alert_to_page_ms": summarize(page),
+            "page_breakdown_ms": where_time_goes(store_url, "seq alert %"),
+            "alert_to_war_room_ms": summarize(room),
             "floor_four_calls_ms": summarize(floor_ms), "naive_deployment_page_ms":
             summarize(naive_ms) if naive_ms else None, "load_generator_ceiling": ceiling,
+            "intake_healthz_ceiling": intake_ceiling,
             "storm": {**stormed, **count_storm(store_url)}}
 
 
@@ -314,9 +349,13 @@ def main() -> None:
         stack.enter_context(process(
             [sys.executable, "bench/naive_runner.py"], {**env, "PYTHONUNBUFFERED": "1"},
             "", work / "naive.log"))
+        trivial_port = free_port()
+        stack.enter_context(process(
+            [sys.executable, "bench/rawhttp.py", str(trivial_port)], env, "trivial endpoint",
+            work / "trivial.log"))
         time.sleep(3)
         figures = asyncio.run(run(args, f"http://127.0.0.1:{port}", (sandbox_url, ca),
-                                  store_url))
+                                  store_url, f"http://127.0.0.1:{trivial_port}"))
     show(figures)
     name = "intake" if not args.spacing else "intake_spaced"
     print(f"wrote {write_results(name, {'params': vars(args), **figures})}")
@@ -329,11 +368,13 @@ def show(f: dict[str, Any]) -> None:
         s = f[key]
         if s:
             print(f"{key:<34}{s['p50']:>9}{s['p95']:>9}{s['p99']:>9}   {s['n']}")
-    for key in ("load_generator_ceiling", "storm"):
+    for key in ("load_generator_ceiling", "intake_healthz_ceiling", "storm"):
         s = f[key]
         lat = s["latency_ms"]
         print(f"{key:<34}{s['per_second']:>9}/s  latency p50 {lat['p50']} p99 {lat['p99']} ms"
               f"  statuses {s['statuses']}")
+    for part, fig in f["page_breakdown_ms"].items():
+        print(f"  page part {part:<25}{fig['p50']:>9}{fig['p95']:>9}{fig['p99']:>9}")
     st = f["storm"]
     print(f"storm: incidents created {st['incidents_created']}, alerts stored "
           f"{st['alerts_stored']} of {st['requests']}")

@@ -45,3 +45,43 @@ class RawClient:
             if name.strip().lower() == b"content-length":
                 length = int(value)
         return status, await self.reader.readexactly(length)
+
+
+class _Trivial(asyncio.Protocol):
+    """Answers every request on the connection with a fixed 200 (the ceiling's target)."""
+
+    RESPONSE = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\ncontent-type: text/plain\r\n\r\nok"
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport
+        self.buffer = b""
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        while True:
+            end = self.buffer.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            head = self.buffer[:end].lower()
+            length = 0
+            marker = head.find(b"content-length:")
+            if marker >= 0:
+                length = int(head[marker + 15:].split(b"\r\n", 1)[0])
+            if len(self.buffer) < end + 4 + length:
+                return
+            self.buffer = self.buffer[end + 4 + length:]
+            self.transport.write(self.RESPONSE)  # type: ignore[attr-defined]
+
+
+async def serve_trivial(port: int) -> None:
+    """Serve the trivial endpoint until killed."""
+    server = await asyncio.get_running_loop().create_server(_Trivial, "127.0.0.1", port)
+    print(f"trivial endpoint on {port}", flush=True)
+    async with server:
+        await server.serve_forever()
+
+
+if __name__ == "__main__":
+    import sys
+
+    asyncio.run(serve_trivial(int(sys.argv[1])))

@@ -28,6 +28,16 @@ def _float(name: str, default: float) -> float:
     return value
 
 
+def _address(name: str, default: str) -> tuple[str, int] | None:
+    raw = os.environ.get(name) or default
+    if raw.lower() == "off":
+        return None
+    host, _, port = raw.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(f"{name}={raw!r} must look like host:port (or off)")
+    return host, int(port)
+
+
 @dataclass(frozen=True)
 class Settings:
     """Where Firelane keeps things and how it times leases.
@@ -40,6 +50,9 @@ class Settings:
     - `FIRELANE_PLUGINS`: comma-separated modules to import so they register actions.
     - `FIRELANE_PAGE_FAILURE_CHANNEL`: Slack channel id told when a page fails after its
       retries (besides the incident's own war-room channel when it already exists).
+    - `FIRELANE_WAKE_ADDRESS`: `host:port` where responders listen for the intake's UDP
+      wake-up after it commits a pending execution (default `127.0.0.1:8799`; `off` leaves
+      them to their 5 ms poll).
     """
 
     database_url: str
@@ -48,6 +61,7 @@ class Settings:
     lease_seconds: float
     plugins: tuple[str, ...]
     page_failure_channel: str = ""
+    wake_address: tuple[str, int] | None = ("127.0.0.1", 8799)
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -64,6 +78,7 @@ class Settings:
             lease_seconds=_float("FIRELANE_LEASE_SECONDS", 30.0),
             plugins=plugins,
             page_failure_channel=os.environ.get("FIRELANE_PAGE_FAILURE_CHANNEL", ""),
+            wake_address=_address("FIRELANE_WAKE_ADDRESS", "127.0.0.1:8799"),
         )
 
 

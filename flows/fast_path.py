@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -29,6 +30,9 @@ __all__ = ["FLOW_THREADS", "PAGE_HEAD_START_SECONDS", "URGENT_HEAD_START_SECONDS
            "run_flow_in_thread", "run_with_fast_path", "start_urgent_steps", "urgent_steps"]
 
 URGENT_HEAD_START_SECONDS = 1.0
+WAR_ROOM_CONCURRENCY = 8
+_SLOTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = \
+    weakref.WeakKeyDictionary()
 FLOW_THREADS = 64
 
 _flow_pool = ThreadPoolExecutor(max_workers=FLOW_THREADS, thread_name_prefix="firelane-flow")
@@ -46,14 +50,30 @@ def urgent_steps(runbook: Runbook) -> list[Step]:
 async def start_urgent_steps(store: Store, execution_id: str,
                              settings: Settings) -> list[asyncio.Task[StepRecord]]:
     """Start the urgent steps of an execution: its pages at once, the rest as soon as the
-    pages are done or `PAGE_HEAD_START_SECONDS` have passed. Returns every started task."""
+    pages are done or `PAGE_HEAD_START_SECONDS` have passed, at most `WAR_ROOM_CONCURRENCY`
+    of them at a time in this process, so a burst of incidents cannot queue a page behind
+    other incidents' tickets and channels. Returns every started task."""
     rc = await asyncio.to_thread(build_context, store, execution_id, settings)
     urgent = urgent_steps(rc.loaded.runbook)
     pages = [s for s in urgent if get_action(s.uses).pages]
     tasks = [asyncio.create_task(execute_step(rc, s)) for s in pages]
     if tasks:
         await asyncio.wait(tasks, timeout=PAGE_HEAD_START_SECONDS)
-    return tasks + [asyncio.create_task(execute_step(rc, s)) for s in urgent if s not in pages]
+    slots = _war_room_slots()
+
+    async def behind_pages(step: Step) -> StepRecord:
+        async with slots:
+            return await execute_step(rc, step)
+
+    return tasks + [asyncio.create_task(behind_pages(s)) for s in urgent if s not in pages]
+
+
+def _war_room_slots() -> asyncio.Semaphore:
+    loop = asyncio.get_running_loop()
+    slots = _SLOTS.get(loop)
+    if slots is None:
+        slots = _SLOTS[loop] = asyncio.Semaphore(WAR_ROOM_CONCURRENCY)
+    return slots
 
 
 async def hand_off(store: Store, execution_id: str, deployment: str,

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 import os
 import random
 import ssl
 import threading
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -28,7 +30,10 @@ from firelane.errors import (
 from firelane.registry import ActionContext
 
 __all__ = [
+    "BLOCK_TTL_SECONDS",
     "RetryPolicy",
+    "cached_block",
+    "forget_blocks",
     "forget_pooled",
     "in_thread",
     "load_block",
@@ -41,6 +46,10 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+
+BLOCK_TTL_SECONDS = 300.0
+_BLOCKS: dict[tuple[str, str], tuple[float, Any]] = {}
+log = logging.getLogger("firelane.integrations")
 
 
 @dataclass(frozen=True)
@@ -158,14 +167,44 @@ def sandbox_endpoint() -> tuple[str, str]:
     return url.rstrip("/"), ca
 
 
+async def cached_block(cls: Any, name: str, ttl: float = BLOCK_TTL_SECONDS) -> Any:
+    """`cls.aload(name)`, kept for `ttl` seconds; when the Prefect API is down or slow (5 s),
+    the last copy loaded is used (with a warning), so paging does not depend on Prefect
+    answering. A missing block still raises `ValueError`."""
+    key = (f"{cls.__module__}.{cls.__qualname__}", name)
+    hit = _BLOCKS.get(key)
+    now = time.monotonic()
+    if hit is not None and now - hit[0] < ttl:
+        return hit[1]
+    try:
+        async with asyncio.timeout(5):
+            value = await cls.aload(name)
+    except ValueError:
+        raise
+    except Exception as exc:
+        if hit is not None:
+            log.warning("Prefect API unavailable (%s); using the %s block %r loaded %.0f s ago",
+                        type(exc).__name__, cls.__name__, name, now - hit[0])
+            return hit[1]
+        raise VendorUnavailable("prefect", f"cannot load the {cls.__name__} block {name!r}: "
+                                f"{type(exc).__name__}: {exc}") from exc
+    _BLOCKS[key] = (now, value)
+    return value
+
+
+def forget_blocks() -> None:
+    """Drop every cached block (tests; a changed block is otherwise picked up within the TTL)."""
+    _BLOCKS.clear()
+
+
 async def load_block(cls: Any, ctx: ActionContext, kind: str) -> Any:
     """The credentials block for `kind`: the sandbox's in sandbox runs, else the Prefect block
-    named in the runbook's `credentials:` (default `default`)."""
+    named in the runbook's `credentials:` (default `default`), through `cached_block`."""
     if ctx.sandbox:
         return cls.for_sandbox(*sandbox_endpoint())
     name = ctx.credentials.get(kind, "default")
     try:
-        return await cls.aload(name)
+        return await cached_block(cls, name)
     except ValueError as exc:
         raise ConfigError(f"no {cls.__name__} block named {name!r}: create it in the Prefect "
                           f"UI or with `{cls.__name__}(...).save({name!r})`") from exc

@@ -36,3 +36,34 @@ def test_blocks_save_load_and_never_show_secrets(block_cls: type[Block]) -> None
     assert secrets, "every credentials block holds at least one secret"
     for secret in secrets:
         assert f"'{secret}'" not in text and f'"{secret}"' not in text
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_cached_blocks_keep_paging_when_the_prefect_api_is_down(
+        caplog: pytest.LogCaptureFixture) -> None:
+    import asyncio
+    import logging
+
+    from prefect.blocks.system import Secret
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from bench.common import free_port
+    from firelane.errors import VendorUnavailable
+    from integrations.common import cached_block, forget_blocks
+
+    Secret(value="routing-key-1").save("cache-test-key", overwrite=True)
+    forget_blocks()
+    first = asyncio.run(cached_block(Secret, "cache-test-key"))
+    assert first.get() == "routing-key-1"
+    with pytest.raises(ValueError):
+        asyncio.run(cached_block(Secret, "no-such-block"))
+    dead = f"http://127.0.0.1:{free_port()}/api"
+    with temporary_settings({PREFECT_API_URL: dead}), \
+            caplog.at_level(logging.WARNING, logger="firelane.integrations"):
+        stale = asyncio.run(cached_block(Secret, "cache-test-key", ttl=0))
+        assert stale.get() == "routing-key-1"
+        assert any("Prefect API unavailable" in r.getMessage() for r in caplog.records)
+        assert "routing-key-1" not in caplog.text
+        forget_blocks()
+        with pytest.raises(VendorUnavailable, match="cannot load the Secret block"):
+            asyncio.run(cached_block(Secret, "cache-test-key"))

@@ -123,9 +123,11 @@ def create_app(store: Store, config: IntakeConfig, responder: Responder | None =
             metrics.count("incidents_reopened_total", by=int(item.reopened))
             metrics.count("alerts_flapping_total", by=int(item.flapping))
             metrics.count("incidents_declared_total", by=int(item.declared))
-            if item.execution_id is not None and responder is not None \
-                    and not responder.external:
-                responder.start(item.execution_id)
+            if item.execution_id is not None and responder is not None:
+                if responder.external:
+                    responder.waker.wake()
+                else:
+                    responder.start(item.execution_id)
         metrics.intake.observe(time.perf_counter() - started)
         return {"alerts": [{"id": a.id, "fingerprint": a.fingerprint, "status": a.status,
                             "incident_id": a.incident_id, "deduplicated": a.deduplicated,

@@ -14,6 +14,7 @@ from firelane.runbook import LoadedRunbook
 from firelane.settings import Settings
 from firelane.store import Store
 from flows.fast_path import run_with_fast_path
+from flows.intake.wake import Waker
 
 __all__ = ["Responder", "match_runbook"]
 
@@ -51,6 +52,7 @@ class Responder:
         self.default_runbook = default_runbook
         self.runbooks = [load_runbook(p) for p in sorted(settings.runbooks_dir.glob("*.y*ml"))]
         self.tasks: set[asyncio.Task[object]] = set()
+        self.waker = Waker(settings.wake_address if external else None)
         self.started = 0
         self.failed = 0
 

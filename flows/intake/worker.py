@@ -11,22 +11,27 @@ Roles split the work further, so Prefect's CPU work never sits in front of a pag
   to a Prefect deployment (`--hand-off`);
 - `flows`: claims `ready` executions and runs their flow runs here (at a lower CPU priority,
   `--nice`), where the DAG finds the urgent steps recorded and goes on from there.
+
+The paging roles also hand the interpreter lock between threads every 1 ms instead of 5 ms: the
+event loop that starts pages must not wait behind vendor-client threads.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
 import os
 import signal
+import sys
 from collections.abc import Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from firelane.models import ExecutionStatus
 from firelane.settings import Settings, worker_identity
 from firelane.store import Store, open_store
+from flows.intake.wake import listen_for_wakeups
 
 __all__ = ["ROLES", "add_respond_command", "respond_forever"]
 
@@ -52,6 +57,8 @@ async def respond_forever(store: Store, settings: Settings, stop: asyncio.Event,
                           poll_seconds: float = 0.005, role: str = "all",
                           deployment: str | None = None, max_running: int = 50) -> int:
     """Claim and run executions in `role` until `stop` is set; returns how many it started."""
+    asyncio.get_running_loop().set_default_executor(
+        ThreadPoolExecutor(max_workers=32, thread_name_prefix="firelane-io"))
     run = _runner(store, settings, role, deployment)
     wanted = ExecutionStatus.READY if role == "flows" else ExecutionStatus.PENDING
     owner = worker_identity()
@@ -67,14 +74,21 @@ async def respond_forever(store: Store, settings: Settings, stop: asyncio.Event,
     beat = asyncio.create_task(heartbeat())
     last_stale_check = 0.0
     loop = asyncio.get_running_loop()
+    nudged = asyncio.Event()
+    listener = await listen_for_wakeups(
+        settings.wake_address if wanted is ExecutionStatus.PENDING else None, nudged)
+    stopping = asyncio.create_task(stop.wait())
     try:
         while not stop.is_set():
             check_stale = wanted is ExecutionStatus.PENDING and \
                 loop.time() - last_stale_check > 1.0
+            nudged.clear()
             if len(running) >= max_running or (not check_stale and not await asyncio.to_thread(
                     store.has_pending_executions, wanted)):
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), poll_seconds)
+                woken = asyncio.create_task(nudged.wait())
+                await asyncio.wait([stopping, woken], timeout=poll_seconds,
+                                   return_when=asyncio.FIRST_COMPLETED)
+                woken.cancel()
                 continue
             if check_stale:
                 last_stale_check = loop.time()
@@ -90,6 +104,9 @@ async def respond_forever(store: Store, settings: Settings, stop: asyncio.Event,
             await asyncio.wait(list(running.values()), timeout=30)
     finally:
         beat.cancel()
+        stopping.cancel()
+        if listener is not None:
+            listener.close()
     return started
 
 
@@ -106,6 +123,8 @@ def cmd_respond(args: argparse.Namespace, settings: Settings) -> int:
         raise SystemExit("--hand-off goes with --role urgent")
     if args.role == "flows" and args.nice:
         os.nice(args.nice)
+    else:
+        sys.setswitchinterval(0.001)
     store = open_store(settings.database_url)
     flows = {"all": "flow runs in this process",
              "urgent": f"flow runs handed to deployment {args.hand_off}" if args.hand_off
@@ -119,7 +138,8 @@ def cmd_respond(args: argparse.Namespace, settings: Settings) -> int:
         for sig in (signal.SIGINT, signal.SIGTERM):
             asyncio.get_running_loop().add_signal_handler(sig, stop.set)
         return await respond_forever(store, settings, stop, args.poll_ms / 1000, args.role,
-                                     args.hand_off, args.max_running)
+                                     args.hand_off, args.max_running or
+                                     {"all": 50, "urgent": 500, "flows": 4}[args.role])
 
     started = asyncio.run(main())
     print(f"responder stopped after starting {started} response(s)")
@@ -144,8 +164,10 @@ def add_respond_command(sub: Any) -> None:
                      help="all: urgent steps and flow runs; urgent: pages and war rooms only; "
                           "flows: flow runs of executions an urgent responder made ready")
     cmd.add_argument("--poll-ms", type=float, default=5.0, help="idle poll interval")
-    cmd.add_argument("--max-running", type=int, default=50,
-                     help="executions this process runs at once")
+    cmd.add_argument("--max-running", type=int, default=None,
+                     help="executions this process runs at once (default: all 50, urgent "
+                          "500 (its war-room steps share 8 slots, pages none), flows 4, so a "
+                          "burst of flow runs does not crowd out paging)")
     cmd.add_argument("--nice", type=int, default=5,
                      help="CPU priority offset for --role flows (paging goes first)")
     cmd.add_argument("--hand-off", metavar="DEPLOYMENT",

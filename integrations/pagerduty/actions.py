@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from firelane.errors import ConfigError, IntegrationError, VendorUnavailable
 from firelane.registry import ActionContext, action
-from integrations.common import in_thread, load_block, retrying, vendor_error
+from integrations.common import cached_block, in_thread, load_block, retrying, vendor_error
 
 if TYPE_CHECKING:
     from integrations.pagerduty.block import PagerDutyCredentials
@@ -52,7 +52,7 @@ async def _routing_key(ctx: ActionContext, block_name: str | None) -> str | None
     from prefect.blocks.system import Secret
 
     try:
-        secret: Any = await Secret.aload(block_name)
+        secret: Any = await cached_block(Secret, block_name)
     except ValueError as exc:
         raise ConfigError(f"no Secret block named {block_name!r} for the PagerDuty routing "
                           "key (service catalog pagerduty.routing_key_block)") from exc
