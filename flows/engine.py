@@ -19,6 +19,7 @@ from pydantic import BaseModel, ValidationError
 
 from firelane.catalog import Catalog
 from firelane.errors import ActionError, ActionInputError, ActionTimeout, FirelaneError
+from firelane.lanes import paging_lane, run_blocking
 from firelane.models import Approval, Execution, Incident, StepStatus, TimelineEvent
 from firelane.registry import ActionContext, ActionSpec, get_action
 from firelane.runbook import LoadedRunbook, Step
@@ -72,7 +73,7 @@ def template_context(rc: RunContext) -> dict[str, Any]:
 
 
 async def _db(fn: Callable[..., Any], *args: Any) -> Any:
-    return await asyncio.to_thread(fn, *args)
+    return await run_blocking(fn, *args)
 
 
 async def _claim(rc: RunContext, step: Step) -> tuple[ClaimOutcome, StepRecord]:
@@ -175,6 +176,13 @@ async def execute_step(rc: RunContext, step: Step) -> StepRecord:
     A paging step that fails (after its retries, or before its call: bad inputs) raises the
     page alarm once, from the worker that recorded the failure.
     """
+    if _pages(step.uses):
+        with paging_lane():
+            return await _execute_step(rc, step)
+    return await _execute_step(rc, step)
+
+
+async def _execute_step(rc: RunContext, step: Step) -> StepRecord:
     outcome, record = await _claim(rc, step)
     rc.records[step.id] = record
     if outcome is ClaimOutcome.DONE:

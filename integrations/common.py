@@ -27,6 +27,7 @@ from firelane.errors import (
     VendorRejected,
     VendorUnavailable,
 )
+from firelane.lanes import run_blocking
 from firelane.registry import ActionContext
 
 __all__ = [
@@ -107,8 +108,8 @@ async def retrying(call: Callable[[], Awaitable[T]], ctx: ActionContext | None =
 
 
 async def in_thread(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """Run a synchronous vendor call in a worker thread."""
-    return await asyncio.to_thread(fn, *args, **kwargs)
+    """Run a synchronous vendor call in a worker thread (the paging lane's, for pages)."""
+    return await run_blocking(fn, *args, **kwargs)
 
 
 def vendor_error(vendor: str, status: int | None, message: str,

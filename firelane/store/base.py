@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,6 +14,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from firelane.errors import ConfigError, StoreError
+from firelane.lanes import PriorityLock
 
 __all__ = ["StoreBase", "aware"]
 
@@ -88,7 +88,7 @@ class StoreBase:
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = _make_engine(url)
-        self._writer = threading.Lock()
+        self._writer = PriorityLock()
 
     @property
     def dialect(self) -> str:
@@ -124,8 +124,8 @@ class StoreBase:
 
         SQLite's own busy handler sleeps 1, 2, 5, 10 ... 100 ms between tries, which under a
         storm leaves a paging responder asleep while the intake commits. Writers in one
-        process queue on a lock instead, and a writer waiting for another process retries
-        every half millisecond (`_begin_immediate`).
+        process queue on a lock instead (paging work first: `firelane.lanes`), and a writer
+        waiting for another process retries every half millisecond (`_begin_immediate`).
         """
         if self.dialect != "sqlite":
             with self.engine.connect() as conn:
