@@ -236,12 +236,16 @@ class IncidentOps(StoreBase):
             conn.execute(update(executions).where(executions.c.id == execution_id).values(
                 owner=f"prefect:{flow_run_id}", heartbeat_at=None, flow_run_id=flow_run_id))
 
-    def unfinished_executions(self) -> list[Execution]:
-        """Executions accepted but not finished (pending, running or ready), oldest first."""
+    def unfinished_executions(self, unowned_only: bool = False) -> list[Execution]:
+        """Executions accepted but not finished (pending, running or ready), oldest first;
+        with `unowned_only`, only those no responder claimed and no deployment took (what an
+        inline intake itself started)."""
         query = (select(executions).where(executions.c.status.in_(
             [ExecutionStatus.PENDING.value, ExecutionStatus.RUNNING.value,
              ExecutionStatus.READY.value]))
             .order_by(executions.c.created_at))
+        if unowned_only:
+            query = query.where(executions.c.owner.is_(None))
         with self.tx(write=False) as conn:
             return [_execution(r) for r in conn.execute(query)]
 

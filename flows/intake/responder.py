@@ -85,10 +85,11 @@ class Responder:
 
     def resume_unfinished(self) -> int:
         """Start every execution that was accepted but never finished (the intake died).
-        With an external responder, that process resumes them instead."""
+        With an external responder, that process resumes them instead; executions a
+        responder or a deployment owns are theirs to finish (one inline intake per store)."""
         if self.external:
             return 0
-        pending = self.store.unfinished_executions()
+        pending = self.store.unfinished_executions(unowned_only=True)
         for execution in pending:
             self.start(execution.id)
         return len(pending)
