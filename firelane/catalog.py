@@ -12,6 +12,7 @@ the release directory. Block names only, never secrets.
         owners: [alice@example.com]
         health_url: http://web.internal/healthz
         release_dir: /srv/web
+        supervisor: {program: web, url: "unix:///var/run/supervisor.sock"}
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from firelane.errors import ConfigError
 from firelane.yamlsrc import YamlSourceError, load_yaml, schema_problems
 
-__all__ = ["Catalog", "PagerDutyRef", "ServiceEntry", "load_catalog"]
+__all__ = ["Catalog", "PagerDutyRef", "ServiceEntry", "SupervisorRef", "load_catalog"]
 
 
 class PagerDutyRef(BaseModel):
@@ -35,6 +36,18 @@ class PagerDutyRef(BaseModel):
     service_id: str | None = None
     routing_key_block: str | None = Field(
         default=None, description="Name of the Prefect Secret block holding the routing key")
+
+
+class SupervisorRef(BaseModel):
+    """Where a service's process runs under supervisord."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    program: str = Field(description="Program name as supervisord knows it")
+    url: str = Field(default="unix:///var/run/supervisor.sock",
+                     description="XML-RPC endpoint: http://host:port/RPC2 or unix:///path")
+    credentials_block: str | None = Field(
+        default=None, description="SupervisorCredentials block for an inet_http_server")
 
 
 class ServiceEntry(BaseModel):
@@ -48,6 +61,7 @@ class ServiceEntry(BaseModel):
     owners: list[str] = Field(default_factory=list)
     health_url: str | None = Field(default=None, pattern=r"^https?://")
     release_dir: str | None = None
+    supervisor: SupervisorRef | None = None
 
 
 _SERVICE_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")

@@ -11,6 +11,8 @@
     │   ├── ActionTimeout           the step ran past its `timeout_seconds`
     │   ├── ActionInputError        rendered inputs do not fit the action's `Inputs` model
     │   ├── ApprovalRejected        an approver said no, or the approval timed out
+    │   ├── GuardrailBlocked        kill switch, maintenance window, rate limit or lock said no
+    │   ├── CommandFailed           a command exited with an unexpected status
     │   └── IntegrationError        a vendor API failed (carries the vendor's message)
     │       ├── RateLimited         429; `retry_after` seconds when the vendor said
     │       ├── VendorUnavailable   5xx, timeout, connection refused or reset
@@ -36,8 +38,10 @@ __all__ = [
     "AlertRejected",
     "ApprovalRejected",
     "AuthenticationFailed",
+    "CommandFailed",
     "ConfigError",
     "FirelaneError",
+    "GuardrailBlocked",
     "IntegrationError",
     "InvalidTransition",
     "LeaseHeld",
@@ -128,6 +132,17 @@ class ApprovalRejected(ActionError):
     """The step's approval was rejected or timed out; it never ran."""
 
     retryable = False
+
+
+class GuardrailBlocked(ActionError):
+    """A guardrail stopped a destructive step (kill switch, maintenance window, rate limit,
+    service lock with `on_locked: skip`); the step is recorded as skipped with the reason."""
+
+    retryable = False
+
+
+class CommandFailed(ActionError):
+    """A command exited with a status it was not expected to."""
 
 
 class IntegrationError(ActionError):

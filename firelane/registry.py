@@ -51,6 +51,8 @@ class ActionContext:
     service: ServiceEntry | None = None
     credentials: dict[str, str] = field(default_factory=dict)
     events: list[TimelineEvent] = field(default_factory=list)
+    shell_allow: tuple[str, ...] = ()
+    shell_env: tuple[str, ...] = ()
 
     def emit(self, kind: str, summary: str, details: dict[str, Any] | None = None,
              actor: str | None = None) -> TimelineEvent:

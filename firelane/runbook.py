@@ -18,10 +18,12 @@ from firelane.models import Severity
 
 __all__ = [
     "ApprovalSpec",
+    "Guardrails",
     "InputSpec",
     "LoadedRunbook",
     "Match",
     "Runbook",
+    "ShellPolicy",
     "Step",
 ]
 
@@ -49,6 +51,21 @@ class ApprovalSpec(_Strict):
     approvers: list[str] = Field(default_factory=list)
     timeout_seconds: float = Field(default=900, gt=0, le=7 * 24 * 3600)
     message: str = ""
+
+
+class ShellPolicy(_Strict):
+    """What `shell.run` may start in this runbook: argv[0] must equal one of `allow` exactly,
+    and only the variables named in `env` reach the command's environment."""
+
+    allow: list[str] = Field(default_factory=list)
+    env: list[str] = Field(default_factory=list)
+
+
+class Guardrails(_Strict):
+    """Limits on this runbook's destructive steps (the engine enforces them)."""
+
+    max_runs_per_hour: int = Field(default=3, ge=1, le=1000,
+                                   description="remediations per service per hour")
 
 
 class Match(_Strict):
@@ -94,6 +111,8 @@ class Runbook(_Strict):
     match: Match | None = None
     inputs: dict[str, InputSpec] = Field(default_factory=dict)
     credentials: dict[str, str] = Field(default_factory=dict)
+    shell: ShellPolicy = Field(default_factory=ShellPolicy)
+    guardrails: Guardrails = Field(default_factory=Guardrails)
     steps: list[Step] = Field(min_length=1)
     on_failure: list[Step] = Field(default_factory=list)
 

@@ -10,6 +10,7 @@ outcome on the timeline, never as a step that silently vanished.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -18,13 +19,20 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from firelane.catalog import Catalog
-from firelane.errors import ActionError, ActionInputError, ActionTimeout, FirelaneError
+from firelane.errors import (
+    ActionError,
+    ActionInputError,
+    ActionTimeout,
+    FirelaneError,
+    GuardrailBlocked,
+)
 from firelane.lanes import paging_lane, run_blocking
 from firelane.models import Approval, Execution, Incident, StepStatus, TimelineEvent
 from firelane.registry import ActionContext, ActionSpec, get_action
 from firelane.runbook import LoadedRunbook, Step
 from firelane.store import ClaimOutcome, StepRecord, Store
 from firelane.templating import evaluate_condition, render_value
+from flows.guardrails import ServiceLock, check_pause, guard
 
 __all__ = ["ApprovalGate", "RunContext", "execute_step", "skip_step", "template_context"]
 
@@ -45,6 +53,9 @@ class RunContext:
     approve: ApprovalGate | None = None
     records: dict[str, StepRecord] = field(default_factory=dict)
     alarm_channel: str = ""
+    service_lock: ServiceLock | None = None
+    lock_stack: contextlib.AsyncExitStack | None = None
+    holds_service_lock: bool = False
 
     def event(self, step: Step, kind: str, summary: str, **details: Any) -> TimelineEvent:
         """A timeline event about `step` of this execution."""
@@ -142,7 +153,9 @@ async def _run_attempts(rc: RunContext, step: Step, spec: ActionSpec, inputs: Ba
             idempotency_key=rc.records[step.id].idempotency_key, attempt=attempt,
             dry_run=dry_run, sandbox=rc.execution.sandbox,
             service=rc.catalog.get(rc.incident.service),
-            credentials=dict(rc.loaded.runbook.credentials))
+            credentials=dict(rc.loaded.runbook.credentials),
+            shell_allow=tuple(rc.loaded.runbook.shell.allow),
+            shell_env=tuple(rc.loaded.runbook.shell.env))
         started = rc.event(step, "step.started", f"{step.id} started ({step.uses}"
                            + (f", attempt {attempt}" if attempt > 1 else "") + ")",
                            uses=step.uses, attempt=attempt, dry_run=dry_run)
@@ -227,16 +240,25 @@ async def _execute_claimed(rc: RunContext, step: Step, outcome: ClaimOutcome,
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first["loc"])
             raise ActionInputError(f"with.{where}: {first['msg']}") from exc
+        guarded = spec.destructive and not rc.execution.dry_run
+        if guarded:
+            await check_pause(rc, step)
         if step.approval is not None and not (rc.execution.dry_run and spec.destructive):
             if rc.approve is None:
                 raise ActionError("this step needs approval, which needs a Prefect flow run "
                                   "(run it through `firelane run`, not the fast path)")
             approval = await rc.approve(rc, step, rendered)
             if approval.status != "approved":
-                return await _finish(rc, step, StepStatus.FAILED, events, error=(
+                return await _finish(rc, step, StepStatus.SKIPPED, events, error=(
                     f"approval {approval.status} by {approval.decided_by}"
                     + (f": {approval.reason}" if approval.reason else "")))
+        if guarded:
+            await guard(rc, step)
         return await _run_attempts(rc, step, spec, inputs, events)
+    except GuardrailBlocked as exc:
+        events.append(rc.event(step, "guardrail.blocked", f"{step.id} not run: {exc}",
+                               uses=step.uses, reason=str(exc)))
+        return await _finish(rc, step, StepStatus.SKIPPED, events, error=str(exc))
     except FirelaneError as exc:
         return await _finish(rc, step, StepStatus.FAILED, events,
                              error=f"{type(exc).__name__}: {exc}")

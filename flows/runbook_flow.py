@@ -8,6 +8,7 @@ task around `execute_step()`. Re-running the same execution resumes it from the 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from typing import Any
 
@@ -27,6 +28,7 @@ from firelane.store import StepRecord, Store, open_store
 from flows.approvals import request_and_wait
 from flows.dag import run_dag, summarize
 from flows.engine import RunContext, execute_step
+from flows.guardrails import prefect_service_lock
 from flows.plugins import load_plugins
 
 __all__ = ["build_context", "run_execution", "run_runbook"]
@@ -105,11 +107,14 @@ async def run_runbook(execution_id: str) -> dict[str, Any]:
             _fail_before_start(store, execution_id, exc)
             raise
         rc.approve = request_and_wait
+        rc.service_lock = prefect_service_lock
         tag = f"incident:{rc.incident.id}"
         flow_run_id = await _tag_flow_run(tag)
         store.set_execution_status(execution_id, ExecutionStatus.RUNNING, flow_run_id)
-        with tags(tag, f"runbook:{rc.execution.runbook_name}"):
-            failed = await run_dag(rc, _prefect_runner)
+        async with contextlib.AsyncExitStack() as held:
+            rc.lock_stack = held
+            with tags(tag, f"runbook:{rc.execution.runbook_name}"):
+                failed = await run_dag(rc, _prefect_runner)
         status = ExecutionStatus.FAILED if failed else ExecutionStatus.SUCCEEDED
         store.set_execution_status(execution_id, status)
         rows = summarize(rc)

@@ -1,6 +1,7 @@
 """Everything that talks to the outside world. Importing this package registers its actions.
 
-Jira, PagerDuty, Slack and video (Jitsi/Zoom) each have a credentials Block
+`integrations.remediation` holds the remediation actions (shell, HTTP, supervisord, release
+rollback). Jira, PagerDuty, Slack and video (Jitsi/Zoom) each have a credentials Block
 (`integrations.<vendor>.block`), a client built on the vendor's library and actions;
 `integrations.sandbox` holds local stand-ins of all four. Importing the actions does not import
 Prefect (validation and `--plan` stay fast and offline); the blocks do, when first used.
@@ -8,18 +9,20 @@ Prefect (validation and `--plan` stay fast and offline); the blocks do, when fir
 
 from typing import Any
 
-from integrations import jira, pagerduty, slack, video
+from integrations import jira, pagerduty, remediation, slack, video
 
 __all__ = ["blocks"]
 
-del jira, pagerduty, slack, video
+del jira, pagerduty, remediation, slack, video
 
 
 def blocks() -> tuple[Any, ...]:
     """The credentials Block classes (imports Prefect)."""
     from integrations.jira.block import JiraCredentials
     from integrations.pagerduty.block import PagerDutyCredentials
+    from integrations.remediation.blocks import HttpHeaders, SshTarget, SupervisorCredentials
     from integrations.slack.block import SlackCredentials
     from integrations.video.block import ZoomCredentials
 
-    return (JiraCredentials, PagerDutyCredentials, SlackCredentials, ZoomCredentials)
+    return (JiraCredentials, PagerDutyCredentials, SlackCredentials, ZoomCredentials,
+            SshTarget, HttpHeaders, SupervisorCredentials)

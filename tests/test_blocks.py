@@ -24,15 +24,38 @@ class TestBlockStandards(BlockStandardTestSuite):
         return block
 
 
+def _example(block_cls: type[Block]) -> Any:
+    from integrations.remediation.blocks import HttpHeaders, SshTarget, SupervisorCredentials
+
+    examples: dict[type[Block], Any] = {
+        SshTarget: lambda: SshTarget(host="10.0.0.5", user="ops", private_key=SecretStr(
+            "-----BEGIN OPENSSH PRIVATE KEY-----x"), known_hosts="10.0.0.5 ssh-ed25519 AAAA"),
+        HttpHeaders: lambda: HttpHeaders(headers={"Authorization": SecretStr("Bearer s3cr3t")}),
+        SupervisorCredentials: lambda: SupervisorCredentials(username="ops",
+                                                             password=SecretStr("pw-123456")),
+    }
+    if block_cls in examples:
+        return examples[block_cls]()
+    return block_cls.for_sandbox("https://127.0.0.1:9", "/tmp/ca.pem")  # type: ignore[attr-defined]
+
+
+def _secrets(block: Any) -> list[str]:
+    out = []
+    for value in vars(block).values():
+        values = value.values() if isinstance(value, dict) else [value]
+        out += [v.get_secret_value() for v in values if isinstance(v, SecretStr)]
+    return out
+
+
 @pytest.mark.usefixtures("prefect_api")
 @pytest.mark.parametrize("block_cls", BLOCKS, ids=[b.__name__ for b in BLOCKS])
 def test_blocks_save_load_and_never_show_secrets(block_cls: type[Block]) -> None:
-    made = block_cls.for_sandbox("https://127.0.0.1:9", "/tmp/ca.pem")  # type: ignore[attr-defined]
+    made = _example(block_cls)
     made.save("contract-test", overwrite=True)
     loaded: Any = block_cls.load("contract-test")
     assert loaded.model_dump() == made.model_dump()
     text = repr(loaded) + str(loaded.model_dump()) + loaded.model_dump_json()
-    secrets = [v.get_secret_value() for v in vars(loaded).values() if isinstance(v, SecretStr)]
+    secrets = _secrets(loaded)
     assert secrets, "every credentials block holds at least one secret"
     for secret in secrets:
         assert f"'{secret}'" not in text and f'"{secret}"' not in text

@@ -5,12 +5,13 @@ created and upgraded by Alembic migrations (`Store.migrate()`).
 """
 
 from firelane.store.alerts import Accepted
-from firelane.store.health import Health, HealthOps
+from firelane.store.guardrails import GuardrailOps, Pause
+from firelane.store.health import Health
 from firelane.store.ledger import Claim, ClaimOutcome, StepRecord, idempotency_key
 from firelane.store.tables import metadata
 
 
-class Store(HealthOps):
+class Store(GuardrailOps):
     """The whole store. `Store(url).migrate()` makes it ready to use."""
 
 
@@ -27,6 +28,7 @@ __all__ = [
     "Claim",
     "ClaimOutcome",
     "Health",
+    "Pause",
     "StepRecord",
     "Store",
     "idempotency_key",

@@ -22,11 +22,13 @@ __all__ = [
     "action_items",
     "alerts",
     "approvals",
+    "automation_pauses",
     "executions",
     "incidents",
     "metadata",
     "open_fingerprints",
     "open_groups",
+    "remediation_runs",
     "step_ledger",
     "timeline_events",
 ]
@@ -159,6 +161,27 @@ open_groups = Table(
     Column("group_key", String(400), primary_key=True),
     Column("incident_id", String(32), ForeignKey("incidents.id"), nullable=False),
     Column("opened_at", TS, nullable=False),
+)
+
+automation_pauses = Table(
+    "automation_pauses", metadata,
+    Column("id", String(32), primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("service", String(200), nullable=False, index=True),
+    Column("starts_at", TS, nullable=False),
+    Column("until", TS),
+    Column("reason", Text, nullable=False),
+    Column("created_by", String(200), nullable=False),
+    Column("created_at", TS, nullable=False),
+    Column("cancelled_at", TS),
+)
+
+remediation_runs = Table(
+    "remediation_runs", metadata,
+    Column("execution_id", String(32), ForeignKey("executions.id"), primary_key=True),
+    Column("service", String(200), nullable=False),
+    Column("started_at", TS, nullable=False),
+    Index("ix_remediation_runs_service_at", "service", "started_at"),
 )
 
 action_items = Table(

@@ -1,0 +1,57 @@
+"""Slack notices the engine sends on its own (a failed page, a guardrail that stopped a step):
+to the alarm channel (`FIRELANE_PAGE_FAILURE_CHANNEL`) and to the incident's war-room channel
+when the runbook already created one. A notice Slack refuses is returned, never raised."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+from firelane.models import StepStatus
+from firelane.registry import ActionContext, get_action
+from firelane.runbook import Step
+
+if TYPE_CHECKING:
+    from flows.engine import RunContext
+
+__all__ = ["NOTICE_TIMEOUT_SECONDS", "notify_slack", "war_room_channel"]
+
+NOTICE_TIMEOUT_SECONDS = 20.0
+
+
+def war_room_channel(rc: RunContext) -> str | None:
+    """The channel a `slack.create_channel` step of this execution created, if any."""
+    for step in rc.loaded.runbook.all_steps():
+        record = rc.records.get(step.id)
+        if step.uses == "slack.create_channel" and record is not None \
+                and record.status is StepStatus.SUCCEEDED and record.outputs:
+            return str(record.outputs.get("id") or "") or None
+    return None
+
+
+async def _post(rc: RunContext, step: Step, channel: str, text: str, kind: str) -> str | None:
+    spec = get_action("slack.post_message")
+    ctx = ActionContext(
+        incident=rc.incident, execution_id=rc.execution.id, step_id=step.id,
+        idempotency_key=f"{rc.records[step.id].idempotency_key}:{kind}:{channel}",
+        sandbox=rc.execution.sandbox, credentials=dict(rc.loaded.runbook.credentials))
+    try:
+        async with asyncio.timeout(NOTICE_TIMEOUT_SECONDS):
+            await spec.fn(spec.inputs.model_validate({"channel": channel, "text": text}), ctx)
+    except Exception as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+async def notify_slack(rc: RunContext, step: Step, text: str,
+                       kind: str) -> tuple[list[str], dict[str, str]]:
+    """Post `text` once per channel (keyed by step and `kind`); (notified, failures)."""
+    notified: list[str] = []
+    failures: dict[str, str] = {}
+    for channel in dict.fromkeys(c for c in (rc.alarm_channel, war_room_channel(rc)) if c):
+        problem = await _post(rc, step, channel, text, kind)
+        if problem is None:
+            notified.append(channel)
+        else:
+            failures[channel] = problem
+    return notified, failures
