@@ -15,13 +15,18 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-# PostgreSQL (Debian's package) for the store tests on the second backend.
+# Debian packages the tests drive for real: PostgreSQL (second store backend), supervisor
+# (remediation against a real supervisord) and openssh-server (shell.run over SSH to loopback).
 system-deps:
-	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+	@missing=""; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	command -v supervisord >/dev/null 2>&1 || missing="$$missing supervisor"; \
+	test -x /usr/sbin/sshd || missing="$$missing openssh-server"; \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
-	    echo "installing PostgreSQL (Debian package)"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
-	  else echo "PostgreSQL is missing: sudo apt-get install postgresql" >&2; exit 1; fi; \
+	    echo "installing$$missing (Debian packages)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else echo "missing:$$missing (sudo apt-get install$$missing)" >&2; exit 1; fi; \
 	fi
 
 lint: venv

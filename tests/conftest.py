@@ -11,6 +11,7 @@ import pytest
 from firelane.store import Store, open_store
 from tests import plugin_actions  # noqa: F401  (registers test.effect / test.change)
 from tests.pgserver import find_pg_bin, postgres_server
+from tests.remediation_fixtures import service, sshd  # noqa: F401  (fixtures)
 from tests.sandbox_fixtures import sandbox, sandbox_server  # noqa: F401  (fixtures)
 
 ROOT = Path(__file__).resolve().parent.parent
