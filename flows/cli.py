@@ -24,6 +24,7 @@ from firelane.models import Incident, IncidentDraft, IncidentStatus
 from firelane.settings import Settings
 from firelane.store import Store, open_store
 from flows.authoring import add_authoring_commands
+from flows.automation_cli import add_automation_command
 from flows.intake.serve import add_serve_command
 from flows.intake.worker import add_respond_command
 from flows.plugins import load_plugins
@@ -207,6 +208,7 @@ def _parser() -> argparse.ArgumentParser:
     add_sandbox_command(sub)
     add_serve_command(sub)
     add_respond_command(sub)
+    add_automation_command(sub)
     return p
 
 
