@@ -17,6 +17,7 @@
     │       ├── RateLimited         429; `retry_after` seconds when the vendor said
     │       ├── VendorUnavailable   5xx, timeout, connection refused or reset
     │       └── VendorRejected      4xx: the request itself is wrong; retrying cannot help
+    ├── ApprovalRefused             a decision from someone who may not (or cannot prove it)
     ├── StoreError                  the incident store refused an operation
     │   ├── NotFound                no such incident, execution or approval
     │   ├── InvalidTransition       an incident status change the lifecycle forbids
@@ -36,6 +37,7 @@ __all__ = [
     "ActionInputError",
     "ActionTimeout",
     "AlertRejected",
+    "ApprovalRefused",
     "ApprovalRejected",
     "AuthenticationFailed",
     "CommandFailed",
@@ -169,6 +171,12 @@ class VendorRejected(IntegrationError):
     """The vendor refused the request (4xx other than 429): retrying cannot help."""
 
     retryable = False
+
+
+class ApprovalRefused(FirelaneError):
+    """A decision on an approval that its `approvers` do not allow, or that comes through a
+    path that cannot prove who decided (the Prefect UI or the CLI without API authentication).
+    """
 
 
 class StoreError(FirelaneError):

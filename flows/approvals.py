@@ -3,9 +3,13 @@
 An approval-gated step runs its own async subflow, `approve-step`, which pauses with
 `wait_for_input`: several approvals can wait at once while other branches go on (two pauses in
 one flow run kill it), and each shows its own resume form in the Prefect UI. Decisions come from
-that form, from `firelane approve` (which records the decision and resumes the subflow), or from
-Firelane's own timer, which rejects the request at its deadline, before Prefect's pause timeout.
-The store is the source of truth: the first decision recorded wins.
+that form, from the Slack buttons (the intake verifies Slack's signature), from `firelane
+approve` (which records the decision and resumes the subflow), or from Firelane's own timer,
+which rejects the request at its deadline, before Prefect's pause timeout. The store is the
+source of truth: the first decision recorded wins, and records how it was made
+(`slack:U123`, `cli:bob`, `prefect-ui:alice`, `firelane`). With `approvers` named, only Slack
+can prove who decided, so UI and CLI decisions are refused (on the timeline) unless the Prefect
+API requires authentication.
 """
 
 from __future__ import annotations
@@ -22,13 +26,21 @@ from prefect.exceptions import FlowPauseTimeout, NotPausedError
 from prefect.flow_runs import apause_flow_run, aresume_flow_run
 from prefect.input import RunInput
 
-from firelane.models import Approval, utcnow
+from firelane.errors import ApprovalRefused
+from firelane.models import Approval, TimelineEvent, utcnow
 from firelane.runbook import Step
 from firelane.settings import Settings
 from firelane.store import Store, open_store
 from flows.engine import RunContext
 
-__all__ = ["ApprovalDecision", "approve_step", "decide", "request_and_wait"]
+__all__ = [
+    "ApprovalDecision",
+    "approve_step",
+    "check_decider",
+    "decide",
+    "identity_trusted",
+    "request_and_wait",
+]
 
 _PAUSE_MARGIN_SECONDS = 60
 _RESUME_TRIES_SECONDS = 20.0
@@ -60,13 +72,59 @@ async def _resume(store: Store, approval_id: str, decision: dict[str, Any]) -> b
     return False
 
 
+def identity_trusted() -> bool:
+    """Does the Prefect API this process talks to require authentication? Then a UI or CLI
+    decision comes from someone the API let in (`PREFECT_API_AUTH_STRING` for a self-hosted
+    server with `PREFECT_SERVER_API_AUTH_STRING`, or `PREFECT_API_KEY` for Prefect Cloud)."""
+    from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_KEY
+
+    return bool(PREFECT_API_AUTH_STRING.value() or PREFECT_API_KEY.value())
+
+
+def check_decider(approval: Approval, how: str, by: str) -> None:
+    """Refuse a decision `approval.approvers` does not allow. Slack proves the user (its
+    request is signed); the UI and the CLI prove nobody unless the Prefect API requires
+    authentication."""
+    if not approval.approvers:
+        return
+    if how == "slack":
+        if by not in approval.approvers:
+            raise ApprovalRefused(f"{by} is not among the approvers of {approval.step_id} "
+                                  f"({', '.join(approval.approvers)})")
+        return
+    if not identity_trusted():
+        raise ApprovalRefused(
+            f"{approval.step_id} names approvers ({', '.join(approval.approvers)}), and a "
+            f"{how} decision cannot prove who made it while the Prefect API needs no "
+            "authentication: decide with the Slack buttons, or require API authentication")
+    if by not in approval.approvers:
+        raise ApprovalRefused(f"{by} is not among the approvers of {approval.step_id}")
+
+
+def _refused(store: Store, approval: Approval, how: str, by: str, why: str) -> None:
+    store.append_events([TimelineEvent(
+        incident_id=approval.incident_id, kind="approval.refused", actor=f"{how}:{by}",
+        source="runbook", execution_id=approval.execution_id, step_id=approval.step_id,
+        summary=f"decision on {approval.step_id} by {how}:{by} refused: {why}",
+        details={"how": how, "by": by, "reason": why})])
+
+
 async def decide(store: Store, approval: Approval, approved: bool, by: str,
-                 reason: str = "") -> tuple[Approval, bool]:
-    """Record a decision and resume the waiting subflow. Returns (approval, this call won)."""
-    decided, won = store.decide_approval(approval.id, approved, by, reason)
+                 reason: str = "", how: str = "cli") -> tuple[Approval, bool]:
+    """Record a decision made through `how` (cli, slack, firelane) and resume the waiting
+    subflow. Returns (approval, this call won). Raises `ApprovalRefused` (and records the
+    refusal on the timeline) when the approvers do not allow it."""
+    if how != "firelane":
+        try:
+            check_decider(approval, how, by)
+        except ApprovalRefused as exc:
+            await asyncio.to_thread(_refused, store, approval, how, by, str(exc))
+            raise
+    recorded_by = by if how == "firelane" else f"{how}:{by}"
+    decided, won = store.decide_approval(approval.id, approved, recorded_by, reason)
     if won:
         await _resume(store, approval.id, {"approved": approved, "reason": reason,
-                                           "decided_by": by})
+                                           "decided_by": recorded_by})
     return decided, won
 
 
@@ -82,21 +140,32 @@ async def approve_step(execution_id: str, step_id: str) -> str:
             approval = store.find_approval(execution_id, step_id)
         if approval.status != "pending":
             return approval.status
-        remaining = (approval.deadline - utcnow()).total_seconds()
-        form = ApprovalDecision.with_initial_data(
-            description=f"**Approve step `{step_id}`?** {approval.message}\n\n"
-                        f"Approvers: {', '.join(approval.approvers) or 'anyone'}. "
-                        "Without a decision it is rejected at "
-                        f"{approval.deadline:%Y-%m-%d %H:%M:%S} UTC.")
-        try:
-            answer = await apause_flow_run(
-                wait_for_input=form, key="approval", poll_interval=1,
-                timeout=max(1, int(remaining)) + _PAUSE_MARGIN_SECONDS)
-        except FlowPauseTimeout:
-            store.decide_approval(approval.id, False, "firelane", "Prefect pause timed out")
-        else:
-            store.decide_approval(approval.id, answer.approved,
-                                  answer.decided_by or "prefect-ui", answer.reason)
+        for attempt in range(1, 1000):
+            remaining = (approval.deadline - utcnow()).total_seconds()
+            form = ApprovalDecision.with_initial_data(
+                description=f"**Approve step `{step_id}`?** {approval.message}\n\n"
+                            f"Approvers: {', '.join(approval.approvers) or 'anyone'}. "
+                            "Without a decision it is rejected at "
+                            f"{approval.deadline:%Y-%m-%d %H:%M:%S} UTC.")
+            try:
+                answer = await apause_flow_run(
+                    wait_for_input=form, key=f"approval-{attempt}", poll_interval=1,
+                    timeout=max(1, int(remaining)) + _PAUSE_MARGIN_SECONDS)
+            except FlowPauseTimeout:
+                store.decide_approval(approval.id, False, "firelane", "Prefect pause timed out")
+                break
+            approval = store.find_approval(execution_id, step_id)
+            if approval.status != "pending":
+                break
+            by = answer.decided_by or "anonymous"
+            try:
+                check_decider(approval, "prefect-ui", by)
+            except ApprovalRefused as exc:
+                _refused(store, approval, "prefect-ui", by, str(exc))
+                continue
+            store.decide_approval(approval.id, answer.approved, f"prefect-ui:{by}",
+                                  answer.reason)
+            break
         return store.find_approval(execution_id, step_id).status
     finally:
         store.close()
@@ -105,8 +174,8 @@ async def approve_step(execution_id: str, step_id: str) -> str:
 async def _expire(store: Store, approval: Approval, timeout: float) -> None:
     delay = (approval.deadline - utcnow()).total_seconds()
     await asyncio.sleep(max(0.0, delay))
-    await decide(store, approval, False, "firelane",
-                 f"no decision within {timeout:g} s")
+    await decide(store, approval, False, "firelane", f"no decision within {timeout:g} s",
+                 how="firelane")
 
 
 async def request_and_wait(rc: RunContext, step: Step, rendered: dict[str, Any]) -> Approval:
@@ -119,6 +188,9 @@ async def request_and_wait(rc: RunContext, step: Step, rendered: dict[str, Any])
         deadline=utcnow() + timedelta(seconds=spec.timeout_seconds)))
     if approval.status != "pending":
         return approval
+    from flows.slack_approvals import post_approval_request
+
+    await post_approval_request(rc, step, approval)
     timer = asyncio.create_task(_expire(rc.store, approval, spec.timeout_seconds))
     try:
         await approve_step.with_options(

@@ -113,10 +113,11 @@ steps:
     assert statuses(rc) == {"by_ui": "succeeded", "by_cli": "skipped", "nobody": "skipped",
                             "meanwhile": "succeeded", "went_on": "succeeded"}
     recs = fl_store.step_records(rc.execution.id)
-    assert recs["by_cli"].error == "approval rejected by bob: not during peak"
+    assert recs["by_cli"].error == "approval rejected by cli:bob: not during peak"
     assert recs["nobody"].error == "approval rejected by firelane: no decision within 4 s"
     decided = {a.step_id: a for a in fl_store.approvals_for(rc.incident.id)}
-    assert (decided["by_ui"].status, decided["by_ui"].decided_by) == ("approved", "alice")
+    assert (decided["by_ui"].status, decided["by_ui"].decided_by) == ("approved",
+                                                                      "prefect-ui:alice")
     assert [name for _, name in effects()] == ["ui"]
     assert recs["went_on"].finished_at < decided["by_ui"].decided_at  # type: ignore[operator]
     kinds = [e.kind for e in fl_store.timeline(rc.incident.id)]

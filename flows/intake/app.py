@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
+from slack_sdk.signature import Clock
 
 from firelane.errors import AlertRejected, NotFound
 from firelane.store import Store
@@ -24,6 +25,7 @@ from flows.intake.committer import Committer
 from flows.intake.config import IntakeConfig
 from flows.intake.metrics import IntakeMetrics
 from flows.intake.responder import Responder
+from flows.intake.slack_interactions import add_slack_routes
 from integrations.alerts import SOURCES, SourceConfig, authenticate, parse
 
 __all__ = ["INSECURE_BANNER", "create_app", "default_cert_fetcher"]
@@ -47,7 +49,8 @@ def _reject(exc: AlertRejected) -> JSONResponse:
 
 def create_app(store: Store, config: IntakeConfig, responder: Responder | None = None,
                insecure: bool = False,
-               fetch_cert: Callable[[str], bytes] = default_cert_fetcher) -> FastAPI:
+               fetch_cert: Callable[[str], bytes] = default_cert_fetcher,
+               slack_clock: Clock | None = None) -> FastAPI:
     """The ASGI app (OpenAPI docs at /docs)."""
     sources: dict[str, SourceConfig] = config.source_configs()
     policy = config.policy()
@@ -163,4 +166,6 @@ def create_app(store: Store, config: IntakeConfig, responder: Responder | None =
             metrics.counters["responses_failed_total"] = responder.failed
         return metrics.render(health, len(responder.tasks) if responder is not None else 0)
 
+    add_slack_routes(app, store, config.slack_signing_secret.resolve("slack_signing_secret")
+                     if config.slack_signing_secret else None, slack_clock)
     return app

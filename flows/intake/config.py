@@ -7,6 +7,7 @@
     flap_after_reopens: 3          # from the 3rd reopen on: marked flapping, no new page
     group_by: [service, cluster]   # alerts sharing these join one incident ...
     group_window_seconds: 300      # ... for 5 minutes after the first of them
+    slack_signing_secret: {env: SLACK_SIGNING_SECRET}   # approval buttons
     sources:
       alertmanager: {bearer_token: {env: FIRELANE_ALERTMANAGER_TOKEN}}
       pagerduty: {hmac_secret: {block: pagerduty-webhook-secret}}
@@ -81,6 +82,7 @@ class IntakeConfig(BaseModel):
     flap_after_reopens: int = Field(default=3, ge=1)
     group_by: list[str] = Field(default_factory=list)
     group_window_seconds: float = Field(default=300, ge=0)
+    slack_signing_secret: SecretRef | None = None
     sources: dict[str, SourceSettings] = Field(default_factory=dict)
 
     def policy(self) -> AlertPolicy:

@@ -1,0 +1,79 @@
+"""`POST /slack/interactions`: the Approve/Reject buttons of approval requests.
+
+Slack signs every request (`X-Slack-Signature`, v0 HMAC-SHA256 over `v0:<timestamp>:<body>`
+with the app's signing secret; requests older than 5 minutes are refused), so this is the one
+path that proves who decided: the decision is recorded as `slack:<user id>`. With `approvers`
+named, a user outside them is refused (and the refusal is on the timeline).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+from urllib.parse import parse_qs
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from slack_sdk.signature import Clock, SignatureVerifier
+
+from firelane.errors import ApprovalRefused, NotFound
+from firelane.store import Store
+
+__all__ = ["add_slack_routes", "parse_interaction"]
+
+
+def parse_interaction(body: bytes) -> tuple[str, str, str, str]:
+    """(user id, user name, action id, value) of a `block_actions` payload; ValueError when
+    the body is not one."""
+    form = parse_qs(body.decode("utf-8"))
+    if "payload" not in form:
+        raise ValueError("no payload field: not an interaction (slash commands and events "
+                         "are not handled here)")
+    payload = json.loads(form["payload"][0])
+    if payload.get("type") != "block_actions" or not payload.get("actions"):
+        raise ValueError(f"not a block_actions payload (type {payload.get('type')!r})")
+    user, first = payload["user"], payload["actions"][0]
+    return (str(user["id"]), str(user.get("username") or user.get("name") or ""),
+            str(first["action_id"]), str(first.get("value") or ""))
+
+
+def add_slack_routes(app: FastAPI, store: Store, signing_secret: str | None,
+                     clock: Clock | None = None) -> None:
+    """Mount the interaction endpoint (answers 404 when no signing secret is configured)."""
+    from flows.approvals import decide
+    from flows.slack_approvals import APPROVE, REJECT
+
+    verifier = SignatureVerifier(signing_secret, clock or Clock()) if signing_secret else None
+
+    @app.post("/slack/interactions")
+    async def interactions(request: Request) -> Any:
+        """Slack's interactivity callback (Approve/Reject buttons)."""
+        if verifier is None:
+            return JSONResponse({"error": "Slack interactions are not configured: set "
+                                 "slack_signing_secret in the intake configuration"}, 404)
+        body = await request.body()
+        if not verifier.is_valid(body, request.headers.get("x-slack-request-timestamp"),
+                                 request.headers.get("x-slack-signature")):
+            return JSONResponse({"error": "bad or stale X-Slack-Signature"}, 401)
+        try:
+            user, name, action_id, approval_id = parse_interaction(body)
+        except (KeyError, ValueError, json.JSONDecodeError) as exc:
+            return JSONResponse({"error": f"unreadable interaction payload: {exc}"}, 400)
+        if action_id not in (APPROVE, REJECT):
+            return {"text": "ignored: not a Firelane approval button"}
+        try:
+            approval = await asyncio.to_thread(store.get_approval, approval_id)
+        except NotFound:
+            return JSONResponse({"error": f"no approval {approval_id!r}"}, 404)
+        try:
+            decided, won = await decide(store, approval, action_id == APPROVE, user,
+                                        f"via Slack by @{name}" if name else "via Slack",
+                                        how="slack")
+        except ApprovalRefused as exc:
+            return {"response_type": "ephemeral", "text": f"Not accepted: {exc}"}
+        if not won:
+            return {"response_type": "ephemeral", "text": f"Too late: {decided.step_id} was "
+                    f"already {decided.status} by {decided.decided_by}"}
+        return {"response_type": "in_channel",
+                "text": f"{decided.step_id} {decided.status} by <@{user}>"}
