@@ -32,6 +32,8 @@ log = logging.getLogger("firelane.guardrails")
 
 ServiceLock = Callable[["RunContext", Step], Awaitable[None]]
 
+LOCK_RACE_SECONDS = 30.0
+
 
 async def check_pause(rc: RunContext, step: Step) -> None:
     """Raise `GuardrailBlocked` when automation is paused for the incident's service."""
@@ -62,18 +64,21 @@ async def guard(rc: RunContext, step: Step) -> None:
         raise GuardrailBlocked(reason)
 
 
-async def _ensure_limit(name: str) -> None:
+async def _busy(name: str) -> bool:
+    """Create the limit (one slot) when missing; is its slot taken right now?"""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
     from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 
     async with get_client() as client:
         try:
-            await client.read_global_concurrency_limit_by_name(name)
+            found = await client.read_global_concurrency_limit_by_name(name)
         except ObjectNotFound:
             with contextlib.suppress(ObjectAlreadyExists):
                 await client.create_global_concurrency_limit(
                     GlobalConcurrencyLimitCreate(name=name, limit=1))
+            return False
+    return found.active_slots >= found.limit
 
 
 async def _hold(name: str, wait: float, acquired: asyncio.Future[None],
@@ -91,14 +96,24 @@ async def _hold(name: str, wait: float, acquired: asyncio.Future[None],
 
 
 async def prefect_service_lock(rc: RunContext, step: Step) -> None:
-    """Take the service's remediation slot (once per execution). A holder task enters and
-    leaves Prefect's `concurrency()` (its cancel scopes must stay in one task); the flow run's
-    exit stack tells it to let go when the run ends."""
+    """Take the service's remediation slot (once per execution). `skip` and `fail` look at the
+    slot first and act at once when it is taken (Prefect's acquisition itself can take more
+    than a second even when the slot is free); they wait `LOCK_RACE_SECONDS` only when another
+    run took the slot between that look and the acquisition. A holder task enters and leaves
+    Prefect's `concurrency()` (its cancel scopes must stay in one task); the flow run's exit
+    stack tells it to let go when the run ends."""
     if rc.lock_stack is None or rc.holds_service_lock:
         return
     name = f"firelane-remediation-{rc.incident.service}"
-    await _ensure_limit(name)
-    wait = {"wait": step.timeout_seconds or 3600.0, "skip": 1.0, "fail": 1.0}[step.on_locked]
+    busy = await _busy(name)
+    who = f"another remediation of {rc.incident.service} holds {name}"
+    if busy and step.on_locked == "skip":
+        raise GuardrailBlocked(f"{who} (on_locked: skip)")
+    if busy and step.on_locked == "fail":
+        error = ActionError(f"{who} (on_locked: fail)")
+        error.retryable = False
+        raise error
+    wait = (step.timeout_seconds or 3600.0) if step.on_locked == "wait" else LOCK_RACE_SECONDS
     acquired: asyncio.Future[None] = asyncio.get_running_loop().create_future()
     release = asyncio.Event()
     holder = asyncio.create_task(_hold(name, wait, acquired, release))
@@ -106,7 +121,6 @@ async def prefect_service_lock(rc: RunContext, step: Step) -> None:
         await acquired
     except TimeoutError as exc:
         await asyncio.gather(holder, return_exceptions=True)
-        who = f"another remediation of {rc.incident.service} holds {name}"
         if step.on_locked == "fail":
             error = ActionError(f"{who} (on_locked: fail)")
             error.retryable = False
@@ -115,9 +129,15 @@ async def prefect_service_lock(rc: RunContext, step: Step) -> None:
             raise GuardrailBlocked(f"{who} (on_locked: skip)") from exc
         raise GuardrailBlocked(f"{who}; gave up waiting after {wait:g} s") from exc
 
+    holder_loop = asyncio.get_running_loop()
+
     async def let_go() -> None:
-        release.set()
-        await asyncio.gather(holder, return_exceptions=True)
+        holder_loop.call_soon_threadsafe(release.set)
+        for _ in range(300):
+            if holder.done():
+                return
+            await asyncio.sleep(0.05)
+        log.error("the remediation lock %s was not released within 15 s", name)
 
     rc.lock_stack.push_async_callback(let_go)
     rc.holds_service_lock = True

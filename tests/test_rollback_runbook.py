@@ -1,0 +1,148 @@
+"""`runbooks/web-5xx-rollback.yaml` end to end: a sample service with a bad release under a real
+supervisord, the sandbox for Jira/PagerDuty/Slack/video, the real `run-runbook` flow, and the
+approval decided through the CLI (approved: the service recovers; rejected: nothing changes)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from firelane.inputs import new_execution
+from firelane.loader import load_runbook
+from firelane.models import IncidentDraft, Severity
+from firelane.store import Store, open_store
+from flows.cli import main
+from flows.runbook_flow import run_runbook
+from integrations.sandbox import Sandbox
+from tests.remediation_fixtures import BAD, GOOD, Service
+
+RUNBOOK = Path(__file__).resolve().parent.parent / "runbooks" / "web-5xx-rollback.yaml"
+pytestmark = pytest.mark.usefixtures("prefect_api")
+
+
+def _catalog(service: Service) -> str:
+    return f"""services:
+  web:
+    jira_project: OPS
+    health_url: {service.health_url}
+    release_dir: {service.release_dir}
+    supervisor: {{program: web, url: "{service.unix_url}"}}
+"""
+
+
+def _run(store: Store, decision: list[str]) -> tuple[str, dict[str, str], str]:
+    incident = store.declare_incident(IncidentDraft(title="web 5xx above 20%",
+                                                    severity=Severity.SEV1, service="web"))
+    execution = store.create_execution(new_execution(load_runbook(RUNBOOK), incident, {},
+                                                     sandbox=True))
+
+    async def scenario() -> str:
+        flow = asyncio.create_task(run_runbook(execution.id))
+        for _ in range(600):
+            if any(a.flow_run_id for a in store.approvals_for(incident.id, "rollback")):
+                break
+            await asyncio.sleep(0.1)
+        code = await asyncio.to_thread(main, ["approve", f"INC-{incident.number}", "rollback",
+                                              *decision])
+        assert code == 0
+        return str((await flow)["status"])
+
+    status = asyncio.run(scenario())
+    records = {k: v.status.value for k, v in store.step_records(execution.id).items()}
+    return status, records, incident.id
+
+
+def test_approved_rollback_restores_health_and_closes_the_loop(
+        firelane_env: str, sandbox: Sandbox, service: Service, tmp_path: Path) -> None:
+    (tmp_path / "services.yaml").write_text(_catalog(service))
+    store = open_store(firelane_env)
+    status, records, incident_id = _run(store, ["--reason", "deploy 42 broke it", "--as", "ann"])
+    assert status == "succeeded", records
+    assert records["diagnose"] == "failed" and records["rollback"] == "succeeded"
+    assert records["verify"] == records["resolve_page"] == records["outcome"] == "succeeded"
+    assert service.current() == GOOD and service.health() == 200
+    state = sandbox.state.dump()
+    assert [i["status"] for i in state["pd_incidents"].values()] == ["resolved"]
+    outcome = [m["text"] for m in state["slack_messages"] if "Rolled back" in m["text"]]
+    assert outcome and f"{BAD} → {GOOD}" in outcome[0]
+    kinds = [e.kind for e in store.timeline(incident_id)]
+    assert {"approval.requested", "approval.approved", "release.switched",
+            "supervisor.restarted", "http.probe"} <= set(kinds)
+
+
+def test_rejected_rollback_changes_nothing(firelane_env: str, sandbox: Sandbox,
+                                           service: Service, tmp_path: Path) -> None:
+    (tmp_path / "services.yaml").write_text(_catalog(service))
+    store = open_store(firelane_env)
+    status, records, incident_id = _run(store, ["--reject", "--reason", "not now", "--as", "ann"])
+    assert records["rollback"] == "skipped" and records["verify"] == "skipped"
+    assert records["page"] == "succeeded"
+    assert service.current() == BAD and service.health() == 500
+    rollback = store.step_records(next(
+        e.id for e in store.list_executions(incident_id)))["rollback"]
+    assert rollback.error == "approval rejected by cli:ann: not now"
+    assert status == "succeeded"
+
+
+def _start(store: Store, name: str, inputs: dict[str, object] | None = None,
+           ) -> tuple[str, str, int]:
+    incident = store.declare_incident(IncidentDraft(title=f"{name} alert",
+                                                    severity=Severity.SEV2, service="web"))
+    path = RUNBOOK.parent / f"{name}.yaml"
+    execution = store.create_execution(new_execution(load_runbook(path), incident,
+                                                     dict(inputs or {}), sandbox=True))
+    return incident.id, execution.id, incident.number
+
+
+def test_restart_unhealthy_restarts_then_escalates_when_it_did_not_help(
+        firelane_env: str, sandbox: Sandbox, service: Service, tmp_path: Path) -> None:
+    (tmp_path / "services.yaml").write_text(_catalog(service))
+    store = open_store(firelane_env)
+    _, execution_id, _ = _start(store, "restart-unhealthy", {"verify_within_seconds": 4})
+    result = asyncio.run(run_runbook(execution_id))
+    records = {k: v.status.value for k, v in store.step_records(execution_id).items()}
+    assert result["status"] == "failed"
+    assert records["restart"] == "succeeded" and records["verify"] == "failed"
+    assert records["escalate"] == "succeeded"
+    summaries = [i["title"] for i in sandbox.state.dump()["pd_incidents"].values()]
+    assert any("[restart did not help]" in s for s in summaries)
+    (service.release_dir / "releases" / BAD / "RELEASE_HEALTH").write_text("ok")
+    _, again, _ = _start(store, "restart-unhealthy", {"verify_within_seconds": 20})
+    assert asyncio.run(run_runbook(again))["status"] == "succeeded"
+    assert store.step_records(again)["verify"].status.value == "succeeded", [
+        (r.step_id, r.status.value, r.error) for r in store.step_records(again).values()]
+
+
+def test_shell_remediation_over_ssh_behind_an_approval(
+        firelane_env: str, sandbox: Sandbox, sshd: object, tmp_path: Path) -> None:
+    import os
+    import time
+
+    from tests.test_remediation import _save_target
+
+    _save_target("ops-host-test", sshd)  # type: ignore[arg-type]
+    logs = tmp_path / "applogs"
+    logs.mkdir()
+    for name, age_days in (("old.gz", 30), ("new.gz", 1), ("old.log", 30)):
+        (logs / name).write_text("x" * 1000)
+        when = time.time() - age_days * 86400
+        os.utime(logs / name, (when, when))
+    store = open_store(firelane_env)
+    incident_id, execution_id, number = _start(store, "shell-remediation", {
+        "host": "ops-host-test", "path": str(logs)})
+
+    async def scenario() -> str:
+        flow = asyncio.create_task(run_runbook(execution_id))
+        for _ in range(600):
+            if any(a.flow_run_id for a in store.approvals_for(incident_id, "clean")):
+                break
+            await asyncio.sleep(0.1)
+        assert await asyncio.to_thread(main, ["approve", f"INC-{number}", "clean"]) == 0
+        return str((await flow)["status"])
+
+    assert asyncio.run(scenario()) == "succeeded"
+    assert sorted(p.name for p in logs.iterdir()) == ["new.gz", "old.log"]
+    clean = store.step_records(execution_id)["clean"]
+    assert clean.outputs and str(logs / "old.gz") in clean.outputs["stdout"]
