@@ -50,6 +50,8 @@ def _save_blocks(sb: Any, name: str) -> None:
     from integrations import blocks
 
     for block_cls in blocks():
+        if not hasattr(block_cls, "for_sandbox"):
+            continue
         block_cls.for_sandbox(sb.url, sb.ca_file).save(name, overwrite=True)
         print(f"saved {block_cls.__name__} block {name!r} (points at this sandbox)")
 

@@ -148,3 +148,32 @@ def test_times_parse_relative_and_iso() -> None:
 
     with pytest.raises(ConfigError, match="not a time"):
         parse_time("tomorrow-ish")
+
+
+def test_rate_limit_stop_is_told_in_slack(fl_store: Store, sandbox: object,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    from firelane.inputs import new_execution
+    from firelane.loader import parse_runbook
+    from firelane.models import IncidentDraft, Severity
+    from integrations.sandbox import Sandbox
+    from tests.sandbox_fixtures import make_ctx, run_action
+
+    assert isinstance(sandbox, Sandbox)
+    alarm = asyncio.run(run_action("slack.create_channel", {"name": "sre-alarms"},
+                                   make_ctx("alarm"))).id
+    monkeypatch.setenv("FIRELANE_PAGE_FAILURE_CHANNEL", alarm)
+    loaded = parse_runbook(_runbook("limited", limit=1), "limited.yaml")
+    outcomes = []
+    for _ in range(2):
+        incident = fl_store.declare_incident(IncidentDraft(title="web down",
+                                                           severity=Severity.SEV2,
+                                                           service="web"))
+        execution = fl_store.create_execution(new_execution(loaded, incident, {},
+                                                            sandbox=True))
+        asyncio.run(run_runbook(execution.id))
+        outcomes.append(fl_store.step_records(execution.id)["fix"].status.value)
+    assert outcomes == ["succeeded", "skipped"]
+    notices = [m["text"] for m in sandbox.state.dump()["slack_messages"]
+               if m["channel"] == alarm]
+    assert len(notices) == 1 and f"INC-{incident.number}" in notices[0]
+    assert "rate limit: 1 remediations of web in the last hour" in notices[0]
