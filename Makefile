@@ -51,6 +51,7 @@ demo-stop:
 bench: venv system-deps
 	PREFECT_SERVER_ANALYTICS_ENABLED=false $(BIN)/python bench/fast_path.py
 	$(BIN)/python bench/validate.py
+	$(BIN)/python bench/report.py
 
 bench-intake: venv system-deps
 	PREFECT_SERVER_ANALYTICS_ENABLED=false $(BIN)/python bench/intake.py

@@ -50,6 +50,7 @@ class Settings:
     - `FIRELANE_PLUGINS`: comma-separated modules to import so they register actions.
     - `FIRELANE_PAGE_FAILURE_CHANNEL`: Slack channel id told when a page fails after its
       retries (besides the incident's own war-room channel when it already exists).
+    - `FIRELANE_REPORTS_DIR`: where timeline reports are written (default `./reports`).
     - `FIRELANE_WAKE_ADDRESS`: `host:port` where responders listen for the intake's UDP
       wake-up after it commits a pending execution (default `127.0.0.1:8799`; `off` leaves
       them to their 5 ms poll).
@@ -62,6 +63,7 @@ class Settings:
     plugins: tuple[str, ...]
     page_failure_channel: str = ""
     wake_address: tuple[str, int] | None = ("127.0.0.1", 8799)
+    reports_dir: Path = Path("reports")
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -79,6 +81,7 @@ class Settings:
             plugins=plugins,
             page_failure_channel=os.environ.get("FIRELANE_PAGE_FAILURE_CHANNEL", ""),
             wake_address=_address("FIRELANE_WAKE_ADDRESS", "127.0.0.1:8799"),
+            reports_dir=Path(os.environ.get("FIRELANE_REPORTS_DIR", "reports")),
         )
 
 

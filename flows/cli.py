@@ -209,6 +209,9 @@ def _parser() -> argparse.ArgumentParser:
     add_serve_command(sub)
     add_respond_command(sub)
     add_automation_command(sub)
+    from flows.report_flow import add_timeline_command
+
+    add_timeline_command(sub)
     return p
 
 

@@ -308,7 +308,8 @@ async def history(inputs: HistoryInputs, ctx: ActionContext) -> HistoryOutputs:
                           limit=inputs.limit)
         return HistoryOutputs(messages=[{
             "ts": m["ts"], "user": m.get("user"), "text": m.get("text", ""),
-            "pinned": bool(m.get("pinned") or m.get("pinned_to"))}
+            "pinned": bool(m.get("pinned") or m.get("pinned_to")),
+            "reactions": [r.get("name") for r in m.get("reactions") or []]}
             for m in reversed(got["messages"])])
 
     return await retrying(attempt, ctx)

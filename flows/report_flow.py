@@ -1,0 +1,139 @@
+"""The `timeline-report` flow and `firelane timeline`.
+
+The flow assembles the incident's timeline from the store, PagerDuty and Slack, renders the
+Markdown and HTML reports, writes them to `FIRELANE_REPORTS_DIR`, publishes a Prefect markdown
+artifact (`inc-<n>-report`) and a table artifact of the key times (`inc-<n>-key-times`; keyed by
+incident, so the latest version is one click away), attaches the Markdown to the Jira ticket and
+uploads it to the war-room channel. Each publication that fails is recorded on the timeline and
+does not stop the others.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+from prefect import flow
+
+from firelane.models import Incident, TimelineEvent
+from firelane.settings import Settings
+from firelane.store import Store, open_store
+from flows.report import Report, build_report, render, zone
+from flows.timeline_sources import Found, find_artifacts, vendor_entries
+
+__all__ = ["add_timeline_command", "assemble", "timeline_report"]
+
+
+async def assemble(store: Store, incident: Incident, tz: str = "UTC",
+                   offline: bool = False) -> tuple[Report, Found]:
+    """The report, with the vendors' entries unless `offline`."""
+    found = find_artifacts(store, incident)
+    vendor, left_out = ([], {"vendors": "offline"}) if offline else await vendor_entries(found)
+    return build_report(store, incident, vendor, tz, left_out), found
+
+
+def write_reports(folder: Path, incident: Incident, md: str, html: str) -> list[Path]:
+    """`inc-<n>.md` and `inc-<n>.html` in `folder` (created)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = [folder / f"inc-{incident.number}.md", folder / f"inc-{incident.number}.html"]
+    paths[0].write_text(md, encoding="utf-8")
+    paths[1].write_text(html, encoding="utf-8")
+    return paths
+
+
+async def _publish(found: Found, incident: Incident, md: str) -> dict[str, str]:
+    from flows.timeline_sources import _run
+
+    done: dict[str, str] = {}
+    name = f"inc-{incident.number}-timeline.md"
+    for key, ctx in found["ticket"]:
+        try:
+            await _run("jira.attach_file", {"issue": key, "filename": name, "content": md}, ctx)
+            done[f"jira {key}"] = "attached"
+        except Exception as exc:
+            done[f"jira {key}"] = f"failed: {type(exc).__name__}: {exc}"
+    for channel, ctx in found["channel"]:
+        try:
+            await _run("slack.upload_file", {"channel": channel, "filename": name,
+                                             "content": md, "title": f"INC-{incident.number} "
+                                             "timeline report"}, ctx)
+            done[f"slack {channel}"] = "uploaded"
+        except Exception as exc:
+            done[f"slack {channel}"] = f"failed: {type(exc).__name__}: {exc}"
+    return done
+
+
+@flow(name="timeline-report", log_prints=False, persist_result=False)
+async def timeline_report(incident: str, tz: str = "UTC", publish: bool = True,
+                          ) -> dict[str, Any]:
+    """Assemble, render and publish an incident's timeline report.
+
+    Args:
+        incident: INC-12, 12 or the incident id.
+        tz: IANA time zone the report shows times in (stored times are UTC).
+        publish: also attach it to the Jira ticket and upload it to the Slack channel.
+    """
+    from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
+
+    settings = Settings.from_env()
+    store = open_store(settings.database_url, migrate=False)
+    try:
+        inc = store.get_incident(incident)
+        report, found = await assemble(store, inc, tz)
+        md, html = render(report, "md"), render(report, "html")
+        paths = await asyncio.to_thread(write_reports, settings.reports_dir, inc, md, html)
+        key = f"inc-{inc.number}"
+        await acreate_markdown_artifact(markdown=md, key=f"{key}-report",
+                                        description=f"INC-{inc.number} timeline report")
+        await acreate_table_artifact(
+            key=f"{key}-key-times", description=f"INC-{inc.number} key times ({tz})",
+            table=[{"time": name, "when": at.astimezone(zone(tz)).isoformat() if at else "",
+                    "since_detected_seconds": since.total_seconds() if since else None}
+                   for name, at, since in report.times.rows()])
+        published = await _publish(found, inc, md) if publish else {}
+        where = "; ".join(f"{k}: {v}" for k, v in published.items())
+        store.append_events([TimelineEvent(
+            incident_id=inc.id, kind="report.published",
+            summary=f"Timeline report ({len(report.entries)} events) written to "
+                    f"{paths[0].parent}" + (f"; {where}" if where else ""),
+            details={"paths": [str(p) for p in paths], "published": published,
+                     "left_out": report.left_out})])
+        return {"incident": inc.id, "events": len(report.entries),
+                "paths": [str(p) for p in paths], "published": published}
+    finally:
+        store.close()
+
+
+def cmd_timeline(args: argparse.Namespace, settings: Settings) -> int:
+    store = open_store(settings.database_url)
+    inc = store.get_incident(args.incident)
+    report, _ = asyncio.run(assemble(store, inc, args.tz, args.offline))
+    if args.format == "json":
+        text = json.dumps([e.model_dump(mode="json") for e in report.entries], indent=2)
+    elif args.format == "text":
+        tz = zone(args.tz)
+        text = "\n".join(f"{e.at.astimezone(tz):%Y-%m-%d %H:%M:%S}  {e.source:<9} "
+                         f"{'*' if e.key else ' '} {e.summary}" for e in report.entries)
+    else:
+        text = render(report, args.format)
+    if args.output:
+        Path(args.output).write_text(text + "\n", encoding="utf-8")
+        print(f"wrote {args.output} ({len(report.entries)} events)")
+    else:
+        print(text)
+    return 0
+
+
+def add_timeline_command(sub: Any) -> None:
+    """Register `firelane timeline`."""
+    cmd = sub.add_parser("timeline", help="an incident's timeline from every source")
+    cmd.add_argument("incident", help="INC-12, 12 or the incident id")
+    cmd.add_argument("--format", choices=["text", "md", "html", "json"], default="text")
+    cmd.add_argument("--tz", default="UTC", help="IANA time zone to show times in")
+    cmd.add_argument("--output", help="write to this file instead of stdout")
+    cmd.add_argument("--offline", action="store_true",
+                     help="only what the store holds (no PagerDuty or Slack calls)")
+    cmd.set_defaults(fn=cmd_timeline)
