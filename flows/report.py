@@ -95,6 +95,7 @@ def swimlane(entries: list[Entry], width: int = 960, lane: int = 34) -> dict[str
              "r": 6 if e.key else 3, "key": e.key, "title": f"{e.at:%H:%M:%S} {e.summary}",
              "source": e.source} for e in entries]
     ticks = [{"x": round(left + i / 4 * (right - left), 1),
+              "anchor": "end" if i == 4 else "middle",
               "label": (start + timedelta(seconds=span * i / 4))} for i in range(5)]
     return {"width": width, "height": 40 + len(sources) * lane, "left": left,
             "lanes": [{"name": s, "y": 30 + i * lane} for i, s in enumerate(sources)],
