@@ -83,11 +83,13 @@ def new_execution(loaded: LoadedRunbook, incident: Incident, inputs: dict[str, A
     """An execution of `loaded` for `incident` with a snapshot of the runbook source.
 
     `for_responder` leaves it pending for a `firelane respond` process to claim; otherwise the
-    caller runs it at once and it starts as running.
+    caller runs it at once and it starts as running. A runbook input named `dry_run` that is
+    true makes the whole execution a dry run, like `--dry-run`.
     """
+    resolved = resolve_inputs(loaded, inputs)
     return Execution(incident_id=incident.id, runbook_name=loaded.runbook.name,
                      runbook_hash=loaded.content_hash, runbook_source=loaded.source,
-                     runbook_path=loaded.path, inputs=resolve_inputs(loaded, inputs),
-                     dry_run=dry_run, sandbox=sandbox,
+                     runbook_path=loaded.path, inputs=resolved,
+                     dry_run=dry_run or resolved.get("dry_run") is True, sandbox=sandbox,
                      status=ExecutionStatus.PENDING if for_responder
                      else ExecutionStatus.RUNNING)

@@ -81,14 +81,15 @@ def identity_trusted() -> bool:
     return bool(PREFECT_API_AUTH_STRING.value() or PREFECT_API_KEY.value())
 
 
-def check_decider(approval: Approval, how: str, by: str) -> None:
-    """Refuse a decision `approval.approvers` does not allow. Slack proves the user (its
-    request is signed); the UI and the CLI prove nobody unless the Prefect API requires
-    authentication."""
+def check_decider(approval: Approval, how: str, by: str, aliases: tuple[str, ...] = ()) -> None:
+    """Refuse a decision `approval.approvers` does not allow (Slack user ids or emails; a
+    Slack decider's email comes in `aliases`). Slack proves the user (its request is signed);
+    the UI and the CLI prove nobody unless the Prefect API requires authentication."""
     if not approval.approvers:
         return
+    allowed = {a.lower() for a in approval.approvers}
     if how == "slack":
-        if by not in approval.approvers:
+        if not {by.lower(), *(a.lower() for a in aliases)} & allowed:
             raise ApprovalRefused(f"{by} is not among the approvers of {approval.step_id} "
                                   f"({', '.join(approval.approvers)})")
         return
@@ -97,7 +98,7 @@ def check_decider(approval: Approval, how: str, by: str) -> None:
             f"{approval.step_id} names approvers ({', '.join(approval.approvers)}), and a "
             f"{how} decision cannot prove who made it while the Prefect API needs no "
             "authentication: decide with the Slack buttons, or require API authentication")
-    if by not in approval.approvers:
+    if by.lower() not in allowed:
         raise ApprovalRefused(f"{by} is not among the approvers of {approval.step_id}")
 
 
@@ -110,13 +111,14 @@ def _refused(store: Store, approval: Approval, how: str, by: str, why: str) -> N
 
 
 async def decide(store: Store, approval: Approval, approved: bool, by: str,
-                 reason: str = "", how: str = "cli") -> tuple[Approval, bool]:
+                 reason: str = "", how: str = "cli",
+                 aliases: tuple[str, ...] = ()) -> tuple[Approval, bool]:
     """Record a decision made through `how` (cli, slack, firelane) and resume the waiting
     subflow. Returns (approval, this call won). Raises `ApprovalRefused` (and records the
     refusal on the timeline) when the approvers do not allow it."""
     if how != "firelane":
         try:
-            check_decider(approval, how, by)
+            check_decider(approval, how, by, aliases)
         except ApprovalRefused as exc:
             await asyncio.to_thread(_refused, store, approval, how, by, str(exc))
             raise

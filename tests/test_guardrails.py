@@ -177,3 +177,18 @@ def test_rate_limit_stop_is_told_in_slack(fl_store: Store, sandbox: object,
                if m["channel"] == alarm]
     assert len(notices) == 1 and f"INC-{incident.number}" in notices[0]
     assert "rate limit: 1 remediations of web in the last hour" in notices[0]
+
+
+def test_runbook_level_dry_run_input_makes_destructive_steps_report(fl_store: Store) -> None:
+    rc = prepare(fl_store, """version: 1
+name: dry-by-input
+inputs:
+  dry_run: {type: boolean, default: false}
+steps:
+  - {id: fix, uses: test.change, with: {name: would-fix}}
+""", inputs={"dry_run": True})
+    assert rc.execution.dry_run
+    asyncio.run(run_runbook(rc.execution.id))
+    assert fl_store.step_records(rc.execution.id)["fix"].outputs == {
+        "name": "would-fix", "created": False, "dry_run": True}
+    assert effects() == []

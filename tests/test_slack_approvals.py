@@ -147,3 +147,39 @@ def statuses_of(store: Store, execution_id: str) -> dict[str, str]:
 
 
 __all__ = ["statuses"]
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_approvers_named_by_email_are_matched_through_slack(
+        firelane_env: str, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = open_store(firelane_env)
+    loaded = parse_runbook("""version: 1
+name: approve-by-email
+steps:
+  - {id: channel, uses: slack.create_channel, with: {name: inc-email-approval}}
+  - {id: fix, uses: test.change, needs: [channel], with: {name: fixed},
+     approval: {approvers: [Bob@Example.com], timeout_seconds: 120}}
+""", "email.yaml")
+    incident = store.declare_incident(IncidentDraft(title="queue stuck", severity=Severity.SEV3,
+                                                    service="queue"))
+    execution = store.create_execution(new_execution(loaded, incident, {}, sandbox=True))
+    app = _app(store, monkeypatch)
+
+    async def scenario() -> tuple[str, str, dict[str, Any]]:
+        flow = asyncio.create_task(run_runbook(execution.id))
+        approval_id = ""
+        for _ in range(600):
+            pending = [a for a in store.approvals_for(incident.id, "fix") if a.flow_run_id]
+            if pending:
+                approval_id = pending[0].id
+                break
+            await asyncio.sleep(0.1)
+        alice = _click("U0ALICE", "alice", "firelane_approve", approval_id)
+        bob = _click("U0BOB", "bob", "firelane_approve", approval_id)
+        refused = (await _post(app, alice, _signed(alice))).json()["text"]
+        accepted = (await _post(app, bob, _signed(bob))).json()["text"]
+        return refused, accepted, await flow
+
+    refused, accepted, result = asyncio.run(scenario())
+    assert "not among the approvers" in refused
+    assert accepted == "fix approved by <@U0BOB>" and result["status"] == "succeeded"

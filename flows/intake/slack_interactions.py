@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -18,9 +19,12 @@ from fastapi.responses import JSONResponse
 from slack_sdk.signature import Clock, SignatureVerifier
 
 from firelane.errors import ApprovalRefused, NotFound
+from firelane.models import Approval
 from firelane.store import Store
 
 __all__ = ["add_slack_routes", "parse_interaction"]
+
+log = logging.getLogger("firelane.intake")
 
 
 def parse_interaction(body: bytes) -> tuple[str, str, str, str]:
@@ -36,6 +40,25 @@ def parse_interaction(body: bytes) -> tuple[str, str, str, str]:
     user, first = payload["user"], payload["actions"][0]
     return (str(user["id"]), str(user.get("username") or user.get("name") or ""),
             str(first["action_id"]), str(first.get("value") or ""))
+
+
+async def _email(store: Store, approval: Approval, user: str) -> str | None:
+    """The deciding user's email, through the Slack credentials of the approval's runbook."""
+    from firelane.loader import parse_snapshot
+    from firelane.registry import ActionContext
+    from integrations.slack.actions import user_email
+
+    try:
+        execution = await asyncio.to_thread(store.get_execution, approval.execution_id)
+        incident = await asyncio.to_thread(store.get_incident, approval.incident_id)
+        loaded = parse_snapshot(execution.runbook_source, execution.runbook_path or "<snapshot>")
+        return await user_email(user, ActionContext(
+            incident=incident, execution_id=execution.id, step_id=approval.step_id,
+            idempotency_key=f"approval-{approval.id}-whois", sandbox=execution.sandbox,
+            credentials=dict(loaded.runbook.credentials)))
+    except Exception as exc:
+        log.warning("could not read the email of Slack user %s: %s", user, exc)
+        return None
 
 
 def add_slack_routes(app: FastAPI, store: Store, signing_secret: str | None,
@@ -66,10 +89,14 @@ def add_slack_routes(app: FastAPI, store: Store, signing_secret: str | None,
             approval = await asyncio.to_thread(store.get_approval, approval_id)
         except NotFound:
             return JSONResponse({"error": f"no approval {approval_id!r}"}, 404)
+        aliases: tuple[str, ...] = ()
+        if any("@" in a for a in approval.approvers):
+            email = await _email(store, approval, user)
+            aliases = (email,) if email else ()
         try:
             decided, won = await decide(store, approval, action_id == APPROVE, user,
                                         f"via Slack by @{name}" if name else "via Slack",
-                                        how="slack")
+                                        how="slack", aliases=aliases)
         except ApprovalRefused as exc:
             return {"response_type": "ephemeral", "text": f"Not accepted: {exc}"}
         if not won:

@@ -36,6 +36,14 @@ async def _call(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         raise VendorUnavailable("slack", f"{type(exc).__name__}: {exc}") from exc
 
 
+async def user_email(user_id: str, ctx: ActionContext) -> str | None:
+    """The email of a Slack user (needs users:read.email), or None when Slack has none."""
+    client = await _client(ctx)
+    got = await _call(client.users_info, user=user_id)
+    email = ((got.get("user") or {}).get("profile") or {}).get("email")
+    return str(email) if email else None
+
+
 async def _client(ctx: ActionContext) -> Any:
     from integrations.slack.block import SlackCredentials
 
