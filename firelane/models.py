@@ -249,6 +249,9 @@ class ActionItem(BaseModel):
     status: Literal["open", "done"] = "open"
     external_key: str | None = None
     created_at: datetime = Field(default_factory=utcnow)
+    reminded_at: datetime | None = None
+    escalated_at: datetime | None = None
+    closed_at: datetime | None = None
 
 
 class Approval(BaseModel):

@@ -212,6 +212,9 @@ def _parser() -> argparse.ArgumentParser:
     from flows.report_flow import add_timeline_command
 
     add_timeline_command(sub)
+    from flows.action_items import add_action_items_command
+
+    add_action_items_command(sub)
     return p
 
 

@@ -5,13 +5,14 @@ created and upgraded by Alembic migrations (`Store.migrate()`).
 """
 
 from firelane.store.alerts import Accepted
-from firelane.store.guardrails import GuardrailOps, Pause
+from firelane.store.guardrails import Pause
 from firelane.store.health import Health
 from firelane.store.ledger import Claim, ClaimOutcome, StepRecord, idempotency_key
+from firelane.store.reminders import ReminderOps
 from firelane.store.tables import metadata
 
 
-class Store(GuardrailOps):
+class Store(ReminderOps):
     """The whole store. `Store(url).migrate()` makes it ready to use."""
 
 

@@ -283,5 +283,6 @@ class IncidentOps(StoreBase):
         with self.tx(write=False) as conn:
             rows = [dict(r._mapping) for r in conn.execute(query)]
         for row in rows:
-            row["due"], row["created_at"] = aware(row["due"]), aware(row["created_at"])
+            for key in ("due", "created_at", "reminded_at", "escalated_at", "closed_at"):
+                row[key] = aware(row[key])
         return [ActionItem.model_validate(r) for r in rows]

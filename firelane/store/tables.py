@@ -29,6 +29,7 @@ __all__ = [
     "open_fingerprints",
     "open_groups",
     "remediation_runs",
+    "reminders",
     "step_ledger",
     "timeline_events",
 ]
@@ -194,4 +195,18 @@ action_items = Table(
     Column("status", String(16), nullable=False),
     Column("external_key", String(100), unique=True),
     Column("created_at", TS, nullable=False),
+    Column("reminded_at", TS),
+    Column("escalated_at", TS),
+    Column("closed_at", TS),
+)
+
+reminders = Table(
+    "reminders", metadata,
+    Column("id", String(32), primary_key=True),
+    Column("item_id", String(32), ForeignKey("action_items.id"), nullable=False, index=True),
+    Column("kind", String(16), nullable=False),
+    Column("sent_to", String(200), nullable=False),
+    Column("sent_at", TS, nullable=False),
+    Column("ok", Boolean, nullable=False),
+    Column("detail", Text, nullable=False),
 )

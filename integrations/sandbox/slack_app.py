@@ -30,7 +30,15 @@ def slack_routes(state: SandboxState, base_url: Callable[[], str]) -> list[Route
     """The routes, bound to `state`; `base_url` gives the sandbox's own URL (for uploads)."""
 
     def channel(args: dict[str, Any], key: str = "channel") -> dict[str, Any] | None:
-        return state.slack_channels.get(str(args.get(key, "")))
+        wanted = str(args.get(key, ""))
+        if wanted in state.slack_users:
+            with state.lock:
+                return state.slack_channels.setdefault(f"D{wanted}", {
+                    "id": f"D{wanted}", "name": wanted, "is_im": True, "user": wanted,
+                    "is_archived": False, "is_private": True, "created": int(time.time()),
+                    "members": ["U0FIRELANE", wanted], "topic": {"value": ""},
+                    "purpose": {"value": ""}, "pins": [], "bookmarks": []})
+        return state.slack_channels.get(wanted)
 
     def ts() -> str:
         return f"{time.time():.6f}"

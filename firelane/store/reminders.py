@@ -1,0 +1,87 @@
+"""Action items after the postmortem: their Jira keys, closing, and reminders that are never
+sent twice for one interval, also when reminder runs overlap (a conditional update claims each
+reminder before it is sent)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import insert, select, update
+
+from firelane.errors import NotFound
+from firelane.models import ActionItem, TimelineEvent, new_id, utcnow
+from firelane.store.guardrails import GuardrailOps
+from firelane.store.tables import action_items, reminders
+
+__all__ = ["ReminderOps"]
+
+
+class ReminderOps(GuardrailOps):
+    """Action items' lifecycle and reminders."""
+
+    def get_action_item(self, item_id: str) -> ActionItem:
+        """One action item."""
+        found = [i for i in self.list_action_items() if i.id == item_id]
+        if not found:
+            raise NotFound(f"no action item {item_id!r}")
+        return found[0]
+
+    def set_action_item_key(self, item_id: str, key: str) -> None:
+        """Remember the item's Jira issue."""
+        with self.tx() as conn:
+            conn.execute(update(action_items).where(action_items.c.id == item_id)
+                         .values(external_key=key))
+
+    def close_action_item(self, item_id: str, why: str, at: datetime | None = None) -> bool:
+        """Mark an item done (once); False when it already was."""
+        at = at or utcnow()
+        with self.tx() as conn:
+            row = conn.execute(select(action_items).where(action_items.c.id == item_id)).first()
+            if row is None:
+                raise NotFound(f"no action item {item_id!r}")
+            done = conn.execute(update(action_items).where(
+                action_items.c.id == item_id, action_items.c.status == "open")
+                .values(status="done", closed_at=at)).rowcount
+            if done:
+                self._insert_events(conn, [TimelineEvent(
+                    incident_id=row.incident_id, kind="action_item.done", at=at,
+                    summary=f"Action item done: {row.title} ({why})",
+                    details={"action_item_id": item_id, "key": row.external_key})])
+        return bool(done)
+
+    def claim_reminder(self, item_id: str, now: datetime, interval: timedelta) -> bool:
+        """Take the right to remind this item now: True at most once per `interval`, whoever
+        asks (two overlapping runs: one wins)."""
+        with self.tx() as conn:
+            return bool(conn.execute(update(action_items).where(
+                action_items.c.id == item_id, action_items.c.status == "open",
+                (action_items.c.reminded_at.is_(None))
+                | (action_items.c.reminded_at <= now - interval),
+            ).values(reminded_at=now)).rowcount)
+
+    def claim_escalation(self, item_id: str, now: datetime) -> bool:
+        """Take the right to escalate this item (once)."""
+        with self.tx() as conn:
+            return bool(conn.execute(update(action_items).where(
+                action_items.c.id == item_id, action_items.c.status == "open",
+                action_items.c.escalated_at.is_(None)).values(escalated_at=now)).rowcount)
+
+    def record_reminder(self, item: ActionItem, kind: str, sent_to: str, at: datetime, ok: bool,
+                        detail: str) -> None:
+        """Keep what was sent (or tried) and put it on the incident's timeline."""
+        with self.tx() as conn:
+            conn.execute(insert(reminders).values(
+                id=new_id(), item_id=item.id, kind=kind, sent_to=sent_to, sent_at=at, ok=ok,
+                detail=detail))
+            self._insert_events(conn, [TimelineEvent(
+                incident_id=item.incident_id, kind=f"action_item.{kind}", at=at,
+                summary=f"{kind.replace('_', ' ')} for '{item.title}' → {sent_to}"
+                        + ("" if ok else f" (failed: {detail})"),
+                details={"action_item_id": item.id, "to": sent_to, "ok": ok})])
+
+    def reminders_of(self, item_id: str) -> list[dict[str, object]]:
+        """Every reminder of an item, oldest first."""
+        with self.tx(write=False) as conn:
+            return [dict(r._mapping) for r in conn.execute(
+                select(reminders).where(reminders.c.item_id == item_id)
+                .order_by(reminders.c.sent_at))]

@@ -1,0 +1,212 @@
+"""Postmortem action items that get done: created as Jira issues linked to the incident ticket,
+tracked in the store, and chased by the `remind-action-items` flow until Jira says done.
+
+The flow (hourly in `prefect.yaml`) reads each open item's Jira status (done there → done
+here), DMs the owner in Slack when the item is due within `due_within_hours` and again every
+`interval_hours` while it is overdue, and after `grace_hours` overdue escalates once to
+`escalate_channel`. The store claims each reminder before it is sent, so two overlapping runs
+never double one, and a restart does not forget what was sent; items keep being chased after
+their incident is closed. Every reminder (sent or failed) is recorded and on the timeline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from prefect import flow
+
+from firelane.errors import ConfigError
+from firelane.loader import parse_snapshot
+from firelane.models import ActionItem, Incident, utcnow
+from firelane.registry import ActionContext, get_action
+from firelane.settings import Settings
+from firelane.store import Store, open_store
+from flows.automation_cli import parse_time
+from flows.timeline_sources import find_artifacts
+
+__all__ = ["Policy", "add_action_item", "add_action_items_command", "remind", "remind_action_items"]
+
+DONE_STATUSES = ("done", "closed", "resolved")
+
+
+@dataclass(frozen=True)
+class Policy:
+    """When to remind and escalate."""
+
+    due_within: timedelta = timedelta(hours=48)
+    interval: timedelta = timedelta(hours=24)
+    grace: timedelta = timedelta(hours=48)
+    escalate_channel: str | None = None
+
+
+@dataclass
+class Outcome:
+    """What one reminder run did."""
+
+    closed: list[str] = field(default_factory=list)
+    reminded: list[str] = field(default_factory=list)
+    escalated: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+
+
+def _context(store: Store, incident: Incident, step: str) -> ActionContext:
+    """A context with the incident's runbook credentials and sandbox flag."""
+    executions = store.list_executions(incident.id)
+    sandbox, credentials = False, {}
+    if executions:
+        first = executions[0]
+        sandbox = first.sandbox
+        credentials = dict(parse_snapshot(first.runbook_source, first.runbook_path or
+                                          "<snapshot>").runbook.credentials)
+    return ActionContext(incident=incident, execution_id=executions[0].id if executions
+                         else "none", step_id=step, idempotency_key=step, sandbox=sandbox,
+                         credentials=credentials)
+
+
+async def _run(name: str, inputs: dict[str, Any], ctx: ActionContext) -> Any:
+    spec = get_action(name)
+    return await spec.fn(spec.inputs.model_validate(inputs), ctx)
+
+
+async def add_action_item(store: Store, incident_ref: str, title: str, owner: str | None,
+                          due: datetime | None) -> ActionItem:
+    """Record the item, then open its Jira issue linked to the incident ticket (when the
+    incident has one and a project is known)."""
+    incident = store.get_incident(incident_ref)
+    item = store.add_action_item(ActionItem(incident_id=incident.id, title=title, owner=owner,
+                                            due=due))
+    tickets = find_artifacts(store, incident)["ticket"]
+    if tickets:
+        parent, ctx = tickets[0]
+        ctx = replace(ctx, idempotency_key=f"firelane-action-item-{item.id}", events=[])
+        got = await _run("jira.create_action_items", {
+            "project": parent.split("-")[0], "parent": parent,
+            "items": [{"title": title, "owner": owner,
+                       "due": due.date().isoformat() if due else None}]}, ctx)
+        store.set_action_item_key(item.id, got.keys[0])
+        item = store.get_action_item(item.id)
+    return item
+
+
+async def _jira_done(item: ActionItem, ctx: ActionContext) -> bool:
+    got = await _run("jira.search", {"jql": f"key = {item.external_key}"}, ctx)
+    return any(str(i["status"]).lower() in DONE_STATUSES for i in got.issues)
+
+
+async def _dm(store: Store, item: ActionItem, kind: str, text: str, ctx: ActionContext,
+              now: datetime, out: Outcome, channel: str | None = None) -> None:
+    to = channel or item.owner or ""
+    try:
+        if not to:
+            raise ConfigError("the item has no owner to remind")
+        target = channel
+        if target is None:
+            from integrations.slack.actions import _call, _client
+
+            client = await _client(ctx)
+            found = await _call(client.users_lookupByEmail, email=to)
+            target = str(found["user"]["id"])
+        await _run("slack.post_message", {"channel": target, "text": text},
+                   replace(ctx, idempotency_key=f"reminder-{item.id}-{kind}-{now:%Y%m%d%H%M}",
+                           events=[]))
+    except Exception as exc:
+        out.failed[item.id] = f"{type(exc).__name__}: {exc}"
+        await asyncio.to_thread(store.record_reminder, item, kind, to, now, False, str(exc))
+        return
+    await asyncio.to_thread(store.record_reminder, item, kind, to, now, True, text)
+    (out.escalated if kind == "escalation" else out.reminded).append(item.id)
+
+
+async def remind(store: Store, policy: Policy, now: datetime | None = None) -> Outcome:
+    """One reminder pass over every open action item."""
+    now = now or utcnow()
+    out = Outcome()
+    for item in store.list_action_items(status="open"):
+        incident = store.get_incident(item.incident_id)
+        ctx = _context(store, incident, f"remind-{item.id}")
+        if item.external_key:
+            try:
+                if await _jira_done(item, ctx):
+                    if store.close_action_item(item.id, f"{item.external_key} is done in Jira",
+                                               now):
+                        out.closed.append(item.id)
+                    continue
+            except Exception as exc:
+                out.failed[item.id] = f"jira: {type(exc).__name__}: {exc}"
+        if item.due is None:
+            continue
+        label = f"INC-{incident.number} action item \"{item.title}\"" + (
+            f" ({item.external_key})" if item.external_key else "")
+        overdue = now > item.due
+        if overdue and now > item.due + policy.grace and policy.escalate_channel \
+                and store.claim_escalation(item.id, now):
+            await _dm(store, item, "escalation", f":warning: {label} owned by {item.owner} is "
+                      f"overdue since {item.due:%Y-%m-%d}", ctx, now, out,
+                      channel=policy.escalate_channel)
+        if (overdue or item.due - now <= policy.due_within) and store.claim_reminder(
+                item.id, now, policy.interval):
+            kind = "overdue" if overdue else "due_soon"
+            text = (f":alarm_clock: {label} was due {item.due:%Y-%m-%d}" if overdue else
+                    f":spiral_calendar_pad: {label} is due {item.due:%Y-%m-%d}")
+            await _dm(store, item, kind, text, ctx, now, out)
+    return out
+
+
+@flow(name="remind-action-items", log_prints=False, persist_result=False)
+async def remind_action_items(due_within_hours: float = 48, interval_hours: float = 24,
+                              grace_hours: float = 48, escalate_channel: str | None = None,
+                              now: str | None = None) -> dict[str, Any]:
+    """Chase open postmortem action items (see the module docstring).
+
+    Args:
+        due_within_hours: remind this long before the due date.
+        interval_hours: never remind one item more often than this.
+        grace_hours: escalate an item overdue for this long (once).
+        escalate_channel: Slack channel id to escalate to (none: no escalation).
+        now: ISO time to act as "now" (tests and replays; default: the clock).
+    """
+    store = open_store(Settings.from_env().database_url, migrate=False)
+    try:
+        out = await remind(store, Policy(timedelta(hours=due_within_hours),
+                                         timedelta(hours=interval_hours),
+                                         timedelta(hours=grace_hours), escalate_channel),
+                           parse_time(now) if now else None)
+        return {"closed": out.closed, "reminded": out.reminded, "escalated": out.escalated,
+                "failed": out.failed}
+    finally:
+        store.close()
+
+
+def cmd_action_items(args: argparse.Namespace, settings: Settings) -> int:
+    store = open_store(settings.database_url)
+    if args.action == "add":
+        item = asyncio.run(add_action_item(store, args.incident, args.title, args.owner,
+                                           parse_time(args.due) if args.due else None))
+        print(f"action item {item.id} · {item.external_key or 'no Jira issue'} · "
+              f"owner {item.owner or '-'} · due {item.due:%Y-%m-%d}" if item.due else
+              f"action item {item.id} · {item.external_key or 'no Jira issue'}")
+        return 0
+    incident = store.get_incident(args.incident).id if args.incident else None
+    for item in store.list_action_items(incident_id=incident):
+        due = f"{item.due:%Y-%m-%d}" if item.due else "-"
+        print(f"{item.status:<5} {item.external_key or '-':<10} due {due:<10} "
+              f"{item.owner or '-':<24} {item.title}")
+    return 0
+
+
+def add_action_items_command(sub: Any) -> None:
+    """Register `firelane action-items`."""
+    cmd = sub.add_parser("action-items", help="postmortem action items")
+    acts = cmd.add_subparsers(dest="action", required=True)
+    add = acts.add_parser("add", help="add an item (and its Jira issue)")
+    add.add_argument("incident")
+    add.add_argument("title")
+    add.add_argument("--owner", help="owner's email (Slack reminders go to it)")
+    add.add_argument("--due", help="2026-12-01, or +7d")
+    lst = acts.add_parser("list", help="items, of one incident or all")
+    lst.add_argument("incident", nargs="?")
+    cmd.set_defaults(fn=cmd_action_items)
