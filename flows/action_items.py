@@ -28,7 +28,8 @@ from firelane.store import Store, open_store
 from flows.automation_cli import parse_time
 from flows.timeline_sources import find_artifacts
 
-__all__ = ["Policy", "add_action_item", "add_action_items_command", "remind", "remind_action_items"]
+__all__ = ["Outcome", "Policy", "add_action_item", "add_action_items_command", "remind",
+           "remind_action_items"]
 
 DONE_STATUSES = ("done", "closed", "resolved")
 

@@ -12,7 +12,7 @@ import pytest
 
 from firelane.models import IncidentStatus
 from firelane.store import open_store
-from flows.action_items import Policy, remind
+from flows.action_items import Outcome, Policy, remind
 from flows.automation_cli import parse_time
 from flows.cli import main
 from integrations.sandbox import Sandbox
@@ -57,13 +57,13 @@ def test_items_become_linked_jira_issues_and_are_chased_until_done(
     assert run_at(-24) == [item.id] and "is due 2026-12-10" in dms()[-1]
     assert run_at(-23) == [], "reminded again within the interval"
 
-    async def overlapping() -> list[object]:
+    async def overlapping() -> list[Outcome]:
         when = due + timedelta(hours=1)
         return list(await asyncio.gather(remind(store, policy, when),
                                          remind(store, policy, when)))
 
     both = asyncio.run(overlapping())
-    assert sum(len(o.reminded) for o in both) == 1  # type: ignore[attr-defined]
+    assert sum(len(o.reminded) for o in both) == 1
     assert "was due 2026-12-10" in dms()[-1] and len(dms()) == 2
     assert sorted(run_at(50)) == sorted([item.id, f"esc:{item.id}"])
     escalations = [m["text"] for m in sandbox.state.dump()["slack_messages"]
