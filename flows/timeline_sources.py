@@ -1,5 +1,6 @@
 """Fetching the vendors' side of an incident for its timeline: PagerDuty log entries, Slack
-channel messages (pinned ones, and those with a key reaction, marked as key events). Where to
+channel messages (pinned ones, and those with a key reaction, marked as key events), Jira
+status transitions and comments of the incident ticket. Where to
 look comes from the incident's own executions (the page's dedup key, the war-room channel). A
 source that is not configured or not reachable is left out, with the reason returned."""
 
@@ -99,6 +100,19 @@ async def vendor_entries(found: Found, key_reactions: tuple[str, ...] = KEY_REAC
                 actor=message.get("user"), key=bool(message.get("pinned") or reactions),
                 details={"channel": channel, "ts": message.get("ts"), "reactions": reactions},
                 dedup=f"slack:{channel}:{message.get('ts')}"))
+    for key, ctx in found["ticket"]:
+        try:
+            got = await _run("jira.history", {"issue": key}, ctx)
+        except Exception as exc:
+            skipped[f"jira {key}"] = f"{type(exc).__name__}: {exc}"
+            continue
+        for row in got.entries:
+            at = _when(row.get("at"))
+            if at is not None:
+                entries.append(Entry(at=at, source="jira", kind=str(row["kind"]),
+                                     summary=str(row["summary"]), actor=row.get("actor"),
+                                     key=row["kind"] == "jira.transition",
+                                     details={"issue": key}))
     for name, why in skipped.items():
         log.info("timeline source %s left out: %s", name, why)
     return entries, skipped

@@ -82,6 +82,12 @@ def test_report_from_every_source_reaches_folder_artifact_jira_and_slack(
 
     asyncio.run(run_action("pagerduty.acknowledge", {"dedup_key": page["dedup_key"]},
                            make_ctx("ack")))
+    ticket = store.step_records(execution.id)["ticket"].outputs or {}
+    asyncio.run(run_action("jira.add_comment", {"issue": ticket["key"],
+                                                "body": "rolled back deploy 42"},
+                           make_ctx("comment")))
+    asyncio.run(run_action("jira.transition", {"issue": ticket["key"], "to": "Done"},
+                           make_ctx("close")))
     for status in (IncidentStatus.ACKNOWLEDGED, IncidentStatus.MITIGATED,
                    IncidentStatus.RESOLVED):
         store.set_status(incident.id, status, actor="ann")
@@ -89,7 +95,8 @@ def test_report_from_every_source_reaches_folder_artifact_jira_and_slack(
     md = Path(result["paths"][0]).read_text()
     html = Path(result["paths"][1]).read_text()
     assert "Time to acknowledge" in md and "Europe/Paris" in md
-    for source in ("| firelane |", "| runbook |", "| pagerduty |", "| slack |"):
+    assert f"{ticket['key']}: To Do → Done" in md and "rolled back deploy 42" in md
+    for source in ("| firelane |", "| runbook |", "| pagerduty |", "| slack |", "| jira |"):
         assert source in md, f"{source} missing from the timeline"
     assert "<svg" in html and "<script" not in html and 'src="http' not in html
     assert "href=\"http" not in html.split("<body>")[0]

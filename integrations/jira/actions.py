@@ -339,3 +339,40 @@ async def search(inputs: SearchInputs, ctx: ActionContext) -> SearchOutputs:
             for i in found])
 
     return await retrying(attempt, ctx)
+
+
+class HistoryInputs(_In):
+    """`jira.history` inputs."""
+
+    issue: str = Field(description="Issue key")
+
+
+class HistoryOutputs(BaseModel):
+    """Status changes and comments, oldest first."""
+
+    entries: list[dict[str, Any]]
+
+
+@action("jira.history")
+async def history(inputs: HistoryInputs, ctx: ActionContext) -> HistoryOutputs:
+    """Read an issue's status transitions (changelog) and comments, for the timeline."""
+
+    async def attempt() -> HistoryOutputs:
+        client = await _client(ctx)
+        issue = await call(client.issue, inputs.issue, expand="changelog")
+        out: list[dict[str, Any]] = []
+        for h in getattr(getattr(issue, "changelog", None), "histories", []) or []:
+            for item in h.items:
+                if item.field == "status":
+                    out.append({"at": h.created, "kind": "jira.transition",
+                                "actor": getattr(h.author, "displayName", None),
+                                "summary": f"{inputs.issue}: {item.fromString} → "
+                                           f"{item.toString}"})
+        comments = getattr(getattr(issue.fields, "comment", None), "comments", []) or []
+        for c in comments:
+            out.append({"at": c.created, "kind": "jira.comment",
+                        "actor": getattr(c.author, "displayName", None),
+                        "summary": f"{inputs.issue} comment: {str(c.body)[:300]}"})
+        return HistoryOutputs(entries=sorted(out, key=lambda e: str(e["at"])))
+
+    return await retrying(attempt, ctx)

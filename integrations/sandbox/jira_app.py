@@ -159,7 +159,13 @@ def jira_routes(state: SandboxState) -> list[Route]:
                 found["fields"].update(update)
                 found["fields"]["updated"] = now_iso()
             return Response(status_code=204)
-        return JSONResponse(_view(found, base(request)))
+        view = _view(found, base(request))
+        if "changelog" in request.query_params.get("expand", ""):
+            view["changelog"] = {"startAt": 0, "total": len(found["transitions"]), "histories": [
+                {"id": str(n), "created": t["at"], "author": {"displayName": "Firelane"},
+                 "items": [{"field": "status", "fromString": t["from"], "toString": t["to"]}]}
+                for n, t in enumerate(found["transitions"])]}
+        return JSONResponse(view)
 
     async def comments(request: Request) -> Response:
         found = issue_or_404(request.path_params["key"])
