@@ -114,10 +114,11 @@ def _environment(html: bool) -> jinja2.Environment:
     return env
 
 
-def render(report: Report, fmt: str) -> str:
-    """`md` or `html`."""
-    if fmt not in ("md", "html"):
-        raise ConfigError(f"unknown report format {fmt!r}: use md or html")
+def render(report: Report, fmt: str, **extra: Any) -> str:
+    """`md` or `html` (the report), or `postmortem` (Markdown; `items` and `alerts` in
+    `extra`)."""
+    if fmt not in ("md", "html", "postmortem"):
+        raise ConfigError(f"unknown report format {fmt!r}: use md, html or postmortem")
     tz = zone(report.tz)
 
     def local(at: datetime | None, pattern: str = "%Y-%m-%d %H:%M:%S") -> str:
@@ -126,6 +127,7 @@ def render(report: Report, fmt: str) -> str:
     env = _environment(fmt == "html")
     env.filters["local"] = local
     chart = swimlane(report.entries) if fmt == "html" else None
-    return env.get_template(f"report.{fmt}.j2").render(
+    name = "postmortem.md.j2" if fmt == "postmortem" else f"report.{fmt}.j2"
+    return env.get_template(name).render(
         r=report, inc=report.incident, times=report.times, auto=report.automation,
-        chart=chart, tz=report.tz)
+        chart=chart, tz=report.tz, **extra)

@@ -1,7 +1,8 @@
 """The `timeline-report` flow and `firelane timeline`.
 
 The flow assembles the incident's timeline from the store, PagerDuty and Slack, renders the
-Markdown and HTML reports, writes them to `FIRELANE_REPORTS_DIR`, publishes a Prefect markdown
+Markdown and HTML reports (and, once the incident is resolved, a blameless postmortem draft),
+writes them to `FIRELANE_REPORTS_DIR`, publishes a Prefect markdown
 artifact (`inc-<n>-report`) and a table artifact of the key times (`inc-<n>-key-times`; keyed by
 incident, so the latest version is one click away), attaches the Markdown to the Jira ticket and
 uploads it to the war-room channel. Each publication that fails is recorded on the timeline and
@@ -44,14 +45,19 @@ def write_reports(folder: Path, incident: Incident, md: str, html: str) -> list[
     return paths
 
 
-async def _publish(found: Found, incident: Incident, md: str) -> dict[str, str]:
+async def _publish(found: Found, incident: Incident, md: str,
+                   postmortem: str | None) -> dict[str, str]:
     from flows.timeline_sources import _run
 
     done: dict[str, str] = {}
     name = f"inc-{incident.number}-timeline.md"
+    files = [(name, md)] + ([(f"inc-{incident.number}-postmortem.md", postmortem)]
+                            if postmortem else [])
     for key, ctx in found["ticket"]:
         try:
-            await _run("jira.attach_file", {"issue": key, "filename": name, "content": md}, ctx)
+            for filename, content in files:
+                await _run("jira.attach_file", {"issue": key, "filename": filename,
+                                                "content": content}, ctx)
             done[f"jira {key}"] = "attached"
         except Exception as exc:
             done[f"jira {key}"] = f"failed: {type(exc).__name__}: {exc}"
@@ -93,7 +99,16 @@ async def timeline_report(incident: str, tz: str = "UTC", publish: bool = True,
             table=[{"time": name, "when": at.astimezone(zone(tz)).isoformat() if at else "",
                     "since_detected_seconds": since.total_seconds() if since else None}
                    for name, at, since in report.times.rows()])
-        published = await _publish(found, inc, md) if publish else {}
+        postmortem: str | None = None
+        if inc.status.value in ("resolved", "closed"):
+            postmortem = render(report, "postmortem", items=store.list_action_items(inc.id),
+                                alerts=len(store.alerts_of(inc.id)))
+            pm_path = settings.reports_dir / f"inc-{inc.number}-postmortem.md"
+            await asyncio.to_thread(pm_path.write_text, postmortem, encoding="utf-8")
+            paths.append(pm_path)
+            await acreate_markdown_artifact(markdown=postmortem, key=f"{key}-postmortem",
+                                            description=f"INC-{inc.number} postmortem draft")
+        published = await _publish(found, inc, md, postmortem) if publish else {}
         where = "; ".join(f"{k}: {v}" for k, v in published.items())
         store.append_events([TimelineEvent(
             incident_id=inc.id, kind="report.published",

@@ -106,6 +106,12 @@ def test_report_from_every_source_reaches_folder_artifact_jira_and_slack(
     assert any(f["name"] == f"inc-{incident.number}-timeline.md"
                for f in state["slack_files"].values())
     assert set(result["published"].values()) == {"attached", "uploaded"}
+    postmortem = Path(result["paths"][2]).read_text()
+    for heading in ("## Summary", "## Impact", "## Timeline", "## Contributing factors",
+                    "## What went well", "## What to improve", "## Action items"):
+        assert heading in postmortem
+    assert "Blameless" in postmortem and "Triggered" in postmortem
+    assert any(a["filename"] == f"inc-{incident.number}-postmortem.md" for a in attachments)
 
     async def artifacts() -> list[str]:
         async with get_client() as client:
