@@ -14,7 +14,7 @@ from firelane.runbook import Step
 if TYPE_CHECKING:
     from flows.engine import RunContext
 
-__all__ = ["NOTICE_TIMEOUT_SECONDS", "notify_slack", "war_room_channel"]
+__all__ = ["NOTICE_TIMEOUT_SECONDS", "notice_context", "notify_slack", "war_room_channel"]
 
 NOTICE_TIMEOUT_SECONDS = 20.0
 
@@ -29,12 +29,17 @@ def war_room_channel(rc: RunContext) -> str | None:
     return None
 
 
+def notice_context(rc: RunContext, step: Step, suffix: str) -> ActionContext:
+    """A context for a message the engine sends about `step` (its own idempotency key)."""
+    return ActionContext(
+        incident=rc.incident, execution_id=rc.execution.id, step_id=step.id,
+        idempotency_key=f"{rc.records[step.id].idempotency_key}:{suffix}",
+        sandbox=rc.execution.sandbox, credentials=dict(rc.loaded.runbook.credentials))
+
+
 async def _post(rc: RunContext, step: Step, channel: str, text: str, kind: str) -> str | None:
     spec = get_action("slack.post_message")
-    ctx = ActionContext(
-        incident=rc.incident, execution_id=rc.execution.id, step_id=step.id,
-        idempotency_key=f"{rc.records[step.id].idempotency_key}:{kind}:{channel}",
-        sandbox=rc.execution.sandbox, credentials=dict(rc.loaded.runbook.credentials))
+    ctx = notice_context(rc, step, f"{kind}:{channel}")
     try:
         async with asyncio.timeout(NOTICE_TIMEOUT_SECONDS):
             await spec.fn(spec.inputs.model_validate({"channel": channel, "text": text}), ctx)

@@ -10,10 +10,10 @@ from typing import Any
 
 from firelane.lanes import run_blocking
 from firelane.models import Approval, TimelineEvent
-from firelane.registry import ActionContext, get_action
+from firelane.registry import get_action
 from firelane.runbook import Step
 from flows.engine import RunContext
-from flows.notices import war_room_channel
+from flows.notices import notice_context, war_room_channel
 
 __all__ = ["APPROVE", "REJECT", "approval_blocks", "post_approval_request"]
 
@@ -46,10 +46,7 @@ async def post_approval_request(rc: RunContext, step: Step, approval: Approval) 
                    "FIRELANE_PAGE_FAILURE_CHANNEL")
     else:
         spec = get_action("slack.post_message")
-        ctx = ActionContext(
-            incident=rc.incident, execution_id=rc.execution.id, step_id=step.id,
-            idempotency_key=f"{rc.records[step.id].idempotency_key}:approval",
-            sandbox=rc.execution.sandbox, credentials=dict(rc.loaded.runbook.credentials))
+        ctx = notice_context(rc, step, "approval")
         try:
             sent = await spec.fn(spec.inputs.model_validate({
                 "channel": channel, "text": f"Approve {step.id} for INC-{rc.incident.number}?",

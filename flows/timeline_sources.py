@@ -65,54 +65,57 @@ async def _run(name: str, inputs: dict[str, Any], ctx: ActionContext) -> Any:
     return await spec.fn(spec.inputs.model_validate(inputs), ctx)
 
 
+def _pagerduty(got: Any, _: str, __: tuple[str, ...]) -> list[Entry]:
+    return [Entry(at=at, source="pagerduty", kind=str(row["type"]),
+                  summary=str(row.get("summary") or row["type"]), actor=row.get("agent"),
+                  key=row["type"] in _KEY_PD, details={"incident": got.incident_id})
+            for row in got.entries if (at := _when(row.get("at"))) is not None]
+
+
+def _slack(got: Any, channel: str, key_reactions: tuple[str, ...]) -> list[Entry]:
+    out = []
+    for message in got.messages:
+        at = _when(message.get("ts"))
+        if at is None:
+            continue
+        reactions = [r for r in message.get("reactions") or [] if r in key_reactions]
+        out.append(Entry(
+            at=at, source="slack", kind="slack.pinned" if message.get("pinned") else
+            "slack.message", summary=str(message.get("text") or "")[:300],
+            actor=message.get("user"), key=bool(message.get("pinned") or reactions),
+            details={"channel": channel, "ts": message.get("ts"), "reactions": reactions},
+            dedup=f"slack:{channel}:{message.get('ts')}"))
+    return out
+
+
+def _jira(got: Any, issue: str, _: tuple[str, ...]) -> list[Entry]:
+    return [Entry(at=at, source="jira", kind=str(row["kind"]), summary=str(row["summary"]),
+                  actor=row.get("actor"), key=row["kind"] == "jira.transition",
+                  details={"issue": issue})
+            for row in got.entries if (at := _when(row.get("at"))) is not None]
+
+
+_SOURCES = (("page", "pagerduty", "pagerduty.log_entries", "dedup_key", _pagerduty),
+            ("channel", "slack", "slack.history", "channel", _slack),
+            ("ticket", "jira", "jira.history", "issue", _jira))
+
+
 async def vendor_entries(found: Found, key_reactions: tuple[str, ...] = KEY_REACTIONS,
                          ) -> tuple[list[Entry], dict[str, str]]:
-    """Entries from PagerDuty and Slack; (entries, {source: why it was left out})."""
+    """Entries from PagerDuty, Slack and Jira; (entries, {source: why it was left out})."""
     entries: list[Entry] = []
     skipped: dict[str, str] = {}
-    for dedup_key, ctx in found["page"]:
-        try:
-            got = await _run("pagerduty.log_entries", {"dedup_key": dedup_key}, ctx)
-        except Exception as exc:
-            skipped[f"pagerduty {dedup_key}"] = f"{type(exc).__name__}: {exc}"
-            continue
-        for row in got.entries:
-            at = _when(row.get("at"))
-            if at is not None:
-                entries.append(Entry(at=at, source="pagerduty", kind=str(row["type"]),
-                                     summary=str(row.get("summary") or row["type"]),
-                                     actor=row.get("agent"), key=row["type"] in _KEY_PD,
-                                     details={"incident": got.incident_id}))
-    for channel, ctx in found["channel"]:
-        try:
-            got = await _run("slack.history", {"channel": channel, "limit": 1000}, ctx)
-        except Exception as exc:
-            skipped[f"slack {channel}"] = f"{type(exc).__name__}: {exc}"
-            continue
-        for message in got.messages:
-            at = _when(message.get("ts"))
-            if at is None:
+    for kind, vendor, action_name, field, convert in _SOURCES:
+        for value, ctx in found[kind]:
+            inputs: dict[str, Any] = {field: value}
+            if action_name == "slack.history":
+                inputs["limit"] = 1000
+            try:
+                got = await _run(action_name, inputs, ctx)
+            except Exception as exc:
+                skipped[f"{vendor} {value}"] = f"{type(exc).__name__}: {exc}"
                 continue
-            reactions = [r for r in message.get("reactions") or [] if r in key_reactions]
-            entries.append(Entry(
-                at=at, source="slack", kind="slack.pinned" if message.get("pinned") else
-                "slack.message", summary=str(message.get("text") or "")[:300],
-                actor=message.get("user"), key=bool(message.get("pinned") or reactions),
-                details={"channel": channel, "ts": message.get("ts"), "reactions": reactions},
-                dedup=f"slack:{channel}:{message.get('ts')}"))
-    for key, ctx in found["ticket"]:
-        try:
-            got = await _run("jira.history", {"issue": key}, ctx)
-        except Exception as exc:
-            skipped[f"jira {key}"] = f"{type(exc).__name__}: {exc}"
-            continue
-        for row in got.entries:
-            at = _when(row.get("at"))
-            if at is not None:
-                entries.append(Entry(at=at, source="jira", kind=str(row["kind"]),
-                                     summary=str(row["summary"]), actor=row.get("actor"),
-                                     key=row["kind"] == "jira.transition",
-                                     details={"issue": key}))
+            entries += convert(got, value, key_reactions)
     for name, why in skipped.items():
         log.info("timeline source %s left out: %s", name, why)
     return entries, skipped
