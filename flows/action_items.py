@@ -28,8 +28,14 @@ from firelane.store import Store, open_store
 from flows.automation_cli import parse_time
 from flows.timeline_sources import find_artifacts
 
-__all__ = ["Outcome", "Policy", "add_action_item", "add_action_items_command", "remind",
-           "remind_action_items"]
+__all__ = [
+    "Outcome",
+    "Policy",
+    "add_action_item",
+    "cmd_action_items",
+    "remind",
+    "remind_action_items",
+]
 
 DONE_STATUSES = ("done", "closed", "resolved")
 
@@ -197,17 +203,3 @@ def cmd_action_items(args: argparse.Namespace, settings: Settings) -> int:
         print(f"{item.status:<5} {item.external_key or '-':<10} due {due:<10} "
               f"{item.owner or '-':<24} {item.title}")
     return 0
-
-
-def add_action_items_command(sub: Any) -> None:
-    """Register `firelane action-items`."""
-    cmd = sub.add_parser("action-items", help="postmortem action items")
-    acts = cmd.add_subparsers(dest="action", required=True)
-    add = acts.add_parser("add", help="add an item (and its Jira issue)")
-    add.add_argument("incident")
-    add.add_argument("title")
-    add.add_argument("--owner", help="owner's email (Slack reminders go to it)")
-    add.add_argument("--due", help="2026-12-01, or +7d")
-    lst = acts.add_parser("list", help="items, of one incident or all")
-    lst.add_argument("incident", nargs="?")
-    cmd.set_defaults(fn=cmd_action_items)

@@ -28,6 +28,7 @@ from flows.automation_cli import add_automation_command
 from flows.intake.serve import add_serve_command
 from flows.intake.worker import add_respond_command
 from flows.plugins import load_plugins
+from flows.records_cli import add_records_commands
 from flows.sandbox_cli import add_sandbox_command, sandbox_for_run, summarize_sandbox
 
 __all__ = ["main"]
@@ -209,12 +210,7 @@ def _parser() -> argparse.ArgumentParser:
     add_serve_command(sub)
     add_respond_command(sub)
     add_automation_command(sub)
-    from flows.report_flow import add_timeline_command
-
-    add_timeline_command(sub)
-    from flows.action_items import add_action_items_command
-
-    add_action_items_command(sub)
+    add_records_commands(sub)
     return p
 
 

@@ -25,7 +25,7 @@ from firelane.store import Store, open_store
 from flows.report import Report, build_report, render, zone
 from flows.timeline_sources import Found, find_artifacts, vendor_entries
 
-__all__ = ["add_timeline_command", "assemble", "timeline_report"]
+__all__ = ["assemble", "cmd_timeline", "timeline_report"]
 
 
 async def assemble(store: Store, incident: Incident, tz: str = "UTC",
@@ -140,15 +140,3 @@ def cmd_timeline(args: argparse.Namespace, settings: Settings) -> int:
     else:
         print(text)
     return 0
-
-
-def add_timeline_command(sub: Any) -> None:
-    """Register `firelane timeline`."""
-    cmd = sub.add_parser("timeline", help="an incident's timeline from every source")
-    cmd.add_argument("incident", help="INC-12, 12 or the incident id")
-    cmd.add_argument("--format", choices=["text", "md", "html", "json"], default="text")
-    cmd.add_argument("--tz", default="UTC", help="IANA time zone to show times in")
-    cmd.add_argument("--output", help="write to this file instead of stdout")
-    cmd.add_argument("--offline", action="store_true",
-                     help="only what the store holds (no PagerDuty or Slack calls)")
-    cmd.set_defaults(fn=cmd_timeline)

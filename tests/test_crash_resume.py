@@ -40,18 +40,23 @@ def test_sigkill_mid_runbook_then_resume_exactly_once(
     proc = subprocess.Popen([sys.executable, "-m", "flows.cli", "run", str(rb), "--incident",
                              str(incident)], cwd=ROOT, env=env, start_new_session=True,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    store = open_store(firelane_env)
+
+    def in_flight() -> bool:
+        executions = [e for i in store.list_incidents() for e in store.list_executions(i.id)]
+        return bool(executions) and "d" in store.step_records(executions[0].id)
+
     try:
         deadline = time.monotonic() + 120
-        while {"a", "b"} - {name for _, name in effects()}:
+        while {"a", "b"} - {name for _, name in effects()} or not in_flight():
             assert proc.poll() is None, proc.stdout.read().decode()  # type: ignore[union-attr]
-            assert time.monotonic() < deadline, "runbook never reached step b"
+            assert time.monotonic() < deadline, "runbook never reached steps b and d"
             time.sleep(0.1)
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
     assert proc.returncode == -signal.SIGKILL
 
-    store = open_store(firelane_env)
     [inc] = store.list_incidents()
     [execution] = store.list_executions(inc.id)
     before = store.step_records(execution.id)
