@@ -78,3 +78,35 @@ def test_items_become_linked_jira_issues_and_are_chased_until_done(
     assert kinds.count("action_item.due_soon") == 1 and kinds.count("action_item.overdue") == 3
     assert kinds.count("action_item.escalation") == 1 and kinds[-1] == "action_item.done"
     assert len(store.reminders_of(item.id)) == 5
+
+
+def test_reaction_makes_an_item_and_each_team_gets_one_weekly_digest(
+        firelane_env: str, sandbox: Sandbox, tmp_path: Path) -> None:
+    from integrations.slack.block import SlackCredentials
+
+    assert main(["run", "declare-incident", "--incident", str(INCIDENT), "--sandbox"]) == 0
+    store = open_store(firelane_env)
+    [incident] = store.list_incidents()
+    [execution] = store.list_executions(incident.id)
+    channel = (store.step_records(execution.id)["channel"].outputs or {})["id"]
+    (tmp_path / "services.yaml").write_text(
+        f"services:\n  web: {{slack_channel: {channel}, owners: [bob@example.com]}}\n")
+    client = SlackCredentials.for_sandbox(sandbox.url, sandbox.ca_file).get_client()
+    sent = client.chat_postMessage(channel=channel, text="We need a   runbook for queue lag")
+    client.reactions_add(channel=channel, timestamp=sent["ts"], name="memo")
+    client.chat_postMessage(channel=channel, text="just chatting")
+    policy = Policy(digest_weekday=0)
+    monday = parse_time("2026-11-30T08:00Z")
+    first = asyncio.run(remind(store, policy, monday))
+    assert not first.failed, first.failed
+    [item] = store.list_action_items(incident.id)
+    assert first.collected == [item.id] and item.title == "We need a runbook for queue lag"
+    assert item.external_key and item.external_key in sandbox.state.dump()["jira_issues"]
+    assert first.digests == ["web"]
+    again = asyncio.run(remind(store, policy, monday + timedelta(hours=5)))
+    assert again.collected == [] and again.digests == []
+    digests = [m["text"] for m in sandbox.state.dump()["slack_messages"]
+               if m["channel"] == channel and "open action item" in m["text"]]
+    assert len(digests) == 1 and "queue lag" in digests[0]
+    next_week = asyncio.run(remind(store, policy, monday + timedelta(days=7)))
+    assert next_week.digests == ["web"] and len(store.list_action_items(incident.id)) == 1

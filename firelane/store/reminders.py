@@ -7,11 +7,12 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from sqlalchemy import insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from firelane.errors import NotFound
 from firelane.models import ActionItem, TimelineEvent, new_id, utcnow
 from firelane.store.guardrails import GuardrailOps
-from firelane.store.tables import action_items, reminders
+from firelane.store.tables import action_items, digests, reminders
 
 __all__ = ["ReminderOps"]
 
@@ -78,6 +79,24 @@ class ReminderOps(GuardrailOps):
                 summary=f"{kind.replace('_', ' ')} for '{item.title}' → {sent_to}"
                         + ("" if ok else f" (failed: {detail})"),
                 details={"action_item_id": item.id, "to": sent_to, "ok": ok})])
+
+    def add_action_item_once(self, item: ActionItem) -> bool:
+        """Record an item whose id is derived from its source (a Slack message); False when
+        it was recorded before."""
+        try:
+            self.add_action_item(item)
+        except IntegrityError:
+            return False
+        return True
+
+    def claim_digest(self, team: str, week: str, now: datetime) -> bool:
+        """Take the right to send `team`'s digest for ISO `week` (once, across runs)."""
+        try:
+            with self.tx() as conn:
+                conn.execute(insert(digests).values(team=team, week=week, sent_at=now))
+        except IntegrityError:
+            return False
+        return True
 
     def reminders_of(self, item_id: str) -> list[dict[str, object]]:
         """Every reminder of an item, oldest first."""

@@ -23,6 +23,7 @@ __all__ = [
     "alerts",
     "approvals",
     "automation_pauses",
+    "digests",
     "executions",
     "incidents",
     "metadata",
@@ -198,6 +199,13 @@ action_items = Table(
     Column("reminded_at", TS),
     Column("escalated_at", TS),
     Column("closed_at", TS),
+)
+
+digests = Table(
+    "digests", metadata,
+    Column("team", String(200), primary_key=True),
+    Column("week", String(10), primary_key=True),
+    Column("sent_at", TS, nullable=False),
 )
 
 reminders = Table(

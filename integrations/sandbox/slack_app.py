@@ -143,6 +143,23 @@ def slack_routes(state: SandboxState, base_url: Callable[[], str]) -> list[Route
         return {"ok": True, "channel": found["id"], "ts": message["ts"],
                 "message": _message(message, with_metadata=False)}
 
+    async def react(args: dict[str, Any]) -> dict[str, Any]:
+        found = channel(args)
+        if found is None:
+            return _fail("channel_not_found")
+        message = next((m for m in state.slack_messages if m["channel"] == found["id"]
+                        and m["ts"] == str(args.get("timestamp", ""))), None)
+        if message is None:
+            return _fail("message_not_found")
+        name = str(args.get("name", ""))
+        with state.lock:
+            reactions = message.setdefault("reactions", [])
+            existing = next((r for r in reactions if r["name"] == name), None)
+            if existing is not None:
+                return _fail("already_reacted")
+            reactions.append({"name": name, "users": ["U0FIRELANE"], "count": 1})
+        return {"ok": True}
+
     async def pin(args: dict[str, Any]) -> dict[str, Any]:
         found = channel(args)
         if found is None:
@@ -209,7 +226,7 @@ def slack_routes(state: SandboxState, base_url: Callable[[], str]) -> list[Route
         "conversations.info": info, "conversations.history": history,
         "conversations.archive": archive, "chat.postMessage": post_message, "pins.add": pin,
         "bookmarks.add": bookmark, "users.lookupByEmail": lookup_by_email,
-        "users.info": user_info, "files.getUploadURLExternal": upload_url,
+        "users.info": user_info, "reactions.add": react, "files.getUploadURLExternal": upload_url,
         "files.completeUploadExternal": complete_upload,
     }
 

@@ -1,0 +1,26 @@
+"""Weekly action-item digests: one row per team and ISO week, so a digest goes out once.
+
+Revision ID: 0007
+Revises: 0006
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0007"
+down_revision = "0006"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "digests",
+        sa.Column("team", sa.String(200), primary_key=True),
+        sa.Column("week", sa.String(10), primary_key=True),
+        sa.Column("sent_at", sa.DateTime(timezone=True), nullable=False),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("digests")
