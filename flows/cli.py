@@ -147,6 +147,17 @@ def _incident_dict(store: Store, incident: Incident, full: bool) -> dict[str, An
 
 def cmd_incidents(args: argparse.Namespace, settings: Settings) -> int:
     store = open_store(settings.database_url)
+    if args.action == "status":
+        by = args.as_ or getpass.getuser()
+        changed = store.set_status(args.ref, IncidentStatus(args.to), actor=by,
+                                   reason=args.reason)
+        print(f"INC-{changed.number} is {changed.status}")
+        if changed.status in (IncidentStatus.RESOLVED, IncidentStatus.CLOSED) and args.report:
+            from flows.report_flow import timeline_report
+
+            result = asyncio.run(timeline_report(changed.id, tz=args.tz))
+            print("report and postmortem draft: " + ", ".join(result["paths"]))
+        return 0
     if args.action == "list":
         status = IncidentStatus(args.status) if args.status else None
         found = store.list_incidents(status=status, limit=args.limit)
@@ -204,6 +215,15 @@ def _parser() -> argparse.ArgumentParser:
     show = inc_sub.add_parser("show")
     show.add_argument("ref", help="INC-12, 12 or the incident id")
     show.add_argument("--json", action="store_true")
+    status = inc_sub.add_parser("status", help="acknowledge, mitigate, resolve, close, reopen; "
+                                "resolving runs the timeline report and postmortem draft")
+    status.add_argument("ref", help="INC-12, 12 or the incident id")
+    status.add_argument("to", choices=[s.value for s in IncidentStatus])
+    status.add_argument("--reason", default="")
+    status.add_argument("--as", dest="as_", metavar="NAME", help="who (default: $USER)")
+    status.add_argument("--tz", default="UTC", help="time zone of the report")
+    status.add_argument("--no-report", dest="report", action="store_false",
+                        help="do not run the report on resolve")
     inc.set_defaults(fn=cmd_incidents)
     add_authoring_commands(sub)
     add_sandbox_command(sub)
