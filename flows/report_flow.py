@@ -23,17 +23,19 @@ from firelane.models import Incident, TimelineEvent
 from firelane.settings import Settings
 from firelane.store import Store, open_store
 from flows.report import Report, build_report, render, zone
-from flows.timeline_sources import Found, find_artifacts, vendor_entries
+from flows.timeline_sources import KEY_REACTIONS, Found, find_artifacts, vendor_entries
 
 __all__ = ["assemble", "cmd_timeline", "timeline_report"]
 
 
-async def assemble(store: Store, incident: Incident, tz: str = "UTC",
-                   offline: bool = False) -> tuple[Report, Found]:
+async def assemble(store: Store, incident: Incident, tz: str = "UTC", offline: bool = False,
+                   key_reactions: tuple[str, ...] = KEY_REACTIONS,
+                   minutes_saved: dict[str, float] | None = None) -> tuple[Report, Found]:
     """The report, with the vendors' entries unless `offline`."""
     found = find_artifacts(store, incident)
-    vendor, left_out = ([], {"vendors": "offline"}) if offline else await vendor_entries(found)
-    return build_report(store, incident, vendor, tz, left_out), found
+    vendor, left_out = ([], {"vendors": "offline"}) if offline else await vendor_entries(
+        found, key_reactions)
+    return build_report(store, incident, vendor, tz, left_out, minutes_saved), found
 
 
 def write_reports(folder: Path, incident: Incident, md: str, html: str) -> list[Path]:
@@ -74,13 +76,18 @@ async def _publish(found: Found, incident: Incident, md: str,
 
 @flow(name="timeline-report", log_prints=False, persist_result=False)
 async def timeline_report(incident: str, tz: str = "UTC", publish: bool = True,
-                          ) -> dict[str, Any]:
+                          key_reactions: list[str] | None = None,
+                          minutes_saved: dict[str, float] | None = None) -> dict[str, Any]:
     """Assemble, render and publish an incident's timeline report.
 
     Args:
         incident: INC-12, 12 or the incident id.
         tz: IANA time zone the report shows times in (stored times are UTC).
         publish: also attach it to the Jira ticket and upload it to the Slack channel.
+        key_reactions: Slack reactions that mark a message as a key event (default pushpin,
+            key, star).
+        minutes_saved: minutes of hand work each action saves, by action name (added to and
+            overriding the built-in estimates).
     """
     from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
 
@@ -88,7 +95,8 @@ async def timeline_report(incident: str, tz: str = "UTC", publish: bool = True,
     store = open_store(settings.database_url, migrate=False)
     try:
         inc = store.get_incident(incident)
-        report, found = await assemble(store, inc, tz)
+        report, found = await assemble(store, inc, tz, False,
+                                       tuple(key_reactions or KEY_REACTIONS), minutes_saved)
         md, html = render(report, "md"), render(report, "html")
         paths = await asyncio.to_thread(write_reports, settings.reports_dir, inc, md, html)
         key = f"inc-{inc.number}"

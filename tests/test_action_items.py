@@ -110,3 +110,36 @@ def test_reaction_makes_an_item_and_each_team_gets_one_weekly_digest(
     assert len(digests) == 1 and "queue lag" in digests[0]
     next_week = asyncio.run(remind(store, policy, monday + timedelta(days=7)))
     assert next_week.digests == ["web"] and len(store.list_action_items(incident.id)) == 1
+
+
+def test_items_a_runbook_opens_in_jira_are_tracked_once(firelane_env: str,
+                                                        sandbox: Sandbox) -> None:
+    from firelane.inputs import new_execution
+    from firelane.loader import parse_runbook
+    from firelane.models import IncidentDraft, Severity
+    from flows.runbook_flow import run_runbook
+
+    store = open_store(firelane_env)
+    loaded = parse_runbook("""version: 1
+name: follow-up
+steps:
+  - {id: ticket, uses: jira.create_issue, with: {project: OPS, summary: "db outage"}}
+  - id: items
+    uses: jira.create_action_items
+    needs: [ticket]
+    with:
+      project: OPS
+      parent: "{{ steps.ticket.outputs.key }}"
+      items:
+        - {title: Add replica lag alert, owner: alice@example.com, due: "2026-12-01"}
+        - {title: Document failover}
+""", "follow-up.yaml")
+    incident = store.declare_incident(IncidentDraft(title="db outage", severity=Severity.SEV2,
+                                                    service="db"))
+    execution = store.create_execution(new_execution(loaded, incident, {}, sandbox=True))
+    asyncio.run(run_runbook(execution.id))
+    asyncio.run(run_runbook(execution.id))
+    items = store.list_action_items(incident.id)
+    assert [(i.title, i.owner, i.external_key is not None) for i in items] == [
+        ("Add replica lag alert", "alice@example.com", True), ("Document failover", None, True)]
+    assert items[0].due is not None and items[0].due.isoformat().startswith("2026-12-01")
