@@ -153,10 +153,11 @@ def cmd_incidents(args: argparse.Namespace, settings: Settings) -> int:
                                    reason=args.reason)
         print(f"INC-{changed.number} is {changed.status}")
         if changed.status in (IncidentStatus.RESOLVED, IncidentStatus.CLOSED) and args.report:
-            from flows.report_flow import timeline_report
+            from flows.report_flow import report_once
 
-            result = asyncio.run(timeline_report(changed.id, tz=args.tz))
-            print("report and postmortem draft: " + ", ".join(result["paths"]))
+            result = report_once(store, changed.id, args.tz)
+            print("report and postmortem draft: " + ", ".join(result["paths"]) if result
+                  else "the report of this resolution already ran")
         return 0
     if args.action == "list":
         status = IncidentStatus(args.status) if args.status else None

@@ -27,7 +27,8 @@ from flows.engine import execute_step
 from flows.runbook_flow import build_context, run_execution
 
 __all__ = ["FLOW_THREADS", "PAGE_HEAD_START_SECONDS", "URGENT_HEAD_START_SECONDS", "hand_off",
-           "run_flow_in_thread", "run_with_fast_path", "start_urgent_steps", "urgent_steps"]
+           "run_flow_in_thread", "run_in_flow_thread", "run_with_fast_path",
+           "start_urgent_steps", "urgent_steps"]
 
 URGENT_HEAD_START_SECONDS = 1.0
 WAR_ROOM_CONCURRENCY = 8
@@ -97,6 +98,11 @@ async def hand_off(store: Store, execution_id: str, deployment: str,
             delay = min(max_delay, delay * 2)
     await asyncio.to_thread(store.hand_off_execution, execution_id, str(run.id))
     return str(run.id)
+
+
+async def run_in_flow_thread(fn: Any, *args: Any) -> Any:
+    """Run a blocking call (a flow on its own loop) on the flow threads."""
+    return await asyncio.get_running_loop().run_in_executor(_flow_pool, lambda: fn(*args))
 
 
 async def run_flow_in_thread(execution_id: str) -> dict[str, Any]:

@@ -130,6 +130,15 @@ async def timeline_report(incident: str, tz: str = "UTC", publish: bool = True,
         store.close()
 
 
+def report_once(store: Store, incident_id: str, tz: str = "UTC") -> dict[str, Any] | None:
+    """Run `timeline-report` for the incident's current resolution unless someone already did
+    (blocking: call it from a worker thread or the CLI)."""
+    incident = store.get_incident(incident_id)
+    if not store.claim_report(incident.id, incident.reopened):
+        return None
+    return asyncio.run(timeline_report(incident.id, tz=tz))
+
+
 def cmd_timeline(args: argparse.Namespace, settings: Settings) -> int:
     store = open_store(settings.database_url)
     inc = store.get_incident(args.incident)

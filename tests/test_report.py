@@ -131,3 +131,36 @@ def test_report_from_every_source_reaches_folder_artifact_jira_and_slack(
     assert f"INC-{incident.number} declared" in lines[0]
     assert "Timeline report" in lines[-1]
     assert lines == sorted(lines, key=lambda line: line[:19])
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_incident_resolved_by_its_alert_gets_one_report(
+        firelane_env: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from flows.intake.worker import report_resolved
+
+    monkeypatch.setenv("FIRELANE_REPORTS_DIR", str(tmp_path / "reports"))
+    store = open_store(firelane_env)
+    alert = Alert(source="grafana", fingerprint="fp-auto", title="Disk full", service="db",
+                  severity=Severity.SEV3)
+    [fired] = store.accept_alerts([alert])
+    store.accept_alerts([alert.model_copy(update={"id": "r" * 32, "status": "resolved"})],
+                        auto_resolve=True)
+    incident = store.get_incident(fired.incident_id or "")
+    assert incident.status == "resolved"
+    assert [i.id for i in store.resolved_without_report(incident.created_at)] == [incident.id]
+
+    async def one_pass() -> int:
+        stop = asyncio.Event()
+        task = asyncio.create_task(report_resolved(store, stop, every=0.2))
+        for _ in range(300):
+            if (tmp_path / "reports" / f"inc-{incident.number}-postmortem.md").exists():
+                break
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(0.5)
+        stop.set()
+        return await task
+
+    assert asyncio.run(one_pass()) == 1
+    assert store.resolved_without_report(incident.created_at) == []
+    assert not store.claim_report(incident.id, incident.reopened)
+    assert "Disk full" in (tmp_path / "reports" / f"inc-{incident.number}.md").read_text()

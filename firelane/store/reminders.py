@@ -10,9 +10,10 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from firelane.errors import NotFound
-from firelane.models import ActionItem, TimelineEvent, new_id, utcnow
+from firelane.models import ActionItem, Incident, TimelineEvent, new_id, utcnow
 from firelane.store.guardrails import GuardrailOps
-from firelane.store.tables import action_items, digests, reminders
+from firelane.store.incidents import _incident
+from firelane.store.tables import action_items, digests, incidents, reminders, report_runs
 
 __all__ = ["ReminderOps"]
 
@@ -97,6 +98,28 @@ class ReminderOps(GuardrailOps):
         except IntegrityError:
             return False
         return True
+
+    def claim_report(self, incident_id: str, generation: int) -> bool:
+        """Take the right to run the resolve-time report of this resolution of the incident
+        (`generation` = how often it was reopened before): once, whoever asks."""
+        try:
+            with self.tx() as conn:
+                conn.execute(insert(report_runs).values(
+                    incident_id=incident_id, generation=generation, started_at=utcnow()))
+        except IntegrityError:
+            return False
+        return True
+
+    def resolved_without_report(self, since: datetime) -> list[Incident]:
+        """Incidents resolved or closed since `since` whose current resolution has no report
+        run yet (an alert auto-resolved them, or the report never ran)."""
+        query = (select(incidents).where(
+            incidents.c.status.in_(["resolved", "closed"]), incidents.c.updated_at >= since)
+            .where(~select(report_runs.c.incident_id).where(
+                report_runs.c.incident_id == incidents.c.id,
+                report_runs.c.generation == incidents.c.reopened).exists()))
+        with self.tx(write=False) as conn:
+            return [_incident(r) for r in conn.execute(query)]
 
     def reminders_of(self, item_id: str) -> list[dict[str, object]]:
         """Every reminder of an item, oldest first."""

@@ -31,6 +31,7 @@ __all__ = [
     "open_groups",
     "remediation_runs",
     "reminders",
+    "report_runs",
     "step_ledger",
     "timeline_events",
 ]
@@ -206,6 +207,13 @@ digests = Table(
     Column("team", String(200), primary_key=True),
     Column("week", String(10), primary_key=True),
     Column("sent_at", TS, nullable=False),
+)
+
+report_runs = Table(
+    "report_runs", metadata,
+    Column("incident_id", String(32), ForeignKey("incidents.id"), primary_key=True),
+    Column("generation", Integer, primary_key=True),
+    Column("started_at", TS, nullable=False),
 )
 
 reminders = Table(

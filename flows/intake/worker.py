@@ -10,7 +10,9 @@ Roles split the work further, so Prefect's CPU work never sits in front of a pag
 - `urgent`: urgent steps only, then the execution is left `ready` for a flow runner, or handed
   to a Prefect deployment (`--hand-off`);
 - `flows`: claims `ready` executions and runs their flow runs here (at a lower CPU priority,
-  `--nice`), where the DAG finds the urgent steps recorded and goes on from there.
+  `--nice`), where the DAG finds the urgent steps recorded and goes on from there; it also runs
+  the timeline report and postmortem draft of incidents resolved without one (an alert
+  auto-resolved them).
 
 The paging roles also hand the interpreter lock between threads every 1 ms instead of 5 ms: the
 event loop that starts pages must not wait behind vendor-client threads.
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -78,6 +81,7 @@ async def respond_forever(store: Store, settings: Settings, stop: asyncio.Event,
     listener = await listen_for_wakeups(
         settings.wake_address if wanted is ExecutionStatus.PENDING else None, nudged)
     stopping = asyncio.create_task(stop.wait())
+    reports = asyncio.create_task(report_resolved(store, stop)) if role == "flows" else None
     try:
         while not stop.is_set():
             check_stale = wanted is ExecutionStatus.PENDING and \
@@ -105,9 +109,34 @@ async def respond_forever(store: Store, settings: Settings, stop: asyncio.Event,
     finally:
         beat.cancel()
         stopping.cancel()
+        if reports is not None:
+            reports.cancel()
         if listener is not None:
             listener.close()
     return started
+
+
+async def report_resolved(store: Store, stop: asyncio.Event, every: float = 5.0) -> int:
+    """Run the timeline report (and postmortem draft) of every incident resolved without one
+    (an alert auto-resolved it), once per resolution across all flow runners."""
+    from datetime import timedelta
+
+    from firelane.models import utcnow
+    from flows.fast_path import run_in_flow_thread
+    from flows.report_flow import report_once
+
+    done = 0
+    while not stop.is_set():
+        for incident in await asyncio.to_thread(store.resolved_without_report,
+                                                utcnow() - timedelta(days=1)):
+            try:
+                if await run_in_flow_thread(report_once, store, incident.id):
+                    done += 1
+            except Exception as exc:
+                log.error("report of INC-%s failed: %s", incident.number, exc)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), every)
+    return done
 
 
 def _forget(running: dict[str, asyncio.Task[Any]], key: str) -> Any:
