@@ -110,7 +110,7 @@ def test_one_remediation_per_service_at_a_time(fl_store: Store) -> None:
 
 
 def test_locked_service_with_on_locked_skip_skips(fl_store: Store) -> None:
-    holder = prepare(fl_store, _runbook("holder", hold=3))
+    holder = prepare(fl_store, _runbook("holder", hold=15))
     skipper = prepare(fl_store, _runbook("skipper", on_locked="skip"))
 
     async def race() -> None:
@@ -121,6 +121,7 @@ def test_locked_service_with_on_locked_skip_skips(fl_store: Store) -> None:
                 break
             await asyncio.sleep(0.05)
         await run_runbook(skipper.execution.id)
+        assert not task.done(), "the holder finished before the skipper looked at the lock"
         await task
 
     asyncio.run(race())
