@@ -291,6 +291,40 @@ async def run(args: argparse.Namespace, intake: str, sandbox: tuple[str, str],
             "storm": {**stormed, **count_storm(store_url)}}
 
 
+def ingest_only(args: argparse.Namespace, work: Path, store_url: str) -> None:
+    """The storm against an intake that starts no responses, beside the load generator's
+    ceiling; writes `bench/results/intake_ingest.json`."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "FIRELANE_DATABASE_URL": store_url,
+           "BENCH_TOKEN": TOKEN, "FIRELANE_CATALOG": str(work / "none.yaml")}
+    with contextlib.ExitStack() as stack:
+        port, trivial_port = free_port(), free_port()
+        stack.enter_context(process(
+            [sys.executable, "-m", "flows.cli", "serve", "--port", str(port), "--config",
+             str(work / "intake.yaml"), "--no-respond"], env, "Firelane intake on",
+            work / "intake.log"))
+        stack.enter_context(process(
+            [sys.executable, "bench/rawhttp.py", str(trivial_port)], env, "trivial endpoint",
+            work / "trivial.log"))
+        time.sleep(2)
+
+        async def both() -> tuple[dict[str, Any], dict[str, Any]]:
+            ceiling = await storm(f"http://127.0.0.1:{trivial_port}", None, args.storm,  # type: ignore[arg-type]
+                                  args.fingerprints, args.clients, 0, path="/healthz")
+            stormed = await storm(f"http://127.0.0.1:{port}", None, args.storm,  # type: ignore[arg-type]
+                                  args.fingerprints, args.clients, 0)
+            return ceiling, stormed
+
+        ceiling, stormed = asyncio.run(both())
+    figures = {"load_generator_ceiling": ceiling,
+               "storm_ingest_only": {**stormed, **count_storm(store_url)}}
+    for key, fig in figures.items():
+        print(f"{key:<26}{fig['per_second']:>9}/s  latency p50 {fig['latency_ms']['p50']} "
+              f"p99 {fig['latency_ms']['p99']} ms  statuses {fig['statuses']}")
+    print(f"incidents {figures['storm_ingest_only']['incidents_created']}, alerts stored "
+          f"{figures['storm_ingest_only']['alerts_stored']} of {stormed['requests']}")
+    print(f"wrote {write_results('intake_ingest', {'params': vars(args), **figures})}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--alerts", type=int, default=200)
@@ -308,11 +342,17 @@ def main() -> None:
                         help="split: `respond --role urgent` pages, `respond --role flows` "
                              "runs the flow runs; hand-off: flow runs go to a served "
                              "deployment (a process each); in-process: one responder does both")
+    parser.add_argument("--ingest-only", action="store_true",
+                        help="only the intake (--no-respond) and the trivial endpoint: the "
+                             "storm's ingestion ceiling without responses competing for CPU")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="firelane-bench-intake-"))
     store_url = f"sqlite:///{work}/firelane.db"
     (work / "intake.yaml").write_text(
         "sources:\n  alertmanager: {bearer_token: {env: BENCH_TOKEN}}\n")
+    if args.ingest_only:
+        ingest_only(args, work, store_url)
+        return
     with contextlib.ExitStack() as stack:
         pg = stack.enter_context(postgres_server())
         api = stack.enter_context(prefect_server(pg.replace("+psycopg", "+asyncpg")))
