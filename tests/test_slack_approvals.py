@@ -38,9 +38,12 @@ def _signed(body: bytes, secret: str = SECRET, at: int | None = None) -> dict[st
             "content-type": "application/x-www-form-urlencoded"}
 
 
-def _click(user: str, name: str, action: str, approval_id: str) -> bytes:
-    payload = {"type": "block_actions", "user": {"id": user, "username": name},
-               "actions": [{"action_id": action, "value": approval_id}]}
+def _click(user: str, name: str, action: str, approval_id: str,
+           channel: str | None = None) -> bytes:
+    payload: dict[str, Any] = {"type": "block_actions", "user": {"id": user, "username": name},
+                               "actions": [{"action_id": action, "value": approval_id}]}
+    if channel:
+        payload["channel"] = {"id": channel}
     return urlencode({"payload": json.dumps(payload)}).encode()
 
 
@@ -123,8 +126,9 @@ steps:
         cli = await asyncio.to_thread(main, ["approve", f"INC-{incident.number}", "fix",
                                              "--as", "U0ALICE"])
         replies = []
+        channel = next(iter(sandbox.state.dump()["slack_channels"]))
         for user, name in (("U0BOB", "bob"), ("U0ALICE", "alice"), ("U0ALICE", "alice")):
-            body = _click(user, name, "firelane_approve", approval_id)
+            body = _click(user, name, "firelane_approve", approval_id, channel)
             replies.append(await _post(app, body, _signed(body)))
         return replies, cli, await flow
 
@@ -140,6 +144,9 @@ steps:
     refused = [e for e in store.timeline(incident.id) if e.kind == "approval.refused"]
     assert {e.details["how"] for e in refused} == {"cli", "slack"}
     assert any(e.kind == "approval.slack" for e in store.timeline(incident.id))
+    said = [m["text"] for m in sandbox.state.dump()["slack_messages"]
+            if "fix approved by <@U0ALICE>" in m["text"]]
+    assert len(said) == 1, "the decision is announced once in the channel"
 
 
 def statuses_of(store: Store, execution_id: str) -> dict[str, str]:

@@ -20,6 +20,7 @@ from slack_sdk.signature import Clock, SignatureVerifier
 
 from firelane.errors import ApprovalRefused, NotFound
 from firelane.models import Approval
+from firelane.registry import ActionContext
 from firelane.store import Store
 
 __all__ = ["add_slack_routes", "parse_interaction"]
@@ -27,9 +28,9 @@ __all__ = ["add_slack_routes", "parse_interaction"]
 log = logging.getLogger("firelane.intake")
 
 
-def parse_interaction(body: bytes) -> tuple[str, str, str, str]:
-    """(user id, user name, action id, value) of a `block_actions` payload; ValueError when
-    the body is not one."""
+def parse_interaction(body: bytes) -> tuple[str, str, str, str, str | None]:
+    """(user id, user name, action id, value, channel id) of a `block_actions` payload;
+    ValueError when the body is not one."""
     form = parse_qs(body.decode("utf-8"))
     if "payload" not in form:
         raise ValueError("no payload field: not an interaction (slash commands and events "
@@ -38,27 +39,49 @@ def parse_interaction(body: bytes) -> tuple[str, str, str, str]:
     if payload.get("type") != "block_actions" or not payload.get("actions"):
         raise ValueError(f"not a block_actions payload (type {payload.get('type')!r})")
     user, first = payload["user"], payload["actions"][0]
+    channel = (payload.get("channel") or {}).get("id") or (payload.get("container") or {}).get(
+        "channel_id")
     return (str(user["id"]), str(user.get("username") or user.get("name") or ""),
-            str(first["action_id"]), str(first.get("value") or ""))
+            str(first["action_id"]), str(first.get("value") or ""),
+            str(channel) if channel else None)
+
+
+async def _approval_context(store: Store, approval: Approval, suffix: str) -> ActionContext:
+    """A context with the Slack credentials (and sandbox flag) of the approval's runbook."""
+    from firelane.loader import parse_snapshot
+
+    execution = await asyncio.to_thread(store.get_execution, approval.execution_id)
+    incident = await asyncio.to_thread(store.get_incident, approval.incident_id)
+    loaded = parse_snapshot(execution.runbook_source, execution.runbook_path or "<snapshot>")
+    return ActionContext(
+        incident=incident, execution_id=execution.id, step_id=approval.step_id,
+        idempotency_key=f"approval-{approval.id}-{suffix}", sandbox=execution.sandbox,
+        credentials=dict(loaded.runbook.credentials))
 
 
 async def _email(store: Store, approval: Approval, user: str) -> str | None:
     """The deciding user's email, through the Slack credentials of the approval's runbook."""
-    from firelane.loader import parse_snapshot
-    from firelane.registry import ActionContext
     from integrations.slack.actions import user_email
 
     try:
-        execution = await asyncio.to_thread(store.get_execution, approval.execution_id)
-        incident = await asyncio.to_thread(store.get_incident, approval.incident_id)
-        loaded = parse_snapshot(execution.runbook_source, execution.runbook_path or "<snapshot>")
-        return await user_email(user, ActionContext(
-            incident=incident, execution_id=execution.id, step_id=approval.step_id,
-            idempotency_key=f"approval-{approval.id}-whois", sandbox=execution.sandbox,
-            credentials=dict(loaded.runbook.credentials)))
+        return await user_email(user, await _approval_context(store, approval, "whois"))
     except Exception as exc:
         log.warning("could not read the email of Slack user %s: %s", user, exc)
         return None
+
+
+async def _announce(store: Store, approval: Approval, channel: str, text: str) -> None:
+    """Say the decision in the channel where the buttons were (Slack ignores the HTTP answer
+    to a button click); a failure is logged, the decision stands."""
+    from firelane.registry import get_action
+
+    spec = get_action("slack.post_message")
+    try:
+        await spec.fn(spec.inputs.model_validate({"channel": channel, "text": text}),
+                      await _approval_context(store, approval, "decided"))
+    except Exception as exc:
+        log.warning("could not post the decision on %s to %s: %s", approval.step_id, channel,
+                    exc)
 
 
 def add_slack_routes(app: FastAPI, store: Store, signing_secret: str | None,
@@ -80,7 +103,7 @@ def add_slack_routes(app: FastAPI, store: Store, signing_secret: str | None,
                                  request.headers.get("x-slack-signature")):
             return JSONResponse({"error": "bad or stale X-Slack-Signature"}, 401)
         try:
-            user, name, action_id, approval_id = parse_interaction(body)
+            user, name, action_id, approval_id, channel = parse_interaction(body)
         except (KeyError, ValueError, json.JSONDecodeError) as exc:
             return JSONResponse({"error": f"unreadable interaction payload: {exc}"}, 400)
         if action_id not in (APPROVE, REJECT):
@@ -102,5 +125,7 @@ def add_slack_routes(app: FastAPI, store: Store, signing_secret: str | None,
         if not won:
             return {"response_type": "ephemeral", "text": f"Too late: {decided.step_id} was "
                     f"already {decided.status} by {decided.decided_by}"}
-        return {"response_type": "in_channel",
-                "text": f"{decided.step_id} {decided.status} by <@{user}>"}
+        text = f"{decided.step_id} {decided.status} by <@{user}>"
+        if channel:
+            await _announce(store, decided, channel, f"INC approval: {text}")
+        return {"response_type": "in_channel", "text": text}
