@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from firelane.errors import RunbookError
 from firelane.models import Execution, ExecutionStatus, Incident
 from firelane.runbook import InputSpec, LoadedRunbook
+
+if TYPE_CHECKING:
+    from firelane.registry import ActionContext
 
 __all__ = ["new_execution", "parse_cli_inputs", "resolve_inputs"]
 
@@ -93,3 +96,17 @@ def new_execution(loaded: LoadedRunbook, incident: Incident, inputs: dict[str, A
                      dry_run=dry_run or resolved.get("dry_run") is True, sandbox=sandbox,
                      status=ExecutionStatus.PENDING if for_responder
                      else ExecutionStatus.RUNNING)
+
+
+def execution_context(execution: Execution, incident: Incident, step_id: str,
+                      idempotency_key: str) -> ActionContext:
+    """An action context outside a step, with the credentials and sandbox flag of the runbook
+    snapshot `execution` ran (reports, reminders, approval callbacks use the incident's own
+    vendors that way)."""
+    from firelane.loader import parse_snapshot
+    from firelane.registry import ActionContext
+
+    loaded = parse_snapshot(execution.runbook_source, execution.runbook_path or "<snapshot>")
+    return ActionContext(incident=incident, execution_id=execution.id, step_id=step_id,
+                         idempotency_key=idempotency_key, sandbox=execution.sandbox,
+                         credentials=dict(loaded.runbook.credentials))

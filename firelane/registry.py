@@ -7,23 +7,26 @@ and the docs. Integrations register their actions with the `action` decorator wh
 
 from __future__ import annotations
 
+import hashlib
 import inspect
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, TypeVar, get_type_hints
 
 from pydantic import BaseModel
 
 from firelane.catalog import ServiceEntry
 from firelane.errors import UnknownAction
-from firelane.models import Incident, TimelineEvent
+from firelane.models import ActionItem, Incident, TimelineEvent
 
 __all__ = [
     "ActionContext",
     "ActionFn",
     "ActionSpec",
     "action",
+    "call_action",
     "get_action",
     "registered_actions",
 ]
@@ -38,7 +41,7 @@ class ActionContext:
     `idempotency_key` is stable across re-runs of the same execution step: actions pass it to the
     vendor (dedup_key, label, channel name) so a crash between the call and the ledger record
     never produces a second side effect. `emit` adds a timeline event that is stored together
-    with the step's outcome.
+    with the step's outcome; `track_action_item` hands the engine a follow-up to record.
     """
 
     incident: Incident
@@ -53,6 +56,7 @@ class ActionContext:
     events: list[TimelineEvent] = field(default_factory=list)
     shell_allow: tuple[str, ...] = ()
     shell_env: tuple[str, ...] = ()
+    action_items: list[ActionItem] = field(default_factory=list)
 
     def emit(self, kind: str, summary: str, details: dict[str, Any] | None = None,
              actor: str | None = None) -> TimelineEvent:
@@ -62,6 +66,18 @@ class ActionContext:
                               execution_id=self.execution_id, step_id=self.step_id)
         self.events.append(event)
         return event
+
+    def track_action_item(self, title: str, owner: str | None, due: datetime | None,
+                          external_key: str | None) -> ActionItem:
+        """Have the engine record a follow-up this action opened (reminders chase it). The
+        id derives from the step's key, so a re-run records it once."""
+        n = len(self.action_items)
+        item = ActionItem(
+            id=hashlib.sha256(f"{self.idempotency_key}:{n}".encode()).hexdigest()[:32],
+            incident_id=self.incident.id, title=title, owner=owner, due=due,
+            external_key=external_key)
+        self.action_items.append(item)
+        return item
 
 
 ActionFn = Callable[[Any, ActionContext], Awaitable[BaseModel]]
@@ -173,6 +189,14 @@ def get_action(name: str) -> ActionSpec:
         near = difflib.get_close_matches(name, list(_REGISTRY), n=3)
         hint = f" (did you mean {', '.join(near)}?)" if near else ""
         raise UnknownAction(f"no action named {name!r}{hint}") from None
+
+
+async def call_action(name: str, inputs: dict[str, Any], ctx: ActionContext) -> Any:
+    """Validate `inputs` against the action's model and run it outside a runbook step (the
+    engine's own notices, report sources, reminders). No ledger: pass a stable
+    `ctx.idempotency_key` so a repeat finds what the first call did."""
+    spec = get_action(name)
+    return await spec.fn(spec.inputs.model_validate(inputs), ctx)
 
 
 def registered_actions() -> dict[str, ActionSpec]:

@@ -25,9 +25,9 @@ from prefect import flow
 
 from firelane.catalog import load_catalog
 from firelane.errors import ConfigError
-from firelane.loader import parse_snapshot
+from firelane.inputs import execution_context
 from firelane.models import ActionItem, Incident, utcnow
-from firelane.registry import ActionContext, get_action
+from firelane.registry import ActionContext, call_action
 from firelane.settings import Settings
 from firelane.store import Store, open_store
 from flows.automation_cli import parse_time
@@ -70,22 +70,13 @@ class Outcome:
 
 
 def _context(store: Store, incident: Incident, step: str) -> ActionContext:
-    """A context with the incident's runbook credentials and sandbox flag."""
+    """A context with the credentials and sandbox flag of the incident's first runbook (a
+    non-sandbox context with default credentials when it ran none)."""
     executions = store.list_executions(incident.id)
-    sandbox, credentials = False, {}
     if executions:
-        first = executions[0]
-        sandbox = first.sandbox
-        credentials = dict(parse_snapshot(first.runbook_source, first.runbook_path or
-                                          "<snapshot>").runbook.credentials)
-    return ActionContext(incident=incident, execution_id=executions[0].id if executions
-                         else "none", step_id=step, idempotency_key=step, sandbox=sandbox,
-                         credentials=credentials)
-
-
-async def _run(name: str, inputs: dict[str, Any], ctx: ActionContext) -> Any:
-    spec = get_action(name)
-    return await spec.fn(spec.inputs.model_validate(inputs), ctx)
+        return execution_context(executions[0], incident, step, step)
+    return ActionContext(incident=incident, execution_id="none", step_id=step,
+                         idempotency_key=step)
 
 
 async def _open_issue(store: Store, incident: Incident, item: ActionItem) -> ActionItem:
@@ -95,7 +86,7 @@ async def _open_issue(store: Store, incident: Incident, item: ActionItem) -> Act
         return item
     parent, ctx = tickets[0]
     ctx = replace(ctx, idempotency_key=f"firelane-action-item-{item.id}", events=[])
-    got = await _run("jira.create_action_items", {
+    got = await call_action("jira.create_action_items", {
         "project": parent.split("-")[0], "parent": parent,
         "items": [{"title": item.title, "owner": item.owner,
                    "due": item.due.date().isoformat() if item.due else None}]}, ctx)
@@ -119,7 +110,7 @@ async def collect_reaction_items(store: Store, reaction: str, out: Outcome) -> N
     for incident in store.list_incidents(limit=10_000):
         for channel, ctx in find_artifacts(store, incident)["channel"]:
             try:
-                got = await _run("slack.history", {"channel": channel, "limit": 1000}, ctx)
+                got = await call_action("slack.history", {"channel": channel, "limit": 1000}, ctx)
             except Exception as exc:
                 out.failed[f"slack {channel}"] = f"{type(exc).__name__}: {exc}"
                 continue
@@ -154,7 +145,7 @@ async def send_digests(store: Store, now: datetime, out: Outcome) -> None:
                     if item.due else "") for inc, item in items]
         ctx = _context(store, items[0][0], f"digest-{team}-{week}")
         try:
-            await _run("slack.post_message", {
+            await call_action("slack.post_message", {
                 "channel": entry.slack_channel,
                 "text": f":clipboard: {team}: {len(items)} open action item(s), week {week}\n"
                         + "\n".join(lines)}, ctx)
@@ -164,7 +155,7 @@ async def send_digests(store: Store, now: datetime, out: Outcome) -> None:
 
 
 async def _jira_done(item: ActionItem, ctx: ActionContext) -> bool:
-    got = await _run("jira.search", {"jql": f"key = {item.external_key}"}, ctx)
+    got = await call_action("jira.search", {"jql": f"key = {item.external_key}"}, ctx)
     return any(str(i["status"]).lower() in DONE_STATUSES for i in got.issues)
 
 
@@ -181,7 +172,7 @@ async def _dm(store: Store, item: ActionItem, kind: str, text: str, ctx: ActionC
             client = await _client(ctx)
             found = await _call(client.users_lookupByEmail, email=to)
             target = str(found["user"]["id"])
-        await _run("slack.post_message", {"channel": target, "text": text},
+        await call_action("slack.post_message", {"channel": target, "text": text},
                    replace(ctx, idempotency_key=f"reminder-{item.id}-{kind}-{now:%Y%m%d%H%M}",
                            events=[]))
     except Exception as exc:

@@ -14,7 +14,6 @@ import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -171,8 +170,8 @@ async def _run_attempts(rc: RunContext, step: Step, spec: ActionSpec, inputs: Ba
             error, retryable = f"{type(exc).__name__}: {exc}", True
         else:
             record = await _finish(rc, step, StepStatus.SUCCEEDED, ctx.events, outputs=outputs)
-            if spec.name == "jira.create_action_items" and not dry_run:
-                await _db(_track_action_items, rc, step, inputs, outputs)
+            if ctx.action_items:
+                await _db(rc.store.add_action_items_once, ctx.action_items)
             return record
         events = ctx.events
         last = attempt > step.retries or not retryable
@@ -197,23 +196,6 @@ async def execute_step(rc: RunContext, step: Step) -> StepRecord:
         with paging_lane():
             return await _execute_step(rc, step)
     return await _execute_step(rc, step)
-
-
-def _track_action_items(rc: RunContext, step: Step, inputs: BaseModel,
-                        outputs: dict[str, Any]) -> None:
-    """Items a runbook opened in Jira are tracked in the store too (reminders chase them);
-    ids derive from the step, so a resumed step records them once."""
-    import hashlib
-
-    from firelane.models import ActionItem, utcnow
-
-    for n, (spec, key) in enumerate(zip(getattr(inputs, "items", []), outputs.get("keys", []),
-                                        strict=False)):
-        ident = hashlib.sha256(f"{rc.execution.id}:{step.id}:{n}".encode()).hexdigest()[:32]
-        due = datetime.fromisoformat(spec.due).replace(tzinfo=UTC) if spec.due else None
-        rc.store.add_action_item_once(ActionItem(
-            id=ident, incident_id=rc.incident.id, title=spec.title, owner=spec.owner, due=due,
-            external_key=key, created_at=utcnow()))
 
 
 async def _execute_step(rc: RunContext, step: Step) -> StepRecord:

@@ -8,7 +8,7 @@ import asyncio
 from typing import TYPE_CHECKING
 
 from firelane.models import StepStatus
-from firelane.registry import ActionContext, get_action
+from firelane.registry import ActionContext, call_action
 from firelane.runbook import Step
 
 if TYPE_CHECKING:
@@ -38,11 +38,10 @@ def notice_context(rc: RunContext, step: Step, suffix: str) -> ActionContext:
 
 
 async def _post(rc: RunContext, step: Step, channel: str, text: str, kind: str) -> str | None:
-    spec = get_action("slack.post_message")
     ctx = notice_context(rc, step, f"{kind}:{channel}")
     try:
         async with asyncio.timeout(NOTICE_TIMEOUT_SECONDS):
-            await spec.fn(spec.inputs.model_validate({"channel": channel, "text": text}), ctx)
+            await call_action("slack.post_message", {"channel": channel, "text": text}, ctx)
     except Exception as exc:
         return f"{type(exc).__name__}: {exc}"
     return None

@@ -20,6 +20,7 @@ from typing import Any
 from prefect import flow
 
 from firelane.models import Incident, TimelineEvent
+from firelane.registry import call_action
 from firelane.settings import Settings
 from firelane.store import Store, open_store
 from flows.report import Report, build_report, render, zone
@@ -49,8 +50,6 @@ def write_reports(folder: Path, incident: Incident, md: str, html: str) -> list[
 
 async def _publish(found: Found, incident: Incident, md: str,
                    postmortem: str | None) -> dict[str, str]:
-    from flows.timeline_sources import _run
-
     done: dict[str, str] = {}
     name = f"inc-{incident.number}-timeline.md"
     files = [(name, md)] + ([(f"inc-{incident.number}-postmortem.md", postmortem)]
@@ -58,14 +57,14 @@ async def _publish(found: Found, incident: Incident, md: str,
     for key, ctx in found["ticket"]:
         try:
             for filename, content in files:
-                await _run("jira.attach_file", {"issue": key, "filename": filename,
+                await call_action("jira.attach_file", {"issue": key, "filename": filename,
                                                 "content": content}, ctx)
             done[f"jira {key}"] = "attached"
         except Exception as exc:
             done[f"jira {key}"] = f"failed: {type(exc).__name__}: {exc}"
     for channel, ctx in found["channel"]:
         try:
-            await _run("slack.upload_file", {"channel": channel, "filename": name,
+            await call_action("slack.upload_file", {"channel": channel, "filename": name,
                                              "content": md, "title": f"INC-{incident.number} "
                                              "timeline report"}, ctx)
             done[f"slack {channel}"] = "uploaded"

@@ -10,7 +10,7 @@ from typing import Any
 
 from firelane.lanes import run_blocking
 from firelane.models import Approval, TimelineEvent
-from firelane.registry import get_action
+from firelane.registry import call_action
 from firelane.runbook import Step
 from flows.engine import RunContext
 from flows.notices import notice_context, war_room_channel
@@ -45,12 +45,11 @@ async def post_approval_request(rc: RunContext, step: Step, approval: Approval) 
         summary = (f"approval for {step.id} not posted to Slack: no war-room channel and no "
                    "FIRELANE_PAGE_FAILURE_CHANNEL")
     else:
-        spec = get_action("slack.post_message")
         ctx = notice_context(rc, step, "approval")
         try:
-            sent = await spec.fn(spec.inputs.model_validate({
+            sent = await call_action("slack.post_message", {
                 "channel": channel, "text": f"Approve {step.id} for INC-{rc.incident.number}?",
-                "blocks": approval_blocks(rc, step, approval)}), ctx)
+                "blocks": approval_blocks(rc, step, approval)}, ctx)
         except Exception as exc:
             summary = f"approval for {step.id} not posted to Slack: {type(exc).__name__}: {exc}"
         else:

@@ -10,9 +10,10 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
+from firelane.inputs import execution_context
 from firelane.loader import parse_snapshot
 from firelane.models import Incident, StepStatus
-from firelane.registry import ActionContext, get_action
+from firelane.registry import ActionContext, call_action
 from firelane.store import Store
 from firelane.timeline import Entry
 
@@ -42,10 +43,9 @@ def find_artifacts(store: Store, incident: Incident) -> Found:
                 continue
             value = str(record.outputs.get(kind[1]) or "")
             if value and value not in [v for v, _ in found[kind[0]]]:
-                found[kind[0]].append((value, ActionContext(
-                    incident=incident, execution_id=execution.id, step_id=f"timeline-{step_id}",
-                    idempotency_key=f"{record.idempotency_key}:timeline",
-                    sandbox=execution.sandbox, credentials=dict(loaded.runbook.credentials))))
+                found[kind[0]].append((value, execution_context(
+                    execution, incident, f"timeline-{step_id}",
+                    f"{record.idempotency_key}:timeline")))
     return found
 
 
@@ -58,11 +58,6 @@ def _when(value: Any) -> datetime | None:
         return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
     except ValueError:
         return None
-
-
-async def _run(name: str, inputs: dict[str, Any], ctx: ActionContext) -> Any:
-    spec = get_action(name)
-    return await spec.fn(spec.inputs.model_validate(inputs), ctx)
 
 
 def _pagerduty(got: Any, _: str, __: tuple[str, ...]) -> list[Entry]:
@@ -111,7 +106,7 @@ async def vendor_entries(found: Found, key_reactions: tuple[str, ...] = KEY_REAC
             if action_name == "slack.history":
                 inputs["limit"] = 1000
             try:
-                got = await _run(action_name, inputs, ctx)
+                got = await call_action(action_name, inputs, ctx)
             except Exception as exc:
                 skipped[f"{vendor} {value}"] = f"{type(exc).__name__}: {exc}"
                 continue

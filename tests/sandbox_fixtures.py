@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from firelane.models import Incident, Severity
-from firelane.registry import ActionContext, get_action
+from firelane.registry import ActionContext, call_action
 from integrations.sandbox import Sandbox
 
 
@@ -46,5 +46,4 @@ def make_ctx(step: str = "step", key_suffix: str = "", number: int = 7) -> Actio
 
 async def run_action(name: str, inputs: dict[str, Any], ctx: ActionContext) -> Any:
     """Validate `inputs` and run the action `name`."""
-    spec = get_action(name)
-    return await spec.fn(spec.inputs.model_validate(inputs), ctx)
+    return await call_action(name, inputs, ctx)

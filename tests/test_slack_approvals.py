@@ -18,14 +18,13 @@ import pytest
 
 from firelane.inputs import new_execution
 from firelane.loader import parse_runbook
-from firelane.models import IncidentDraft, Severity
+from firelane.models import Execution, Incident, IncidentDraft, Severity
 from firelane.store import Store, open_store
 from flows.cli import main
 from flows.intake.app import create_app
 from flows.intake.config import IntakeConfig, SecretRef
 from flows.runbook_flow import run_runbook
 from integrations.sandbox import Sandbox
-from tests.helpers import statuses
 
 SHARED = Path(__file__).resolve().parent.parent.parent / "shared"
 SECRET = "slack-signing-secret-for-tests"
@@ -51,6 +50,21 @@ def _app(store: Store, monkeypatch: pytest.MonkeyPatch, clock: Any = None) -> An
     monkeypatch.setenv("TEST_SLACK_SECRET", SECRET)
     return create_app(store, IntakeConfig(slack_signing_secret=SecretRef(
         env="TEST_SLACK_SECRET")), slack_clock=clock)
+
+
+def _approval_run(store: Store, approver: str, channel: str) -> tuple[Incident, Execution]:
+    """A sandbox execution: open a channel, then a destructive step only `approver` may
+    approve."""
+    loaded = parse_runbook(f"""version: 1
+name: approve-in-slack
+steps:
+  - {{id: channel, uses: slack.create_channel, with: {{name: {channel}}}}}
+  - {{id: fix, uses: test.change, needs: [channel], with: {{name: fixed}},
+     approval: {{approvers: ["{approver}"], timeout_seconds: 120, message: Restart web?}}}}
+""", "approve.yaml")
+    incident = store.declare_incident(IncidentDraft(title="web 5xx", severity=Severity.SEV2,
+                                                    service="web"))
+    return incident, store.create_execution(new_execution(loaded, incident, {}, sandbox=True))
 
 
 async def _post(app: Any, body: bytes, headers: dict[str, str]) -> httpx.Response:
@@ -99,16 +113,7 @@ def test_slack_vendor_signature_vector_and_forgeries(sqlite_url: str,
 def test_slack_buttons_decide_and_only_named_approvers_count(
         firelane_env: str, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
     store = open_store(firelane_env)
-    loaded = parse_runbook("""version: 1
-name: approve-in-slack
-steps:
-  - {id: channel, uses: slack.create_channel, with: {name: inc-approve-test}}
-  - {id: fix, uses: test.change, needs: [channel], with: {name: fixed},
-     approval: {approvers: [U0ALICE], timeout_seconds: 120, message: Restart web?}}
-""", "approve.yaml")
-    incident = store.declare_incident(IncidentDraft(title="web 5xx", severity=Severity.SEV2,
-                                                    service="web"))
-    execution = store.create_execution(new_execution(loaded, incident, {}, sandbox=True))
+    incident, execution = _approval_run(store, "U0ALICE", "inc-approve-test")
     app = _app(store, monkeypatch)
 
     async def scenario() -> tuple[list[httpx.Response], int, dict[str, Any]]:
@@ -153,23 +158,11 @@ def statuses_of(store: Store, execution_id: str) -> dict[str, str]:
     return {k: v.status.value for k, v in store.step_records(execution_id).items()}
 
 
-__all__ = ["statuses"]
-
-
 @pytest.mark.usefixtures("prefect_api")
 def test_approvers_named_by_email_are_matched_through_slack(
         firelane_env: str, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
     store = open_store(firelane_env)
-    loaded = parse_runbook("""version: 1
-name: approve-by-email
-steps:
-  - {id: channel, uses: slack.create_channel, with: {name: inc-email-approval}}
-  - {id: fix, uses: test.change, needs: [channel], with: {name: fixed},
-     approval: {approvers: [Bob@Example.com], timeout_seconds: 120}}
-""", "email.yaml")
-    incident = store.declare_incident(IncidentDraft(title="queue stuck", severity=Severity.SEV3,
-                                                    service="queue"))
-    execution = store.create_execution(new_execution(loaded, incident, {}, sandbox=True))
+    incident, execution = _approval_run(store, "Bob@Example.com", "inc-email-approval")
     app = _app(store, monkeypatch)
 
     async def scenario() -> tuple[str, str, dict[str, Any]]:

@@ -90,6 +90,10 @@ class ReminderOps(GuardrailOps):
             return False
         return True
 
+    def add_action_items_once(self, items: list[ActionItem]) -> int:
+        """`add_action_item_once` for each; how many were new."""
+        return sum(self.add_action_item_once(item) for item in items)
+
     def claim_digest(self, team: str, week: str, now: datetime) -> bool:
         """Take the right to send `team`'s digest for ISO `week` (once, across runs)."""
         try:

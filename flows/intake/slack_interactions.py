@@ -19,8 +19,9 @@ from fastapi.responses import JSONResponse
 from slack_sdk.signature import Clock, SignatureVerifier
 
 from firelane.errors import ApprovalRefused, NotFound
+from firelane.inputs import execution_context
 from firelane.models import Approval
-from firelane.registry import ActionContext
+from firelane.registry import ActionContext, call_action
 from firelane.store import Store
 
 __all__ = ["add_slack_routes", "parse_interaction"]
@@ -48,15 +49,10 @@ def parse_interaction(body: bytes) -> tuple[str, str, str, str, str | None]:
 
 async def _approval_context(store: Store, approval: Approval, suffix: str) -> ActionContext:
     """A context with the Slack credentials (and sandbox flag) of the approval's runbook."""
-    from firelane.loader import parse_snapshot
-
     execution = await asyncio.to_thread(store.get_execution, approval.execution_id)
     incident = await asyncio.to_thread(store.get_incident, approval.incident_id)
-    loaded = parse_snapshot(execution.runbook_source, execution.runbook_path or "<snapshot>")
-    return ActionContext(
-        incident=incident, execution_id=execution.id, step_id=approval.step_id,
-        idempotency_key=f"approval-{approval.id}-{suffix}", sandbox=execution.sandbox,
-        credentials=dict(loaded.runbook.credentials))
+    return execution_context(execution, incident, approval.step_id,
+                             f"approval-{approval.id}-{suffix}")
 
 
 async def _email(store: Store, approval: Approval, user: str) -> str | None:
@@ -73,12 +69,9 @@ async def _email(store: Store, approval: Approval, user: str) -> str | None:
 async def _announce(store: Store, approval: Approval, channel: str, text: str) -> None:
     """Say the decision in the channel where the buttons were (Slack ignores the HTTP answer
     to a button click); a failure is logged, the decision stands."""
-    from firelane.registry import get_action
-
-    spec = get_action("slack.post_message")
     try:
-        await spec.fn(spec.inputs.model_validate({"channel": channel, "text": text}),
-                      await _approval_context(store, approval, "decided"))
+        await call_action("slack.post_message", {"channel": channel, "text": text},
+                          await _approval_context(store, approval, "decided"))
     except Exception as exc:
         log.warning("could not post the decision on %s to %s: %s", approval.step_id, channel,
                     exc)

@@ -7,6 +7,7 @@ import io
 import os
 import re
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -287,12 +288,13 @@ class ActionItemsOutputs(BaseModel):
 async def create_action_items(inputs: ActionItemsInputs,
                               ctx: ActionContext) -> ActionItemsOutputs:
     """Open one Task per action item (labelled `firelane-action-item`, linked to the parent),
-    each found again by its own label on a re-run."""
+    each found again by its own label on a re-run; Firelane tracks each one for reminders."""
 
     creator = _Creator()
 
     async def attempt() -> ActionItemsOutputs:
         client = await _client(ctx)
+        ctx.action_items.clear()
         keys, created = [], 0
         for n, item in enumerate(inputs.items):
             label = _label(f"{ctx.idempotency_key}-{n}")
@@ -305,6 +307,8 @@ async def create_action_items(inputs: ActionItemsInputs,
                 fields["duedate"] = item.due
             out = await creator.create(client, fields, label, ctx.dry_run)
             keys.append(out.key)
+            ctx.track_action_item(item.title, item.owner, datetime.fromisoformat(
+                item.due).replace(tzinfo=UTC) if item.due else None, out.key)
             created += int(out.created)
             if out.created and inputs.parent:
                 await call(client.create_issue_link, "Relates", out.key, inputs.parent)
