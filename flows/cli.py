@@ -25,6 +25,7 @@ from firelane.settings import Settings
 from firelane.store import Store, open_store
 from flows.authoring import add_authoring_commands
 from flows.automation_cli import add_automation_command
+from flows.deployments import add_deployment_commands
 from flows.intake.serve import add_serve_command
 from flows.intake.worker import add_respond_command
 from flows.plugins import load_plugins
@@ -231,6 +232,7 @@ def _parser() -> argparse.ArgumentParser:
     add_serve_command(sub)
     add_respond_command(sub)
     add_automation_command(sub)
+    add_deployment_commands(sub)
     add_records_commands(sub)
     return p
 
