@@ -86,9 +86,16 @@ def cmd_deployments(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def worker_command(pool: str, limit: int) -> tuple[list[str], dict[str, str]]:
-    """The `prefect worker start` command line and environment `firelane worker` runs."""
+def worker_command(pool: str, limit: int,
+                   settings: Settings) -> tuple[list[str], dict[str, str]]:
+    """The `prefect worker start` command line and environment `firelane worker` runs.
+
+    Flow runs start in a directory of Prefect's choosing, so the runbooks, catalog and reports
+    paths are made absolute here, relative to where the worker was started."""
     env = dict(os.environ)
+    env["FIRELANE_RUNBOOKS_DIR"] = str(settings.runbooks_dir.resolve())
+    env["FIRELANE_CATALOG"] = str(settings.catalog_path.resolve())
+    env["FIRELANE_REPORTS_DIR"] = str(settings.reports_dir.resolve())
     env.setdefault("PREFECT_WORKER_QUERY_SECONDS", "1")
     env.setdefault("PREFECT_WORKER_PREFETCH_SECONDS", "5")
     env.setdefault("PREFECT_WORKER_HEARTBEAT_SECONDS", "15")
@@ -102,7 +109,7 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
         print("PREFECT_API_URL is not set: point it at your Prefect server (a worker without "
               "one would start a throwaway server)", file=sys.stderr)
         return 2
-    argv, env = worker_command(args.pool, args.limit)
+    argv, env = worker_command(args.pool, args.limit, settings)
     print(f"Firelane worker · pool {args.pool} (created if missing, type process) · up to "
           f"{args.limit} flow runs · polling every {env['PREFECT_WORKER_QUERY_SECONDS']} s · "
           f"API {env['PREFECT_API_URL']}", flush=True)

@@ -17,6 +17,7 @@ worker (the run). Both read `FIRELANE_RUNBOOKS_DIR` and `FIRELANE_CATALOG`.
 from __future__ import annotations
 
 import inspect
+import os
 from functools import cache
 from typing import Annotated, Any, Literal
 
@@ -35,7 +36,7 @@ from flows.plugins import load_plugins
 
 __all__ = ["INCIDENT_FIELDS", "attribute_name", "operator_flow", "runbook_names"]
 
-INCIDENT_FIELDS = ("title", "severity", "service", "labels", "description", "dry_run")
+INCIDENT_FIELDS = ("title", "severity", "service", "labels", "description", "dry_run", "sandbox")
 
 _TYPES: dict[str, Any] = {"string": str, "integer": int, "number": float, "boolean": bool,
                           "array": list[Any], "object": dict[str, Any]}
@@ -61,6 +62,8 @@ _FIELD_HELP = {
     "labels": "Labels the runbook can match and template on, e.g. {\"region\": \"eu-1\"}.",
     "description": "Anything the responders should know.",
     "dry_run": "Go through every step and guardrail but change nothing.",
+    "sandbox": "Talk to Firelane's sandbox instead of the real vendors (the worker needs "
+               "FIRELANE_SANDBOX_URL).",
 }
 
 
@@ -72,7 +75,7 @@ def _input_annotation(spec: InputSpec) -> Any:
 def _signature(loaded: LoadedRunbook, settings: Settings) -> tuple[inspect.Signature, str]:
     """The operator form as a signature, and the docstring that carries its field help."""
     rb = loaded.runbook
-    clash = sorted(set(rb.inputs) & set(INCIDENT_FIELDS) - {"dry_run"})
+    clash = sorted(set(rb.inputs) & (set(INCIDENT_FIELDS) - {"dry_run"}))
     if clash:
         raise RunbookError(f"{loaded.path}: input(s) {', '.join(clash)} collide with the "
                            "incident fields of the operator form; rename them")
@@ -96,6 +99,7 @@ def _signature(loaded: LoadedRunbook, settings: Settings) -> tuple[inspect.Signa
             "\n", " ")
     if "dry_run" not in rb.inputs:
         params.append(inspect.Parameter("dry_run", kw, default=False, annotation=bool))
+    params.append(inspect.Parameter("sandbox", kw, default=False, annotation=bool))
     summary = " ".join((rb.description or f"Run the {rb.name} runbook.").split())
     doc = summary + "\n\nArgs:\n" + "".join(
         f"    {p.name}: {help_lines[p.name]}\n" for p in params)
@@ -118,15 +122,20 @@ async def _launch(runbook: str, params: dict[str, Any]) -> dict[str, Any]:
             f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())) from exc
     catalog = load_catalog(settings.catalog_path)
     if catalog.services and draft.service not in catalog.services:
+        known = ", ".join(sorted(catalog.services))
         raise RunbookError(f"{runbook}: service {draft.service!r} is not in the catalog "
-                           f"{settings.catalog_path} (known: {', '.join(sorted(catalog.services))})")
+                           f"{settings.catalog_path} (known: {known})")
     given = {k: params[k] for k in loaded.runbook.inputs if params.get(k) is not None}
     resolve_inputs(loaded, given)
-    store = open_store(settings.database_url, migrate=False)
+    sandbox = bool(params.get("sandbox"))
+    if sandbox and not os.environ.get("FIRELANE_SANDBOX_URL"):
+        raise RunbookError(f"{runbook}: sandbox=true but this worker has no FIRELANE_SANDBOX_URL "
+                           "(start it with `firelane sandbox` and export what it prints)")
+    store = open_store(settings.database_url)
     try:
         incident = store.declare_incident(draft, actor=f"prefect:runbook/{runbook}")
         execution = store.create_execution(new_execution(
-            loaded, incident, given, dry_run=bool(params.get("dry_run"))))
+            loaded, incident, given, dry_run=bool(params.get("dry_run")), sandbox=sandbox))
     finally:
         store.close()
     result = await run_runbook(execution.id)
@@ -151,7 +160,9 @@ def operator_flow(runbook: str) -> Flow[..., Any]:
     signature, doc = _signature(loaded, settings)
 
     async def launch(**params: Any) -> dict[str, Any]:
-        return await _launch(runbook, params)
+        bound = signature.bind(**params)
+        bound.apply_defaults()
+        return await _launch(runbook, dict(bound.arguments))
 
     launch.__signature__ = signature  # type: ignore[attr-defined]
     launch.__name__ = attribute_name(runbook)
@@ -166,5 +177,7 @@ def __getattr__(name: str) -> Flow[..., Any]:
     for runbook in runbook_names():
         if attribute_name(runbook) == name:
             return operator_flow(runbook)
-    raise AttributeError(f"module {__name__!r} has no runbook flow {name!r} (runbooks: "
-                         f"{', '.join(runbook_names())}; FIRELANE_RUNBOOKS_DIR)")
+    where = Settings.from_env().runbooks_dir.resolve()
+    raise AttributeError(f"module {__name__!r} has no runbook flow {name!r}: no runbook by that "
+                         f"name in {where} (FIRELANE_RUNBOOKS_DIR; found: "
+                         f"{', '.join(runbook_names()) or 'none'})")

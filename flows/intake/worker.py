@@ -201,7 +201,9 @@ def add_respond_command(sub: Any) -> None:
                      help="CPU priority offset for --role flows (paging goes first)")
     cmd.add_argument("--hand-off", metavar="DEPLOYMENT",
                      help="with --role urgent: hand each flow run to this deployment (e.g. "
-                          "run-runbook/firelane, served by `firelane serve-flows`)")
+                          "run-runbook/respond-to-incident from prefect.yaml, run by "
+                          "`firelane worker`; or run-runbook/firelane served by `firelane "
+                          "serve-flows`)")
     cmd.set_defaults(fn=cmd_respond)
     flows = sub.add_parser("serve-flows", help="serve the run-runbook deployment that "
                            "`firelane respond --hand-off` hands flow runs to (a process per "
