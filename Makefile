@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo demo-stop test test-fuzz lint unit bench bench-intake system-deps venv clean
+.PHONY: demo demo-stop demo-deps test test-fuzz lint unit bench bench-intake system-deps venv clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,7 +31,7 @@ system-deps:
 
 lint: venv
 	$(BIN)/ruff check .
-	$(BIN)/mypy firelane flows integrations tests bench
+	$(BIN)/mypy firelane flows integrations tests bench scripts
 
 unit: venv system-deps
 	FIRELANE_REQUIRE_POSTGRES=1 PREFECT_SERVER_ANALYTICS_ENABLED=false $(BIN)/pytest -q
@@ -42,11 +42,18 @@ test: lint unit
 test-fuzz: venv
 	FIRELANE_FUZZ_EXAMPLES=10000 $(BIN)/pytest -q tests/test_alert_sources.py -k fuzzed
 
-demo: venv
-	@bash scripts/demo.sh
+# The README's first command. DEMO_ARGS: --keep, --interactive, --port N.
+demo: venv demo-deps
+	@$(BIN)/python scripts/demo.py $(DEMO_ARGS)
 
-demo-stop:
-	@bash scripts/demo.sh --stop
+demo-stop: venv
+	@$(BIN)/python scripts/demo.py --stop
+
+demo-deps:
+	@command -v supervisord >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then echo "installing supervisor (Debian package)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq supervisor >/dev/null; \
+	  else echo "missing: supervisor (sudo apt-get install supervisor)" >&2; exit 1; fi; }
 
 bench: venv system-deps
 	PREFECT_SERVER_ANALYTICS_ENABLED=false $(BIN)/python bench/fast_path.py

@@ -58,13 +58,16 @@ async def _prefect_runner(rc: RunContext, step: Step) -> StepRecord:
     return await named(rc, step)
 
 
-async def _tag_flow_run(tag: str) -> str | None:
+async def _tag_flow_run(tag: str, name: str) -> str | None:
+    """Tag the flow run with its incident and name it after the incident and runbook (a run
+    created from the deployment otherwise carries a random name)."""
     ctx = FlowRunContext.get()
     if ctx is None or ctx.flow_run is None:
         return None
-    if tag not in (ctx.flow_run.tags or []):
+    if tag not in (ctx.flow_run.tags or []) or ctx.flow_run.name != name:
         async with get_client() as client:
-            await client.update_flow_run(ctx.flow_run.id, tags=[*ctx.flow_run.tags, tag])
+            await client.update_flow_run(ctx.flow_run.id, name=name,
+                                         tags=sorted({*ctx.flow_run.tags, tag}))
     return str(ctx.flow_run.id)
 
 
@@ -109,7 +112,8 @@ async def run_runbook(execution_id: str) -> dict[str, Any]:
         rc.approve = request_and_wait
         rc.service_lock = prefect_service_lock
         tag = f"incident:{rc.incident.id}"
-        flow_run_id = await _tag_flow_run(tag)
+        flow_run_id = await _tag_flow_run(
+            tag, f"INC-{rc.incident.number} · {rc.execution.runbook_name}")
         store.set_execution_status(execution_id, ExecutionStatus.RUNNING, flow_run_id)
         async with contextlib.AsyncExitStack() as held:
             rc.lock_stack = held

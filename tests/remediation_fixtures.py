@@ -19,7 +19,7 @@ import pytest
 from bench.common import free_port
 
 HERE = Path(__file__).resolve().parent
-APP = HERE / "sample_service" / "app.py"
+APP = HERE.parent / "examples" / "sample_service" / "app.py"
 GOOD, BAD = "20261101-0900", "20261123-0100"
 STUBBORN = ("import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
             "time.sleep(10**6)")

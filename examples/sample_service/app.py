@@ -1,4 +1,4 @@
-"""The sample service the remediation tests roll back: a tiny HTTP server whose release
+"""The sample service `make demo` and the remediation tests roll back: a tiny HTTP server whose release
 directory decides whether it is healthy (`RELEASE_HEALTH` file: `ok` or `broken`)."""
 
 from __future__ import annotations
