@@ -16,12 +16,14 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 # Debian packages the tests drive for real: PostgreSQL (second store backend), supervisor
-# (remediation against a real supervisord) and openssh-server (shell.run over SSH to loopback).
+# (remediation against a real supervisord), openssh-server (shell.run over SSH to loopback) and
+# chromium (the Prefect UI test drives it headless with Playwright).
 system-deps:
 	@missing=""; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	command -v supervisord >/dev/null 2>&1 || missing="$$missing supervisor"; \
 	test -x /usr/sbin/sshd || missing="$$missing openssh-server"; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "installing$$missing (Debian packages)"; \
@@ -34,7 +36,8 @@ lint: venv
 	$(BIN)/mypy firelane flows integrations tests bench scripts
 
 unit: venv system-deps
-	FIRELANE_REQUIRE_POSTGRES=1 PREFECT_SERVER_ANALYTICS_ENABLED=false $(BIN)/pytest -q
+	FIRELANE_REQUIRE_POSTGRES=1 FIRELANE_REQUIRE_BROWSER=1 PREFECT_SERVER_ANALYTICS_ENABLED=false \
+	  $(BIN)/pytest -q
 
 test: lint unit
 

@@ -86,7 +86,8 @@ def _signature(loaded: LoadedRunbook, settings: Settings) -> tuple[inspect.Signa
         inspect.Parameter("title", kw, annotation=Annotated[str, Field(min_length=1,
                                                                        max_length=500)]),
         inspect.Parameter("severity", kw, default=Severity.SEV2, annotation=Severity),
-        inspect.Parameter("service", kw, annotation=service),
+        inspect.Parameter("service", kw, annotation=service,
+                          default=services[0] if len(services) == 1 else inspect.Parameter.empty),
         inspect.Parameter("labels", kw, default={}, annotation=dict[str, str]),
         inspect.Parameter("description", kw, default="", annotation=str)]
     help_lines = dict(_FIELD_HELP)
@@ -108,7 +109,7 @@ def _signature(loaded: LoadedRunbook, settings: Settings) -> tuple[inspect.Signa
 
 async def _launch(runbook: str, params: dict[str, Any]) -> dict[str, Any]:
     from flows.report_flow import timeline_report
-    from flows.runbook_flow import run_runbook
+    from flows.runbook_flow import run_runbook, tag_flow_run
 
     settings = Settings.from_env()
     load_plugins(settings)
@@ -138,6 +139,7 @@ async def _launch(runbook: str, params: dict[str, Any]) -> dict[str, Any]:
             loaded, incident, given, dry_run=bool(params.get("dry_run")), sandbox=sandbox))
     finally:
         store.close()
+    await tag_flow_run(f"incident:{incident.id}")
     result = await run_runbook(execution.id)
     report = await timeline_report.fn(incident.id, publish=True)
     outcome = {"incident": f"INC-{incident.number}", "execution_id": execution.id,

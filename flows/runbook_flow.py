@@ -31,7 +31,7 @@ from flows.engine import RunContext, execute_step
 from flows.guardrails import prefect_service_lock
 from flows.plugins import load_plugins
 
-__all__ = ["build_context", "run_execution", "run_runbook"]
+__all__ = ["build_context", "run_execution", "run_runbook", "tag_flow_run"]
 
 log = logging.getLogger("firelane.engine")
 
@@ -58,15 +58,15 @@ async def _prefect_runner(rc: RunContext, step: Step) -> StepRecord:
     return await named(rc, step)
 
 
-async def _tag_flow_run(tag: str, name: str) -> str | None:
-    """Tag the flow run with its incident and name it after the incident and runbook (a run
-    created from the deployment otherwise carries a random name)."""
+async def tag_flow_run(tag: str, name: str | None = None) -> str | None:
+    """Tag the current flow run with its incident and, given `name`, rename it (a run created
+    from a deployment otherwise carries a random name); returns its id."""
     ctx = FlowRunContext.get()
     if ctx is None or ctx.flow_run is None:
         return None
-    if tag not in (ctx.flow_run.tags or []) or ctx.flow_run.name != name:
+    if tag not in (ctx.flow_run.tags or []) or (name and ctx.flow_run.name != name):
         async with get_client() as client:
-            await client.update_flow_run(ctx.flow_run.id, name=name,
+            await client.update_flow_run(ctx.flow_run.id, name=name or ctx.flow_run.name,
                                          tags=sorted({*ctx.flow_run.tags, tag}))
     return str(ctx.flow_run.id)
 
@@ -112,7 +112,7 @@ async def run_runbook(execution_id: str) -> dict[str, Any]:
         rc.approve = request_and_wait
         rc.service_lock = prefect_service_lock
         tag = f"incident:{rc.incident.id}"
-        flow_run_id = await _tag_flow_run(
+        flow_run_id = await tag_flow_run(
             tag, f"INC-{rc.incident.number} · {rc.execution.runbook_name}")
         store.set_execution_status(execution_id, ExecutionStatus.RUNNING, flow_run_id)
         async with contextlib.AsyncExitStack() as held:

@@ -190,7 +190,8 @@ def _demo(stack: Stack, args: argparse.Namespace, api: str, token: str,
         "jira_project": "OPS", "slack_channel": "#web-team",
         "health_url": f"http://127.0.0.1:{web_port}/healthz",
         "release_dir": str(DEMO / "web"),
-        "supervisor": {"program": "web", "url": f"unix://{DEMO}/supervisor.sock"}}}}))
+        "supervisor": {"program": "web", "url": f"unix://{DEMO}/supervisor.sock"}},
+        "checkout": {"jira_project": "PAY", "slack_channel": "#payments"}}}))
     (DEMO / "intake.yaml").write_text(json.dumps({
         "default_runbook": "declare-incident", "auto_resolve": True,
         "sources": {"alertmanager": {"bearer_token": {"env": "FIRELANE_ALERTMANAGER_TOKEN"}}}}))

@@ -1,5 +1,5 @@
-"""The sample service `make demo` and the remediation tests roll back: a tiny HTTP server whose release
-directory decides whether it is healthy (`RELEASE_HEALTH` file: `ok` or `broken`)."""
+"""The sample service `make demo` and the remediation tests roll back: a tiny HTTP server whose
+release directory decides whether it is healthy (`RELEASE_HEALTH` file: `ok` or `broken`)."""
 
 from __future__ import annotations
 
