@@ -8,6 +8,7 @@ import json
 import re
 import shlex
 from pathlib import Path
+from typing import cast
 
 import pytest
 import yaml
@@ -55,7 +56,7 @@ def test_every_firelane_command_parses(command: str) -> None:
 def test_every_make_target_exists() -> None:
     makefile = (ROOT / "Makefile").read_text()
     targets = set(re.findall(r"^([a-z][a-z-]*):", makefile, flags=re.M))
-    used = set(re.findall(r"\bmake ([a-z][a-z-]+)", README))
+    used = set(re.findall(r"(?:`|^)make ([a-z][a-z-]+)", README, flags=re.M))
     assert used and used <= targets, used - targets
 
 
@@ -87,3 +88,18 @@ def test_datadog_template_filled_by_datadog_parses() -> None:
     filled = re.sub(r"\$([A-Z_]+)", lambda m: values[m.group(1)], template)
     [recovered] = parse_datadog(json.loads(filled))
     assert recovered.status == "resolved" and recovered.fingerprint == alert.fingerprint
+
+
+def test_credentials_snippet_saves_blocks(prefect_api: str) -> None:
+    from integrations.jira.block import JiraCredentials
+    from integrations.pagerduty.block import PagerDutyCredentials
+    from integrations.slack.block import SlackCredentials
+
+    [snippet] = [b for b in _blocks("python") if "JiraCredentials(" in b]
+    exec(snippet.replace('.save("default"', '.save("readme-test"'), {})
+    jira = cast(JiraCredentials, JiraCredentials.load("readme-test"))
+    assert jira.base_url == "https://acme.atlassian.net" and jira.api_token.get_secret_value()
+    pagerduty = cast(PagerDutyCredentials, PagerDutyCredentials.load("readme-test"))
+    assert pagerduty.routing_key is not None
+    slack = cast(SlackCredentials, SlackCredentials.load("readme-test"))
+    assert slack.token.get_secret_value() == "xoxb-..."
