@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo demo-stop demo-deps test test-fuzz lint unit bench bench-intake system-deps venv clean
+.PHONY: demo demo-stop demo-deps test test-scale test-fuzz lint unit bench bench-intake system-deps venv clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -40,6 +40,10 @@ unit: venv system-deps
 	  $(BIN)/pytest -q
 
 test: lint unit
+
+# Two intakes, two paging and two flow responders, the Prefect server and the store on PostgreSQL.
+test-scale: venv system-deps
+	PREFECT_SERVER_ANALYTICS_ENABLED=false $(BIN)/pytest -q -s -m scale tests/test_scale.py
 
 # 10,000 fuzz cases per alert source (make test runs 1,000).
 test-fuzz: venv
