@@ -64,8 +64,10 @@ demo-deps:
 
 bench: venv system-deps
 	PREFECT_SERVER_ANALYTICS_ENABLED=false $(BIN)/python bench/fast_path.py
+	PREFECT_SERVER_ANALYTICS_ENABLED=false $(BIN)/python bench/engine.py
 	$(BIN)/python bench/validate.py
 	$(BIN)/python bench/report.py
+	$(BIN)/python bench/summary.py
 
 bench-intake: venv system-deps
 	PREFECT_SERVER_ANALYTICS_ENABLED=false $(BIN)/python bench/intake.py
