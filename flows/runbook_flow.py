@@ -17,6 +17,7 @@ from prefect.artifacts import acreate_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.client.orchestration import get_client
 from prefect.context import FlowRunContext
+from prefect.utilities.annotations import quote
 
 from firelane.catalog import load_catalog
 from firelane.errors import FirelaneError
@@ -48,14 +49,20 @@ def build_context(store: Store, execution_id: str, settings: Settings) -> RunCon
         records=store.step_records(execution_id), alarm_channel=settings.page_failure_channel)
 
 
-@task(name="run-step", cache_policy=NO_CACHE, persist_result=False, retries=0)
-async def _step_task(rc: RunContext, step: Step) -> StepRecord:
+@task(name="run-step", task_run_name="{label}", cache_policy=NO_CACHE, persist_result=False,
+      retries=0)
+async def _step_task(rc: RunContext, step: Step, label: str) -> StepRecord:
     return await execute_step(rc, step)
 
 
 async def _prefect_runner(rc: RunContext, step: Step) -> StepRecord:
-    named = _step_task.with_options(task_run_name=f"{step.id} · {step.uses}")
-    return await named(rc, step)
+    """Run the step as a task run named `<step> · <action>`. The context is quoted so Prefect
+    does not walk it looking for futures (that walk was three quarters of each step's cost in
+    bench/engine.py), and the name is a parameter because `with_options` per step re-reads the
+    function's source."""
+    record: StepRecord = await _step_task(  # type: ignore[call-overload]
+        quote(rc), quote(step), f"{step.id} · {step.uses}")
+    return record
 
 
 async def tag_flow_run(tag: str, name: str | None = None) -> str | None:
