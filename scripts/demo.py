@@ -239,7 +239,7 @@ def _demo(stack: Stack, args: argparse.Namespace, api: str, token: str,
         if status in ("succeeded", "failed"):
             break
         if pending is not None and approved_at is None:
-            approved_at = _approve(stack, fl, incident.number, pending, args, api, narrator)
+            approved_at = _approve(stack, incident.number, pending, args, api, narrator)
         if time.monotonic() - sent_at > 240:
             raise SystemExit("the runbook did not finish within 4 minutes; logs in "
                              f"{DEMO}/logs")
@@ -268,15 +268,20 @@ def _status(port: int) -> int | None:
         return None
 
 
-def _approve(stack: Stack, fl: str, number: int, pending: Any, args: argparse.Namespace,
+def _approve(stack: Stack, number: int, pending: Any, args: argparse.Namespace,
              api: str, narrator: Narrator) -> float:
-    run_url = ""
-    if pending.flow_run_id:
-        run_url = f"http://127.0.0.1:{args.port}/runs/flow-run/{pending.flow_run_id}"
     say(f"approval requested for step {pending.step_id}: {pending.message}", head=True)
     if args.interactive:
-        say(f"approve it in the Prefect UI ({run_url or 'the paused approval subflow run'}: "
-            f"Resume), or: .venv/bin/firelane approve INC-{number} {pending.step_id}")
+        deadline = time.monotonic() + 15
+        while not pending.flow_run_id and time.monotonic() < deadline:
+            time.sleep(0.2)
+            pending = next(a for a in narrator.store.approvals_for(pending.incident_id)
+                           if a.id == pending.id)
+        where = (f"http://127.0.0.1:{args.port}/runs/flow-run/{pending.flow_run_id}"
+                 if pending.flow_run_id else "the paused `approve` subflow run")
+        say(f"approve it in the Prefect UI: {where} → Resume, or from another terminal:")
+        say(f"  PREFECT_API_URL={api} FIRELANE_DATABASE_URL={stack.env['FIRELANE_DATABASE_URL']}"
+            f" .venv/bin/firelane approve INC-{number} {pending.step_id}")
         return time.monotonic()
     for left in (3, 2, 1):
         say(f"  the demo approves in {left} s (run it with --interactive to decide yourself)")
