@@ -128,3 +128,22 @@ def write_results(name: str, figures: dict[str, Any]) -> Path:
     path = RESULTS / f"{name}.json"
     path.write_text(json.dumps(doc, indent=2) + "\n")
     return path
+
+
+def cpu_seconds_by_role(roles: dict[str, str]) -> dict[str, float]:
+    """CPU seconds (user + system) used so far by every live process whose command line
+    contains one of `roles`' values, summed per role (Linux `/proc`); the rest as `other`."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out = dict.fromkeys([*roles, "other"], 0.0)
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        seconds = (int(fields[11]) + int(fields[12])) / tick
+        role = next((r for r, needle in roles.items() if needle in cmdline), "other")
+        out[role] += seconds
+    return out

@@ -18,6 +18,7 @@ the release directory. Block names only, never secrets.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -80,9 +81,24 @@ class Catalog(BaseModel):
 
 
 def load_catalog(path: Path | None) -> Catalog:
-    """Load and validate the catalog; a missing file is an empty catalog, a bad one an error."""
-    if path is None or not path.exists():
+    """Load and validate the catalog; a missing file is an empty catalog, a bad one an error.
+
+    Parsed once per version of the file (path, size, modification time): every run context
+    reads it, and a burst of incidents would otherwise parse the same YAML hundreds of times.
+    Treat the result as read-only; it is shared.
+    """
+    if path is None:
         return Catalog()
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return Catalog()
+    return _parse_catalog(str(path), stat.st_mtime_ns, stat.st_size)
+
+
+@lru_cache(maxsize=8)
+def _parse_catalog(name: str, _mtime_ns: int, _size: int) -> Catalog:
+    path = Path(name)
     try:
         located = load_yaml(path.read_text(encoding="utf-8"), str(path))
     except YamlSourceError as exc:

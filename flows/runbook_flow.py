@@ -25,7 +25,7 @@ from firelane.loader import parse_snapshot
 from firelane.models import ExecutionStatus, TimelineEvent
 from firelane.runbook import Step
 from firelane.settings import Settings, worker_identity
-from firelane.store import StepRecord, Store, open_store
+from firelane.store import StepRecord, Store, shared_store
 from flows.approvals import request_and_wait
 from flows.dag import run_dag, summarize
 from flows.engine import RunContext, execute_step
@@ -96,7 +96,7 @@ def _artifact_key(rc: RunContext) -> str:
     return f"inc-{rc.incident.number}-{rc.execution.runbook_name}-steps"
 
 
-@flow(name="run-runbook", log_prints=False, persist_result=False)
+@flow(name="run-runbook", log_prints=False, persist_result=False, validate_parameters=False)
 async def run_runbook(execution_id: str) -> dict[str, Any]:
     """Run (or resume) one execution of a runbook for an incident.
 
@@ -109,32 +109,29 @@ async def run_runbook(execution_id: str) -> dict[str, Any]:
     """
     settings = Settings.from_env()
     load_plugins(settings)
-    store = open_store(settings.database_url, migrate=False)
+    store = shared_store(settings.database_url)
     try:
-        try:
-            rc = build_context(store, execution_id, settings)
-        except FirelaneError as exc:
-            _fail_before_start(store, execution_id, exc)
-            raise
-        rc.approve = request_and_wait
-        rc.service_lock = prefect_service_lock
-        tag = f"incident:{rc.incident.id}"
-        flow_run_id = await tag_flow_run(
-            tag, f"INC-{rc.incident.number} · {rc.execution.runbook_name}")
-        store.set_execution_status(execution_id, ExecutionStatus.RUNNING, flow_run_id)
-        async with contextlib.AsyncExitStack() as held:
-            rc.lock_stack = held
-            with tags(tag, f"runbook:{rc.execution.runbook_name}"):
-                failed = await run_dag(rc, _prefect_runner)
-        status = ExecutionStatus.FAILED if failed else ExecutionStatus.SUCCEEDED
-        store.set_execution_status(execution_id, status)
-        rows = summarize(rc)
-        await acreate_table_artifact(
-            table=rows, key=_artifact_key(rc),
-            description=f"INC-{rc.incident.number} · {rc.execution.runbook_name} · {status}")
-        return {"execution_id": execution_id, "status": status.value, "steps": rows}
-    finally:
-        store.close()
+        rc = build_context(store, execution_id, settings)
+    except FirelaneError as exc:
+        _fail_before_start(store, execution_id, exc)
+        raise
+    rc.approve = request_and_wait
+    rc.service_lock = prefect_service_lock
+    tag = f"incident:{rc.incident.id}"
+    flow_run_id = await tag_flow_run(
+        tag, f"INC-{rc.incident.number} · {rc.execution.runbook_name}")
+    store.set_execution_status(execution_id, ExecutionStatus.RUNNING, flow_run_id)
+    async with contextlib.AsyncExitStack() as held:
+        rc.lock_stack = held
+        with tags(tag, f"runbook:{rc.execution.runbook_name}"):
+            failed = await run_dag(rc, _prefect_runner)
+    status = ExecutionStatus.FAILED if failed else ExecutionStatus.SUCCEEDED
+    store.set_execution_status(execution_id, status)
+    rows = summarize(rc)
+    await acreate_table_artifact(
+        table=rows, key=_artifact_key(rc),
+        description=f"INC-{rc.incident.number} · {rc.execution.runbook_name} · {status}")
+    return {"execution_id": execution_id, "status": status.value, "steps": rows}
 
 
 def run_execution(execution_id: str) -> dict[str, Any]:

@@ -69,6 +69,10 @@ def test_accept_dedup_and_resolve(sqlite_url: str, monkeypatch: pytest.MonkeyPat
     assert "# TYPE firelane_alert_first_action_seconds histogram" in metrics
     assert 'firelane_intake_seconds_bucket{le="+Inf"} 3' in metrics
     assert "firelane_responses_waiting 0" in metrics and "firelane_pages_failed 0" in metrics
+    memory = dict(line.split() for line in metrics.splitlines()
+                  if line.startswith("firelane_process_"))
+    assert 0 < int(memory["firelane_process_resident_memory_bytes"]) \
+        <= int(memory["firelane_process_peak_resident_memory_bytes"])
     assert _get(app, "/healthz").json() == {"ok": True, "store": "sqlite",
                                             "insecure_no_auth": False}
 

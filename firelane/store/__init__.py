@@ -4,6 +4,8 @@ SQLite by default (one file, WAL), PostgreSQL when `FIRELANE_DATABASE_URL` says 
 created and upgraded by Alembic migrations (`Store.migrate()`).
 """
 
+import threading
+
 from firelane.store.alerts import Accepted
 from firelane.store.guardrails import Pause
 from firelane.store.health import Health
@@ -24,6 +26,23 @@ def open_store(url: str, migrate: bool = True) -> Store:
     return store
 
 
+_SHARED: dict[str, Store] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def shared_store(url: str) -> Store:
+    """This process's one store for `url` (not migrated here; never close it).
+
+    Flow runs started in a busy responder share its connection pool instead of opening a
+    database engine and new connections per run.
+    """
+    with _SHARED_LOCK:
+        store = _SHARED.get(url)
+        if store is None:
+            store = _SHARED[url] = Store(url)
+        return store
+
+
 __all__ = [
     "Accepted",
     "Claim",
@@ -35,4 +54,5 @@ __all__ = [
     "idempotency_key",
     "metadata",
     "open_store",
+    "shared_store",
 ]

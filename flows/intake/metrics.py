@@ -8,13 +8,17 @@ they cover every intake and responder process that shares it.
 from __future__ import annotations
 
 import bisect
+import os
+import resource
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 
 from firelane.store import Health
 
-__all__ = ["BUCKETS", "Histogram", "IntakeMetrics"]
+__all__ = ["BUCKETS", "Histogram", "IntakeMetrics", "peak_resident_bytes",
+           "resident_bytes"]
 
 BUCKETS = (0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
@@ -97,6 +101,10 @@ class IntakeMetrics:
             ("pages_failed", "Pages that failed after their retries (incidents flagged "
              "page_failed)", health.pages_failed),
             ("responses_running", "Responses running in this process", running),
+            ("process_resident_memory_bytes", "Resident memory of this process now",
+             resident_bytes()),
+            ("process_peak_resident_memory_bytes", "Highest resident memory of this process "
+             "since it started", peak_resident_bytes()),
         ]
         for name, text, reading in gauges:
             lines += [f"# HELP firelane_{name} {text}", f"# TYPE firelane_{name} gauge",
@@ -107,3 +115,17 @@ class IntakeMetrics:
             "firelane_alert_first_action_seconds",
             "From the response being recorded (with its alert) to its first step succeeding")
         return "\n".join(lines) + "\n"
+
+
+def resident_bytes() -> int:
+    """This process's resident set size now (Linux `/proc/self/statm`; 0 elsewhere)."""
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+    except (OSError, IndexError, ValueError):
+        return 0
+    return pages * os.sysconf("SC_PAGE_SIZE")
+
+
+def peak_resident_bytes() -> int:
+    """The highest resident set size this process has had (`getrusage`, never below now)."""
+    return max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, resident_bytes())
