@@ -62,8 +62,12 @@ demo-deps:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq supervisor >/dev/null; \
 	  else echo "missing: supervisor (sudo apt-get install supervisor)" >&2; exit 1; fi; }
 
+# Every benchmark (about 15 minutes on 2 cores), then one summary table; bench-intake alone is
+# the intake's part (alert→page, war room, naive path, storms on SQLite and PostgreSQL).
 bench: venv system-deps
 	PREFECT_SERVER_ANALYTICS_ENABLED=false $(BIN)/python bench/fast_path.py
+	PREFECT_SERVER_ANALYTICS_ENABLED=false $(BIN)/python bench/intake.py
+	PREFECT_SERVER_ANALYTICS_ENABLED=false $(BIN)/python bench/burst.py
 	PREFECT_SERVER_ANALYTICS_ENABLED=false $(BIN)/python bench/engine.py
 	$(BIN)/python bench/validate.py
 	$(BIN)/python bench/report.py

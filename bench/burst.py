@@ -14,7 +14,7 @@ flow beside them, all in this process). Measured, in one run:
 - alone: one incident at a time (`--alone` rounds; the median is the baseline);
 - burst: `--incidents` declared at the same moment; total wall time until the last finishes.
 
-Target: burst total ≤ 3× alone. It also reports the process's CPU seconds per incident, since
+Target: burst total ≤ 3x alone. It also reports the process's CPU seconds per incident, since
 the runbook's own waits (probe intervals) are most of its wall time. Checks that nothing was
 lost or duplicated: every execution succeeded with the expected step outcomes, and the sandbox
 holds exactly one ticket, one page (resolved), one channel with two messages and one meeting

@@ -12,6 +12,9 @@ separate processes, then measures, in one run:
   created, alerts lost), beside the load generator's ceiling against `/healthz`, and pages for
   new alerts sent one at a time while the storm runs.
 
+Then the same storm again with the incident store on PostgreSQL (fresh intake and responders),
+and each storm's intake memory (resident before, peak after, from its `/metrics`).
+
 Writes `bench/results/intake.json`. Usage: `python bench/intake.py [--alerts 200] ...`.
 """
 
@@ -172,6 +175,17 @@ async def storm(intake: str, arrivals: Arrivals, total: int, fingerprints: int, 
             if pages else None}
 
 
+async def memory(intake: str) -> dict[str, float]:
+    """The intake's resident and peak resident memory in MiB, from its `/metrics`."""
+    async with httpx.AsyncClient() as client:
+        text = (await client.get(f"{intake}/metrics")).text
+    found = dict(line.split() for line in text.splitlines()
+                 if line.startswith("firelane_process_"))
+    return {"rss_mib": round(int(found["firelane_process_resident_memory_bytes"]) / 2**20, 1),
+            "peak_rss_mib": round(
+                int(found["firelane_process_peak_resident_memory_bytes"]) / 2**20, 1)}
+
+
 async def run(args: argparse.Namespace, intake: str, sandbox: tuple[str, str],
               store_url: str, trivial: str) -> dict[str, Any]:
     async with httpx.AsyncClient(verify=ssl.create_default_context(cafile=sandbox[1])) as sc:
@@ -186,8 +200,10 @@ async def run(args: argparse.Namespace, intake: str, sandbox: tuple[str, str],
                               0, path="/healthz")
         intake_ceiling = await storm(intake, arrivals, args.storm, args.fingerprints,
                                      args.clients, 0, path="/healthz")
+        before = await memory(intake)
         stormed = await storm(intake, arrivals, args.storm, args.fingerprints, args.clients,
                               args.probes)
+        stormed["intake_memory"] = {"before_storm": before, "after_storm": await memory(intake)}
     return {"alert_to_page_ms": summarize(page),
             "page_breakdown_ms": where_time_goes(store_url, "seq alert %"),
             "alert_to_war_room_ms": summarize(room),
@@ -248,6 +264,8 @@ def main() -> None:
                         help="split: `respond --role urgent` pages, `respond --role flows` "
                              "runs the flow runs; hand-off: flow runs go to a served "
                              "deployment (a process each); in-process: one responder does both")
+    parser.add_argument("--no-pg-storm", dest="pg_storm", action="store_false",
+                        help="skip the second storm, on a PostgreSQL incident store")
     parser.add_argument("--ingest-only", action="store_true",
                         help="only the intake (--no-respond) and the trivial endpoint: the "
                              "storm's ingestion ceiling without responses competing for CPU")
@@ -273,38 +291,81 @@ def main() -> None:
         sandbox_url, ca = (part.split("=", 1)[1] for part in line.split()[1:3])
         env.update({"FIRELANE_SANDBOX_URL": sandbox_url, "FIRELANE_SANDBOX_CA": ca})
         os.environ.update({"FIRELANE_SANDBOX_URL": sandbox_url, "FIRELANE_SANDBOX_CA": ca})
-        port = free_port()
-        stack.enter_context(process(
-            [sys.executable, "-m", "flows.cli", "serve", "--port", str(port), "--config",
-             str(work / "intake.yaml"), "--sandbox", "--responder", args.responder], env,
-            "Firelane intake on", work / "intake.log"))
-        if args.responder == "external":
-            role = [] if args.flows == "in-process" else ["--role", "urgent"]
-            if args.flows == "hand-off":
-                role += ["--hand-off", "run-runbook/firelane"]
-                stack.enter_context(process(
-                    [sys.executable, "-m", "flows.cli", "serve-flows"], env,
-                    "Firelane flow runner", work / "flows.log"))
-            elif args.flows == "split":
-                stack.enter_context(process(
-                    [sys.executable, "-m", "flows.cli", "respond", "--role", "flows"], env,
-                    "Firelane responder", work / "flows.log"))
-            stack.enter_context(process(
-                [sys.executable, "-m", "flows.cli", "respond", *role], env,
-                "Firelane responder", work / "responder.log"))
-        stack.enter_context(process(
-            [sys.executable, "bench/naive_runner.py"], {**env, "PYTHONUNBUFFERED": "1"},
-            "", work / "naive.log"))
-        trivial_port = free_port()
-        stack.enter_context(process(
-            [sys.executable, "bench/rawhttp.py", str(trivial_port)], env, "trivial endpoint",
-            work / "trivial.log"))
-        time.sleep(3)
-        figures = asyncio.run(run(args, f"http://127.0.0.1:{port}", (sandbox_url, ca),
-                                  store_url, f"http://127.0.0.1:{trivial_port}"))
+        with contextlib.ExitStack() as phase:
+            port = start_firelane(phase, args, env, work, "")
+            phase.enter_context(process(
+                [sys.executable, "bench/naive_runner.py"], {**env, "PYTHONUNBUFFERED": "1"},
+                "", work / "naive.log"))
+            trivial_port = free_port()
+            phase.enter_context(process(
+                [sys.executable, "bench/rawhttp.py", str(trivial_port)], env,
+                "trivial endpoint", work / "trivial.log"))
+            time.sleep(3)
+            figures = asyncio.run(run(args, f"http://127.0.0.1:{port}", (sandbox_url, ca),
+                                      store_url, f"http://127.0.0.1:{trivial_port}"))
+        if args.pg_storm:
+            figures["storm_postgresql"] = storm_on_postgresql(args, env, work, pg)
     show(figures)
     name = "intake" if not args.spacing else "intake_spaced"
     print(f"wrote {write_results(name, {'params': vars(args), **figures})}")
+
+
+def start_firelane(stack: contextlib.ExitStack, args: argparse.Namespace, env: dict[str, str],
+                   work: Path, tag: str) -> int:
+    """The intake and its responders as `args` says; returns the intake's port."""
+    port = free_port()
+    stack.enter_context(process(
+        [sys.executable, "-m", "flows.cli", "serve", "--port", str(port), "--config",
+         str(work / "intake.yaml"), "--sandbox", "--responder", args.responder], env,
+        "Firelane intake on", work / f"intake{tag}.log"))
+    if args.responder == "external":
+        role = [] if args.flows == "in-process" else ["--role", "urgent"]
+        if args.flows == "hand-off":
+            role += ["--hand-off", "run-runbook/firelane"]
+            stack.enter_context(process(
+                [sys.executable, "-m", "flows.cli", "serve-flows"], env,
+                "Firelane flow runner", work / f"flows{tag}.log"))
+        elif args.flows == "split":
+            stack.enter_context(process(
+                [sys.executable, "-m", "flows.cli", "respond", "--role", "flows"], env,
+                "Firelane responder", work / f"flows{tag}.log"))
+        stack.enter_context(process(
+            [sys.executable, "-m", "flows.cli", "respond", *role], env,
+            "Firelane responder", work / f"responder{tag}.log"))
+    return port
+
+
+def storm_on_postgresql(args: argparse.Namespace, env: dict[str, str], work: Path,
+                        pg: str) -> dict[str, Any]:
+    """The same storm, with responses, against an intake and responders whose incident store
+    is PostgreSQL (the one the Prefect server uses, its own database)."""
+    from sqlalchemy import create_engine, text
+
+    admin = create_engine(pg, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text("CREATE DATABASE bench_store"))
+    admin.dispose()
+    store_url = pg.rsplit("/", 1)[0] + "/bench_store"
+    env = {**env, "FIRELANE_DATABASE_URL": store_url}
+    with contextlib.ExitStack() as stack:
+        port = start_firelane(stack, args, env, work, "-pg")
+        time.sleep(3)
+        intake = f"http://127.0.0.1:{port}"
+
+        async def go() -> dict[str, Any]:
+            ca = env["FIRELANE_SANDBOX_CA"]
+            async with httpx.AsyncClient(verify=ssl.create_default_context(cafile=ca)) as sc:
+                arrivals = Arrivals(sc, env["FIRELANE_SANDBOX_URL"])
+                await arrivals.poll()
+                before = await memory(intake)
+                stormed = await storm(intake, arrivals, args.storm, args.fingerprints,
+                                      args.clients, args.probes)
+                stormed["intake_memory"] = {"before_storm": before,
+                                            "after_storm": await memory(intake)}
+                return stormed
+
+        stormed = asyncio.run(go())
+    return {**stormed, **count_storm(store_url)}
 
 
 def show(f: dict[str, Any]) -> None:
@@ -321,9 +382,17 @@ def show(f: dict[str, Any]) -> None:
               f"  statuses {s['statuses']}")
     for part, fig in f["page_breakdown_ms"].items():
         print(f"  page part {part:<25}{fig['p50']:>9}{fig['p95']:>9}{fig['p99']:>9}")
+    for key, label in (("storm", "SQLite"), ("storm_postgresql", "PostgreSQL")):
+        st = f.get(key)
+        if not st:
+            continue
+        lat, mem = st["latency_ms"], st["intake_memory"]
+        print(f"storm, {label} store: {st['per_second']}/s, latency p50 {lat['p50']} p99 "
+              f"{lat['p99']} ms, statuses {st['statuses']}; incidents created "
+              f"{st['incidents_created']}, alerts stored {st['alerts_stored']} of "
+              f"{st['requests']}; intake RSS {mem['before_storm']['rss_mib']} MiB before, "
+              f"peak {mem['after_storm']['peak_rss_mib']} MiB")
     st = f["storm"]
-    print(f"storm: incidents created {st['incidents_created']}, alerts stored "
-          f"{st['alerts_stored']} of {st['requests']}")
     if st.get("page_under_storm_ms"):
         p = st["page_under_storm_ms"]
         print(f"page under storm ms: p50 {p['p50']} p99 {p['p99']} (n={p['n']})")

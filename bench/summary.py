@@ -48,6 +48,22 @@ def _rows() -> list[Row]:
                      f"load generator {f['load_generator_ceiling']['per_second']:.0f} req/s",
                      f"{storm['alerts_stored']}/{storm['requests']} stored; ≥ 2,000/s",
                      f["date"][:10]))
+        if (pg := f.get("storm_postgresql")) is not None:
+            rows.append(("storm (PostgreSQL store)", f"{pg['per_second']:.0f} alerts/s, p99 "
+                         f"{pg['latency_ms']['p99']:g} ms", f"SQLite {storm['per_second']:.0f}/s",
+                         f"{pg['alerts_stored']}/{pg['requests']} stored", f["date"][:10]))
+        for key, label in (("storm", "SQLite"), ("storm_postgresql", "PostgreSQL")):
+            if (mem := f.get(key, {}).get("intake_memory")) is not None:
+                rows.append((f"intake peak RSS, storm on {label}",
+                             f"{mem['after_storm']['peak_rss_mib']:g} MiB",
+                             f"before the storm {mem['before_storm']['rss_mib']:g} MiB", "",
+                             f["date"][:10]))
+    if (f := _load("burst")) is not None:
+        rows.append((f"{f['params']['incidents']} incidents at once, web-5xx-rollback",
+                     f"{f['burst_total_seconds']:g} s in all",
+                     f"one alone {f['alone_median_seconds']:g} s",
+                     f"{f['ratio_burst_to_alone']:g}x (target ≤ 3x); "
+                     f"{len(f['problems'])} lost/duplicated", f["date"][:10]))
     if (f := _load("engine")) is not None:
         per = f["per_step_ms"]
         rows.append((f"engine, {f['steps']}-step runbook, per step", _ms(per["firelane"]),
@@ -71,7 +87,7 @@ def main() -> None:
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(5)]
     for row in [head, tuple("-" * w for w in widths), *rows]:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)))
-    missing = [n for n in ("fast_path", "intake", "engine", "report", "validate")
+    missing = [n for n in ("fast_path", "intake", "burst", "engine", "report", "validate")
                if not (RESULTS / f"{n}.json").exists()]
     if missing:
         print(f"not run: {', '.join(missing)}")

@@ -21,6 +21,7 @@ from firelane.errors import FirelaneError, RunbookError
 from firelane.inputs import new_execution, parse_cli_inputs, resolve_inputs
 from firelane.loader import find_runbook, load_runbook
 from firelane.models import Incident, IncidentDraft, IncidentStatus
+from firelane.redaction import install as install_redaction
 from firelane.settings import Settings
 from firelane.store import Store, open_store
 from flows.authoring import add_authoring_commands
@@ -243,6 +244,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = Settings.from_env()
         load_plugins(settings)
+        install_redaction()
         code: int = args.fn(args, settings)
         return code
     except FirelaneError as exc:

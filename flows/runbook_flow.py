@@ -23,6 +23,7 @@ from firelane.catalog import load_catalog
 from firelane.errors import FirelaneError
 from firelane.loader import parse_snapshot
 from firelane.models import ExecutionStatus, TimelineEvent
+from firelane.redaction import install as install_redaction
 from firelane.runbook import Step
 from firelane.settings import Settings, worker_identity
 from firelane.store import StepRecord, Store, shared_store
@@ -107,6 +108,7 @@ async def run_runbook(execution_id: str) -> dict[str, Any]:
         `{"execution_id", "status", "steps": [...]}`; the same table is published as the
         Prefect artifact `inc-<number>-<runbook>-steps`.
     """
+    install_redaction()
     settings = Settings.from_env()
     load_plugins(settings)
     store = shared_store(settings.database_url)

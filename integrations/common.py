@@ -28,6 +28,7 @@ from firelane.errors import (
     VendorUnavailable,
 )
 from firelane.lanes import run_blocking
+from firelane.redaction import register_secrets_of
 from firelane.registry import ActionContext
 
 __all__ = [
@@ -189,6 +190,7 @@ async def cached_block(cls: Any, name: str, ttl: float = BLOCK_TTL_SECONDS) -> A
             return hit[1]
         raise VendorUnavailable("prefect", f"cannot load the {cls.__name__} block {name!r}: "
                                 f"{type(exc).__name__}: {exc}") from exc
+    register_secrets_of(value)
     _BLOCKS[key] = (now, value)
     return value
 
@@ -202,7 +204,9 @@ async def load_block(cls: Any, ctx: ActionContext, kind: str) -> Any:
     """The credentials block for `kind`: the sandbox's in sandbox runs, else the Prefect block
     named in the runbook's `credentials:` (default `default`), through `cached_block`."""
     if ctx.sandbox:
-        return cls.for_sandbox(*sandbox_endpoint())
+        block = cls.for_sandbox(*sandbox_endpoint())
+        register_secrets_of(block)
+        return block
     name = ctx.credentials.get(kind, "default")
     try:
         return await cached_block(cls, name)

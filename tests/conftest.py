@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -88,3 +89,34 @@ def firelane_env(sqlite_url: str, effects_db: Path, monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("FIRELANE_LEASE_SECONDS", "2")
     monkeypatch.setenv("FIRELANE_CATALOG", str(tmp_path / "services.yaml"))
     return sqlite_url
+
+
+_MATRIX: dict[tuple[str, str], str] = {}
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """Note each fault-matrix case's outcome for the summary table."""
+    report = yield
+    if item.get_closest_marker("fault_matrix") and report.when == "call":
+        params = item.callspec.params  # type: ignore[attr-defined]
+        _MATRIX[(params["action"], params["fault"])] = (
+            "ok" if report.passed else "DUPLICATE/LOST" if "effects" in str(report.longrepr)
+            else "FAILED")
+    return report
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """The fault matrix (action x fault → outcome) when its cases ran."""
+    if not _MATRIX:
+        return
+    actions = sorted({a for a, _ in _MATRIX})
+    faults = list(dict.fromkeys(f for _, f in _MATRIX))
+    width = max(map(len, actions)) + 2
+    terminalreporter.write_sep("=", "fault matrix: one side effect each, retries on the timeline")
+    terminalreporter.write_line("".ljust(width) + "".join(f.ljust(18) for f in faults))
+    for action in actions:
+        terminalreporter.write_line(action.ljust(width) + "".join(
+            _MATRIX.get((action, f), "-").ljust(18) for f in faults))
+    bad = sum(v != "ok" for v in _MATRIX.values())
+    terminalreporter.write_line(f"{len(_MATRIX)} cases, {bad} not ok")

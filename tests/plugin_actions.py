@@ -14,6 +14,7 @@ import sqlite3
 
 from pydantic import BaseModel
 
+from firelane.errors import ActionError
 from firelane.registry import ActionContext, action
 
 
@@ -82,3 +83,29 @@ async def effect(inputs: EffectInputs, ctx: ActionContext) -> EffectOutputs:
 async def change(inputs: EffectInputs, ctx: ActionContext) -> EffectOutputs:
     """A destructive side effect (approvals and dry runs apply)."""
     return await _apply(inputs, ctx)
+
+
+class LeakyInputs(BaseModel):
+    """Inputs of `test.leaky` (none)."""
+
+
+class LeakyOutputs(BaseModel):
+    """Outputs of `test.leaky` (never returned)."""
+
+
+@action("test.leaky")
+async def leaky(inputs: LeakyInputs, ctx: ActionContext) -> LeakyOutputs:
+    """A careless vendor client: logs the Slack token it used and fails with it in the error
+    message (what the redaction filter and the store's redaction must catch)."""
+    from prefect.logging import get_run_logger
+
+    from integrations.common import load_block
+    from integrations.slack.block import SlackCredentials
+
+    token = (await load_block(SlackCredentials, ctx, "slack")).token.get_secret_value()
+    get_run_logger().error("calling Slack with token %s", token)
+    try:
+        raise RuntimeError(f"auth failed for {token}")
+    except RuntimeError:
+        get_run_logger().exception("vendor call failed")
+    raise ActionError(f"Slack refused token {token} (Authorization: Bearer {token})")

@@ -1,5 +1,6 @@
 """The fault matrix: every creating action x every fault the sandbox injects → exactly one
-side effect, and the retries are on the timeline."""
+side effect, and the retries are on the timeline. `make test-faults` prints it as a table
+(action x fault → outcome, see `tests/conftest.py`)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from tests.sandbox_fixtures import make_ctx, run_action
 
 FAULTS: dict[str, dict[str, Any]] = {
     "429": {"kind": "status", "status": 429, "retry_after": 1},
+    "500": {"kind": "status", "status": 500},
+    "502": {"kind": "status", "status": 502},
     "503": {"kind": "status", "status": 503},
     "timeout": {"kind": "latency", "latency": 1.2},
     "applied-then-500": {"kind": "apply_then_fail"},
@@ -73,6 +76,7 @@ def fault_env(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> Sandbox:
 
 @pytest.mark.parametrize("fault", list(FAULTS))
 @pytest.mark.parametrize("action", list(CASES))
+@pytest.mark.fault_matrix
 def test_fault_matrix(fault_env: Sandbox, action: str, fault: str) -> None:
     sb = fault_env
     setup, method, path, inputs, count = CASES[action]

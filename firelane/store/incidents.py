@@ -22,6 +22,7 @@ from firelane.models import (
     TimelineEvent,
     utcnow,
 )
+from firelane.redaction import redact, redact_value
 from firelane.store.base import StoreBase, aware
 from firelane.store.tables import action_items, executions, incidents, timeline_events
 
@@ -51,7 +52,8 @@ class IncidentOps(StoreBase):
     """Incident lifecycle, timeline, executions and action items."""
 
     def _insert_events(self, conn: Connection, events: Iterable[TimelineEvent]) -> None:
-        rows = [e.model_dump(mode="python") for e in events]
+        rows = [{**row, "summary": redact(row["summary"]), "details": redact_value(row["details"])}
+                for row in (e.model_dump(mode="python") for e in events)]
         if rows:
             conn.execute(insert(timeline_events), rows)
 

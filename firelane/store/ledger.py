@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 
 from firelane.errors import NotFound
 from firelane.models import Approval, StepStatus, TimelineEvent, utcnow
+from firelane.redaction import redact, redact_value
 from firelane.store.base import aware
 from firelane.store.incidents import IncidentOps
 from firelane.store.tables import approvals, executions, step_ledger
@@ -166,7 +167,8 @@ class LedgerOps(IncidentOps):
                 return current
             conn.execute(update(step_ledger).where(
                 step_ledger.c.execution_id == execution_id, step_ledger.c.step_id == step_id,
-            ).values(status=status.value, outputs=outputs, error=error, finished_at=now,
+            ).values(status=status.value, outputs=redact_value(outputs),
+                     error=None if error is None else redact(error), finished_at=now,
                      lease_expires_at=None,
                      duration_seconds=(now - current.started_at).total_seconds()))
             if status is StepStatus.SUCCEEDED:

@@ -27,6 +27,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from firelane.errors import ConfigError
+from firelane.redaction import register_secret
 from firelane.store.alerts import AlertPolicy
 from firelane.yamlsrc import YamlSourceError, load_yaml, schema_problems
 from integrations.alerts import SOURCES, SourceConfig
@@ -47,14 +48,17 @@ class SecretRef(BaseModel):
             value = os.environ.get(self.env)
             if not value:
                 raise ConfigError(f"{where}: environment variable {self.env} is not set")
+            register_secret(value)
             return value
         if self.block:
             from prefect.blocks.system import Secret
 
             try:
-                return str(Secret.load(self.block).get())  # type: ignore[union-attr]
+                value = str(Secret.load(self.block).get())  # type: ignore[union-attr]
             except ValueError as exc:
                 raise ConfigError(f"{where}: no Secret block named {self.block!r}") from exc
+            register_secret(value)
+            return value
         raise ConfigError(f"{where}: give env: or block:")
 
 
