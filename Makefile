@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo demo-stop demo-deps test test-scale test-fuzz lint unit bench bench-intake system-deps venv clean
+.PHONY: demo demo-stop demo-deps test test-scale test-faults test-fuzz lint unit bench bench-intake system-deps venv clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -44,6 +44,16 @@ test: lint unit
 # Two intakes, two paging and two flow responders, the Prefect server and the store on PostgreSQL.
 test-scale: venv system-deps
 	PREFECT_SERVER_ANALYTICS_ENABLED=false $(BIN)/pytest -q -s -m scale tests/test_scale.py
+
+# Faults, crashes, attacks and bad input in one run; prints the action x fault matrix.
+FAULT_TESTS := tests/test_integration_faults.py tests/test_crash_resume.py tests/test_secrets.py \
+  tests/test_alert_sources.py tests/test_validation.py tests/test_templating.py \
+  tests/test_runbook_loader.py tests/test_page_alarm.py \
+  "tests/test_blocks.py::test_cached_blocks_keep_paging_when_the_prefect_api_is_down" \
+  tests/test_remediation.py
+test-faults: venv system-deps
+	FIRELANE_REQUIRE_POSTGRES=1 PREFECT_SERVER_ANALYTICS_ENABLED=false \
+	  $(BIN)/pytest -q -p no:randomly $(FAULT_TESTS)
 
 # 10,000 fuzz cases per alert source (make test runs 1,000).
 test-fuzz: venv
