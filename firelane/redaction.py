@@ -83,10 +83,10 @@ def redact(text: str) -> str:
     """`text` with registered secrets and token-shaped strings masked."""
     if not text:
         return text
+    text = _SHAPES.sub(MASK, text)
     known = _known
     if known is not None:
         text = known.sub(MASK, text)
-    text = _SHAPES.sub(MASK, text)
     for pattern, repl in _KEYED:
         text = pattern.sub(repl, text)
     return text

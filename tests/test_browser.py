@@ -1,6 +1,7 @@
 """The Prefect UI as the operator console, in headless Debian Chromium driven by Playwright.
 
-A local Prefect server (with its UI), `prefect deploy --all`, `firelane worker`, the sandbox and
+A local Prefect server (with its UI, on PostgreSQL: on SQLite its "database is locked"
+stalls once lost the resume here), `prefect deploy --all`, `firelane worker`, the sandbox and
 the sample web service with its bad release under supervisord. The browser opens the
 `web-5xx-rollback` deployment, fills its form (typed incident fields), starts the run, approves
 the rollback in the resume form of the approval's subflow run, and finds the run completed with
@@ -91,15 +92,24 @@ def _catalog(service: Service | None) -> str:
 
 
 @pytest.fixture(scope="module")
-def ui_stack(tmp_path_factory: pytest.TempPathFactory,
-             sandbox_server: Sandbox) -> Iterator[UiStack]:
+def ui_stack(tmp_path_factory: pytest.TempPathFactory, sandbox_server: Sandbox,
+             pg_url: str) -> Iterator[UiStack]:
     tmp = tmp_path_factory.mktemp("ui")
+    from sqlalchemy import create_engine, text
+
+    admin = create_engine(pg_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text("DROP DATABASE IF EXISTS ui_prefect"))
+        conn.execute(text("CREATE DATABASE ui_prefect"))
+    admin.dispose()
+    prefect_db = pg_url.rsplit("/", 1)[0].replace("+psycopg", "+asyncpg") + "/ui_prefect"
     port = free_port()
     api = f"http://127.0.0.1:{port}/api"
     catalog = tmp / "services.yaml"
     catalog.write_text(_catalog(None))
     env = {**os.environ, "PREFECT_HOME": str(tmp / "prefect"), "PREFECT_API_URL": api,
            "PREFECT_UI_API_URL": api, "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+           "PREFECT_API_DATABASE_CONNECTION_URL": prefect_db,
            "FIRELANE_DATABASE_URL": f"sqlite:///{tmp / 'firelane.db'}",
            "FIRELANE_CATALOG": str(catalog), "FIRELANE_REPORTS_DIR": str(tmp / "reports"),
            "FIRELANE_RUNBOOKS_DIR": str(ROOT / "runbooks"),
