@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel, SecretBytes, SecretStr
 
-__all__ = ["MASK", "RedactingFilter", "install", "redact", "register_secret",
+__all__ = ["MASK", "RedactingFilter", "install", "redact", "redact_value", "register_secret",
            "register_secrets_of"]
 
 MASK = "[REDACTED]"
@@ -33,8 +33,10 @@ _TOKEN_SHAPES = [
     r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)",
 ]
 _KEYED = [
-    (re.compile(r"(?i)(\bbearer\s+)[A-Za-z0-9._~+/=-]{8,}"), r"\g<1>" + MASK),
-    (re.compile(r"(?i)(\bbasic\s+)[A-Za-z0-9+/=]{8,}"), r"\g<1>" + MASK),
+    (re.compile(r"(?i)(\bbearer\s+)(?=[A-Za-z0-9._~+/=-]*[0-9._~+/=-])[A-Za-z0-9._~+/=-]{8,}"),
+     r"\g<1>" + MASK),
+    (re.compile(r"(?i)(\bbasic\s+)(?=[A-Za-z0-9+/=]*[0-9+/=])[A-Za-z0-9+/=]{8,}"),
+     r"\g<1>" + MASK),
     (re.compile(r"(\b[a-z][a-z0-9+.-]*://[^\s:/@]+:)[^\s@/]+@"), r"\g<1>" + MASK + "@"),
     (re.compile(r"(?i)(\b(?:token|password|passwd|secret|api_key|apikey|routing_key)"
                 r"[\"']?\s*[:=]\s*[\"']?)[^\s\"',;&]{6,}"), r"\g<1>" + MASK),

@@ -44,15 +44,17 @@ def test_redact_masks_registered_values_and_token_shapes() -> None:
     planted = "pl4nted-" + secrets.token_hex(8)
     register_secret(planted)
     register_secret("abc")
-    text = (f"x {planted} y; Authorization: Bearer abcdefghijklmnop; xoxb-1234567890-abcdef; "
+    text = (f"x {planted} y; Authorization: Bearer abcdefghij.0123456; xoxb-1234567890-abcdef; "
             "postgresql://fl:hunter22@db/x; password=swordfish9; abc stays")
     out = redact(text)
-    assert planted not in out and "abcdefghijklmnop" not in out and "xoxb-1234" not in out
+    assert planted not in out and "abcdefghij.0123456" not in out and "xoxb-1234" not in out
     assert "hunter22" not in out and "swordfish9" not in out
     assert out.count(MASK) == 5 and out.endswith("abc stays")
     key = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAA\n-----END OPENSSH " \
           "PRIVATE KEY-----"
     assert redact(f"key: {key} end") == f"key: {MASK} end"
+    ordinary = "Basic authentication failed; Bearer tokens expire; token rotation is weekly"
+    assert redact(ordinary) == ordinary
 
 
 def test_filter_rewrites_message_args_and_traceback() -> None:
