@@ -51,7 +51,7 @@ from bench.common import (  # noqa: E402
     write_results,
 )
 from bench.intake_support import process  # noqa: E402
-from tests.pgserver import postgres_server  # noqa: E402
+from tests.pgserver import create_database, postgres_server  # noqa: E402
 
 EXPECTED = {"ticket": "succeeded", "page": "succeeded", "channel": "succeeded",
             "bridge": "succeeded", "diagnose": "failed", "announce": "succeeded",
@@ -223,15 +223,8 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="firelane-bench-concurrent-"))
     with contextlib.ExitStack() as stack:
         pg = stack.enter_context(postgres_server())
-        from sqlalchemy import create_engine, text
-
-        admin = create_engine(pg, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text("CREATE DATABASE bench_prefect"))
-        admin.dispose()
-        base = pg.rsplit("/", 1)[0]
         api = stack.enter_context(prefect_server(
-            base.replace("+psycopg", "+asyncpg") + "/bench_prefect"))
+            create_database(pg, "bench_prefect").replace("+psycopg", "+asyncpg")))
         health_port = free_port()
         total = 1 + args.alone + args.incidents
         (work / "services.yaml").write_text(catalog(

@@ -38,9 +38,16 @@ sys.path.insert(0, str(ROOT))
 import httpx  # noqa: E402
 
 from bench.common import free_port, prefect_server, summarize, write_results  # noqa: E402
-from bench.intake_support import Arrivals, count_storm, process, where_time_goes  # noqa: E402
+from bench.intake_support import (  # noqa: E402
+    Arrivals,
+    count_storm,
+    memory,
+    process,
+    start_firelane,
+    where_time_goes,
+)
 from bench.rawhttp import RawClient  # noqa: E402
-from tests.pgserver import postgres_server  # noqa: E402
+from tests.pgserver import create_database, postgres_server  # noqa: E402
 
 TOKEN = "bench-token"
 
@@ -175,17 +182,6 @@ async def storm(intake: str, arrivals: Arrivals, total: int, fingerprints: int, 
             if pages else None}
 
 
-async def memory(intake: str) -> dict[str, float]:
-    """The intake's resident and peak resident memory in MiB, from its `/metrics`."""
-    async with httpx.AsyncClient() as client:
-        text = (await client.get(f"{intake}/metrics")).text
-    found = dict(line.split() for line in text.splitlines()
-                 if line.startswith("firelane_process_"))
-    return {"rss_mib": round(int(found["firelane_process_resident_memory_bytes"]) / 2**20, 1),
-            "peak_rss_mib": round(
-                int(found["firelane_process_peak_resident_memory_bytes"]) / 2**20, 1)}
-
-
 async def run(args: argparse.Namespace, intake: str, sandbox: tuple[str, str],
               store_url: str, trivial: str) -> dict[str, Any]:
     async with httpx.AsyncClient(verify=ssl.create_default_context(cafile=sandbox[1])) as sc:
@@ -310,42 +306,11 @@ def main() -> None:
     print(f"wrote {write_results(name, {'params': vars(args), **figures})}")
 
 
-def start_firelane(stack: contextlib.ExitStack, args: argparse.Namespace, env: dict[str, str],
-                   work: Path, tag: str) -> int:
-    """The intake and its responders as `args` says; returns the intake's port."""
-    port = free_port()
-    stack.enter_context(process(
-        [sys.executable, "-m", "flows.cli", "serve", "--port", str(port), "--config",
-         str(work / "intake.yaml"), "--sandbox", "--responder", args.responder], env,
-        "Firelane intake on", work / f"intake{tag}.log"))
-    if args.responder == "external":
-        role = [] if args.flows == "in-process" else ["--role", "urgent"]
-        if args.flows == "hand-off":
-            role += ["--hand-off", "run-runbook/firelane"]
-            stack.enter_context(process(
-                [sys.executable, "-m", "flows.cli", "serve-flows"], env,
-                "Firelane flow runner", work / f"flows{tag}.log"))
-        elif args.flows == "split":
-            stack.enter_context(process(
-                [sys.executable, "-m", "flows.cli", "respond", "--role", "flows"], env,
-                "Firelane responder", work / f"flows{tag}.log"))
-        stack.enter_context(process(
-            [sys.executable, "-m", "flows.cli", "respond", *role], env,
-            "Firelane responder", work / f"responder{tag}.log"))
-    return port
-
-
 def storm_on_postgresql(args: argparse.Namespace, env: dict[str, str], work: Path,
                         pg: str) -> dict[str, Any]:
     """The same storm, with responses, against an intake and responders whose incident store
     is PostgreSQL (the one the Prefect server uses, its own database)."""
-    from sqlalchemy import create_engine, text
-
-    admin = create_engine(pg, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text("CREATE DATABASE bench_store"))
-    admin.dispose()
-    store_url = pg.rsplit("/", 1)[0] + "/bench_store"
+    store_url = create_database(pg, "bench_store")
     env = {**env, "FIRELANE_DATABASE_URL": store_url}
     with contextlib.ExitStack() as stack:
         port = start_firelane(stack, args, env, work, "-pg")

@@ -3,9 +3,11 @@ side effects, and reading the store's own timestamps afterwards."""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -14,10 +16,10 @@ from typing import Any
 
 import httpx
 
-from bench.common import summarize
+from bench.common import free_port, summarize
 from tests.pgserver import stop_process
 
-__all__ = ["Arrivals", "count_storm", "process", "where_time_goes"]
+__all__ = ["Arrivals", "count_storm", "memory", "process", "start_firelane", "where_time_goes"]
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -112,3 +114,39 @@ def where_time_goes(store_url: str, title_like: str) -> dict[str, Any]:
             parts["recorded_to_claimed"].append((st - c).total_seconds() * 1000)
             parts["page_step"].append((f - st).total_seconds() * 1000)
     return {k: summarize(v) for k, v in parts.items() if v}
+
+
+def start_firelane(stack: contextlib.ExitStack, args: argparse.Namespace, env: dict[str, str],
+                   work: Path, tag: str) -> int:
+    """The intake and its responders as `args` says; returns the intake's port."""
+    port = free_port()
+    stack.enter_context(process(
+        [sys.executable, "-m", "flows.cli", "serve", "--port", str(port), "--config",
+         str(work / "intake.yaml"), "--sandbox", "--responder", args.responder], env,
+        "Firelane intake on", work / f"intake{tag}.log"))
+    if args.responder == "external":
+        role = [] if args.flows == "in-process" else ["--role", "urgent"]
+        if args.flows == "hand-off":
+            role += ["--hand-off", "run-runbook/firelane"]
+            stack.enter_context(process(
+                [sys.executable, "-m", "flows.cli", "serve-flows"], env,
+                "Firelane flow runner", work / f"flows{tag}.log"))
+        elif args.flows == "split":
+            stack.enter_context(process(
+                [sys.executable, "-m", "flows.cli", "respond", "--role", "flows"], env,
+                "Firelane responder", work / f"flows{tag}.log"))
+        stack.enter_context(process(
+            [sys.executable, "-m", "flows.cli", "respond", *role], env,
+            "Firelane responder", work / f"responder{tag}.log"))
+    return port
+
+
+async def memory(intake: str) -> dict[str, float]:
+    """The intake's resident and peak resident memory in MiB, from its `/metrics`."""
+    async with httpx.AsyncClient() as client:
+        text = (await client.get(f"{intake}/metrics")).text
+    found = dict(line.split() for line in text.splitlines()
+                 if line.startswith("firelane_process_"))
+    return {"rss_mib": round(int(found["firelane_process_resident_memory_bytes"]) / 2**20, 1),
+            "peak_rss_mib": round(
+                int(found["firelane_process_peak_resident_memory_bytes"]) / 2**20, 1)}

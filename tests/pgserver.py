@@ -84,3 +84,18 @@ def postgres_server() -> Iterator[str]:
         stop_process(proc)
         log.close()
         shutil.rmtree(root, ignore_errors=True)
+
+
+def create_database(server_url: str, name: str) -> str:
+    """Create (or recreate) database `name` on the server of `server_url`; returns its
+    `postgresql+psycopg://` URL (swap in `+asyncpg` for the Prefect server)."""
+    from sqlalchemy import create_engine, text
+
+    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        admin.dispose()
+    return server_url.rsplit("/", 1)[0] + f"/{name}"

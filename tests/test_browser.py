@@ -29,6 +29,7 @@ import pytest
 from bench.common import free_port
 from firelane.store import open_store
 from integrations.sandbox import Sandbox
+from tests.pgserver import create_database
 from tests.remediation_fixtures import GOOD, Service
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -95,14 +96,7 @@ def _catalog(service: Service | None) -> str:
 def ui_stack(tmp_path_factory: pytest.TempPathFactory, sandbox_server: Sandbox,
              pg_url: str) -> Iterator[UiStack]:
     tmp = tmp_path_factory.mktemp("ui")
-    from sqlalchemy import create_engine, text
-
-    admin = create_engine(pg_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text("DROP DATABASE IF EXISTS ui_prefect"))
-        conn.execute(text("CREATE DATABASE ui_prefect"))
-    admin.dispose()
-    prefect_db = pg_url.rsplit("/", 1)[0].replace("+psycopg", "+asyncpg") + "/ui_prefect"
+    prefect_db = create_database(pg_url, "ui_prefect").replace("+psycopg", "+asyncpg")
     port = free_port()
     api = f"http://127.0.0.1:{port}/api"
     catalog = tmp / "services.yaml"
