@@ -46,7 +46,8 @@ test-scale: venv system-deps
 	PREFECT_SERVER_ANALYTICS_ENABLED=false $(BIN)/pytest -q -s -m scale tests/test_scale.py
 
 # Faults, crashes, attacks and bad input in one run; prints the action x fault matrix.
-FAULT_TESTS := tests/test_integration_faults.py tests/test_crash_resume.py tests/test_secrets.py \
+FAULT_TESTS := tests/test_integration_faults.py tests/test_remediation_faults.py \
+  tests/test_crash_resume.py tests/test_secrets.py \
   tests/test_alert_sources.py tests/test_validation.py tests/test_templating.py \
   tests/test_runbook_loader.py tests/test_page_alarm.py \
   "tests/test_blocks.py::test_cached_blocks_keep_paging_when_the_prefect_api_is_down" \

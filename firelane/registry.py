@@ -42,6 +42,9 @@ class ActionContext:
     vendor (dedup_key, label, channel name) so a crash between the call and the ledger record
     never produces a second side effect. `emit` adds a timeline event that is stored together
     with the step's outcome; `track_action_item` hands the engine a follow-up to record.
+    `repeat_since` is set when this step was already tried (a retry, or a resume after its
+    worker died): when its first try began, so an action without a vendor key can tell its own
+    earlier effect from the state it must change.
     """
 
     incident: Incident
@@ -57,6 +60,7 @@ class ActionContext:
     shell_allow: tuple[str, ...] = ()
     shell_env: tuple[str, ...] = ()
     action_items: list[ActionItem] = field(default_factory=list)
+    repeat_since: datetime | None = None
 
     def emit(self, kind: str, summary: str, details: dict[str, Any] | None = None,
              actor: str | None = None) -> TimelineEvent:

@@ -147,10 +147,13 @@ async def _run_attempts(rc: RunContext, step: Step, spec: ActionSpec, inputs: Ba
                         events: list[TimelineEvent]) -> StepRecord:
     dry_run = rc.execution.dry_run and spec.destructive
     error = "not attempted"
+    record = rc.records[step.id]
     for attempt in range(1, step.retries + 2):
+        repeat = attempt > 1 or record.claims > 1 or record.attempts > 0
         ctx = ActionContext(
             incident=rc.incident, execution_id=rc.execution.id, step_id=step.id,
-            idempotency_key=rc.records[step.id].idempotency_key, attempt=attempt,
+            idempotency_key=record.idempotency_key, attempt=attempt,
+            repeat_since=record.started_at if repeat else None,
             dry_run=dry_run, sandbox=rc.execution.sandbox,
             service=rc.catalog.get(rc.incident.service),
             credentials=dict(rc.loaded.runbook.credentials),

@@ -118,5 +118,7 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     for action in actions:
         terminalreporter.write_line(action.ljust(width) + "".join(
             _MATRIX.get((action, f), "-").ljust(18) for f in faults))
+    if len(_MATRIX) < len(actions) * len(faults):
+        terminalreporter.write_line("-: not applicable (SSH has no HTTP status or HTTP body)")
     bad = sum(v != "ok" for v in _MATRIX.values())
     terminalreporter.write_line(f"{len(_MATRIX)} cases, {bad} not ok")

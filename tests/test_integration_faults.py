@@ -19,8 +19,10 @@ FAULTS: dict[str, dict[str, Any]] = {
     "502": {"kind": "status", "status": 502},
     "503": {"kind": "status", "status": 503},
     "timeout": {"kind": "latency", "latency": 1.2},
-    "applied-then-500": {"kind": "apply_then_fail"},
+    "reset": {"kind": "reset"},
     "dropped": {"kind": "drop"},
+    "applied-then-500": {"kind": "apply_then_fail"},
+    "applied-then-lost": {"kind": "apply_then_reset"},
 }
 
 

@@ -50,6 +50,12 @@ class _Transport(xmlrpc.client.Transport):
         conn.timeout = self.timeout
         return conn
 
+    def request(self, host: Any, handler: str, request_body: Any,
+                verbose: bool = False) -> Any:
+        """One try. The stdlib resends a request whose connection was reset, which could start
+        a program twice unseen; retries belong to the step, where the timeline shows them."""
+        return self.single_request(host, handler, request_body, verbose)
+
 
 def proxy(url: str, username: str | None = None, password: str | None = None,
           timeout: float = 30.0) -> xmlrpc.client.ServerProxy:
@@ -164,6 +170,15 @@ async def stop(inputs: ProcessInputs, ctx: ActionContext) -> ProcessOutputs:
     return _out(inputs, await _state(inputs), changed=True)
 
 
+def _restarted_by_this_step(info: dict[str, Any], ctx: ActionContext) -> bool:
+    """On a retry or resume: the program is running and started (supervisord's `start`, whole
+    seconds) after this step first began, so the earlier try's start went through even though its
+    answer was lost."""
+    if ctx.repeat_since is None or info.get("statename") != "RUNNING":
+        return False
+    return int(info.get("start") or 0) >= int(ctx.repeat_since.timestamp())
+
+
 @action("supervisor.restart", destructive=True)
 async def restart(inputs: ProcessInputs, ctx: ActionContext) -> ProcessOutputs:
     """Stop (if running) and start a program; the pid changes.
@@ -174,6 +189,11 @@ async def restart(inputs: ProcessInputs, ctx: ActionContext) -> ProcessOutputs:
     if ctx.dry_run:
         ctx.emit("supervisor.dry_run", f"would restart {inputs.program} (pid {before['pid']})")
         return _out(inputs, before, changed=False, dry_run=True)
+    if _restarted_by_this_step(before, ctx):
+        ctx.emit("supervisor.already_restarted",
+                 f"{inputs.program} already restarted by an earlier try of this step "
+                 f"(pid {before['pid']}); not restarting again", {"pid": before["pid"]})
+        return _out(inputs, before, changed=True)
     if before["statename"] in ("RUNNING", "STARTING", "BACKOFF"):
         await _call(inputs, "stopProcess", inputs.program, True)
     await _call(inputs, "startProcess", inputs.program, True)

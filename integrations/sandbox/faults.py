@@ -6,7 +6,9 @@ A rule matches requests by method and a path prefix (after the vendor prefix, e.
 - `status` (429 with `retry_after`, or 500/502/503): answer with that status, no side effect;
 - `latency`: wait that many seconds, then behave normally (a client timeout sees a timeout);
 - `drop`: start the response and break the connection (the client sees a protocol error);
-- `apply_then_fail`: do the side effect, then answer 500 (the client cannot know it happened).
+- `reset`: reset the connection (TCP RST) before answering, no side effect;
+- `apply_then_fail`: do the side effect, then answer 500 (the client cannot know it happened);
+- `apply_then_reset`: do the side effect, then reset the connection (the answer is lost).
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from typing import Any, Literal
 
 __all__ = ["FaultRule", "Faults"]
 
-Kind = Literal["status", "latency", "drop", "apply_then_fail"]
+Kind = Literal["status", "latency", "drop", "reset", "apply_then_fail",
+               "apply_then_reset"]
 
 
 @dataclass

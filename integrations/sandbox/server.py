@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import struct
 import tempfile
 import threading
 import time
@@ -46,6 +47,7 @@ class _FaultMiddleware:
         method, path = scope["method"], scope["path"]
         query = scope.get("query_string", b"").decode("latin-1")
         self.state.requests.append(f"{method} {path}" + (f"?{query}" if query else ""))
+        raw_send = send
         if self.state.recording:
             receive, send = _recorder(self.state, scope, receive, send)
         rule = self.faults.take(method, path)
@@ -60,11 +62,18 @@ class _FaultMiddleware:
             body = {"ok": False, "error": "ratelimited"} if rule.status == 429 else \
                 {"error": f"sandbox fault {rule.status}", "errorMessages": ["sandbox fault"]}
             await JSONResponse(body, rule.status, headers)(scope, receive, send)
-        elif rule.kind == "apply_then_fail":
+        elif rule.kind == "reset":
+            _reset(raw_send)
+            await asyncio.sleep(0.01)
+        elif rule.kind in ("apply_then_fail", "apply_then_reset"):
             async def swallow(message: Message) -> None:
                 return None
 
             await self.app(scope, receive, swallow)
+            if rule.kind == "apply_then_reset":
+                _reset(raw_send)
+                await asyncio.sleep(0.01)
+                return
             await JSONResponse({"error": "sandbox fault: applied, then failed"},
                                500)(scope, receive, send)
         else:
@@ -73,6 +82,17 @@ class _FaultMiddleware:
                                     (b"content-type", b"application/json")]})
             await send({"type": "http.response.body", "body": b'{"ok": tr', "more_body": True})
             raise ConnectionAbortedError("sandbox fault: connection dropped")
+
+
+def _reset(send: Send) -> None:
+    """Abort the connection behind uvicorn's `send` with a TCP RST (SO_LINGER 0)."""
+    transport = getattr(getattr(send, "__self__", None), "transport", None)
+    if transport is None:
+        raise ConnectionResetError("sandbox fault: connection reset")
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    transport.abort()
 
 
 def _recorder(state: SandboxState, scope: Scope, receive: Receive,
