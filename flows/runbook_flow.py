@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 from typing import Any
+from uuid import UUID
 
 from prefect import flow, tags, task
 from prefect.artifacts import acreate_table_artifact
@@ -93,6 +94,32 @@ def _fail_before_start(store: Store, execution_id: str, exc: FirelaneError) -> N
         details={"error": str(exc)})])
 
 
+async def _reconcile_previous_run(rc: RunContext, previous: str, current: str) -> None:
+    """A resumed execution's earlier flow run that Prefect still shows as running lost its
+    process (it would have finished the steps this run found to do): mark it Crashed, pointing
+    at this run, so the Prefect UI shows no run that will never end."""
+    from prefect.client.schemas.objects import StateType
+    from prefect.states import Crashed
+
+    try:
+        async with get_client() as client:
+            run = await client.read_flow_run(UUID(previous))
+            if run.state is None or run.state.type not in (StateType.RUNNING,
+                                                           StateType.PENDING):
+                return
+            await client.set_flow_run_state(UUID(previous), Crashed(
+                message=f"its process stopped; execution resumed by flow run {current}"),
+                force=True)
+    except Exception as exc:
+        log.warning("could not mark flow run %s crashed: %s", previous, exc)
+        return
+    await asyncio.to_thread(rc.store.append_events, [TimelineEvent(
+        incident_id=rc.incident.id, kind="execution.reconciled", source="runbook",
+        execution_id=rc.execution.id, summary=f"Flow run {previous} marked Crashed: its "
+        f"process stopped and flow run {current} resumed the execution",
+        details={"previous_flow_run": previous, "flow_run": current})])
+
+
 def _artifact_key(rc: RunContext) -> str:
     return f"inc-{rc.incident.number}-{rc.execution.runbook_name}-steps"
 
@@ -122,6 +149,7 @@ async def run_runbook(execution_id: str) -> dict[str, Any]:
     tag = f"incident:{rc.incident.id}"
     flow_run_id = await tag_flow_run(
         tag, f"INC-{rc.incident.number} · {rc.execution.runbook_name}")
+    previous_run = rc.execution.flow_run_id
     store.set_execution_status(execution_id, ExecutionStatus.RUNNING, flow_run_id)
     async with contextlib.AsyncExitStack() as held:
         rc.lock_stack = held
@@ -129,6 +157,8 @@ async def run_runbook(execution_id: str) -> dict[str, Any]:
             failed = await run_dag(rc, _prefect_runner)
     status = ExecutionStatus.FAILED if failed else ExecutionStatus.SUCCEEDED
     store.set_execution_status(execution_id, status)
+    if previous_run and flow_run_id and previous_run != flow_run_id:
+        await _reconcile_previous_run(rc, previous_run, flow_run_id)
     rows = summarize(rc)
     await acreate_table_artifact(
         table=rows, key=_artifact_key(rc),

@@ -3,6 +3,9 @@
 `test.effect` writes one row per idempotency key into a SQLite "vendor" database
 (`FIRELANE_TEST_EFFECTS`) and logs every call, so tests can tell "called twice" from "happened
 twice". `FIRELANE_TEST_SLEEP_SCALE` scales the sleeps (0 on a resume).
+`FIRELANE_TEST_KILL_AT=<point>:<step>` makes the process SIGKILL itself at that point of that step:
+`claim` (before the step is claimed), `before` (claimed, before the vendor call), `after` (the
+effect is applied, its outcome not recorded), `finish` (the outcome is recorded).
 Loaded into a subprocess with `FIRELANE_PLUGINS=tests.plugin_actions`.
 """
 
@@ -10,7 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import sqlite3
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -57,8 +62,37 @@ def _scale() -> float:
     return float(os.environ.get("FIRELANE_TEST_SLEEP_SCALE", "1"))
 
 
+def _kill_at(point: str, step: str) -> None:
+    if os.environ.get("FIRELANE_TEST_KILL_AT") == f"{point}:{step}":
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _hook_ledger() -> None:
+    from firelane.store import Store
+
+    claim, finish = Store.claim_step, Store.finish_step
+
+    def claim_step(self: Store, incident_id: str, execution_id: str, step_id: str,
+                   *args: Any) -> Any:
+        _kill_at("claim", step_id)
+        return claim(self, incident_id, execution_id, step_id, *args)
+
+    def finish_step(self: Store, execution_id: str, step_id: str, *args: Any) -> Any:
+        record = finish(self, execution_id, step_id, *args)
+        _kill_at("finish", step_id)
+        return record
+
+    Store.claim_step = claim_step  # type: ignore[method-assign, assignment]
+    Store.finish_step = finish_step  # type: ignore[method-assign, assignment]
+
+
+if os.environ.get("FIRELANE_TEST_KILL_AT"):
+    _hook_ledger()
+
+
 async def _apply(inputs: EffectInputs, ctx: ActionContext) -> EffectOutputs:
     await asyncio.sleep(inputs.before_seconds * _scale())
+    _kill_at("before", ctx.step_id)
     created = False
     if not ctx.dry_run:
         conn = _vendor()
@@ -69,6 +103,7 @@ async def _apply(inputs: EffectInputs, ctx: ActionContext) -> EffectOutputs:
                                    (ctx.idempotency_key, inputs.name)).rowcount == 1
         finally:
             conn.close()
+    _kill_at("after", ctx.step_id)
     await asyncio.sleep(inputs.after_seconds * _scale())
     return EffectOutputs(name=inputs.name, created=created, dry_run=ctx.dry_run)
 

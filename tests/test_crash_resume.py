@@ -77,3 +77,67 @@ def test_sigkill_mid_runbook_then_resume_exactly_once(
     taken = [e.step_id or "" for e in store.timeline(inc.id) if e.kind == "step.taken_over"]
     assert sorted(taken) == ["b", "d"]
     assert store.get_execution(execution.id).status == "succeeded"
+
+
+CHAIN = """version: 1
+name: chain
+steps:
+  - {id: a, uses: test.effect, with: {name: a}}
+  - {id: b, uses: test.effect, needs: [a], with: {name: b}}
+  - {id: c, uses: test.effect, needs: [b], with: {name: c}}
+"""
+POINTS = [f"{point}:{step}" for step in "abc" for point in ("claim", "before", "after", "finish")]
+
+
+@pytest.mark.parametrize("kill_at", POINTS)
+@pytest.mark.usefixtures("prefect_api")
+def test_sigkill_at_every_step_boundary_and_mid_step(firelane_env: str, tmp_path: Path,
+                                                     kill_at: str) -> None:
+    """`claim` and `finish` are the boundaries around a step; `before` and `after` are the
+    middle of it, before the vendor call and after its effect but before the ledger knows."""
+    point, killed_step = kill_at.split(":")
+    rb = tmp_path / "chain.yaml"
+    rb.write_text(CHAIN)
+    incident = tmp_path / "incident.json"
+    incident.write_text(json.dumps({"title": "crash", "severity": "SEV2", "service": "web"}))
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "FIRELANE_TEST_KILL_AT": kill_at}
+    done = subprocess.run([sys.executable, "-m", "flows.cli", "run", str(rb), "--incident",
+                           str(incident)], cwd=ROOT, env=env, capture_output=True, timeout=120)
+    assert done.returncode == -signal.SIGKILL, done.stdout.decode() + done.stderr.decode()
+
+    store = open_store(firelane_env)
+    [inc] = store.list_incidents()
+    [execution] = store.list_executions(inc.id)
+    before = store.step_records(execution.id)
+    crashed_in_step = point in ("before", "after")
+    assert (killed_step in before) == (point != "claim")
+    assert (before[killed_step].status.value == "claimed") if crashed_in_step else True
+
+    result = asyncio.run(run_runbook(execution.id))
+
+    assert result["status"] == "succeeded"
+    assert sorted(name for _, name in effects()) == ["a", "b", "c"], "an effect twice or lost"
+    called = [name for _, name, _ in calls()]
+    assert {s: called.count(s) for s in "abc"} == {
+        s: 2 if (s, point) == (killed_step, "after") else 1 for s in "abc"}
+    after = store.step_records(execution.id)
+    assert {k: (v.status.value, v.claims) for k, v in after.items()} == {
+        s: ("succeeded", 2 if crashed_in_step and s == killed_step else 1) for s in "abc"}
+    taken = [e.step_id for e in store.timeline(inc.id) if e.kind == "step.taken_over"]
+    assert taken == ([killed_step] if crashed_in_step else [])
+    assert store.get_execution(execution.id).status == "succeeded"
+    assert _flow_run_state(execution.flow_run_id) == "CRASHED", "the killed run still shows"
+    assert [e.kind for e in store.timeline(inc.id)].count("execution.reconciled") == 1
+
+
+def _flow_run_state(flow_run_id: str | None) -> str:
+    from uuid import UUID
+
+    from prefect.client.orchestration import get_client
+
+    async def read() -> str:
+        async with get_client() as client:
+            run = await client.read_flow_run(UUID(str(flow_run_id)))
+            return run.state.type.value if run.state else "NONE"
+
+    return asyncio.run(read())
