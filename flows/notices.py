@@ -5,6 +5,7 @@ when the runbook already created one. A notice Slack refuses is returned, never 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from firelane.models import StepStatus
@@ -14,7 +15,8 @@ from firelane.runbook import Step
 if TYPE_CHECKING:
     from flows.engine import RunContext
 
-__all__ = ["NOTICE_TIMEOUT_SECONDS", "notice_context", "notify_slack", "war_room_channel"]
+__all__ = ["NOTICE_TIMEOUT_SECONDS", "notice_context", "notify_execution", "notify_slack",
+           "war_room_channel"]
 
 NOTICE_TIMEOUT_SECONDS = 20.0
 
@@ -37,8 +39,7 @@ def notice_context(rc: RunContext, step: Step, suffix: str) -> ActionContext:
         sandbox=rc.execution.sandbox, credentials=dict(rc.loaded.runbook.credentials))
 
 
-async def _post(rc: RunContext, step: Step, channel: str, text: str, kind: str) -> str | None:
-    ctx = notice_context(rc, step, f"{kind}:{channel}")
+async def _post(ctx: ActionContext, channel: str, text: str) -> str | None:
     try:
         async with asyncio.timeout(NOTICE_TIMEOUT_SECONDS):
             await call_action("slack.post_message", {"channel": channel, "text": text}, ctx)
@@ -47,15 +48,36 @@ async def _post(rc: RunContext, step: Step, channel: str, text: str, kind: str) 
     return None
 
 
-async def notify_slack(rc: RunContext, step: Step, text: str,
-                       kind: str) -> tuple[list[str], dict[str, str]]:
-    """Post `text` once per channel (keyed by step and `kind`); (notified, failures)."""
+async def _notify(rc: RunContext, text: str,
+                  context: Callable[[str], ActionContext]) -> tuple[list[str], dict[str, str]]:
     notified: list[str] = []
     failures: dict[str, str] = {}
     for channel in dict.fromkeys(c for c in (rc.alarm_channel, war_room_channel(rc)) if c):
-        problem = await _post(rc, step, channel, text, kind)
+        problem = await _post(context(channel), channel, text)
         if problem is None:
             notified.append(channel)
         else:
             failures[channel] = problem
     return notified, failures
+
+
+async def notify_slack(rc: RunContext, step: Step, text: str,
+                       kind: str) -> tuple[list[str], dict[str, str]]:
+    """Post `text` once per channel (keyed by step and `kind`); (notified, failures)."""
+    return await _notify(rc, text, lambda channel: notice_context(rc, step, f"{kind}:{channel}"))
+
+
+async def notify_execution(rc: RunContext, text: str,
+                           kind: str) -> tuple[list[str], dict[str, str]]:
+    """Post a notice about the whole execution (not one step) once per channel and `kind`;
+    the key counts earlier notices of that kind, so a second outage is told again."""
+    events = await asyncio.to_thread(rc.store.timeline, rc.incident.id)
+    told = sum(e.kind == kind and e.execution_id == rc.execution.id for e in events)
+
+    def context(channel: str) -> ActionContext:
+        return ActionContext(
+            incident=rc.incident, execution_id=rc.execution.id, step_id=kind,
+            idempotency_key=f"firelane-{rc.execution.id[:12]}-{kind}-{told}:{channel}",
+            sandbox=rc.execution.sandbox, credentials=dict(rc.loaded.runbook.credentials))
+
+    return await _notify(rc, text, context)

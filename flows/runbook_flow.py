@@ -167,5 +167,8 @@ async def run_runbook(execution_id: str) -> dict[str, Any]:
 
 
 def run_execution(execution_id: str) -> dict[str, Any]:
-    """Run `run-runbook` for an execution in this process and wait for it."""
-    return asyncio.run(run_runbook(execution_id))
+    """Run `run-runbook` for an execution in this process and wait for it, riding out Prefect
+    API outages (`flows.outage`: resume when the API returns, fail loudly if it does not)."""
+    from flows.outage import ride_out_outages
+
+    return asyncio.run(ride_out_outages(execution_id, lambda: run_runbook(execution_id)))

@@ -179,3 +179,25 @@ steps:
     assert all(e.execution_id == rc.execution.id for e in events if e.step_id)
     failed = next(e for e in events if e.kind == "step.failed")
     assert failed.details["error"] == "ActionError: failed on purpose"
+
+
+def test_only_prefect_api_failures_count_as_an_outage() -> None:
+    import httpx
+
+    from flows.outage import is_api_outage
+
+    request = httpx.Request("POST", "http://prefect/api/flow_runs/")
+
+    def status(code: int) -> httpx.HTTPStatusError:
+        return httpx.HTTPStatusError("x", request=request,
+                                     response=httpx.Response(code, request=request))
+
+    try:
+        try:
+            raise httpx.ConnectError("All connection attempts failed", request=request)
+        except httpx.ConnectError as exc:
+            raise RuntimeError("Unable to acquire concurrency slots") from exc
+    except RuntimeError as wrapped:
+        assert is_api_outage(wrapped)
+    assert is_api_outage(status(503)) and not is_api_outage(status(404))
+    assert not is_api_outage(ValueError("a runbook bug"))

@@ -387,3 +387,35 @@ def test_split_roles_page_while_prefect_is_down_then_the_flow_runner_finishes(
     assert (len(state["jira_issues"]), len(state["pd_incidents"]), len(state["slack_channels"]),
             len(state["slack_messages"])) == (1, 1, 1, 1)
     assert accepted.json()["alerts"][0]["incident_id"] == incident.id
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_a_response_that_cannot_run_fails_on_the_timeline(firelane_env: str) -> None:
+    from sqlalchemy import update
+
+    from firelane.inputs import new_execution
+    from firelane.loader import load_runbook
+    from firelane.models import IncidentDraft, Severity
+    from firelane.settings import Settings
+    from firelane.store.tables import executions
+    from flows.intake.responder import Responder
+
+    store = open_store(firelane_env)
+    incident = store.declare_incident(IncidentDraft(title="broken", severity=Severity.SEV2,
+                                                    service="db"))
+    execution = store.create_execution(new_execution(
+        load_runbook(Path("runbooks/declare-incident.yaml")), incident, {}, sandbox=True))
+    with store.tx() as conn:
+        conn.execute(update(executions).where(executions.c.id == execution.id)
+                     .values(runbook_source="steps: [unclosed"))
+    responder = Responder(store, Settings.from_env(), "declare-incident", sandbox=True)
+
+    async def go() -> None:
+        responder.start(execution.id)
+        await asyncio.wait(responder.tasks, timeout=60)
+
+    asyncio.run(go())
+    assert responder.failed == 1
+    assert store.get_execution(execution.id).status == "failed"
+    [event] = [e for e in store.timeline(incident.id) if e.kind == "execution.failed"]
+    assert "declare-incident stopped" in event.summary and event.details["error"]

@@ -9,7 +9,7 @@ import logging
 from firelane.errors import FirelaneError
 from firelane.inputs import new_execution
 from firelane.loader import load_runbook
-from firelane.models import Alert, Execution, ExecutionStatus, Incident
+from firelane.models import Alert, Execution, ExecutionStatus, Incident, TimelineEvent
 from firelane.runbook import LoadedRunbook
 from firelane.settings import Settings
 from firelane.store import Store
@@ -81,6 +81,11 @@ class Responder:
             self.failed += 1
             log.error("response %s failed: %s", execution_id, exc)
             self.store.set_execution_status(execution_id, ExecutionStatus.FAILED)
+            execution = self.store.get_execution(execution_id)
+            self.store.append_events([TimelineEvent(
+                incident_id=execution.incident_id, kind="execution.failed", source="runbook",
+                execution_id=execution_id, summary=f"Runbook {execution.runbook_name} stopped: "
+                f"{type(exc).__name__}: {exc}", details={"error": str(exc)})])
             return None
 
     def resume_unfinished(self) -> int:
