@@ -48,7 +48,8 @@ test-scale: venv system-deps
 # Faults, crashes, attacks and bad input in one run; prints the action x fault matrix.
 FAULT_TESTS := tests/test_integration_faults.py tests/test_remediation_faults.py \
   tests/test_crash_resume.py tests/test_secrets.py \
-  tests/test_alert_sources.py tests/test_validation.py tests/test_templating.py \
+  tests/test_alert_sources.py tests/test_intake_fuzz.py tests/test_validation.py \
+  tests/test_templating.py \
   tests/test_runbook_loader.py tests/test_page_alarm.py \
   "tests/test_blocks.py::test_cached_blocks_keep_paging_when_the_prefect_api_is_down" \
   tests/test_remediation.py tests/test_intake_crash.py tests/test_prefect_outage.py
@@ -58,7 +59,8 @@ test-faults: venv system-deps
 
 # 10,000 fuzz cases per alert source (make test runs 1,000).
 test-fuzz: venv
-	FIRELANE_FUZZ_EXAMPLES=10000 $(BIN)/pytest -q tests/test_alert_sources.py -k fuzzed
+	FIRELANE_FUZZ_EXAMPLES=10000 $(BIN)/pytest -q -s tests/test_alert_sources.py \
+	  tests/test_intake_fuzz.py -k fuzzed
 
 # The README's first command. DEMO_ARGS: --keep, --interactive, --port N.
 demo: venv demo-deps

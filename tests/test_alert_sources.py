@@ -243,6 +243,12 @@ def test_sns_signatures_with_a_local_ca() -> None:
     ("cloudwatch", b'{"Type": "Notification", "Message": "{}"}', JSON, "no AlarmName"),
     ("generic", b'[{"severity": "high"}]', JSON, "alerts[0].title: a title is required"),
     ("generic", b"\xff\xfe", JSON, "not UTF-8"),
+    ("generic", b"[" * 100_000 + b"]" * 100_000, JSON, "nested too deeply"),
+    ("cloudwatch", json.dumps({"Type": "Notification", "Message": "[" * 5000}).encode(), JSON,
+     "Message is JSON nested too deeply"),
+    ("alertmanager", json.dumps({"alerts": [{"labels": {"a": "b"}}] * 1001}).encode(), JSON,
+     "1001 alerts in one request, more than 1000"),
+    ("generic", json.dumps([{"title": "t"}] * 1001).encode(), JSON, "more than 1000"),
 ])
 def test_bad_input_is_a_4xx_naming_the_problem(source: str, body: bytes,
                                                headers: dict[str, str], message: str) -> None:

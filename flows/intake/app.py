@@ -43,6 +43,9 @@ def default_cert_fetcher(url: str) -> bytes:
     return response.content
 
 
+PARSE_IN_THREAD_BYTES = 64 << 10
+
+
 def _reject(exc: AlertRejected) -> JSONResponse:
     return JSONResponse({"error": str(exc)}, status_code=exc.status)
 
@@ -104,13 +107,21 @@ def create_app(store: Store, config: IntakeConfig, responder: Responder | None =
                                         fetch_cert, insecure)
             else:
                 authenticate(source, sources[source], body, headers, None, insecure)
-            parsed = parse(source, body, headers, sources[source])
+            if len(body) > PARSE_IN_THREAD_BYTES:
+                parsed = await asyncio.to_thread(parse, source, body, headers, sources[source])
+            else:
+                parsed = parse(source, body, headers, sources[source])
+            if parsed.confirm_url:
+                await asyncio.to_thread(fetch_cert, parsed.confirm_url)
+                metrics.count("sns_subscriptions_confirmed_total")
         except AlertRejected as exc:
             metrics.count("alerts_rejected_total", f'source="{source}",status="{exc.status}"')
             return _reject(exc)
-        if parsed.confirm_url:
-            await asyncio.to_thread(fetch_cert, parsed.confirm_url)
-            metrics.count("sns_subscriptions_confirmed_total")
+        except httpx.HTTPError as exc:
+            log.warning("cloudwatch: could not reach SNS: %s: %s", type(exc).__name__, exc)
+            metrics.count("alerts_rejected_total", f'source="{source}",status="503"')
+            return JSONResponse({"error": f"could not reach SNS ({type(exc).__name__}); "
+                                 "nothing was stored, retry"}, status_code=503)
         try:
             accepted = await committer.accept(parsed.alerts)
         except Exception as exc:

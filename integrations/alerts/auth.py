@@ -119,6 +119,8 @@ def check_sns_url(url: str, certificate: bool = False) -> None:
 
 def verify_sns(envelope: Mapping[str, Any], fetch_cert: CertFetcher) -> None:
     """Verify an SNS message's signature (SignatureVersion 1: SHA1, 2: SHA256)."""
+    if not isinstance(envelope, Mapping):
+        raise AuthenticationFailed("cloudwatch: expected an SNS message object")
     version = str(envelope.get("SignatureVersion", ""))
     algorithm: hashes.HashAlgorithm = {"1": hashes.SHA1(), "2": hashes.SHA256()}.get(
         version) or hashes.SHA256()
@@ -130,7 +132,12 @@ def verify_sns(envelope: Mapping[str, Any], fetch_cert: CertFetcher) -> None:
         signature = base64.b64decode(str(envelope.get("Signature", "")), validate=True)
     except ValueError as exc:
         raise AuthenticationFailed("SNS Signature is not base64") from exc
-    cert = x509.load_pem_x509_certificate(fetch_cert(url))
+    pem = fetch_cert(url)
+    try:
+        cert = x509.load_pem_x509_certificate(pem)
+    except ValueError as exc:
+        raise AuthenticationFailed(f"the SNS signing certificate at {url} is not a PEM "
+                                   "certificate") from exc
     key = cert.public_key()
     if not isinstance(key, rsa.RSAPublicKey):
         raise AuthenticationFailed("SNS signing certificate does not hold an RSA key")

@@ -48,6 +48,9 @@ def fingerprint(source: str, *parts: Any) -> str:
     return f"{source}:{hashlib.sha256(canon.encode()).hexdigest()[:32]}"
 
 
+MAX_ALERTS_PER_REQUEST = 1000
+
+
 def load_json(body: bytes, content_type: str | None, accept_text: bool = False) -> Any:
     """Decode a JSON body; a wrong content type or broken JSON is a 4xx naming the problem."""
     kind = (content_type or "").split(";")[0].strip().lower()
@@ -61,6 +64,18 @@ def load_json(body: bytes, content_type: str | None, accept_text: bool = False) 
     except json.JSONDecodeError as exc:
         raise AlertRejected(f"malformed JSON at line {exc.lineno} column {exc.colno}: "
                             f"{exc.msg}") from exc
+    except RecursionError as exc:
+        raise AlertRejected("JSON nested too deeply (hundreds of levels); no alert source "
+                            "sends that") from exc
+
+
+def check_count(items: list[Any], where: str = "alerts") -> None:
+    """At most `MAX_ALERTS_PER_REQUEST` alerts in one request (413 beyond, before any is
+    parsed): a 1 MiB body of 40,000 tiny alerts would otherwise hold the intake for seconds."""
+    if len(items) > MAX_ALERTS_PER_REQUEST:
+        raise AlertRejected(f"{where}: {len(items)} alerts in one request, more than "
+                            f"{MAX_ALERTS_PER_REQUEST}; split them (Alertmanager: max_alerts)",
+                            413)
 
 
 def as_text_map(value: Any, where: str) -> dict[str, str]:

@@ -7,7 +7,13 @@ from typing import Any
 
 from firelane.errors import AlertRejected
 from firelane.models import Alert
-from integrations.alerts.common import as_text_map, fingerprint, parse_time, severity
+from integrations.alerts.common import (
+    as_text_map,
+    check_count,
+    fingerprint,
+    parse_time,
+    severity,
+)
 
 __all__ = ["parse_alertmanager", "parse_grafana"]
 
@@ -18,6 +24,7 @@ def _parse(source: str, data: Any, severities: Mapping[str, str] | None) -> list
     items = data.get("alerts")
     if not isinstance(items, list) or not items:
         raise AlertRejected(f"{source}: alerts: expected a non-empty list")
+    check_count(items)
     common_labels = as_text_map(data.get("commonLabels"), "commonLabels")
     common_annotations = as_text_map(data.get("commonAnnotations"), "commonAnnotations")
     out = []

@@ -10,7 +10,13 @@ from typing import Any
 
 from firelane.errors import AlertRejected
 from firelane.models import Alert, utcnow
-from integrations.alerts.common import as_text_map, fingerprint, parse_time, severity
+from integrations.alerts.common import (
+    as_text_map,
+    check_count,
+    fingerprint,
+    parse_time,
+    severity,
+)
 
 __all__ = ["parse_cloudwatch_message", "parse_datadog", "parse_generic", "parse_pagerduty"]
 
@@ -98,6 +104,8 @@ def parse_cloudwatch_message(message: Any, topic: str = "",
             message = json.loads(message)
         except json.JSONDecodeError as exc:
             raise AlertRejected(f"cloudwatch: Message is not JSON: {exc.msg}") from exc
+        except RecursionError as exc:
+            raise AlertRejected("cloudwatch: Message is JSON nested too deeply") from exc
     if not isinstance(message, dict) or "AlarmName" not in message:
         raise AlertRejected("cloudwatch: Message is not a CloudWatch alarm (no AlarmName)")
     state = str(message.get("NewStateValue", ""))
@@ -140,6 +148,7 @@ def parse_generic(data: Any, mapping: Mapping[str, str],
     (`title`, `severity`, `service`, `fingerprint`, `status` → dotted paths)."""
     items: list[Any] = data["alerts"] if isinstance(data, dict) and isinstance(
         data.get("alerts"), list) else data if isinstance(data, list) else [data]
+    check_count(items)
     out = []
     for index, item in enumerate(items):
         where = f"alerts[{index}]"
