@@ -49,7 +49,7 @@ test-scale: venv system-deps
 FAULT_TESTS := tests/test_integration_faults.py tests/test_remediation_faults.py \
   tests/test_crash_resume.py tests/test_secrets.py \
   tests/test_alert_sources.py tests/test_intake_fuzz.py tests/test_validation.py \
-  tests/test_templating.py \
+  tests/test_templating.py tests/test_injection.py \
   tests/test_runbook_loader.py tests/test_page_alarm.py \
   "tests/test_blocks.py::test_cached_blocks_keep_paging_when_the_prefect_api_is_down" \
   tests/test_remediation.py tests/test_intake_crash.py tests/test_prefect_outage.py
