@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import BaseModel, SecretBytes, SecretStr
@@ -126,9 +127,22 @@ class RedactingFilter(logging.Filter):
 _FILTER = RedactingFilter()
 
 
+def _redacting_factory(make: Callable[..., logging.LogRecord]) -> Callable[..., logging.LogRecord]:
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = make(*args, **kwargs)
+        _FILTER.filter(record)
+        return record
+
+    factory.firelane_redacts = True  # type: ignore[attr-defined]
+    return factory
+
+
 def install() -> int:
-    """Add the filter to every handler configured so far (root and named loggers); returns
-    how many handlers got it. Safe to call again after more logging is configured."""
+    """Redact every log record as it is made (a record factory, so handlers configured later,
+    such as uvicorn's, get clean records too) and add the filter to every handler configured so
+    far; returns how many handlers got it. Safe to call again."""
+    if not getattr(logging.getLogRecordFactory(), "firelane_redacts", False):
+        logging.setLogRecordFactory(_redacting_factory(logging.getLogRecordFactory()))
     handlers: set[logging.Handler] = set(logging.getLogger().handlers)
     for logger in list(logging.Logger.manager.loggerDict.values()):
         if isinstance(logger, logging.Logger):

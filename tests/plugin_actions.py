@@ -131,16 +131,25 @@ class LeakyOutputs(BaseModel):
 @action("test.leaky")
 async def leaky(inputs: LeakyInputs, ctx: ActionContext) -> LeakyOutputs:
     """A careless vendor client: logs the Slack token it used and fails with it in the error
-    message (what the redaction filter and the store's redaction must catch)."""
+    message (what the redaction filter and the store's redaction must catch). It logs to the
+    flow run's logger, or to a plain module logger outside a run (the fast path)."""
+    import logging
+
+    from prefect.exceptions import MissingContextError
     from prefect.logging import get_run_logger
 
     from integrations.common import load_block
     from integrations.slack.block import SlackCredentials
 
     token = (await load_block(SlackCredentials, ctx, "slack")).token.get_secret_value()
-    get_run_logger().error("calling Slack with token %s", token)
+    logger: Any
+    try:
+        logger = get_run_logger()
+    except MissingContextError:
+        logger = logging.getLogger("vendor.client")
+    logger.error("calling Slack with token %s", token)
     try:
         raise RuntimeError(f"auth failed for {token}")
     except RuntimeError:
-        get_run_logger().exception("vendor call failed")
+        logger.exception("vendor call failed")
     raise ActionError(f"Slack refused token {token} (Authorization: Bearer {token})")

@@ -149,3 +149,102 @@ def test_planted_block_secrets_appear_nowhere(firelane_env: str, sandbox: Sandbo
         for kind, value in planted.items():
             assert value not in text, f"the {kind} secret is in the {where}"
     assert MASK in places["Prefect logs, parameters and artifacts"]
+
+
+def test_handlers_configured_after_install_get_redacted_records() -> None:
+    import io
+
+    from firelane.redaction import install
+
+    install()
+    planted = "l4te-" + secrets.token_hex(8)
+    register_secret(planted)
+    stream = io.StringIO()
+    late = logging.getLogger(f"late.{secrets.token_hex(4)}")
+    late.addHandler(logging.StreamHandler(stream))
+    late.propagate = False
+    try:
+        raise RuntimeError(f"vendor said {planted}")
+    except RuntimeError:
+        late.exception("call failed with %s", planted)
+    assert planted not in stream.getvalue() and stream.getvalue().count(MASK) == 2
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_the_intake_never_answers_or_logs_a_secret(firelane_env: str, sandbox: Sandbox,
+                                                   tmp_path: Path) -> None:
+    """`firelane serve` with its source secrets in a Secret block and the environment, the
+    planted vendor blocks, and the leaky step run by its inline responder: no secret in any
+    answer (accepted, refused, incident, metrics) or in the process's whole log output."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+    from prefect.blocks.system import Secret
+
+    from bench.common import free_port
+
+    planted = _plant(sandbox)
+    planted.update(am=f"am-{secrets.token_hex(12)}", hmac=f"hm-{secrets.token_hex(12)}",
+                   signing=f"sg-{secrets.token_hex(12)}")
+    Secret(value=planted["am"]).save("intake-am-token", overwrite=True)
+    (tmp_path / "runbooks").mkdir()
+    (tmp_path / "runbooks" / "secrets-check.yaml").write_text(RUNBOOK)
+    (tmp_path / "intake.yaml").write_text(
+        "default_runbook: secrets-check\nslack_signing_secret: {env: PLANTED_SIGNING}\n"
+        "sources:\n  alertmanager: {bearer_token: {block: intake-am-token}}\n"
+        "  grafana: {hmac_secret: {env: PLANTED_HMAC}}\n")
+    port = free_port()
+    log = tmp_path / "intake.log"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
+           "FIRELANE_RUNBOOKS_DIR": str(tmp_path / "runbooks"), "FIRELANE_WAKE_ADDRESS": "off",
+           "PLANTED_HMAC": planted["hmac"], "PLANTED_SIGNING": planted["signing"]}
+    proc = subprocess.Popen([sys.executable, "-m", "flows.cli", "serve", "--port", str(port),
+                             "--config", str(tmp_path / "intake.yaml")], env=env, text=True,
+                            stdout=open(log, "w"), stderr=subprocess.STDOUT)  # noqa: SIM115
+    base = f"http://127.0.0.1:{port}"
+    answers: list[str] = []
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                httpx.get(f"{base}/healthz", timeout=1)
+                break
+            except httpx.HTTPError:
+                assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
+                time.sleep(0.2)
+        body = (Path(__file__).parent / "payloads" / "alertmanager_group_mixed.json").read_bytes()
+        json_type = {"content-type": "application/json"}
+        sent = [
+            httpx.post(f"{base}/alerts/alertmanager?token={planted['am']}", content=body,
+                       headers={**json_type, "authorization": f"Bearer {planted['am']}"}),
+            httpx.post(f"{base}/alerts/alertmanager", content=body,
+                       headers={**json_type, "authorization": "Bearer wrong-token-123456"}),
+            httpx.post(f"{base}/alerts/grafana", content=b'{"alerts": []}',
+                       headers={**json_type, "x-grafana-alerting-signature": "sha256=00"}),
+            httpx.post(f"{base}/slack/interactions", content=b"payload=%7B%7D",
+                       headers={"x-slack-signature": "v0=00",
+                                "x-slack-request-timestamp": str(int(time.time()))}),
+        ]
+        assert [r.status_code for r in sent] == [202, 401, 401, 401], [r.text for r in sent]
+        store = open_store(firelane_env)
+        [incident] = store.list_incidents()
+        while not all(e.status in ("succeeded", "failed")
+                      for e in store.list_executions(incident.id)):
+            assert time.monotonic() < deadline + 120, "the response never finished"
+            time.sleep(0.5)
+        sent += [httpx.get(f"{base}/incidents/INC-{incident.number}"),
+                 httpx.get(f"{base}/metrics")]
+        answers = [f"{r.status_code} {r.headers} {r.text}" for r in sent]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+    output = log.read_text()
+    assert "calling Slack with token" in output, "the leaky step's log never reached the intake"
+    for kind, value in planted.items():
+        assert value not in output, f"the {kind} secret is in the intake's log"
+        assert not any(value in answer for answer in answers), f"the {kind} secret answered"
+    assert MASK in output
