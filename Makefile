@@ -48,7 +48,8 @@ test-scale: venv system-deps
 # Faults, crashes, attacks and bad input in one run; prints the action x fault matrix.
 FAULT_TESTS := tests/test_integration_faults.py tests/test_remediation_faults.py \
   tests/test_crash_resume.py tests/test_secrets.py \
-  tests/test_alert_sources.py tests/test_intake_fuzz.py tests/test_validation.py \
+  tests/test_alert_sources.py tests/test_intake_fuzz.py tests/test_intake_signatures.py \
+  tests/test_validation.py \
   tests/test_templating.py tests/test_injection.py \
   tests/test_runbook_loader.py tests/test_page_alarm.py \
   "tests/test_blocks.py::test_cached_blocks_keep_paging_when_the_prefect_api_is_down" \

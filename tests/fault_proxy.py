@@ -86,6 +86,7 @@ class FaultProxy:
         self.port = 0
         self._loop = asyncio.new_event_loop()
         self._stopped: asyncio.Event | None = None
+        self._server: asyncio.Server | None = None
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True,
                                         name="fault-proxy")
 
@@ -173,18 +174,28 @@ class FaultProxy:
 
         async def listen() -> int:
             self._stopped = asyncio.Event()
-            server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-            return int(server.sockets[0].getsockname()[1])
+            self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+            return int(self._server.sockets[0].getsockname()[1])
 
         self.port = asyncio.run_coroutine_threadsafe(listen(), self._loop).result(10)
         return self
 
+    async def _shutdown(self) -> None:
+        assert self._stopped is not None and self._server is not None
+        self._stopped.set()
+        self._server.close()
+        tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
     def stop(self) -> None:
-        """Release held connections and stop the loop."""
-        if self._stopped is not None:
-            self._loop.call_soon_threadsafe(self._stopped.set)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=5)
+        """Release held connections, finish every connection's task and stop the loop."""
+        if self._thread.is_alive():
+            with contextlib.suppress(Exception):
+                asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop).result(10)
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout=5)
 
     def __enter__(self) -> FaultProxy:
         return self.start()
