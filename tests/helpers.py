@@ -42,3 +42,14 @@ def step_events(events: list[TimelineEvent], step_id: str) -> list[str]:
 
 
 DONE = {StepStatus.SUCCEEDED, StepStatus.FAILED, StepStatus.SKIPPED}
+
+
+def storm_alert(n: int, fingerprints: int, name: str) -> bytes:
+    """Alert number `n` of a storm over `fingerprints` fingerprints (Alertmanager webhook v4):
+    fingerprint `<name>-<n mod fingerprints>`, service `svc-<n mod fingerprints>`, critical."""
+    fp = f"{name}-{n % fingerprints:03d}"
+    return (b'{"version": "4", "status": "firing", "alerts": [{"status": "firing", '
+            b'"fingerprint": "' + fp.encode() + b'", "labels": {"alertname": "'
+            + name.title().encode() + b'", "service": "svc-' + str(n % fingerprints).encode()
+            + b'", "severity": "critical"}, "annotations": {"summary": "' + name.encode()
+            + b" " + fp.encode() + b'"}}]}')

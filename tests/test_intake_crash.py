@@ -29,6 +29,7 @@ import pytest
 
 from bench.common import free_port, prefect_server
 from bench.intake_support import process
+from tests.helpers import storm_alert
 from tests.pgserver import create_database
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,11 +43,7 @@ pytestmark = [pytest.mark.storm, pytest.mark.timeout(900)]
 
 
 def _alert(n: int) -> bytes:
-    fp = f"crash-{n % FINGERPRINTS:03d}"
-    return (b'{"version": "4", "status": "firing", "alerts": [{"status": "firing", '
-            b'"fingerprint": "' + fp.encode() + b'", "labels": {"alertname": "Crash", '
-            b'"service": "svc-' + str(n % FINGERPRINTS).encode() + b'", "severity": '
-            b'"critical"}, "annotations": {"summary": "storm ' + fp.encode() + b'"}}]}')
+    return storm_alert(n, FINGERPRINTS, "crash")
 
 
 class Intake:

@@ -27,6 +27,7 @@ import pytest
 
 from bench.common import free_port, prefect_server
 from bench.intake_support import process
+from tests.helpers import storm_alert
 from tests.pgserver import find_pg_bin, postgres_server
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,11 +41,7 @@ pytestmark = [pytest.mark.scale, pytest.mark.timeout(900)]
 
 
 def _alert(n: int) -> bytes:
-    fp = f"scale-{n % FINGERPRINTS:03d}"
-    return (b'{"version": "4", "status": "firing", "alerts": [{"status": "firing", '
-            b'"fingerprint": "' + fp.encode() + b'", "labels": {"alertname": "Scale", '
-            b'"service": "svc-' + str(n % FINGERPRINTS).encode() + b'", "severity": '
-            b'"critical"}, "annotations": {"summary": "scale ' + fp.encode() + b'"}}]}')
+    return storm_alert(n, FINGERPRINTS, "scale")
 
 
 @pytest.fixture(scope="module")
