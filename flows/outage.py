@@ -31,6 +31,8 @@ __all__ = ["api_reachable", "is_api_outage", "outage_budget", "ride_out_outages"
 
 log = logging.getLogger("firelane.engine")
 
+MAX_OUTAGES = 5
+
 
 def outage_budget() -> float:
     """How long one outage may last before the execution is failed (seconds)."""
@@ -91,10 +93,22 @@ async def _tell(rc: RunContext, kind: str, summary: str, **details: Any) -> None
             details={"failures": failures, "notified": notified})])
 
 
+async def _give_up(rc: RunContext, why: str, error: str) -> dict[str, Any]:
+    await asyncio.to_thread(rc.store.set_execution_status, rc.execution.id,
+                            ExecutionStatus.FAILED)
+    await _tell(rc, "execution.failed",
+                f"INC-{rc.incident.number} {rc.execution.runbook_name} stopped: {why}. Resume "
+                f"it with `firelane resume {rc.execution.id}`", error=error)
+    return {"execution_id": rc.execution.id, "status": ExecutionStatus.FAILED.value,
+            "steps": [], "error": error}
+
+
 async def ride_out_outages(execution_id: str,
                            run: Callable[[], Awaitable[dict[str, Any]]]) -> dict[str, Any]:
     """Run the execution's flow (`run`); through each Prefect API outage, wait for the API
-    and run it again (a resume); fail loudly when one outage outlasts `outage_budget()`."""
+    and run it again (a resume); fail loudly when one outage outlasts `outage_budget()`, or
+    when the run keeps failing on the API (`MAX_OUTAGES` in a row) while its health check
+    answers."""
     settings = Settings.from_env()
     outages = 0
     while True:
@@ -108,6 +122,9 @@ async def ride_out_outages(execution_id: str,
         budget = outage_budget()
         store = shared_store(settings.database_url)
         rc = await asyncio.to_thread(build_context, store, execution_id, settings)
+        if outages > MAX_OUTAGES:
+            return await _give_up(rc, f"the Prefect API failed {MAX_OUTAGES} times in a row "
+                                  "while answering its health check", error)
         log.error("execution %s: the Prefect API is unreachable (%s); waiting up to %.0f s",
                   execution_id, error, budget)
         await _tell(rc, "execution.interrupted",
@@ -116,14 +133,8 @@ async def ride_out_outages(execution_id: str,
                     "to resume", error=error, outage=outages)
         waited = await _wait_for_api(budget)
         if waited is None:
-            await asyncio.to_thread(store.set_execution_status, execution_id,
-                                    ExecutionStatus.FAILED)
-            await _tell(rc, "execution.failed",
-                        f"INC-{rc.incident.number} {rc.execution.runbook_name} stopped: the "
-                        f"Prefect API did not come back within {budget:.0f} s. Resume it with "
-                        f"`firelane resume {execution_id}`", error=error)
-            return {"execution_id": execution_id, "status": ExecutionStatus.FAILED.value,
-                    "steps": [], "error": error}
+            return await _give_up(rc, f"the Prefect API did not come back within {budget:.0f} s",
+                                  error)
         await _tell(rc, "execution.resuming",
                     f"INC-{rc.incident.number} {rc.execution.runbook_name}: the Prefect API is "
                     f"back after {waited:.0f} s; resuming from the ledger", outage=outages)

@@ -201,3 +201,37 @@ def test_only_prefect_api_failures_count_as_an_outage() -> None:
         assert is_api_outage(wrapped)
     assert is_api_outage(status(503)) and not is_api_outage(status(404))
     assert not is_api_outage(ValueError("a runbook bug"))
+
+
+def test_a_run_that_keeps_failing_on_the_api_gives_up_loudly(
+        firelane_env: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import httpx
+
+    from firelane.store import open_store
+    from flows import outage
+
+    async def healthy() -> bool:
+        return True
+
+    monkeypatch.setattr(outage, "api_reachable", healthy)
+    store = open_store(firelane_env)
+    rc = prepare(store, "version: 1\nname: t\nsteps:\n"
+                        "  - {id: a, uses: core.note, with: {message: m}}\n")
+    tries: list[int] = []
+
+    async def failing() -> dict[str, object]:
+        tries.append(1)
+        raise httpx.ConnectError("All connection attempts failed")
+
+    result = asyncio.run(outage.ride_out_outages(rc.execution.id, failing))
+    assert result["status"] == "failed" and len(tries) == outage.MAX_OUTAGES + 1
+    kinds = [e.kind for e in store.timeline(rc.incident.id)]
+    assert (kinds.count("execution.interrupted"), kinds.count("execution.resuming"),
+            kinds.count("execution.failed")) == (outage.MAX_OUTAGES, outage.MAX_OUTAGES, 1)
+    assert store.get_execution(rc.execution.id).status == "failed"
+
+    async def buggy() -> dict[str, object]:
+        raise ValueError("a bug, not an outage")
+
+    with pytest.raises(ValueError, match="not an outage"):
+        asyncio.run(outage.ride_out_outages(rc.execution.id, buggy))
