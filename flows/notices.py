@@ -1,6 +1,7 @@
-"""Slack notices the engine sends on its own (a failed page, a guardrail that stopped a step):
-to the alarm channel (`FIRELANE_PAGE_FAILURE_CHANNEL`) and to the incident's war-room channel
-when the runbook already created one. A notice Slack refuses is returned, never raised."""
+"""Slack notices the engine sends on its own (a failed page, a guardrail that stopped a step,
+a Prefect outage that interrupted a run): to the alarm channel (`FIRELANE_PAGE_FAILURE_CHANNEL`)
+and to the incident's war-room channel when the runbook already created one. A notice Slack
+refuses is returned, never raised."""
 
 from __future__ import annotations
 
