@@ -81,14 +81,19 @@ class _FaultMiddleware:
                         "headers": [(b"content-length", b"1000"),
                                     (b"content-type", b"application/json")]})
             await send({"type": "http.response.body", "body": b'{"ok": tr', "more_body": True})
-            raise ConnectionAbortedError("sandbox fault: connection dropped")
+            _reset(raw_send, rst=False)
+            await asyncio.sleep(0.01)
 
 
-def _reset(send: Send) -> None:
-    """Abort the connection behind uvicorn's `send` with a TCP RST (SO_LINGER 0)."""
+def _reset(send: Send, rst: bool = True) -> None:
+    """Cut the connection behind uvicorn's `send`: a TCP RST (SO_LINGER 0), or with `rst=False`
+    a close after what was sent so far (the client sees a response cut short)."""
     transport = getattr(getattr(send, "__self__", None), "transport", None)
     if transport is None:
-        raise ConnectionResetError("sandbox fault: connection reset")
+        raise ConnectionResetError("sandbox fault: connection cut")
+    if not rst:
+        transport.close()
+        return
     sock = transport.get_extra_info("socket")
     if sock is not None:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
