@@ -106,8 +106,24 @@ def redact_value(value: Any) -> Any:
     return value
 
 
+def _redact_args(record: logging.LogRecord, cleaned: str) -> bool:
+    """Mask the record's string args in place if that yields `cleaned`; False otherwise."""
+    if not isinstance(record.args, tuple) or not isinstance(record.msg, str):
+        return False
+    args = tuple(redact(a) if isinstance(a, str) else a for a in record.args)
+    try:
+        if record.msg % args != cleaned:
+            return False
+    except (TypeError, ValueError):
+        return False
+    record.args = args
+    return True
+
+
 class RedactingFilter(logging.Filter):
-    """Rewrites each record's message (and its traceback text) through `redact`."""
+    """Rewrites each record's message (and its traceback text) through `redact`. The record
+    keeps its `args` (masked one by one) when that gives the same text, since some formatters
+    (uvicorn's access log) unpack them."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         try:
@@ -115,7 +131,7 @@ class RedactingFilter(logging.Filter):
         except Exception:
             message = str(record.msg)
         cleaned = redact(message)
-        if cleaned != message or record.args:
+        if cleaned != message and not _redact_args(record, cleaned):
             record.msg, record.args = cleaned, None
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)

@@ -248,3 +248,27 @@ def test_the_intake_never_answers_or_logs_a_secret(firelane_env: str, sandbox: S
         assert value not in output, f"the {kind} secret is in the intake's log"
         assert not any(value in answer for answer in answers), f"the {kind} secret answered"
     assert MASK in output
+
+
+def test_redaction_keeps_args_formatters_unpack() -> None:
+    import io
+
+    from uvicorn.logging import AccessFormatter
+
+    from firelane.redaction import install
+
+    install()
+    planted = "qu3ry-" + secrets.token_hex(8)
+    register_secret(planted)
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(AccessFormatter('%(client_addr)s "%(request_line)s" %(status_code)s'))
+    access = logging.getLogger(f"access.{secrets.token_hex(4)}")
+    access.addHandler(handler)
+    access.setLevel(logging.INFO)
+    access.propagate = False
+    for path in (f"/alerts/generic?key={planted}", "/healthz"):
+        access.info('%s - "%s %s HTTP/%s" %d', "10.0.0.1:5", "POST", path, "1.1", 202)
+    lines = stream.getvalue().splitlines()
+    assert lines == [f'10.0.0.1:5 "POST /alerts/generic?key={MASK} HTTP/1.1" 202 Accepted',
+                     '10.0.0.1:5 "POST /healthz HTTP/1.1" 202 Accepted']
