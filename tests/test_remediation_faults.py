@@ -92,6 +92,8 @@ def test_http_request_faults(sq: Store, action: str, fault: str) -> None:
                                         f"retry_delay_seconds: 0, with: {{url: '{url}', "
                                         f"timeout_seconds: 1, json: {{flag: checkout}}}}}}"))
             assert len(_Webhook.applied) == 1, f"{len(_Webhook.applied)} effects"
+            applied_first = fault.startswith("applied")
+            assert len(_Webhook.calls) == (2 if applied_first else 1), _Webhook.calls
             resumed = make_ctx("fix")
             resumed.idempotency_key = next(iter(_Webhook.applied))
             asyncio.run(run_action("http.request", {"url": url}, resumed))

@@ -69,11 +69,11 @@ def load_json(body: bytes, content_type: str | None, accept_text: bool = False) 
                             "sends that") from exc
 
 
-def check_count(items: list[Any], where: str = "alerts") -> None:
+def check_count(items: list[Any]) -> None:
     """At most `MAX_ALERTS_PER_REQUEST` alerts in one request (413 beyond, before any is
     parsed): a 1 MiB body of 40,000 tiny alerts would otherwise hold the intake for seconds."""
     if len(items) > MAX_ALERTS_PER_REQUEST:
-        raise AlertRejected(f"{where}: {len(items)} alerts in one request, more than "
+        raise AlertRejected(f"alerts: {len(items)} alerts in one request, more than "
                             f"{MAX_ALERTS_PER_REQUEST}; split them (Alertmanager: max_alerts)",
                             413)
 
