@@ -5,6 +5,10 @@ threads. In one shared pool a page waits behind every ticket and channel queued 
 on the store's write lock behind every writer. Work done inside `paging_lane()` (the engine
 enters it for actions registered with `pages=True`) runs on its own threads (`run_blocking`)
 and goes first for the store's write lock (`PriorityLock`).
+
+Lease renewals get a third lane (`run_lease_call`): they are tiny store writes, and queued behind
+a busy shared pool they would arrive after the lease ran out and let another worker repeat a step
+that is still running.
 """
 
 from __future__ import annotations
@@ -19,12 +23,13 @@ from contextlib import contextmanager
 from types import TracebackType
 from typing import Any, TypeVar
 
-__all__ = ["PriorityLock", "in_paging_lane", "paging_lane", "run_blocking"]
+__all__ = ["PriorityLock", "in_paging_lane", "paging_lane", "run_blocking", "run_lease_call"]
 
 T = TypeVar("T")
 
 _PAGING: contextvars.ContextVar[bool] = contextvars.ContextVar("firelane_paging", default=False)
 _POOL = ThreadPoolExecutor(max_workers=8, thread_name_prefix="firelane-page")
+_LEASE_POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="firelane-lease")
 
 
 def in_paging_lane() -> bool:
@@ -50,6 +55,12 @@ async def run_blocking(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     context = contextvars.copy_context()
     call = functools.partial(context.run, fn, *args, **kwargs)
     return await asyncio.get_running_loop().run_in_executor(_POOL, call)
+
+
+async def run_lease_call(fn: Callable[..., T], *args: Any) -> T:
+    """Run a lease renewal on the lease lane's own threads, never behind vendor calls."""
+    return await asyncio.get_running_loop().run_in_executor(
+        _LEASE_POOL, functools.partial(fn, *args))
 
 
 class PriorityLock:

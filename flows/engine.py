@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,7 +27,7 @@ from firelane.errors import (
     FirelaneError,
     GuardrailBlocked,
 )
-from firelane.lanes import paging_lane, run_blocking
+from firelane.lanes import paging_lane, run_blocking, run_lease_call
 from firelane.models import Approval, Execution, Incident, StepStatus, TimelineEvent
 from firelane.registry import ActionContext, ActionSpec, get_action
 from firelane.runbook import LoadedRunbook, Step
@@ -87,11 +88,37 @@ async def _db(fn: Callable[..., Any], *args: Any) -> Any:
     return await run_blocking(fn, *args)
 
 
+_RUNNING: dict[tuple[str, str], set[str]] = {}
+_RUNNING_LOCK = threading.Lock()
+
+
+def _running_here(rc: RunContext, step: Step) -> frozenset[str]:
+    """Owners in this process (any thread) that are running this step now: their lease is
+    live, whatever its recorded expiry says."""
+    with _RUNNING_LOCK:
+        return frozenset(_RUNNING.get((rc.execution.id, step.id), ()))
+
+
+@contextlib.contextmanager
+def _running(rc: RunContext, step: Step) -> Iterator[None]:
+    key = (rc.execution.id, step.id)
+    with _RUNNING_LOCK:
+        _RUNNING.setdefault(key, set()).add(rc.owner)
+    try:
+        yield
+    finally:
+        with _RUNNING_LOCK:
+            owners = _RUNNING.get(key, set())
+            owners.discard(rc.owner)
+            if not owners:
+                _RUNNING.pop(key, None)
+
+
 async def _claim(rc: RunContext, step: Step) -> tuple[ClaimOutcome, StepRecord]:
     poll, cap = 0.02, min(1.0, rc.lease_seconds / 4)
     while True:
         claim = await _db(rc.store.claim_step, rc.incident.id, rc.execution.id, step.id,
-                          rc.owner, rc.lease_seconds)
+                          rc.owner, rc.lease_seconds, _running_here(rc, step))
         if claim.outcome is not ClaimOutcome.HELD:
             return claim.outcome, claim.record
         await asyncio.sleep(poll)
@@ -101,7 +128,8 @@ async def _claim(rc: RunContext, step: Step) -> tuple[ClaimOutcome, StepRecord]:
 async def _keep_lease(rc: RunContext, step: Step) -> None:
     while True:
         await asyncio.sleep(rc.lease_seconds / 3)
-        await _db(rc.store.renew_lease, rc.execution.id, step.id, rc.owner, rc.lease_seconds)
+        await run_lease_call(rc.store.renew_lease, rc.execution.id, step.id, rc.owner,
+                             rc.lease_seconds)
 
 
 async def _finish(rc: RunContext, step: Step, status: StepStatus, events: list[TimelineEvent],
@@ -206,7 +234,8 @@ async def _execute_step(rc: RunContext, step: Step) -> StepRecord:
     rc.records[step.id] = record
     if outcome is ClaimOutcome.DONE:
         return record
-    record = await _execute_claimed(rc, step, outcome, record)
+    with _running(rc, step):
+        record = await _execute_claimed(rc, step, outcome, record)
     if record.status is StepStatus.FAILED and not rc.execution.dry_run \
             and _pages(step.uses):
         from flows.page_alarm import raise_page_alarm

@@ -89,6 +89,18 @@ def test_claim_done_held_and_takeover(store: Store) -> None:
     assert done.outcome is ClaimOutcome.DONE and done.record.outputs == {"dedup_key": "k"}
 
 
+def test_an_expired_lease_of_an_owner_known_alive_is_still_held(store: Store) -> None:
+    inc = declare(store)
+    ex = execution(store, inc)
+    store.claim_step(inc, ex, "page", "w1", lease_seconds=0.01)
+    time.sleep(0.05)
+    held = store.claim_step(inc, ex, "page", "w2", 30, frozenset({"w1"}))
+    assert held.outcome is ClaimOutcome.HELD and held.record.owner == "w1"
+    taken = store.claim_step(inc, ex, "page", "w2", 30, frozenset({"w3"}))
+    assert taken.outcome is ClaimOutcome.TAKEN_OVER and taken.record.owner == "w2"
+    assert taken.record.claims == 2
+
+
 def test_only_one_of_many_concurrent_claimers_wins(store: Store) -> None:
     inc = declare(store)
     ex = execution(store, inc)

@@ -1,13 +1,15 @@
 """The step ledger (exactly-once side effects) and approvals.
 
 A step is *claimed* with a lease before its side effect and *finished* after. A worker that finds
-a finished step reuses its outcome; one that finds a live lease waits; one that finds an expired
-lease takes the step over and runs it again with the same idempotency key, so the vendor-side
-check covers a crash between the call and the record.
+a finished step reuses its outcome; one that finds a live lease (or an owner it knows is still
+running the step) waits; one that finds an expired lease takes the step over and runs it again
+with the same idempotency key, so the vendor-side check covers a crash between the call and the
+record.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -98,8 +100,13 @@ class LedgerOps(IncidentOps):
         return _record(row) if row is not None else None
 
     def claim_step(self, incident_id: str, execution_id: str, step_id: str, owner: str,
-                   lease_seconds: float) -> Claim:
-        """Claim a step before its side effect (see the module docstring for the outcomes)."""
+                   lease_seconds: float, live_owners: Collection[str] = ()) -> Claim:
+        """Claim a step before its side effect (see the module docstring for the outcomes).
+
+        `live_owners` are owners the caller knows to be still running this step (in its own
+        process): their lease counts as held even when it ran out, so a starved renewal never
+        lets a second worker repeat the side effect.
+        """
         now = utcnow()
         lease = now + timedelta(seconds=lease_seconds)
         try:
@@ -122,7 +129,7 @@ class LedgerOps(IncidentOps):
             if record.owner == owner:
                 return Claim(ClaimOutcome.CLAIMED, record)
             expires = record.lease_expires_at
-            if expires is not None and expires > now:
+            if (expires is not None and expires > now) or record.owner in live_owners:
                 return Claim(ClaimOutcome.HELD, record)
             conn.execute(update(step_ledger).where(
                 step_ledger.c.execution_id == execution_id, step_ledger.c.step_id == step_id,
