@@ -4,7 +4,9 @@ JSON, thousands of alerts), headers, content types and text encodings, for every
 Each source gets `FIRELANE_FUZZ_EXAMPLES` cases (1,000 in `make test`, 10,000 in
 `make test-fuzz`) through the real app: never a 5xx, every answer JSON, never an ERROR log
 record (an unhandled exception is one), and no request makes the intake hold more than 32 times
-the body limit (traced allocations above what was held before the request).
+the body limit (traced allocations above what was held before the request). A client that goes
+away mid-body, and bodies over the limit (declared or streamed), are refused on every body route
+without an ERROR record.
 """
 
 from __future__ import annotations
@@ -145,3 +147,46 @@ def test_fuzzed_requests_never_5xx_never_log_errors_memory_bounded(
     assert peak < MEMORY_BOUND, f"one request allocated up to {peak / 2**20:.0f} MiB"
     print(f"\nfuzz {source}: {sum(seen.values())} requests, statuses {sorted(seen.items())}, "
           f"most memory one request held {peak / 2**20:.1f} MiB")
+
+
+async def _raw(app: Any, path: str, messages: list[dict[str, Any]],
+               headers: list[tuple[bytes, bytes]]) -> int:
+    """Drive the ASGI app with exactly these request messages; the response status."""
+    queue = list(messages)
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return queue.pop(0) if queue else {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+             "method": "POST", "scheme": "http", "path": path, "raw_path": path.encode(),
+             "query_string": b"", "headers": headers, "client": ("127.0.0.1", 1),
+             "server": ("intake", 80), "root_path": ""}
+    await app(scope, receive, send)
+    return int(next(m["status"] for m in sent if m["type"] == "http.response.start"))
+
+
+def test_a_client_gone_mid_body_or_over_the_limit_is_refused_not_an_error(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, errors: _Errors) -> None:
+    monkeypatch.setenv("SLACK_SIGNING", "slack-signing-0123456789")
+    store = open_store(f"sqlite:///{tmp_path / 'gone.db'}")
+    app = create_app(store, IntakeConfig(max_body_bytes=LIMIT, slack_signing_secret=SecretRef(
+        env="SLACK_SIGNING")), insecure=True)
+    json_type = (b"content-type", b"application/json")
+    gone: list[dict[str, Any]] = [
+        {"type": "http.request", "body": b'{"alerts": [', "more_body": True},
+        {"type": "http.disconnect"}]
+    chunk: dict[str, Any] = {"type": "http.request", "body": b"x" * (LIMIT // 4),
+                             "more_body": True}
+    endless = [chunk] * 8 + [{"type": "http.request", "body": b"", "more_body": False}]
+    for path in ("/alerts/alertmanager", "/alerts/generic", "/slack/interactions"):
+        assert asyncio.run(_raw(app, path, gone, [json_type, (b"content-length", b"900")])) \
+            == 400, path
+        assert asyncio.run(_raw(app, path, endless, [json_type])) == 413, path
+        assert asyncio.run(_raw(app, path, [], [(b"content-length", b"%d" % (LIMIT + 1))])) \
+            == 413, path
+    assert not errors.records, errors.records[0].getMessage()
+    assert store.list_incidents() == []

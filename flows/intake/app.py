@@ -21,6 +21,7 @@ from slack_sdk.signature import Clock
 
 from firelane.errors import AlertRejected, NotFound
 from firelane.store import Store
+from flows.intake.bodies import read_bounded
 from flows.intake.committer import Committer
 from flows.intake.config import IntakeConfig
 from flows.intake.metrics import IntakeMetrics
@@ -77,20 +78,6 @@ def create_app(store: Store, config: IntakeConfig, responder: Responder | None =
     app = FastAPI(title="Firelane intake", version="0.1.0", lifespan=lifespan,
                   description="Alert webhooks in; incidents and their runbooks out.")
 
-    async def read_body(request: Request) -> bytes:
-        declared = request.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > config.max_body_bytes:
-            raise AlertRejected(f"body of {declared} bytes exceeds the limit of "
-                                f"{config.max_body_bytes}", 413)
-        chunks, size = [], 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > config.max_body_bytes:
-                raise AlertRejected(f"body exceeds the limit of {config.max_body_bytes} bytes",
-                                    413)
-            chunks.append(chunk)
-        return b"".join(chunks)
-
     @app.post("/alerts/{source}", status_code=202)
     async def receive(source: str, request: Request) -> Any:
         """Accept a webhook from `source` (alertmanager, grafana, datadog, cloudwatch,
@@ -100,7 +87,7 @@ def create_app(store: Store, config: IntakeConfig, responder: Responder | None =
             if source not in SOURCES:
                 raise AlertRejected(f"unknown source {source!r}; use one of "
                                     f"{', '.join(SOURCES)}", 404)
-            body = await read_body(request)
+            body = await read_bounded(request, config.max_body_bytes)
             headers = {k.lower(): v for k, v in request.headers.items()}
             if source == "cloudwatch":
                 await asyncio.to_thread(authenticate, source, sources[source], body, headers,
@@ -178,5 +165,6 @@ def create_app(store: Store, config: IntakeConfig, responder: Responder | None =
         return metrics.render(health, len(responder.tasks) if responder is not None else 0)
 
     add_slack_routes(app, store, config.slack_signing_secret.resolve("slack_signing_secret")
-                     if config.slack_signing_secret else None, slack_clock)
+                     if config.slack_signing_secret else None, slack_clock,
+                     config.max_body_bytes)
     return app

@@ -18,11 +18,12 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from slack_sdk.signature import Clock, SignatureVerifier
 
-from firelane.errors import ApprovalRefused, NotFound
+from firelane.errors import AlertRejected, ApprovalRefused, NotFound
 from firelane.inputs import execution_context
 from firelane.models import Approval
 from firelane.registry import ActionContext, call_action
 from firelane.store import Store
+from flows.intake.bodies import read_bounded
 
 __all__ = ["add_slack_routes", "parse_interaction"]
 
@@ -78,8 +79,9 @@ async def _announce(store: Store, approval: Approval, channel: str, text: str) -
 
 
 def add_slack_routes(app: FastAPI, store: Store, signing_secret: str | None,
-                     clock: Clock | None = None) -> None:
-    """Mount the interaction endpoint (answers 404 when no signing secret is configured)."""
+                     clock: Clock | None = None, max_body_bytes: int = 1 << 20) -> None:
+    """Mount the interaction endpoint (answers 404 when no signing secret is configured;
+    bodies over `max_body_bytes` are refused before they are read whole)."""
     from flows.approvals import decide
     from flows.slack_approvals import APPROVE, REJECT
 
@@ -91,7 +93,10 @@ def add_slack_routes(app: FastAPI, store: Store, signing_secret: str | None,
         if verifier is None:
             return JSONResponse({"error": "Slack interactions are not configured: set "
                                  "slack_signing_secret in the intake configuration"}, 404)
-        body = await request.body()
+        try:
+            body = await read_bounded(request, max_body_bytes)
+        except AlertRejected as exc:
+            return JSONResponse({"error": str(exc)}, exc.status)
         if not verifier.is_valid(body, request.headers.get("x-slack-request-timestamp"),
                                  request.headers.get("x-slack-signature")):
             return JSONResponse({"error": "bad or stale X-Slack-Signature"}, 401)
