@@ -114,3 +114,30 @@ def test_persistent_rate_limit_gives_up_with_the_vendor_message(fault_env: Sandb
         asyncio.run(run_action("slack.create_channel", {}, ctx))
     assert len([e for e in ctx.events if e.kind == "integration.retry"]) == 3
     assert fault_env.state.slack_channels == {}
+
+
+def test_a_client_that_gave_up_is_no_error_in_the_sandbox_log(fault_env: Sandbox) -> None:
+    import logging
+    import time
+
+    class Errors(logging.Handler):
+        def __init__(self) -> None:
+            super().__init__(logging.ERROR)
+            self.messages: list[str] = []
+
+        def emit(self, record: logging.LogRecord) -> None:
+            self.messages.append(record.getMessage())
+
+    errors = Errors()
+    server_log = logging.getLogger("uvicorn.error")
+    server_log.addHandler(errors)
+    try:
+        rule = fault_env.faults.add(path="/slack/api/conversations.create", kind="latency",
+                                    latency=1.2)
+        started = time.monotonic()
+        asyncio.run(run_action("slack.create_channel", {}, make_ctx("gave-up")))
+        time.sleep(max(0.0, started + 1.8 - time.monotonic()))
+    finally:
+        server_log.removeHandler(errors)
+    assert rule.hits == 1 and len(fault_env.state.slack_channels) == 1
+    assert errors.messages == []

@@ -20,12 +20,12 @@ from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from integrations.sandbox.faults import Faults
+from integrations.sandbox.faults import FaultRule, Faults
 from integrations.sandbox.jira_app import jira_routes
 from integrations.sandbox.pagerduty_app import pagerduty_routes
 from integrations.sandbox.slack_app import slack_routes
@@ -37,6 +37,10 @@ __all__ = ["Sandbox", "build_app"]
 
 
 class _FaultMiddleware:
+    """Injects the configured faults. A client that gave up before its body was read (its
+    timeout ran out during injected latency) is no error: nothing was applied, and nobody is
+    listening for an answer."""
+
     def __init__(self, app: ASGIApp, faults: Faults, state: SandboxState) -> None:
         self.app, self.faults, self.state = app, faults, state
 
@@ -51,6 +55,14 @@ class _FaultMiddleware:
         if self.state.recording:
             receive, send = _recorder(self.state, scope, receive, send)
         rule = self.faults.take(method, path)
+        try:
+            await self._answer(rule, scope, receive, send, raw_send)
+        except ClientDisconnect:
+            return
+
+    async def _answer(self, rule: FaultRule | None, scope: Scope, receive: Receive, send: Send,
+                      raw_send: Send) -> None:
+        """Pass the request on, or inject `rule`."""
         if rule is None:
             await self.app(scope, receive, send)
         elif rule.kind == "latency":
