@@ -106,6 +106,12 @@ class FaultProxy:
         return None
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """Handle one connection; a stop (cancelling it) ends it quietly: asyncio's stream
+        callback would log a cancelled handler as an ERROR."""
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._handle(reader, writer)
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             request = await _read_request(reader) if self.http else b""
         except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
