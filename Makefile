@@ -47,7 +47,7 @@ test-scale: venv system-deps
 
 # Faults, crashes, attacks and bad input in one run; prints the action x fault matrix.
 FAULT_TESTS := tests/test_integration_faults.py tests/test_remediation_faults.py \
-  tests/test_crash_resume.py tests/test_secrets.py \
+  tests/test_crash_resume.py tests/test_leases.py tests/test_secrets.py \
   tests/test_alert_sources.py tests/test_intake_fuzz.py tests/test_intake_signatures.py \
   tests/test_validation.py \
   tests/test_templating.py tests/test_injection.py \
