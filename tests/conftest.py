@@ -49,6 +49,14 @@ def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'firelane.db'}"
 
 
+@pytest.fixture
+def sq(sqlite_url: str) -> Iterator[Store]:
+    """A migrated SQLite store at `sqlite_url`."""
+    s = open_store(sqlite_url)
+    yield s
+    s.close()
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     """A migrated store on each backend; PostgreSQL gets a fresh schema per test."""

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from firelane.inputs import new_execution
@@ -53,3 +56,26 @@ def storm_alert(n: int, fingerprints: int, name: str) -> bytes:
             + name.title().encode() + b'", "service": "svc-' + str(n % fingerprints).encode()
             + b'", "severity": "critical"}, "annotations": {"summary": "' + name.encode()
             + b" " + fp.encode() + b'"}}]}')
+
+
+class ErrorRecords(logging.Handler):
+    """Keeps every ERROR (and worse) record it is handed."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@contextmanager
+def collect_errors(logger: str = "") -> Iterator[ErrorRecords]:
+    """The ERROR records that reach `logger` (the root by default) inside the block."""
+    handler = ErrorRecords()
+    target = logging.getLogger(logger or None)
+    target.addHandler(handler)
+    try:
+        yield handler
+    finally:
+        target.removeHandler(handler)

@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import asyncio
 
-import pytest
-
 from firelane.models import Alert, Execution, Incident, Severity
-from firelane.store import Accepted, Store, open_store
+from firelane.store import Accepted, Store
 from firelane.store.alerts import AlertPolicy
 from flows.intake.committer import Committer
 
@@ -23,11 +21,6 @@ def _respond(alert: Alert, incident: Incident) -> Execution | None:
         raise RuntimeError("the runbook matcher broke on this alert")
     return Execution(incident_id=incident.id, runbook_name="rb", runbook_hash="h" * 64,
                      runbook_source="x", status="pending")
-
-
-@pytest.fixture
-def sq(sqlite_url: str) -> Store:
-    return open_store(sqlite_url)
 
 
 def test_concurrent_requests_share_commits_and_all_land(sq: Store) -> None:

@@ -17,13 +17,6 @@ def run(rc: RunContext) -> bool:
     return asyncio.run(run_dag(rc, plain_runner))
 
 
-@pytest.fixture
-def sq(sqlite_url: str) -> Store:
-    from firelane.store import open_store
-
-    return open_store(sqlite_url)
-
-
 def test_if_needs_outputs_and_skips(sq: Store) -> None:
     rc = prepare(sq, """version: 1
 name: t

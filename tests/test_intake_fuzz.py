@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import codecs
 import json
-import logging
 import os
 import tracemalloc
 from collections.abc import Iterator
@@ -30,6 +29,7 @@ from firelane.store import open_store
 from flows.intake.app import create_app
 from flows.intake.config import IntakeConfig, SecretRef, SourceSettings
 from integrations.alerts import SOURCES
+from tests.helpers import ErrorRecords, collect_errors
 from tests.test_alert_sources import JSON_VALUES
 
 EXAMPLES = int(os.environ.get("FIRELANE_FUZZ_EXAMPLES", "1000"))
@@ -72,23 +72,10 @@ HEADERS = st.dictionaries(
     max_size=4)
 
 
-class _Errors(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.ERROR)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-
 @pytest.fixture
-def errors() -> Iterator[_Errors]:
-    handler = _Errors()
-    logging.getLogger().addHandler(handler)
-    try:
+def errors() -> Iterator[ErrorRecords]:
+    with collect_errors() as handler:
         yield handler
-    finally:
-        logging.getLogger().removeHandler(handler)
 
 
 def _apps(tmp: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, Any]:
@@ -105,7 +92,7 @@ def _apps(tmp: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, Any]:
 @pytest.mark.parametrize("source", SOURCES)
 def test_fuzzed_requests_never_5xx_never_log_errors_memory_bounded(
         source: str, tmp_path_factory: pytest.TempPathFactory,
-        monkeypatch: pytest.MonkeyPatch, errors: _Errors) -> None:
+        monkeypatch: pytest.MonkeyPatch, errors: ErrorRecords) -> None:
     apps = _apps(tmp_path_factory.mktemp(f"fuzz-{source}"), monkeypatch)
     loop = asyncio.new_event_loop()
     clients = [httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
@@ -170,7 +157,7 @@ async def _raw(app: Any, path: str, messages: list[dict[str, Any]],
 
 
 def test_a_client_gone_mid_body_or_over_the_limit_is_refused_not_an_error(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, errors: _Errors) -> None:
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, errors: ErrorRecords) -> None:
     monkeypatch.setenv("SLACK_SIGNING", "slack-signing-0123456789")
     store = open_store(f"sqlite:///{tmp_path / 'gone.db'}")
     app = create_app(store, IntakeConfig(max_body_bytes=LIMIT, slack_signing_secret=SecretRef(

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from integrations.sandbox import Sandbox
+from tests.helpers import collect_errors
 from tests.sandbox_fixtures import make_ctx, run_action
 
 FAULTS: dict[str, dict[str, Any]] = {
@@ -117,27 +118,13 @@ def test_persistent_rate_limit_gives_up_with_the_vendor_message(fault_env: Sandb
 
 
 def test_a_client_that_gave_up_is_no_error_in_the_sandbox_log(fault_env: Sandbox) -> None:
-    import logging
     import time
 
-    class Errors(logging.Handler):
-        def __init__(self) -> None:
-            super().__init__(logging.ERROR)
-            self.messages: list[str] = []
-
-        def emit(self, record: logging.LogRecord) -> None:
-            self.messages.append(record.getMessage())
-
-    errors = Errors()
-    server_log = logging.getLogger("uvicorn.error")
-    server_log.addHandler(errors)
-    try:
+    with collect_errors("uvicorn.error") as errors:
         rule = fault_env.faults.add(path="/slack/api/conversations.create", kind="latency",
                                     latency=1.2)
         started = time.monotonic()
         asyncio.run(run_action("slack.create_channel", {}, make_ctx("gave-up")))
         time.sleep(max(0.0, started + 1.8 - time.monotonic()))
-    finally:
-        server_log.removeHandler(errors)
     assert rule.hits == 1 and len(fault_env.state.slack_channels) == 1
-    assert errors.messages == []
+    assert [r.getMessage() for r in errors.records] == []

@@ -15,18 +15,11 @@ from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
-import pytest
-
 from firelane.models import utcnow
-from firelane.store import Store, open_store
+from firelane.store import Store
 from flows.engine import execute_step
 from tests.helpers import prepare, step_events
 from tests.plugin_actions import calls
-
-
-@pytest.fixture
-def sq(sqlite_url: str) -> Store:
-    return open_store(sqlite_url)
 
 
 def test_a_starved_loop_does_not_let_a_second_worker_repeat_the_step(

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, ClassVar
@@ -16,7 +15,7 @@ from typing import Any, ClassVar
 import pytest
 
 import integrations  # noqa: F401  (registers the actions)
-from firelane.store import Store, open_store
+from firelane.store import Store
 from flows.dag import run_dag
 from tests.fault_proxy import FaultProxy, ProxyFault
 from tests.helpers import plain_runner, prepare, statuses, step_events
@@ -55,13 +54,6 @@ class _Webhook(BaseHTTPRequestHandler):
 
     def log_message(self, *args: Any) -> None:
         return None
-
-
-@pytest.fixture
-def sq(sqlite_url: str) -> Iterator[Store]:
-    s = open_store(sqlite_url)
-    yield s
-    s.close()
 
 
 def _run_step(store: Store, step: str, extra: str = "") -> tuple[dict[str, str], list[str]]:
