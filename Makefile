@@ -5,15 +5,26 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo demo-stop demo-deps test test-scale test-faults test-fuzz lint unit bench bench-intake system-deps venv clean
+.PHONY: lock demo demo-stop demo-deps test test-scale test-faults test-fuzz lint unit bench bench-intake system-deps venv clean
 
-$(STAMP): pyproject.toml
+# Every installed version comes from requirements.lock (hashes checked); the project itself is
+# installed on top without resolving anything. `make lock` regenerates the lock from pyproject.toml.
+$(STAMP): requirements.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q --require-hashes --no-deps -r requirements.lock
+	$(BIN)/pip install -q --no-deps -e .
+	$(BIN)/pip check
 	@touch $@
 
 venv: $(STAMP)
+
+# Resolve pyproject.toml (with the dev extra) to exact versions and hashes for Python 3.11 on
+# x86_64 Linux; the first line records a digest of the dependency lists it was made from, which
+# tests/test_lock.py compares with pyproject.toml.
+lock:
+	@command -v $(BIN)/uv >/dev/null 2>&1 || { test -x $(BIN)/python || $(PYTHON) -m venv $(VENV); \
+	  $(BIN)/pip install -q "uv==$$(sed -n 's/^uv==\([^ ]*\).*/\1/p' requirements.lock)"; }
+	$(BIN)/python scripts/lock.py
 
 # Debian packages the tests drive for real: PostgreSQL (second store backend), supervisor
 # (remediation against a real supervisord), openssh-server (shell.run over SSH to loopback) and
