@@ -1,88 +1,158 @@
-"""Settings from the environment, read when asked for (never at import time)."""
+"""Every `FIRELANE_*` environment variable, in one pydantic-settings model.
+
+Settings are read when asked for (`Settings.from_env()`), never at import time, so a process that
+changes its environment (the sandbox command, tests) is seen on the next read. Reads are cached
+per distinct set of `FIRELANE_*` values, so asking on a hot path costs a dictionary scan. A bad
+value is a `ConfigError` naming the variable, the value and what it must look like.
+`docs/reference/settings.md` is generated from this model (`settings_reference()`).
+"""
 
 from __future__ import annotations
 
 import os
 import socket
 import uuid
-from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
+from typing import Annotated, Any
 
 from platformdirs import user_data_dir
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from firelane.errors import ConfigError
 
-__all__ = ["Settings", "worker_identity"]
+__all__ = ["ENV_PREFIX", "Settings", "settings_reference", "worker_identity"]
+
+ENV_PREFIX = "FIRELANE_"
+Address = tuple[str, int] | None
 
 
-def _float(name: str, default: float) -> float:
-    raw = os.environ.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = float(raw)
-    except ValueError as exc:
-        raise ConfigError(f"{name}={raw!r} is not a number") from exc
-    if value <= 0:
-        raise ConfigError(f"{name}={raw!r} must be greater than zero")
-    return value
+class Settings(BaseSettings):
+    """Where Firelane keeps things, how it times leases and retries, and where the sandbox is.
 
-
-def _address(name: str, default: str) -> tuple[str, int] | None:
-    raw = os.environ.get(name) or default
-    if raw.lower() == "off":
-        return None
-    host, _, port = raw.rpartition(":")
-    if not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ConfigError(f"{name}={raw!r} must look like host:port (or off)")
-    return host, int(port)
-
-
-@dataclass(frozen=True)
-class Settings:
-    """Where Firelane keeps things and how it times leases.
-
-    - `FIRELANE_DATABASE_URL`: SQLAlchemy URL of the incident store (default: a SQLite file
-      under the user's data directory; `postgresql+psycopg://...` for PostgreSQL).
-    - `FIRELANE_RUNBOOKS_DIR`: where runbooks are looked up by name (default `./runbooks`).
-    - `FIRELANE_CATALOG`: the service catalog (default `./services.yaml`).
-    - `FIRELANE_LEASE_SECONDS`: how long a step claim lives without renewal (default 30).
-    - `FIRELANE_PLUGINS`: comma-separated modules to import so they register actions.
-    - `FIRELANE_PAGE_FAILURE_CHANNEL`: Slack channel id told when a page fails after its
-      retries (besides the incident's own war-room channel when it already exists).
-    - `FIRELANE_REPORTS_DIR`: where timeline reports are written (default `./reports`).
-    - `FIRELANE_WAKE_ADDRESS`: `host:port` where responders listen for the intake's UDP
-      wake-up after it commits a pending execution (default `127.0.0.1:8799`; `off` leaves
-      them to their 5 ms poll).
+    Each field is read from `FIRELANE_<FIELD NAME>` unless its description names another
+    variable.
     """
 
-    database_url: str
-    runbooks_dir: Path
-    catalog_path: Path
-    lease_seconds: float
-    plugins: tuple[str, ...]
-    page_failure_channel: str = ""
-    wake_address: tuple[str, int] | None = ("127.0.0.1", 8799)
-    reports_dir: Path = Path("reports")
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, frozen=True, extra="ignore",
+                                      populate_by_name=True)
+
+    database_url: str = Field(
+        "", description="SQLAlchemy URL of the incident store: `postgresql+psycopg://...` for "
+        "PostgreSQL; empty means a SQLite file `firelane.db` under the user's data directory.")
+    runbooks_dir: Path = Field(Path("runbooks"),
+                               description="Where runbooks are looked up by name.")
+    catalog_path: Path = Field(Path("services.yaml"), validation_alias="FIRELANE_CATALOG",
+                               description="The service catalog (`FIRELANE_CATALOG`).")
+    lease_seconds: float = Field(30.0, gt=0, description="How long a step claim lives without "
+                                 "renewal; another worker may take the step over after it.")
+    plugins: Annotated[tuple[str, ...], NoDecode] = Field(
+        (), description="Comma-separated modules to import so that they register actions.")
+    page_failure_channel: str = Field(
+        "", description="Slack channel id told when a page fails after its retries (besides "
+        "the incident's war room when it exists), and where approvals go without a war room.")
+    wake_address: Annotated[Address, NoDecode] = Field(
+        ("127.0.0.1", 8799), description="`host:port` where responders listen for the intake's "
+        "UDP wake-up after it commits a pending execution; `off` leaves them to their poll.")
+    reports_dir: Path = Field(Path("reports"), description="Where timeline reports are written.")
+    templates_dir: Path | None = Field(
+        None, description="A folder whose report templates override the bundled ones (same "
+        "file names).")
+    prefect_outage_seconds: float = Field(
+        900.0, gt=0, description="How long a run rides out an unreachable Prefect API before "
+        "it gives up.")
+    retry_attempts: int = Field(4, ge=1, description="Attempts per vendor call (the first "
+                                "included).")
+    retry_base_seconds: float = Field(0.5, gt=0, description="First back-off between attempts "
+                                      "(doubles each time, with jitter).")
+    retry_max_seconds: float = Field(30.0, gt=0, description="Longest back-off; also caps a "
+                                     "vendor's Retry-After.")
+    retry_settle_seconds: float = Field(
+        2.0, ge=0, description="Wait after a failure whose outcome is unknown (timeout, dropped "
+        "connection) before checking whether the effect happened.")
+    jira_index_wait_seconds: float = Field(
+        10.0, ge=0, description="How long a Jira check-before-create waits for the search index "
+        "to show an issue just created.")
+    sandbox_url: str = Field("", description="URL of a running sandbox (set by `firelane "
+                             "sandbox`); runs with `--sandbox` send every vendor call there.")
+    sandbox_ca: str = Field("", description="CA file the sandbox's TLS certificate is signed "
+                            "with (set by `firelane sandbox`).")
+    sandbox_client_timeout: float = Field(10.0, gt=0, description="Vendor-client timeout, in "
+                                          "seconds, against the sandbox.")
+
+    @field_validator("plugins", mode="before")
+    @classmethod
+    def _split_plugins(cls, raw: Any) -> Any:
+        if isinstance(raw, str):
+            return tuple(p.strip() for p in raw.split(",") if p.strip())
+        return raw
+
+    @field_validator("wake_address", mode="before")
+    @classmethod
+    def _parse_address(cls, raw: Any) -> Any:
+        if not isinstance(raw, str):
+            return raw
+        if raw.lower() == "off":
+            return None
+        host, _, port = raw.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError("must look like host:port (or off)")
+        return host, int(port)
+
+    @field_validator("database_url")
+    @classmethod
+    def _default_database(cls, url: str) -> str:
+        return url or f"sqlite:///{Path(user_data_dir('firelane')) / 'firelane.db'}"
+
+    @field_validator("templates_dir", mode="before")
+    @classmethod
+    def _empty_is_none(cls, raw: Any) -> Any:
+        return None if raw == "" else raw
 
     @classmethod
     def from_env(cls) -> Settings:
-        """Read the settings now."""
-        url = os.environ.get("FIRELANE_DATABASE_URL", "")
-        if not url:
-            url = f"sqlite:///{Path(user_data_dir('firelane')) / 'firelane.db'}"
-        plugins = tuple(p.strip() for p in os.environ.get("FIRELANE_PLUGINS", "").split(",")
-                        if p.strip())
-        return cls(
-            database_url=url,
-            runbooks_dir=Path(os.environ.get("FIRELANE_RUNBOOKS_DIR", "runbooks")),
-            catalog_path=Path(os.environ.get("FIRELANE_CATALOG", "services.yaml")),
-            lease_seconds=_float("FIRELANE_LEASE_SECONDS", 30.0),
-            plugins=plugins,
-            page_failure_channel=os.environ.get("FIRELANE_PAGE_FAILURE_CHANNEL", ""),
-            wake_address=_address("FIRELANE_WAKE_ADDRESS", "127.0.0.1:8799"),
-            reports_dir=Path(os.environ.get("FIRELANE_REPORTS_DIR", "reports")),
-        )
+        """Read the settings now (cached while the `FIRELANE_*` variables stay the same)."""
+        return _read(tuple(sorted((k, v) for k, v in os.environ.items()
+                                  if k.startswith(ENV_PREFIX))))
+
+
+def _variable(name: str) -> str:
+    field = Settings.model_fields.get(name)
+    alias = field.validation_alias if field is not None else None
+    return alias if isinstance(alias, str) else f"{ENV_PREFIX}{name.upper()}"
+
+
+@lru_cache(maxsize=16)
+def _read(snapshot: tuple[tuple[str, str], ...]) -> Settings:
+    values = dict(snapshot)
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            name = _variable(str(error["loc"][0])) if error["loc"] else ENV_PREFIX + "*"
+            problems.append(f"{name}={values.get(name, '')!r}: {error['msg']}")
+        raise ConfigError("bad setting: " + "; ".join(problems)
+                          + " (see docs/reference/settings.md)") from exc
+
+
+def settings_reference() -> str:
+    """The settings reference page (Markdown), generated from the model."""
+    lines = ["# Settings", "",
+             "Firelane reads these environment variables when a process needs them (never at "
+             "import time). A bad value stops the command with an error naming the variable.",
+             "Generated from `firelane/settings.py` by `python scripts/reference.py`.", "",
+             "| variable | default | what it is |", "|---|---|---|"]
+    for name, field in Settings.model_fields.items():
+        default = field.default
+        if isinstance(default, tuple):
+            default = ("off" if default is None else ":".join(map(str, default))
+                       if name == "wake_address" else ",".join(default))
+        shown = "(empty)" if default in ("", None, ()) else f"`{default}`"
+        description = (field.description or "").replace("|", "\\|")
+        lines.append(f"| `{_variable(name)}` | {shown} | {description} |")
+    return "\n".join(lines) + "\n"
 
 
 def worker_identity() -> str:

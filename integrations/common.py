@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import os
 import random
 import ssl
 import threading
@@ -30,6 +29,7 @@ from firelane.errors import (
 from firelane.lanes import run_blocking
 from firelane.redaction import register_secrets_of
 from firelane.registry import ActionContext
+from firelane.settings import Settings
 
 __all__ = [
     "BLOCK_TTL_SECONDS",
@@ -73,13 +73,9 @@ class RetryPolicy:
     @classmethod
     def from_env(cls) -> RetryPolicy:
         """The policy in force now."""
-        try:
-            return cls(int(os.environ.get("FIRELANE_RETRY_ATTEMPTS", 4)),
-                       float(os.environ.get("FIRELANE_RETRY_BASE_SECONDS", 0.5)),
-                       float(os.environ.get("FIRELANE_RETRY_MAX_SECONDS", 30)),
-                       float(os.environ.get("FIRELANE_RETRY_SETTLE_SECONDS", 2)))
-        except ValueError as exc:
-            raise ConfigError(f"FIRELANE_RETRY_* must be numbers: {exc}") from exc
+        settings = Settings.from_env()
+        return cls(settings.retry_attempts, settings.retry_base_seconds,
+                   settings.retry_max_seconds, settings.retry_settle_seconds)
 
     def delay(self, attempt: int, error: Exception) -> float:
         """Seconds to wait before `attempt + 1`: the vendor's Retry-After, else backoff."""
@@ -156,12 +152,13 @@ def ssl_context(verify: str | bool) -> ssl.SSLContext | bool:
 def sandbox_timeout() -> float:
     """Client timeout against the sandbox (`FIRELANE_SANDBOX_CLIENT_TIMEOUT`, default 10 s);
     fault tests shorten it to turn injected latency into client timeouts quickly."""
-    return float(os.environ.get("FIRELANE_SANDBOX_CLIENT_TIMEOUT", "10"))
+    return Settings.from_env().sandbox_client_timeout
 
 
 def sandbox_endpoint() -> tuple[str, str]:
     """The running sandbox's URL and CA file (`FIRELANE_SANDBOX_URL`, `FIRELANE_SANDBOX_CA`)."""
-    url, ca = os.environ.get("FIRELANE_SANDBOX_URL"), os.environ.get("FIRELANE_SANDBOX_CA")
+    settings = Settings.from_env()
+    url, ca = settings.sandbox_url, settings.sandbox_ca
     if not url or not ca:
         raise ConfigError("this execution runs against the sandbox, but no sandbox is running "
                           "(start one with `firelane sandbox`, or use `firelane run --sandbox`, "

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-import os
 import re
 import time
 from datetime import UTC, datetime
@@ -14,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from firelane.errors import VendorRejected, VendorUnavailable
 from firelane.registry import ActionContext, action
+from firelane.settings import Settings
 from integrations.common import load_block, retrying
 from integrations.jira.errors import call
 
@@ -69,7 +69,7 @@ def _browse(creds_url: str, key: str) -> str:
 
 
 def _index_wait() -> float:
-    return float(os.environ.get("FIRELANE_JIRA_INDEX_WAIT_SECONDS", "10"))
+    return Settings.from_env().jira_index_wait_seconds
 
 
 class _Creator:
