@@ -199,6 +199,37 @@ def actions_page() -> str:
     return "\n".join(out).rstrip("\n") + "\n"
 
 
+# --- Errors --------------------------------------------------------------------------------
+
+_ERRORS_WHERE = """## Where they show
+
+- **Command line**: any `FirelaneError` is one line on stderr, `firelane: <message>`, and exit
+  status 1 ([Command line](cli.md)).
+- **Runbook files**: `RunbookValidationError` carries every problem at once, each with file,
+  line and path (`runbooks/x.yaml:14 steps[3].with.channel: ...`); what is checked is in
+  [Runbook YAML](runbook-yaml.md#validation).
+- **Steps**: an `ActionInputError` fails the step at once without retrying; `ActionTimeout`
+  cancels it. `RateLimited` and `VendorUnavailable` are retried by the one retry layer,
+  `VendorRejected` is not ([Integrations](integrations.md)). The engine alone decides what
+  follows a failed step (`on_error`, `on_failure`); every failure is a timeline event.
+- **Intake**: `AlertRejected` is a 4xx answer with `{"error": "..."}` naming the problem,
+  `AuthenticationFailed` a 401 ([HTTP API](intake-config.md#http-api)).
+"""
+
+
+@page("reference/errors.md")
+def errors_page() -> str:
+    """The exception tree, drawn once in `firelane/errors.py`, and where each kind shows."""
+    import firelane.errors
+
+    doc = (firelane.errors.__doc__ or "").strip()
+    first, _, rest = doc.partition("\n\n")
+    tree, _, after = rest.partition("\n\n")
+    return (_header("Errors", "the docstring of `firelane/errors.py`") + first + "\n\n```text\n"
+            + "\n".join(line[4:] for line in tree.splitlines()) + "\n```\n\n"
+            + " ".join(after.split()) + "\n\n" + _ERRORS_WHERE)
+
+
 # --- Driver --------------------------------------------------------------------------------
 
 
