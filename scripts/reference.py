@@ -170,13 +170,18 @@ def _fields(model: Any, inputs: bool, catalog: dict[str, str]) -> list[str]:
     return [*rows, ""]
 
 
+# Actions registered by other modules (plugins, the tests' own) are not Firelane's to document.
+_BUNDLED = ("firelane", "flows", "integrations")
+
+
 @page("reference/actions.md")
 def actions_page() -> str:
     """Every bundled action: id, docstring, typed inputs and outputs, from the registry."""
     importlib.import_module("integrations")
     from firelane.registry import registered_actions
 
-    specs = registered_actions()
+    specs = {name: spec for name, spec in registered_actions().items()
+             if spec.fn.__module__.split(".")[0] in _BUNDLED}
     out = [_header("Actions", "the action registry (`firelane actions`)").rstrip("\n"), "",
            "What a step can `uses:`: every action bundled with Firelane, with the inputs its "
            "`with:` takes and the outputs later steps read as `steps.<id>.outputs`. "
