@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: lock demo demo-stop demo-deps test test-scale test-faults test-fuzz lint unit bench bench-intake system-deps venv clean
+.PHONY: lock demo demo-stop demo-deps docs docs-reference test test-scale test-faults test-fuzz lint unit bench bench-intake system-deps venv clean
 
 # Every installed version comes from requirements.lock (hashes checked); the project itself is
 # installed on top without resolving anything. `make lock` regenerates the lock from pyproject.toml.
@@ -50,7 +50,15 @@ unit: venv system-deps
 	FIRELANE_REQUIRE_POSTGRES=1 FIRELANE_REQUIRE_BROWSER=1 PREFECT_SERVER_ANALYTICS_ENABLED=false \
 	  $(BIN)/pytest -q
 
-test: lint unit
+test: lint unit docs
+
+# The documentation site (MkDocs + Material, offline): --strict fails on a broken link or anchor.
+docs: venv
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict -d build/site
+
+# Rewrite docs/reference pages generated from the code (tests/test_docs.py fails when stale).
+docs-reference: venv
+	$(BIN)/python scripts/reference.py
 
 # Two intakes, two paging and two flow responders, the Prefect server and the store on PostgreSQL.
 test-scale: venv system-deps
