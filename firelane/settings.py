@@ -55,10 +55,11 @@ class Settings(BaseSettings):
     wake_address: Annotated[Address, NoDecode] = Field(
         ("127.0.0.1", 8799), description="`host:port` where responders listen for the intake's "
         "UDP wake-up after it commits a pending execution; `off` leaves them to their poll.")
-    reports_dir: Path = Field(Path("reports"), description="Where timeline reports are written.")
+    reports_dir: Path = Field(Path("reports"), description="Where timeline reports and "
+                              "postmortem drafts are written.")
     templates_dir: Path | None = Field(
-        None, description="A folder whose report templates override the bundled ones (same "
-        "file names).")
+        None, description="A folder whose `report.md.j2`, `report.html.j2` or "
+        "`postmortem.md.j2` override the bundled templates.")
     prefect_outage_seconds: float = Field(
         900.0, gt=0, description="How long a run rides out an unreachable Prefect API before "
         "it gives up.")
@@ -138,18 +139,15 @@ def _read(snapshot: tuple[tuple[str, str], ...]) -> Settings:
 
 
 def settings_reference() -> str:
-    """The settings reference page (Markdown), generated from the model."""
-    lines = ["# Settings", "",
-             "Firelane reads these environment variables when a process needs them (never at "
-             "import time). A bad value stops the command with an error naming the variable.",
-             "Generated from `firelane/settings.py` by `python scripts/reference.py`.", "",
-             "| variable | default | what it is |", "|---|---|---|"]
+    """A Markdown table of every variable: name, default and meaning, from the model."""
+    lines = ["| variable | default | what it is |", "|---|---|---|"]
     for name, field in Settings.model_fields.items():
         default = field.default
-        if isinstance(default, tuple):
-            default = ("off" if default is None else ":".join(map(str, default))
-                       if name == "wake_address" else ",".join(default))
-        shown = "(empty)" if default in ("", None, ()) else f"`{default}`"
+        if name == "wake_address":
+            default = ":".join(map(str, default))
+        elif isinstance(default, tuple):
+            default = ",".join(default)
+        shown = "(empty)" if default in ("", None) else f"`{default}`"
         description = (field.description or "").replace("|", "\\|")
         lines.append(f"| `{_variable(name)}` | {shown} | {description} |")
     return "\n".join(lines) + "\n"

@@ -235,6 +235,43 @@ def errors_page() -> str:
             + " ".join(after.split()) + "\n\n" + _ERRORS_WHERE)
 
 
+_SETTINGS_INTRO = """\
+Every Firelane process reads its settings from the environment when it needs them, never at
+import time, through one model (`firelane.settings.Settings`). A bad value stops the command with
+an error naming the variable, its value and what it must look like. Secrets are never settings:
+they live in Prefect blocks ([Save credentials](../how-to/credentials.md)), and the intake's are
+`{env: ...}` or `{block: ...}` references in its [configuration](intake-config.md#configuration).
+The store's schema is created and upgraded by Alembic migrations whenever the store is opened;
+how the one retry layer uses the `RETRY` settings: [Integrations](integrations.md).
+
+"""
+
+_SETTINGS_OUTRO = """
+## Set by Firelane, read by commands
+
+`shell.run` passes `FIRELANE_IDEMPOTENCY_KEY` (the step's key) to the command it runs, in an
+environment otherwise built from scratch ([Remediate with guardrails](../how-to/remediate.md)).
+
+## Prefect's own
+
+`PREFECT_API_URL` (set it, or each process starts a temporary Prefect server),
+`PREFECT_API_AUTH_STRING` (clients) and `PREFECT_SERVER_API_AUTH_STRING`,
+`PREFECT_SERVER_ENCRYPTION_KEY`, `PREFECT_API_DATABASE_CONNECTION_URL` (the server):
+[Deploy at scale](../how-to/deploy-at-scale.md). `PREFECT_CLIENT_MAX_RETRIES` bounds how long a
+run's Prefect client retries before the execution waits out an outage
+([Exactly once](../explanation/exactly-once.md)).
+"""
+
+
+@page("reference/settings.md")
+def settings_page() -> str:
+    """Every `FIRELANE_*` variable, from the pydantic-settings model."""
+    from firelane.settings import settings_reference
+
+    return (_header("Settings", "`firelane/settings.py`") + _SETTINGS_INTRO
+            + settings_reference() + _SETTINGS_OUTRO)
+
+
 # --- Driver --------------------------------------------------------------------------------
 
 

@@ -65,4 +65,4 @@ def test_the_reference_lists_every_variable() -> None:
     for name in ("FIRELANE_DATABASE_URL", "FIRELANE_CATALOG", "FIRELANE_WAKE_ADDRESS",
                  "FIRELANE_RETRY_SETTLE_SECONDS", "FIRELANE_SANDBOX_CLIENT_TIMEOUT"):
         assert f"| `{name}` |" in page
-    assert page.count("\n| `FIRELANE_") == len(Settings.model_fields)
+    assert page.count("| `FIRELANE_") == len(Settings.model_fields)
