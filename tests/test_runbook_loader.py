@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -48,10 +49,14 @@ def test_unreadable_files_are_clear(tmp_path: Path) -> None:
         load_runbook(binary)
     with pytest.raises(RunbookError, match="cannot read runbook"):
         load_runbook(tmp_path / "missing.yaml")
-    deep = tmp_path / "deep.yaml"
-    deep.write_text("x: " + "[" * 5000 + "]" * 5000 + "\n")
-    with pytest.raises(RunbookValidationError, match="nested more than 64 levels deep"):
-        load_runbook(deep)
+    for depth, says in ((65, "nested more than 64 levels deep; flatten it"),
+                        (5000, "nested more than 64 levels deep|maximum nesting depth")):
+        deep = tmp_path / f"deep{depth}.yaml"
+        deep.write_text("x: " + "[" * depth + "]" * depth + "\n")
+        with pytest.raises(RunbookValidationError) as info:
+            load_runbook(deep)
+        assert f"deep{depth}.yaml:1: " in str(info.value), info.value
+        assert re.search(says, str(info.value)), info.value
 
 
 def test_find_runbook_by_name_and_path(tmp_path: Path) -> None:
