@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 
 from bench.common import free_port, summarize
 from tests.pgserver import stop_process
@@ -145,8 +146,8 @@ async def memory(intake: str) -> dict[str, float]:
     """The intake's resident and peak resident memory in MiB, from its `/metrics`."""
     async with httpx.AsyncClient() as client:
         text = (await client.get(f"{intake}/metrics")).text
-    found = dict(line.split() for line in text.splitlines()
-                 if line.startswith("firelane_process_"))
-    return {"rss_mib": round(int(found["firelane_process_resident_memory_bytes"]) / 2**20, 1),
+    found = {sample.name: sample.value for family in text_string_to_metric_families(text)
+             for sample in family.samples if sample.name.startswith("firelane_process_")}
+    return {"rss_mib": round(found["firelane_process_resident_memory_bytes"] / 2**20, 1),
             "peak_rss_mib": round(
-                int(found["firelane_process_peak_resident_memory_bytes"]) / 2**20, 1)}
+                found["firelane_process_peak_resident_memory_bytes"] / 2**20, 1)}

@@ -7,6 +7,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from prometheus_client.parser import text_string_to_metric_families
+
 from firelane.inputs import new_execution
 from firelane.loader import parse_runbook
 from firelane.models import IncidentDraft, Severity, StepStatus, TimelineEvent
@@ -79,3 +81,25 @@ def collect_errors(logger: str = "") -> Iterator[ErrorRecords]:
         yield handler
     finally:
         target.removeHandler(handler)
+
+
+Series = tuple[str, tuple[tuple[str, str], ...]]
+
+
+def scrape_page(text: str) -> dict[Series, float]:
+    """Every sample of a Prometheus text page by (name, sorted labels). Raises `ValueError` when
+    the page does not parse or names one series twice."""
+    samples: dict[Series, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            key = (sample.name, tuple(sorted(sample.labels.items())))
+            if key in samples:
+                raise ValueError(f"series {key} appears twice")
+            samples[key] = sample.value
+    return samples
+
+
+def counted(samples: dict[Series, float]) -> dict[Series, float]:
+    """The samples a request may move: all but process readings and `_created` timestamps."""
+    return {k: v for k, v in samples.items()
+            if not k[0].startswith("firelane_process_") and not k[0].endswith("_created")}

@@ -10,11 +10,13 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 from firelane.store import open_store
 from flows.intake.app import create_app
 from flows.intake.config import IntakeConfig, SecretRef, SourceSettings, load_intake_config
 from integrations.sandbox import Sandbox
+from tests.helpers import Series, counted, scrape_page
 
 HERE = Path(__file__).resolve().parent / "payloads"
 AM = (HERE / "alertmanager_group_mixed.json").read_bytes()
@@ -44,6 +46,28 @@ def _get(app: Any, path: str) -> httpx.Response:
     return asyncio.run(go())
 
 
+def _scrape(app: Any) -> dict[Series, float]:
+    response = _get(app, "/metrics")
+    assert response.headers["content-type"] == CONTENT_TYPE_LATEST
+    return scrape_page(response.text)
+
+
+def _received(source: str, status: str) -> Series:
+    return ("firelane_alerts_received_total", (("source", source), ("status", status)))
+
+
+def _rejected(source: str, status: str) -> Series:
+    return ("firelane_alerts_rejected_total", (("source", source), ("status", status)))
+
+
+def _moved(before: dict[Series, float], after: dict[Series, float],
+           ignore: tuple[str, ...] = ("firelane_intake_seconds",)) -> dict[Series, float]:
+    """What changed between two scrapes (latency buckets aside: they depend on timing)."""
+    assert set(after) == set(before)
+    was, now = counted(before), counted(after)
+    return {k: now[k] - was[k] for k in now if now[k] != was[k] and not k[0].startswith(ignore)}
+
+
 def test_accept_dedup_and_resolve(sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     store = open_store(sqlite_url)
     app = create_app(store, _config(monkeypatch, auto_resolve=True))
@@ -63,16 +87,16 @@ def test_accept_dedup_and_resolve(sqlite_url: str, monkeypatch: pytest.MonkeyPat
     [done] = _post(app, [("/alerts/alertmanager", json.dumps(resolved).encode(), TOKEN)])
     assert done.status_code == 202
     assert store.get_incident("INC-1").status == "resolved"
-    metrics = _get(app, "/metrics").text
-    assert 'firelane_alerts_received_total{source="alertmanager",status="firing"} 2' in metrics
-    assert "firelane_dedup_hits_total 1" in metrics
-    assert "# TYPE firelane_alert_first_action_seconds histogram" in metrics
-    assert 'firelane_intake_seconds_bucket{le="+Inf"} 3' in metrics
-    assert "firelane_responses_waiting 0" in metrics and "firelane_pages_failed 0" in metrics
-    memory = dict(line.split() for line in metrics.splitlines()
-                  if line.startswith("firelane_process_"))
-    assert 0 < int(memory["firelane_process_resident_memory_bytes"]) \
-        <= int(memory["firelane_process_peak_resident_memory_bytes"])
+    metrics = _scrape(app)
+    assert metrics[_received("alertmanager", "firing")] == 2
+    assert metrics[_received("alertmanager", "resolved")] == 3
+    assert metrics[("firelane_dedup_hits_total", ())] == 1
+    assert ("firelane_alert_first_action_seconds_count", ()) in metrics
+    assert metrics[("firelane_intake_seconds_bucket", (("le", "+Inf"),))] == 3
+    assert metrics[("firelane_responses_waiting", ())] == 0
+    assert metrics[("firelane_pages_failed", ())] == 0
+    assert 0 < metrics[("firelane_process_resident_memory_bytes", ())] \
+        <= metrics[("firelane_process_peak_resident_memory_bytes", ())]
     assert _get(app, "/healthz").json() == {"ok": True, "store": "sqlite",
                                             "insecure_no_auth": False}
 
@@ -112,11 +136,11 @@ def test_grouping_reopen_and_flapping_decide_who_gets_paged(
     assert incident.reopened == 3 and incident.labels.get("flapping") == "true"
     # The first reopen paged again (a new execution); the flapping ones did not.
     assert len(store.list_executions(incident.id)) == 2
-    metrics = _get(app, "/metrics").text
-    assert "firelane_alerts_grouped_total 1" in metrics
-    assert "firelane_incidents_reopened_total 3" in metrics
-    assert "firelane_alerts_flapping_total 2" in metrics
-    assert "firelane_responses_waiting 2" in metrics
+    metrics = _scrape(app)
+    assert metrics[("firelane_alerts_grouped_total", ())] == 1
+    assert metrics[("firelane_incidents_reopened_total", ())] == 3
+    assert metrics[("firelane_alerts_flapping_total", ())] == 2
+    assert metrics[("firelane_responses_waiting", ())] == 2
 
 
 @pytest.mark.parametrize(("path", "body", "headers", "status", "message"), [
@@ -138,6 +162,64 @@ def test_bad_requests_are_4xx_and_store_nothing(sqlite_url: str,
     [response] = _post(app, [(path, body, headers)])
     assert response.status_code == status and message in response.json()["error"]
     assert store.list_incidents() == []
+
+
+def test_metrics_count_each_alert_by_source_and_status_and_each_refusal_by_http_status(
+        sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = open_store(sqlite_url)
+    app = create_app(store, _config(monkeypatch, max_body_bytes=2048))
+    before = _scrape(app)
+    responses = _post(app, [("/alerts/alertmanager", AM, TOKEN),
+                            ("/alerts/alertmanager", AM, TOKEN),
+                            ("/alerts/alertmanager", AM, {"authorization": "Bearer nope"}),
+                            ("/alerts/alertmanager", b"{broken", TOKEN),
+                            ("/alerts/alertmanager", b"x" * 3000, TOKEN),
+                            ("/alerts/generic", b"{}", {"content-type": "application/json"})])
+    assert [r.status_code for r in responses] == [202, 202, 401, 400, 413, 401]
+    after = _scrape(app)
+    assert _moved(before, after) == {
+        _received("alertmanager", "firing"): 2, _received("alertmanager", "resolved"): 2,
+        _rejected("alertmanager", "401"): 1, _rejected("alertmanager", "400"): 1,
+        _rejected("alertmanager", "413"): 1, _rejected("generic", "401"): 1,
+        ("firelane_incidents_declared_total", ()): 1, ("firelane_dedup_hits_total", ()): 1}
+    assert after[("firelane_intake_seconds_count", ())] == 2
+
+
+INJECTIONS = ["/alerts/nope%22%7D%0Afake_metric%201", '/alerts/x"y', "/alerts/x%22y",
+              "/alerts/a%5Cb%7Bc%7D", "/alerts/%E2%80%AEreganamtrela", "/alerts/Alertmanager",
+              "/alerts/" + "q" * 20_000, "/alerts/%00", "/alerts/unknown"]
+
+
+def test_unknown_sources_are_404_and_add_nothing_to_metrics(
+        sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = open_store(sqlite_url)
+    app = create_app(store, _config(monkeypatch))
+    before = _scrape(app)
+    responses = _post(app, [(path, AM, TOKEN) for path in INJECTIONS])
+    assert [r.status_code for r in responses] == [404] * len(INJECTIONS)
+    page = _get(app, "/metrics").text
+    assert "fake_metric" not in page
+    after = scrape_page(page)
+    assert _moved(before, after, ignore=()) == {_rejected("unknown", "404"): len(INJECTIONS)}
+    assert all(r.json()["error"].startswith("unknown source ") and
+               "use one of alertmanager, grafana" in r.json()["error"] and len(r.text) < 300
+               for r in responses), [r.text[:300] for r in responses]
+    assert store.list_incidents() == []
+
+
+def test_two_intakes_in_one_process_keep_their_own_metrics(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    one = create_app(open_store(f"sqlite:///{tmp_path / 'one.db'}"), _config(monkeypatch))
+    two = create_app(open_store(f"sqlite:///{tmp_path / 'two.db'}"), _config(monkeypatch))
+    _post(one, [("/alerts/alertmanager", AM, TOKEN), ("/alerts/nagios", AM, TOKEN)])
+    _post(two, [("/alerts/alertmanager", AM, {})])
+    first, second = _scrape(one), _scrape(two)
+    assert (first[_received("alertmanager", "firing")],
+            second[_received("alertmanager", "firing")]) == (1, 0)
+    assert (first[_rejected("unknown", "404")], second[_rejected("unknown", "404")]) == (1, 0)
+    assert (first[_rejected("alertmanager", "401")],
+            second[_rejected("alertmanager", "401")]) == (0, 1)
+    assert b"firelane_" not in generate_latest(REGISTRY)
 
 
 def test_insecure_mode_and_sns_subscription(sqlite_url: str) -> None:

@@ -6,7 +6,8 @@ Each source gets `FIRELANE_FUZZ_EXAMPLES` cases (1,000 in `make test`, 10,000 in
 record (an unhandled exception is one), and no request makes the intake hold more than 32 times
 the body limit (traced allocations above what was held before the request). A client that goes
 away mid-body, and bodies over the limit (declared or streamed), are refused on every body route
-without an ERROR record.
+without an ERROR record. Fuzzed paths and headers never add a series to `/metrics` or make it
+unparsable; an unknown source is a 404 that moves only `source="unknown"`.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import httpx
 import pytest
@@ -29,7 +31,7 @@ from firelane.store import open_store
 from flows.intake.app import create_app
 from flows.intake.config import IntakeConfig, SecretRef, SourceSettings
 from integrations.alerts import SOURCES
-from tests.helpers import ErrorRecords, collect_errors
+from tests.helpers import ErrorRecords, Series, collect_errors, counted, scrape_page
 from tests.test_alert_sources import JSON_VALUES
 
 EXAMPLES = int(os.environ.get("FIRELANE_FUZZ_EXAMPLES", "1000"))
@@ -139,6 +141,12 @@ def test_fuzzed_requests_never_5xx_never_log_errors_memory_bounded(
 async def _raw(app: Any, path: str, messages: list[dict[str, Any]],
                headers: list[tuple[bytes, bytes]]) -> int:
     """Drive the ASGI app with exactly these request messages; the response status."""
+    return (await _exchange(app, "POST", path, messages, headers))[0]
+
+
+async def _exchange(app: Any, method: str, path: str, messages: list[dict[str, Any]],
+                    headers: list[tuple[bytes, bytes]]) -> tuple[int, bytes]:
+    """Drive the ASGI app with exactly these request messages; the response status and body."""
     queue = list(messages)
     sent: list[dict[str, Any]] = []
 
@@ -149,11 +157,12 @@ async def _raw(app: Any, path: str, messages: list[dict[str, Any]],
         sent.append(message)
 
     scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
-             "method": "POST", "scheme": "http", "path": path, "raw_path": path.encode(),
+             "method": method, "scheme": "http", "path": path, "raw_path": path.encode(),
              "query_string": b"", "headers": headers, "client": ("127.0.0.1", 1),
              "server": ("intake", 80), "root_path": ""}
     await app(scope, receive, send)
-    return int(next(m["status"] for m in sent if m["type"] == "http.response.start"))
+    status = int(next(m["status"] for m in sent if m["type"] == "http.response.start"))
+    return status, b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
 
 
 def test_a_client_gone_mid_body_or_over_the_limit_is_refused_not_an_error(
@@ -177,3 +186,67 @@ def test_a_client_gone_mid_body_or_over_the_limit_is_refused_not_an_error(
             == 413, path
     assert not errors.records, errors.records[0].getMessage()
     assert store.list_incidents() == []
+
+
+SEGMENTS = st.one_of(
+    st.text(max_size=80),
+    st.text(alphabet='"\\\n\r{}=,# %/\x00\u202e\u2028', max_size=40),
+    st.binary(max_size=40).map(lambda b: "".join(f"%{x:02X}" for x in b)),
+    st.binary(max_size=40).map(lambda b: unquote("".join(f"%{x:02X}" for x in b),
+                                                 errors="replace")),
+    st.integers(1000, 30_000).map(lambda n: 'nope"}\nfake_metric 1 ' * (n // 20)),
+    st.sampled_from([*SOURCES, "unknown", "ALERTMANAGER", " alertmanager", "generic\n"]),
+)
+RAW_HEADERS = st.lists(st.tuples(
+    st.one_of(st.sampled_from([b"authorization", b"content-type", b"content-length",
+                               b"x-amz-sns-message-type", b"x-pagerduty-signature", b"host"]),
+              st.binary(min_size=1, max_size=20)),
+    st.binary(max_size=200)), max_size=6)
+UNKNOWN_404: Series = ("firelane_alerts_rejected_total", (("source", "unknown"),
+                                                          ("status", "404")))
+
+
+def test_fuzzed_paths_and_headers_never_add_a_series_or_break_the_metrics_page(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, errors: ErrorRecords) -> None:
+    apps = _apps(tmp_path, monkeypatch)
+    loop = asyncio.new_event_loop()
+
+    def scrape(app: Any) -> dict[Series, float]:
+        status, page = loop.run_until_complete(_exchange(app, "GET", "/metrics", [], []))
+        assert status == 200
+        return scrape_page(page.decode())
+
+    last = [counted(scrape(app)) for app in apps]
+    series = [set(scrape(app)) for app in apps]
+    assert series[0] == series[1]
+    body = json.dumps({"alerts": [ALERT]}).encode()
+    seen: dict[int, int] = {}
+
+    @settings(max_examples=EXAMPLES, deadline=None, database=None,
+              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    @given(segment=SEGMENTS, headers=RAW_HEADERS, secured=st.booleans())
+    def case(segment: str, headers: list[tuple[bytes, bytes]], secured: bool) -> None:
+        app, before = apps[secured], last[secured]
+        status, answer = loop.run_until_complete(_exchange(
+            app, "POST", f"/alerts/{segment}",
+            [{"type": "http.request", "body": body, "more_body": False}], headers))
+        seen[status] = seen.get(status, 0) + 1
+        after = scrape(app)
+        last[secured] = counted(after)
+        assert set(after) == series[secured]
+        assert status < 500, (status, answer[:300])
+        if segment in SOURCES:
+            return
+        moved = {k: v - before[k] for k, v in counted(after).items() if v != before[k]}
+        assert status != 202 and moved in ({}, {UNKNOWN_404: 1}), (status, moved)
+        if status == 404 and b"unknown source" in answer:
+            assert moved == {UNKNOWN_404: 1}
+            assert len(answer) < 300 and json.loads(answer)["error"]
+        assert not errors.records, errors.records[0].getMessage()
+
+    try:
+        case()
+    finally:
+        loop.close()
+    assert seen.get(404, 0) > EXAMPLES // 3, seen
+    print(f"\nfuzzed paths: {sum(seen.values())} requests, statuses {sorted(seen.items())}")

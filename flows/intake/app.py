@@ -16,7 +16,8 @@ from typing import Any
 
 import httpx
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST
 from slack_sdk.signature import Clock
 
 from firelane.errors import AlertRejected, NotFound
@@ -51,6 +52,12 @@ def _reject(exc: AlertRejected) -> JSONResponse:
     return JSONResponse({"error": str(exc)}, status_code=exc.status)
 
 
+def _unknown_source(source: str) -> JSONResponse:
+    shown = source if len(source) <= 64 else source[:64] + "..."
+    return JSONResponse({"error": f"unknown source {shown!r}; use one of "
+                         f"{', '.join(SOURCES)}"}, status_code=404)
+
+
 def create_app(store: Store, config: IntakeConfig, responder: Responder | None = None,
                insecure: bool = False,
                fetch_cert: Callable[[str], bytes] = default_cert_fetcher,
@@ -58,10 +65,11 @@ def create_app(store: Store, config: IntakeConfig, responder: Responder | None =
     """The ASGI app (OpenAPI docs at /docs)."""
     sources: dict[str, SourceConfig] = config.source_configs()
     policy = config.policy()
-    metrics = IntakeMetrics()
     committer = Committer(store, config.auto_resolve, policy,
                           responder.plan if responder is not None else None)
     stale_after = 3 * (responder.settings.lease_seconds if responder is not None else 30.0)
+    metrics = IntakeMetrics(store, stale_after, responder)
+
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if insecure:
@@ -83,10 +91,10 @@ def create_app(store: Store, config: IntakeConfig, responder: Responder | None =
         """Accept a webhook from `source` (alertmanager, grafana, datadog, cloudwatch,
         pagerduty, generic)."""
         started = time.perf_counter()
+        if source not in SOURCES:
+            metrics.count_rejected("unknown", 404)
+            return _unknown_source(source)
         try:
-            if source not in SOURCES:
-                raise AlertRejected(f"unknown source {source!r}; use one of "
-                                    f"{', '.join(SOURCES)}", 404)
             body = await read_bounded(request, config.max_body_bytes)
             headers = {k.lower(): v for k, v in request.headers.items()}
             if source == "cloudwatch":
@@ -100,30 +108,25 @@ def create_app(store: Store, config: IntakeConfig, responder: Responder | None =
                 parsed = parse(source, body, headers, sources[source])
             if parsed.confirm_url:
                 await asyncio.to_thread(fetch_cert, parsed.confirm_url)
-                metrics.count("sns_subscriptions_confirmed_total")
+                metrics.sns_confirmed.inc()
         except AlertRejected as exc:
-            metrics.count("alerts_rejected_total", f'source="{source}",status="{exc.status}"')
+            metrics.count_rejected(source, exc.status)
             return _reject(exc)
         except httpx.HTTPError as exc:
             log.warning("cloudwatch: could not reach SNS: %s: %s", type(exc).__name__, exc)
-            metrics.count("alerts_rejected_total", f'source="{source}",status="503"')
+            metrics.count_rejected(source, 503)
             return JSONResponse({"error": f"could not reach SNS ({type(exc).__name__}); "
                                  "nothing was stored, retry"}, status_code=503)
         try:
             accepted = await committer.accept(parsed.alerts)
         except Exception as exc:
             log.error("could not store alerts from %s: %s: %s", source, type(exc).__name__, exc)
-            metrics.count("alerts_rejected_total", f'source="{source}",status="503"')
+            metrics.count_rejected(source, 503)
             return JSONResponse({"error": "the incident store could not commit the alerts "
                                  f"({type(exc).__name__}); nothing was stored, retry"},
                                 status_code=503)
         for item in accepted:
-            metrics.count("alerts_received_total", f'source="{source}",status="{item.status}"')
-            metrics.count("dedup_hits_total", by=int(item.deduplicated))
-            metrics.count("alerts_grouped_total", by=int(item.grouped))
-            metrics.count("incidents_reopened_total", by=int(item.reopened))
-            metrics.count("alerts_flapping_total", by=int(item.flapping))
-            metrics.count("incidents_declared_total", by=int(item.declared))
+            metrics.count_accepted(source, item)
             if item.execution_id is not None and responder is not None:
                 if responder.external:
                     responder.waker.wake()
@@ -154,15 +157,11 @@ def create_app(store: Store, config: IntakeConfig, responder: Responder | None =
                                for e in store.list_executions(found.id)],
                 "timeline": [e.model_dump(mode="json") for e in store.timeline(found.id)]}
 
-    @app.get("/metrics", response_class=PlainTextResponse)
-    async def prometheus() -> str:
-        """Prometheus text format (see the README for every series)."""
-        health = await asyncio.to_thread(store.health, stale_after, metrics.first_action_seen)
-        metrics.absorb(health)
-        if responder is not None:
-            metrics.counters["responses_started_total"] = responder.started
-            metrics.counters["responses_failed_total"] = responder.failed
-        return metrics.render(health, len(responder.tasks) if responder is not None else 0)
+    @app.get("/metrics", response_class=Response)
+    async def prometheus() -> Response:
+        """Prometheus text format (every series: docs/reference/metrics.md)."""
+        page = await asyncio.to_thread(metrics.exposition)
+        return Response(page, media_type=CONTENT_TYPE_LATEST)
 
     add_slack_routes(app, store, config.slack_signing_secret.resolve("slack_signing_secret")
                      if config.slack_signing_secret else None, slack_clock,

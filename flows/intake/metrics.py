@@ -1,120 +1,191 @@
-"""The intake's Prometheus metrics (text exposition format 0.0.4).
+"""The intake's Prometheus metrics, through `prometheus_client`, one registry per intake app.
 
 Counters and the intake-latency histogram are this process's own; the response figures
 (waiting, stuck, failed pages, alert→first-action) are read from the store at scrape time, so
 they cover every intake and responder process that shares it.
+
+Every label value comes from a fixed vocabulary and every series exists from the moment the app
+is built: `source` is one of `SOURCES` or `unknown`, `status` one of `ALERT_STATUSES` (alerts
+received) or `REJECTED_STATUSES` (requests refused). No request can add a series, and
+`prometheus_client` escapes whatever it writes, so no request can add a line either.
 """
 
 from __future__ import annotations
 
-import bisect
 import os
 import resource
-from collections import Counter
-from dataclasses import dataclass, field
+import threading
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from firelane.store import Health
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    ProcessCollector,
+    generate_latest,
+)
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-__all__ = ["BUCKETS", "Histogram", "IntakeMetrics", "peak_resident_bytes",
-           "resident_bytes"]
+from firelane.store import Accepted, Health, Store
+from integrations.alerts import SOURCES
+
+if TYPE_CHECKING:
+    from flows.intake.responder import Responder
+
+__all__ = ["ALERT_STATUSES", "BUCKETS", "REJECTED_STATUSES", "SOURCE_LABELS", "IntakeMetrics",
+           "peak_resident_bytes", "resident_bytes", "source_label", "status_label"]
 
 BUCKETS = (0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+SOURCE_LABELS = (*SOURCES, "unknown")
+ALERT_STATUSES = ("firing", "resolved")
+REJECTED_STATUSES = ("400", "401", "404", "413", "415", "503", "other")
 
-_HELP = {
-    "alerts_received_total": ("counter", "Alerts accepted, by source and alert status"),
-    "alerts_rejected_total": ("counter", "Requests refused, by source and HTTP status"),
-    "incidents_declared_total": ("counter", "Incidents declared by alerts"),
-    "dedup_hits_total": ("counter", "Alerts folded into their fingerprint's open incident"),
-    "alerts_grouped_total": ("counter", "Alerts that joined their group's incident"),
-    "incidents_reopened_total": ("counter", "Incidents reopened by a re-firing alert"),
-    "alerts_flapping_total": ("counter", "Re-firing alerts marked flapping (not paged)"),
-    "responses_started_total": ("counter", "Responses this process started"),
-    "responses_failed_total": ("counter", "Responses this process could not run"),
-    "sns_subscriptions_confirmed_total": ("counter", "SNS subscriptions confirmed"),
-}
-
-
-@dataclass
-class Histogram:
-    """A cumulative Prometheus histogram."""
-
-    counts: list[int] = field(default_factory=lambda: [0] * (len(BUCKETS) + 1))
-    total: float = 0.0
-    n: int = 0
-
-    def observe(self, seconds: float) -> None:
-        """Count one observation."""
-        self.counts[bisect.bisect_left(BUCKETS, seconds)] += 1
-        self.total += seconds
-        self.n += 1
-
-    def render(self, name: str, help_text: str) -> list[str]:
-        """Exposition lines."""
-        lines = [f"# HELP {name} {help_text}", f"# TYPE {name} histogram"]
-        running = 0
-        for bound, count in zip((*map(str, BUCKETS), "+Inf"), self.counts, strict=True):
-            running += count
-            lines.append(f'{name}_bucket{{le="{bound}"}} {running}')
-        return [*lines, f"{name}_sum {self.total:.6f}", f"{name}_count {self.n}"]
+_STORE_GAUGES: tuple[tuple[str, str, Callable[[Health], float]], ...] = (
+    ("firelane_responses_waiting", "Executions accepted and waiting for a responder",
+     lambda h: h.waiting),
+    ("firelane_responses_oldest_waiting_seconds", "Age of the oldest waiting execution",
+     lambda h: round(h.oldest_waiting_seconds, 3)),
+    ("firelane_flows_waiting", "Executions whose urgent steps ran, waiting for a flow runner",
+     lambda h: h.flows_waiting),
+    ("firelane_executions_stuck", "Running executions past their lease (responder or step "
+     "worker stopped)", lambda h: h.stuck),
+    ("firelane_pages_failed", "Pages that failed after their retries (incidents flagged "
+     "page_failed)", lambda h: h.pages_failed),
+)
+_RUNNING = ("firelane_responses_running", "Responses running in this process")
+_STARTED = ("firelane_responses_started", "Responses this process started")
+_FAILED = ("firelane_responses_failed", "Responses this process could not run")
+_FIRST_ACTION = ("firelane_alert_first_action_seconds",
+                 "From the response being recorded (with its alert) to its first step "
+                 "succeeding")
+_PEAK = ("firelane_process_peak_resident_memory_bytes",
+         "Highest resident memory of this process since it started")
 
 
-@dataclass
+def source_label(source: str) -> str:
+    """`source` if it is a known alert source, else `unknown`."""
+    return source if source in SOURCES else "unknown"
+
+
+def status_label(status: int) -> str:
+    """The HTTP status of a refusal as a label: one of `REJECTED_STATUSES` (`other` if new)."""
+    text = str(status)
+    return text if text in REJECTED_STATUSES else "other"
+
+
+class _StoreCollector:
+    """The response figures, read from the store (and the responder) at each scrape."""
+
+    def __init__(self, store: Store, stale_after: float, responder: Responder | None) -> None:
+        self.store, self.stale_after, self.responder = store, stale_after, responder
+        self.first_action = Histogram(*_FIRST_ACTION, buckets=BUCKETS, registry=None)
+        self.seen: datetime | None = None
+        self.lock = threading.Lock()
+
+    def describe(self) -> Iterator[Metric]:
+        for name, text, _ in _STORE_GAUGES:
+            yield GaugeMetricFamily(name, text)
+        yield GaugeMetricFamily(*_RUNNING)
+        yield CounterMetricFamily(*_STARTED)
+        yield CounterMetricFamily(*_FAILED)
+        yield from self.first_action.describe()
+
+    def collect(self) -> Iterator[Metric]:
+        with self.lock:
+            health = self.store.health(self.stale_after, self.seen)
+            for at, seconds in health.first_actions:
+                self.first_action.observe(seconds)
+                self.seen = at
+        for name, text, read in _STORE_GAUGES:
+            yield GaugeMetricFamily(name, text, value=read(health))
+        responder = self.responder
+        yield GaugeMetricFamily(*_RUNNING, value=len(responder.tasks) if responder else 0)
+        yield CounterMetricFamily(*_STARTED, value=responder.started if responder else 0)
+        yield CounterMetricFamily(*_FAILED, value=responder.failed if responder else 0)
+        yield from self.first_action.collect()
+
+
+class _PeakMemoryCollector:
+    """The process's peak resident memory (`ProcessCollector` has only the current one)."""
+
+    def describe(self) -> Iterator[Metric]:
+        yield GaugeMetricFamily(*_PEAK)
+
+    def collect(self) -> Iterator[Metric]:
+        yield GaugeMetricFamily(*_PEAK, value=peak_resident_bytes())
+
+
 class IntakeMetrics:
-    """Everything `/metrics` shows."""
+    """One intake app's metrics, in a registry of its own (never the process-wide default), so
+    two intakes in one process neither share nor collide.
 
-    counters: Counter[str] = field(default_factory=Counter)
-    intake: Histogram = field(default_factory=Histogram)
-    first_action: Histogram = field(default_factory=Histogram)
-    first_action_seen: datetime | None = None
+    Args:
+        store: read at scrape time for the response figures.
+        stale_after: seconds after which a running execution without a heartbeat is stuck.
+        responder: the in-process responder whose counts are shown, if any.
 
-    def count(self, name: str, labels: str = "", by: int = 1) -> None:
-        """Add to a counter (`labels` like `source="grafana"`)."""
-        self.counters[f"{name}{{{labels}}}" if labels else name] += by
+    Example:
+        >>> metrics = IntakeMetrics(store, 90.0)
+        >>> metrics.count_rejected("nagios", 404)   # counted as source="unknown"
+        >>> page = metrics.exposition()
+    """
 
-    def absorb(self, health: Health) -> None:
-        """Fold the executions that acted since the last scrape into the histogram."""
-        for at, seconds in health.first_actions:
-            self.first_action.observe(seconds)
-            self.first_action_seen = at
+    def __init__(self, store: Store, stale_after: float,
+                 responder: Responder | None = None) -> None:
+        self.registry = registry = CollectorRegistry()
+        self.received = Counter("firelane_alerts_received",
+                                "Alerts accepted, by source and alert status",
+                                ("source", "status"), registry=registry)
+        self.rejected = Counter("firelane_alerts_rejected",
+                                "Requests refused, by source and HTTP status",
+                                ("source", "status"), registry=registry)
+        self.declared = Counter("firelane_incidents_declared", "Incidents declared by alerts",
+                                registry=registry)
+        self.dedup_hits = Counter("firelane_dedup_hits",
+                                  "Alerts folded into their fingerprint's open incident",
+                                  registry=registry)
+        self.grouped = Counter("firelane_alerts_grouped",
+                               "Alerts that joined their group's incident", registry=registry)
+        self.reopened = Counter("firelane_incidents_reopened",
+                                "Incidents reopened by a re-firing alert", registry=registry)
+        self.flapping = Counter("firelane_alerts_flapping",
+                                "Re-firing alerts marked flapping (not paged)", registry=registry)
+        self.sns_confirmed = Counter("firelane_sns_subscriptions_confirmed",
+                                     "SNS subscriptions confirmed", registry=registry)
+        self.intake = Histogram("firelane_intake_seconds",
+                                "Request to committed 202, this process", buckets=BUCKETS,
+                                registry=registry)
+        for source in SOURCES:
+            for status in ALERT_STATUSES:
+                self.received.labels(source, status)
+        for source in SOURCE_LABELS:
+            for code in REJECTED_STATUSES:
+                self.rejected.labels(source, code)
+        ProcessCollector(namespace="firelane", registry=registry)
+        registry.register(_PeakMemoryCollector())
+        registry.register(_StoreCollector(store, stale_after, responder))
 
-    def render(self, health: Health, running: int) -> str:
-        """The whole exposition."""
-        lines: list[str] = []
-        families: dict[str, list[str]] = {}
-        for key, value in sorted(self.counters.items()):
-            families.setdefault(key.split("{")[0], []).append(f"firelane_{key} {value}")
-        for family, samples in families.items():
-            kind, text = _HELP.get(family, ("counter", family.replace("_", " ")))
-            lines += [f"# HELP firelane_{family} {text}", f"# TYPE firelane_{family} {kind}",
-                      *samples]
-        gauges: list[tuple[str, str, float]] = [
-            ("responses_waiting", "Executions accepted and waiting for a responder",
-             health.waiting),
-            ("responses_oldest_waiting_seconds", "Age of the oldest waiting execution",
-             round(health.oldest_waiting_seconds, 3)),
-            ("flows_waiting", "Executions whose urgent steps ran, waiting for a flow runner",
-             health.flows_waiting),
-            ("executions_stuck", "Running executions past their lease (responder or step "
-             "worker stopped)", health.stuck),
-            ("pages_failed", "Pages that failed after their retries (incidents flagged "
-             "page_failed)", health.pages_failed),
-            ("responses_running", "Responses running in this process", running),
-            ("process_resident_memory_bytes", "Resident memory of this process now",
-             resident_bytes()),
-            ("process_peak_resident_memory_bytes", "Highest resident memory of this process "
-             "since it started", peak_resident_bytes()),
-        ]
-        for name, text, reading in gauges:
-            lines += [f"# HELP firelane_{name} {text}", f"# TYPE firelane_{name} gauge",
-                      f"firelane_{name} {reading}"]
-        lines += self.intake.render("firelane_intake_seconds",
-                                    "Request to committed 202, this process")
-        lines += self.first_action.render(
-            "firelane_alert_first_action_seconds",
-            "From the response being recorded (with its alert) to its first step succeeding")
-        return "\n".join(lines) + "\n"
+    def count_accepted(self, source: str, item: Accepted) -> None:
+        """Count one committed alert and what the store decided about it."""
+        status = "resolved" if item.status == "resolved" else "firing"
+        self.received.labels(source_label(source), status).inc()
+        self.dedup_hits.inc(int(item.deduplicated))
+        self.grouped.inc(int(item.grouped))
+        self.reopened.inc(int(item.reopened))
+        self.flapping.inc(int(item.flapping))
+        self.declared.inc(int(item.declared))
+
+    def count_rejected(self, source: str, status: int) -> None:
+        """Count one refused request (an unknown source counts as `unknown`)."""
+        self.rejected.labels(source_label(source), status_label(status)).inc()
+
+    def exposition(self) -> bytes:
+        """The whole page in the Prometheus text format. It reads the store: call it off the
+        event loop."""
+        return generate_latest(self.registry)
 
 
 def resident_bytes() -> int:
