@@ -19,6 +19,11 @@ pytest_plugins = ["tests.child_processes", "pytester"]
 
 ROOT = Path(__file__).resolve().parent.parent
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+# Until a test asks for `prefect_api`, Prefect calls (in this process or a subprocess) go to a
+# closed port and fail, instead of starting a temporary Prefect server that a killed subprocess
+# would leave behind.
+NO_PREFECT_API = "http://127.0.0.1:9/api"
+os.environ.setdefault("PREFECT_API_URL", NO_PREFECT_API)
 
 
 @pytest.fixture(scope="session")
