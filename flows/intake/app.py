@@ -25,8 +25,8 @@ from flows.intake.bodies import read_bounded
 from flows.intake.committer import Committer
 from flows.intake.config import IntakeConfig
 from flows.intake.metrics import IntakeMetrics
-from flows.intake.responder import Responder
 from flows.intake.slack_interactions import add_slack_routes
+from flows.respond.starter import ResponseStarter
 from integrations.alerts import SOURCES, SourceConfig, authenticate, parse
 
 __all__ = ["INSECURE_BANNER", "create_app", "default_cert_fetcher"]
@@ -51,7 +51,7 @@ def _reject(exc: AlertRejected) -> JSONResponse:
     return JSONResponse({"error": str(exc)}, status_code=exc.status)
 
 
-def create_app(store: Store, config: IntakeConfig, responder: Responder | None = None,
+def create_app(store: Store, config: IntakeConfig, starter: ResponseStarter | None = None,
                insecure: bool = False,
                fetch_cert: Callable[[str], bytes] = default_cert_fetcher,
                slack_clock: Clock | None = None) -> FastAPI:
@@ -60,20 +60,20 @@ def create_app(store: Store, config: IntakeConfig, responder: Responder | None =
     policy = config.policy()
     metrics = IntakeMetrics()
     committer = Committer(store, config.auto_resolve, policy,
-                          responder.plan if responder is not None else None)
-    stale_after = 3 * (responder.settings.lease_seconds if responder is not None else 30.0)
+                          starter.plan if starter is not None else None)
+    stale_after = 3 * (starter.settings.lease_seconds if starter is not None else 30.0)
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if insecure:
             log.warning(INSECURE_BANNER)
-        if responder is not None:
-            resumed = responder.resume_unfinished()
+        if starter is not None:
+            resumed = starter.resume_unfinished()
             if resumed:
                 log.warning("resumed %d response(s) that never finished", resumed)
         yield
         committer.close()
-        if responder is not None and responder.tasks:
-            await asyncio.wait(responder.tasks, timeout=30)
+        if starter is not None and starter.tasks:
+            await asyncio.wait(starter.tasks, timeout=30)
 
     app = FastAPI(title="Firelane intake", version="0.1.0", lifespan=lifespan,
                   description="Alert webhooks in; incidents and their runbooks out.")
@@ -124,11 +124,11 @@ def create_app(store: Store, config: IntakeConfig, responder: Responder | None =
             metrics.count("incidents_reopened_total", by=int(item.reopened))
             metrics.count("alerts_flapping_total", by=int(item.flapping))
             metrics.count("incidents_declared_total", by=int(item.declared))
-            if item.execution_id is not None and responder is not None:
-                if responder.external:
-                    responder.waker.wake()
+            if item.execution_id is not None and starter is not None:
+                if starter.external:
+                    starter.waker.wake()
                 else:
-                    responder.start(item.execution_id)
+                    starter.start(item.execution_id)
         metrics.intake.observe(time.perf_counter() - started)
         return {"alerts": [{"id": a.id, "fingerprint": a.fingerprint, "status": a.status,
                             "incident_id": a.incident_id, "deduplicated": a.deduplicated,
@@ -159,10 +159,10 @@ def create_app(store: Store, config: IntakeConfig, responder: Responder | None =
         """Prometheus text format (see the README for every series)."""
         health = await asyncio.to_thread(store.health, stale_after, metrics.first_action_seen)
         metrics.absorb(health)
-        if responder is not None:
-            metrics.counters["responses_started_total"] = responder.started
-            metrics.counters["responses_failed_total"] = responder.failed
-        return metrics.render(health, len(responder.tasks) if responder is not None else 0)
+        if starter is not None:
+            metrics.counters["responses_started_total"] = starter.started
+            metrics.counters["responses_failed_total"] = starter.failed
+        return metrics.render(health, len(starter.tasks) if starter is not None else 0)
 
     add_slack_routes(app, store, config.slack_signing_secret.resolve("slack_signing_secret")
                      if config.slack_signing_secret else None, slack_clock,
