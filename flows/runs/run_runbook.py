@@ -134,7 +134,6 @@ async def run_runbook(execution_id: str) -> dict[str, Any]:
         except FirelaneError as exc:
             _fail_before_start(store, execution_id, exc)
             raise
-    store = rc.store
     rc.approve = request_and_wait
     rc.service_lock = prefect_service_lock
     tag = f"incident:{rc.incident.id}"
@@ -163,15 +162,15 @@ def run_execution(execution_id: str, context: RunContext | None = None) -> dict[
 
     `context` is the execution's `RunContext` when the caller already built it (the fast path);
     otherwise it is built here, once, and the flow run and every resume after an outage share
-    it."""
+    it. An execution whose context cannot be built runs the flow anyway, which fails it loudly
+    (timeline and flow run)."""
     if context is None:
         settings = Settings.from_env()
-        store = shared_store(settings.database_url)
         try:
-            context = build_context(store, execution_id, settings)
-        except FirelaneError as exc:
-            _fail_before_start(store, execution_id, exc)
-            raise
+            context = build_context(shared_store(settings.database_url), execution_id,
+                                    settings)
+        except FirelaneError:
+            return asyncio.run(run_runbook(execution_id))
     _PREPARED[execution_id] = context
     try:
         return asyncio.run(ride_out_outages(context, lambda: run_runbook(execution_id)))
