@@ -113,7 +113,7 @@ class Bench:
 
     async def run(self, pairs: list[tuple[str, str]]) -> tuple[float, list[float], float]:
         """Run every execution at once: (wall seconds, per-incident seconds, CPU seconds)."""
-        from flows.fast_path import run_with_fast_path
+        from flows.respond.fast_path import run_with_fast_path
 
         async def one(execution_id: str) -> float:
             t = time.perf_counter()

@@ -50,7 +50,7 @@ async def measure(rounds: int, steps: int) -> dict[str, Any]:
     from firelane.models import IncidentDraft, Severity
     from firelane.settings import Settings
     from firelane.store import open_store
-    from flows.runbook_flow import run_runbook
+    from flows.runs.run_runbook import run_runbook
 
     store = open_store(Settings.from_env().database_url)
     loaded = parse_runbook(runbook(steps), "bench-engine.yaml")

@@ -86,8 +86,8 @@ async def measure(runs: int, stand_in: StandIn) -> dict[str, Any]:
     from firelane.models import IncidentDraft, Severity
     from firelane.settings import Settings
     from firelane.store import open_store
-    from flows.fast_path import run_with_fast_path
-    from flows.runbook_flow import run_runbook
+    from flows.respond.fast_path import run_with_fast_path
+    from flows.runs.run_runbook import run_runbook
 
     settings = Settings.from_env()
     store = open_store(settings.database_url)

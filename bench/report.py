@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import summarize, write_results
 from firelane.models import Incident, Severity
 from firelane.timeline import SOURCE_ORDER, Entry, automation_summary, key_times, merge
-from flows.report import Report, render
+from flows.records.report import Report, render
 
 
 def entries(n: int) -> list[Entry]:

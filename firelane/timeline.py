@@ -1,9 +1,9 @@
 """One ordered incident timeline from every source, and the key times computed from it.
 
-Pure functions over plain data (no I/O): `flows.timeline_sources` fetches PagerDuty, Slack and
-Jira entries; the store gives Firelane's own events. Entries are merged in time order (UTC) and
-duplicates between sources are dropped: two entries with the same `dedup` key are one thing seen
-twice (the first source in `SOURCE_ORDER` wins).
+Pure functions over plain data (no I/O): `flows.records.timeline_sources` fetches PagerDuty,
+Slack and Jira entries; the store gives Firelane's own events. Entries are merged in time order
+(UTC) and duplicates between sources are dropped: two entries with the same `dedup` key are one
+thing seen twice (the first source in `SOURCE_ORDER` wins).
 """
 
 from __future__ import annotations

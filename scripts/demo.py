@@ -227,7 +227,7 @@ def _demo(stack: Stack, args: argparse.Namespace, api: str, token: str,
     say(f"Alertmanager webhook → intake: 202 in {ms:.1f} ms · INC-{incident.number} declared "
         f"({incident.severity.value}) · runbook web-5xx-rollback", head=True)
     narrator = Narrator(store, incident_id)
-    threading.Thread(target=importlib.import_module, args=("flows.approvals",),
+    threading.Thread(target=importlib.import_module, args=("flows.runs.approvals",),
                      daemon=True).start()
     approved_at = None
     while True:
@@ -287,7 +287,7 @@ def _approve(stack: Stack, number: int, pending: Any, args: argparse.Namespace,
         say(f"  the demo approves in {left} s (run it with --interactive to decide yourself)")
         narrator.poll()
         time.sleep(1)
-    from flows.approvals import decide
+    from flows.runs.approvals import decide
 
     asyncio.run(decide(narrator.store, pending, True, "demo-oncall",
                        "bad deploy confirmed by the diagnosis"))

@@ -12,9 +12,9 @@ import pytest
 
 from firelane.models import IncidentStatus
 from firelane.store import open_store
-from flows.action_items import Outcome, Policy, remind
-from flows.automation_cli import parse_time
+from firelane.timeparse import parse_time
 from flows.cli import main
+from flows.runs.action_items import Outcome, Policy, remind
 from integrations.sandbox import Sandbox
 from tests.sandbox_fixtures import make_ctx, run_action
 
@@ -117,7 +117,7 @@ def test_items_a_runbook_opens_in_jira_are_tracked_once(firelane_env: str,
     from firelane.inputs import new_execution
     from firelane.loader import parse_runbook
     from firelane.models import IncidentDraft, Severity
-    from flows.runbook_flow import run_runbook
+    from flows.runs.run_runbook import run_runbook
 
     store = open_store(firelane_env)
     loaded = parse_runbook("""version: 1

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from firelane.store import open_store
-from flows.runbook_flow import run_runbook
+from flows.runs.run_runbook import run_runbook
 from tests.plugin_actions import calls, effects
 
 ROOT = Path(__file__).resolve().parent.parent

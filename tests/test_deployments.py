@@ -25,8 +25,8 @@ from firelane.errors import RunbookError
 from firelane.settings import Settings
 from firelane.store import open_store
 from flows.cli import main
-from flows.deployments import POOL, REMINDER_CRON, render_prefect_yaml, worker_command
-from flows.operator import operator_flow
+from flows.runs.deployments import POOL, REMINDER_CRON, render_prefect_yaml, worker_command
+from flows.runs.operator import operator_flow
 
 ROOT = Path(__file__).resolve().parent.parent
 RUNBOOKS = sorted(p.stem for p in (ROOT / "runbooks").glob("*.yaml"))

@@ -8,8 +8,8 @@ import pytest
 
 from firelane.models import Severity
 from firelane.store import Store
-from flows.dag import run_dag
 from flows.engine import RunContext, execute_step
+from flows.engine.dag import run_dag
 from tests.helpers import plain_runner, prepare, statuses, step_events
 
 
@@ -177,7 +177,7 @@ steps:
 def test_only_prefect_api_failures_count_as_an_outage() -> None:
     import httpx
 
-    from flows.outage import is_api_outage
+    from flows.runs.outage import is_api_outage
 
     request = httpx.Request("POST", "http://prefect/api/flow_runs/")
 
@@ -201,7 +201,7 @@ def test_a_run_that_keeps_failing_on_the_api_gives_up_loudly(
     import httpx
 
     from firelane.store import open_store
-    from flows import outage
+    from flows.runs import outage
 
     async def healthy() -> bool:
         return True
@@ -216,7 +216,7 @@ def test_a_run_that_keeps_failing_on_the_api_gives_up_loudly(
         tries.append(1)
         raise httpx.ConnectError("All connection attempts failed")
 
-    result = asyncio.run(outage.ride_out_outages(rc.execution.id, failing))
+    result = asyncio.run(outage.ride_out_outages(rc, failing))
     assert result["status"] == "failed" and len(tries) == outage.MAX_OUTAGES + 1
     kinds = [e.kind for e in store.timeline(rc.incident.id)]
     assert (kinds.count("execution.interrupted"), kinds.count("execution.resuming"),
@@ -227,4 +227,4 @@ def test_a_run_that_keeps_failing_on_the_api_gives_up_loudly(
         raise ValueError("a bug, not an outage")
 
     with pytest.raises(ValueError, match="not an outage"):
-        asyncio.run(outage.ride_out_outages(rc.execution.id, buggy))
+        asyncio.run(outage.ride_out_outages(rc, buggy))

@@ -12,7 +12,7 @@ import pytest
 from firelane.models import Severity
 from firelane.store import Store, open_store
 from flows.cli import main
-from flows.runbook_flow import run_runbook
+from flows.runs.run_runbook import run_runbook
 from tests.helpers import prepare, statuses, step_events
 from tests.plugin_actions import effects
 

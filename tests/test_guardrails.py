@@ -12,9 +12,9 @@ import pytest
 
 from firelane.models import TimelineEvent, utcnow
 from firelane.store import Store, open_store
-from flows.automation_cli import parse_time
+from firelane.timeparse import parse_time
 from flows.cli import main
-from flows.runbook_flow import run_runbook
+from flows.runs.run_runbook import run_runbook
 from tests.helpers import prepare, statuses
 from tests.plugin_actions import effects
 

@@ -17,7 +17,7 @@ from firelane.settings import Settings
 from firelane.store import open_store
 from flows.intake.app import create_app
 from flows.intake.config import IntakeConfig, SecretRef, SourceSettings
-from flows.intake.responder import Responder
+from flows.respond.starter import ResponseStarter
 from integrations.sandbox import Sandbox
 
 PAYLOAD = ("{{ 7*7 }} {% for x in range(3) %}loop{% endfor %} "
@@ -57,7 +57,7 @@ def test_alert_fields_reach_runbooks_as_data_and_one_argv_element_each(
     pwned = Path("/tmp/firelane-pwned")
     pwned.unlink(missing_ok=True)
     store = open_store(firelane_env)
-    responder = Responder(store, Settings.from_env(), "inject", sandbox=True)
+    responder = ResponseStarter(store, Settings.from_env(), "inject", sandbox=True)
     app = create_app(store, IntakeConfig(sources={"generic": SourceSettings(
         bearer_token=SecretRef(env="INJECT_TOKEN"))}), responder)
     alert = {"title": FIELDS["title"], "service": FIELDS["service"], "severity": "critical",

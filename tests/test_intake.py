@@ -112,14 +112,14 @@ def _am(fingerprint: str, instance: str, status: str = "firing") -> bytes:
 def test_grouping_reopen_and_flapping_decide_who_gets_paged(
         sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     from firelane.settings import Settings
-    from flows.intake.responder import Responder
+    from flows.respond.starter import ResponseStarter
 
     monkeypatch.setenv("FIRELANE_CATALOG", "/nonexistent/services.yaml")
     store = open_store(sqlite_url)
     config = _config(monkeypatch, auto_resolve=True, group_by=["service", "cluster"],
                      group_window_seconds=300, reopen_window_seconds=600,
                      flap_after_reopens=2)
-    responder = Responder(store, Settings.from_env(), "declare-incident", sandbox=True,
+    responder = ResponseStarter(store, Settings.from_env(), "declare-incident", sandbox=True,
                           external=True)
     app = create_app(store, config, responder)
     first, second = _post(app, [("/alerts/alertmanager", _am("g1", "web-1"), TOKEN),
@@ -271,10 +271,10 @@ def _wait(predicate: Callable[[], bool], seconds: float = 60) -> None:
 def test_alert_to_war_room_once_and_resume_after_restart(
         firelane_env: str, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
     from firelane.settings import Settings
-    from flows.intake.responder import Responder
+    from flows.respond.starter import ResponseStarter
 
     store = open_store(firelane_env)
-    responder = Responder(store, Settings.from_env(), "declare-incident", sandbox=True)
+    responder = ResponseStarter(store, Settings.from_env(), "declare-incident", sandbox=True)
     app = create_app(store, _config(monkeypatch), responder)
 
     async def scenario() -> list[httpx.Response]:
@@ -305,7 +305,7 @@ def test_alert_to_war_room_once_and_resume_after_restart(
     orphan = store.create_execution(new_execution(
         load_runbook(Path("runbooks/declare-incident.yaml")), orphan_incident, {},
         sandbox=True))
-    restarted = Responder(store, Settings.from_env(), "declare-incident", sandbox=True)
+    restarted = ResponseStarter(store, Settings.from_env(), "declare-incident", sandbox=True)
     app2 = create_app(store, _config(monkeypatch), restarted)
 
     async def restart() -> None:
@@ -328,12 +328,12 @@ def test_external_responder_claims_pending_and_takes_over_dead_ones(
     from firelane.models import utcnow
     from firelane.settings import Settings
     from firelane.store.tables import executions
-    from flows.intake.responder import Responder
-    from flows.intake.worker import respond_forever
+    from flows.respond.responder import respond_forever
+    from flows.respond.starter import ResponseStarter
 
     store = open_store(firelane_env)
     settings = Settings.from_env()
-    intake = Responder(store, settings, "declare-incident", sandbox=True, external=True)
+    intake = ResponseStarter(store, settings, "declare-incident", sandbox=True, external=True)
     app = create_app(store, _config(monkeypatch), intake)
     [accepted] = _post(app, [("/alerts/alertmanager", AM, TOKEN)])
     assert accepted.status_code == 202 and not intake.tasks
@@ -432,12 +432,12 @@ def test_split_roles_page_while_prefect_is_down_then_the_flow_runner_finishes(
 
     from bench.common import free_port
     from firelane.settings import Settings
-    from flows.intake.responder import Responder
-    from flows.intake.worker import respond_forever
+    from flows.respond.responder import respond_forever
+    from flows.respond.starter import ResponseStarter
 
     store = open_store(firelane_env)
     settings = Settings.from_env()
-    app = create_app(store, _config(monkeypatch), Responder(
+    app = create_app(store, _config(monkeypatch), ResponseStarter(
         store, settings, "declare-incident", sandbox=True, external=True))
     [accepted] = _post(app, [("/alerts/alertmanager", AM, TOKEN)])
     [incident] = store.list_incidents()
@@ -480,7 +480,7 @@ def test_a_response_that_cannot_run_fails_on_the_timeline(firelane_env: str) -> 
     from firelane.models import IncidentDraft, Severity
     from firelane.settings import Settings
     from firelane.store.tables import executions
-    from flows.intake.responder import Responder
+    from flows.respond.starter import ResponseStarter
 
     store = open_store(firelane_env)
     incident = store.declare_incident(IncidentDraft(title="broken", severity=Severity.SEV2,
@@ -490,7 +490,7 @@ def test_a_response_that_cannot_run_fails_on_the_timeline(firelane_env: str) -> 
     with store.tx() as conn:
         conn.execute(update(executions).where(executions.c.id == execution.id)
                      .values(runbook_source="steps: [unclosed"))
-    responder = Responder(store, Settings.from_env(), "declare-incident", sandbox=True)
+    responder = ResponseStarter(store, Settings.from_env(), "declare-incident", sandbox=True)
 
     async def go() -> None:
         responder.start(execution.id)

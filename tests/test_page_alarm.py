@@ -14,7 +14,7 @@ from firelane.loader import load_runbook
 from firelane.models import IncidentDraft, Severity
 from firelane.settings import Settings
 from firelane.store import Store, open_store
-from flows.fast_path import start_urgent_steps
+from flows.respond.fast_path import start_urgent_steps
 from integrations.sandbox import Sandbox
 from tests.sandbox_fixtures import make_ctx, run_action
 

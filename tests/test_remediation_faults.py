@@ -16,7 +16,7 @@ import pytest
 
 import integrations  # noqa: F401  (registers the actions)
 from firelane.store import Store
-from flows.dag import run_dag
+from flows.engine.dag import run_dag
 from tests.fault_proxy import FaultProxy, ProxyFault
 from tests.helpers import plain_runner, prepare, statuses, step_events
 from tests.remediation_fixtures import Service, SshServer

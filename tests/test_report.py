@@ -14,8 +14,8 @@ from firelane.models import Alert, IncidentDraft, IncidentStatus, Severity
 from firelane.store import open_store
 from firelane.timeline import Entry, key_times, merge
 from flows.cli import main
-from flows.report import build_report, render
-from flows.report_flow import timeline_report
+from flows.records.report import build_report, render
+from flows.runs.report import timeline_report
 from integrations.sandbox import Sandbox
 from tests.sandbox_fixtures import run_action
 
@@ -136,7 +136,7 @@ def test_report_from_every_source_reaches_folder_artifact_jira_and_slack(
 @pytest.mark.usefixtures("prefect_api")
 def test_incident_resolved_by_its_alert_gets_one_report(
         firelane_env: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from flows.intake.worker import report_resolved
+    from flows.respond.responder import report_resolved
 
     monkeypatch.setenv("FIRELANE_REPORTS_DIR", str(tmp_path / "reports"))
     store = open_store(firelane_env)

@@ -14,7 +14,7 @@ from firelane.loader import load_runbook
 from firelane.models import IncidentDraft, Severity
 from firelane.store import Store, open_store
 from flows.cli import main
-from flows.runbook_flow import run_runbook
+from flows.runs.run_runbook import run_runbook
 from integrations.sandbox import Sandbox
 from tests.remediation_fixtures import BAD, GOOD, Service
 

@@ -119,9 +119,9 @@ async def _prefect_view(flow_run_id: str) -> str:
 def test_planted_block_secrets_appear_nowhere(firelane_env: str, sandbox: Sandbox,
                                               tmp_path: Path,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    from flows.report import render
-    from flows.report_flow import assemble
-    from flows.runbook_flow import run_runbook
+    from flows.records.report import render
+    from flows.runs.report import assemble
+    from flows.runs.run_runbook import run_runbook
 
     monkeypatch.setenv("FIRELANE_REPORTS_DIR", str(tmp_path / "reports"))
     planted = _plant(sandbox)

@@ -23,7 +23,7 @@ from firelane.store import Store, open_store
 from flows.cli import main
 from flows.intake.app import create_app
 from flows.intake.config import IntakeConfig, SecretRef
-from flows.runbook_flow import run_runbook
+from flows.runs.run_runbook import run_runbook
 from integrations.sandbox import Sandbox
 
 SHARED = Path(__file__).resolve().parent.parent.parent / "shared"

@@ -31,10 +31,10 @@ from firelane.store.incidents import _incident
 from firelane.store.ledger import LedgerOps
 from firelane.store.tables import alerts, incidents, open_fingerprints, open_groups
 
-__all__ = ["Accepted", "AlertOps", "AlertPolicy", "Responder", "group_key"]
+__all__ = ["Accepted", "AlertOps", "AlertPolicy", "ExecutionPlanner", "group_key"]
 
 
-Responder = Callable[[Alert, Incident], Execution | None]
+ExecutionPlanner = Callable[[Alert, Incident], Execution | None]
 
 
 @dataclass(frozen=True)
@@ -242,7 +242,7 @@ class AlertOps(LedgerOps):
 
     def accept_alerts(self, batch: list[Alert], auto_resolve: bool = False,
                       policy: AlertPolicy | None = None,
-                      respond: Responder | None = None) -> list[Accepted]:
+                      respond: ExecutionPlanner | None = None) -> list[Accepted]:
         """Store a request's alerts in one transaction; committed when this returns.
 
         `respond(alert, incident)` is asked, inside the same transaction, for the execution
@@ -256,7 +256,7 @@ class AlertOps(LedgerOps):
 
     def accept_batches(self, batches: list[list[Alert]], auto_resolve: bool = False,
                        policy: AlertPolicy | None = None,
-                       respond: Responder | None = None) -> list[list[Accepted]]:
+                       respond: ExecutionPlanner | None = None) -> list[list[Accepted]]:
         """Several requests' alerts in one transaction (the intake's group commit): the open
         fingerprints are read (and locked) once, repeats are counted with one update per
         fingerprint, and the alerts are inserted together."""
@@ -281,7 +281,7 @@ class AlertOps(LedgerOps):
 
     def _accept_responding(self, conn: Connection, alert: Alert, auto_resolve: bool,
                            batch: _Batch, policy: AlertPolicy,
-                           respond: Responder | None) -> Accepted:
+                           respond: ExecutionPlanner | None) -> Accepted:
         accepted = self._accept_one(conn, alert, auto_resolve, batch, policy)
         if respond is None or not accepted.needs_response or accepted.incident_id is None:
             return accepted

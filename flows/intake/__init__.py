@@ -1,3 +1,3 @@
-"""The alert intake service (`firelane serve`): `app` (the ASGI app), `config` (the YAML file),
-`responder` (runbook matching and the fast path), `serve` (the command). Submodules are imported
-where used, so the CLI's authoring commands never import Prefect."""
+"""The alert intake HTTP service (`firelane serve`): `app` (the ASGI app), `config` (the YAML
+file), `bodies`, `committer`, `slack_interactions` and `metrics`. Submodules are imported where
+used, so the CLI's authoring commands never import Prefect."""

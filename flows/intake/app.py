@@ -26,8 +26,8 @@ from flows.intake.bodies import read_bounded
 from flows.intake.committer import Committer
 from flows.intake.config import IntakeConfig
 from flows.intake.metrics import IntakeMetrics
-from flows.intake.responder import Responder
 from flows.intake.slack_interactions import add_slack_routes
+from flows.respond.starter import ResponseStarter
 from integrations.alerts import SOURCES, SourceConfig, authenticate, parse
 
 __all__ = ["INSECURE_BANNER", "create_app", "default_cert_fetcher"]
@@ -58,7 +58,7 @@ def _unknown_source(source: str) -> JSONResponse:
                          f"{', '.join(SOURCES)}"}, status_code=404)
 
 
-def create_app(store: Store, config: IntakeConfig, responder: Responder | None = None,
+def create_app(store: Store, config: IntakeConfig, starter: ResponseStarter | None = None,
                insecure: bool = False,
                fetch_cert: Callable[[str], bytes] = default_cert_fetcher,
                slack_clock: Clock | None = None) -> FastAPI:
@@ -66,22 +66,22 @@ def create_app(store: Store, config: IntakeConfig, responder: Responder | None =
     sources: dict[str, SourceConfig] = config.source_configs()
     policy = config.policy()
     committer = Committer(store, config.auto_resolve, policy,
-                          responder.plan if responder is not None else None)
-    stale_after = 3 * (responder.settings.lease_seconds if responder is not None else 30.0)
-    metrics = IntakeMetrics(store, stale_after, responder)
+                          starter.plan if starter is not None else None)
+    stale_after = 3 * (starter.settings.lease_seconds if starter is not None else 30.0)
+    metrics = IntakeMetrics(store, stale_after, starter)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if insecure:
             log.warning(INSECURE_BANNER)
-        if responder is not None:
-            resumed = responder.resume_unfinished()
+        if starter is not None:
+            resumed = starter.resume_unfinished()
             if resumed:
                 log.warning("resumed %d response(s) that never finished", resumed)
         yield
         committer.close()
-        if responder is not None and responder.tasks:
-            await asyncio.wait(responder.tasks, timeout=30)
+        if starter is not None and starter.tasks:
+            await asyncio.wait(starter.tasks, timeout=30)
 
     app = FastAPI(title="Firelane intake", version="0.1.0", lifespan=lifespan,
                   description="Alert webhooks in; incidents and their runbooks out.")
@@ -127,11 +127,11 @@ def create_app(store: Store, config: IntakeConfig, responder: Responder | None =
                                 status_code=503)
         for item in accepted:
             metrics.count_accepted(source, item)
-            if item.execution_id is not None and responder is not None:
-                if responder.external:
-                    responder.waker.wake()
+            if item.execution_id is not None and starter is not None:
+                if starter.external:
+                    starter.waker.wake()
                 else:
-                    responder.start(item.execution_id)
+                    starter.start(item.execution_id)
         metrics.intake.observe(time.perf_counter() - started)
         return {"alerts": [{"id": a.id, "fingerprint": a.fingerprint, "status": a.status,
                             "incident_id": a.incident_id, "deduplicated": a.deduplicated,

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from firelane.models import Alert
 from firelane.store import Accepted, Store
-from firelane.store.alerts import AlertPolicy, Responder
+from firelane.store.alerts import AlertPolicy, ExecutionPlanner
 
 __all__ = ["Committer"]
 
@@ -36,7 +36,7 @@ class Committer:
     """The intake's single writer (start it on the running loop; `close()` drains it)."""
 
     def __init__(self, store: Store, auto_resolve: bool, policy: AlertPolicy,
-                 respond: Responder | None, max_batch: int = 500) -> None:
+                 respond: ExecutionPlanner | None, max_batch: int = 500) -> None:
         self.store, self.auto_resolve, self.policy = store, auto_resolve, policy
         self.respond, self.max_batch = respond, max_batch
         self.queue: queue.SimpleQueue[_Pending | object] = queue.SimpleQueue()

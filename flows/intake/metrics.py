@@ -33,7 +33,7 @@ from firelane.store import Accepted, Health, Store
 from integrations.alerts import SOURCES
 
 if TYPE_CHECKING:
-    from flows.intake.responder import Responder
+    from flows.respond.starter import ResponseStarter
 
 __all__ = ["ALERT_STATUSES", "BUCKETS", "REJECTED_STATUSES", "SOURCE_LABELS", "IntakeMetrics",
            "peak_resident_bytes", "resident_bytes", "source_label", "status_label"]
@@ -77,10 +77,10 @@ def status_label(status: int) -> str:
 
 
 class _StoreCollector:
-    """The response figures, read from the store (and the responder) at each scrape."""
+    """The response figures, read from the store (and the starter) at each scrape."""
 
-    def __init__(self, store: Store, stale_after: float, responder: Responder | None) -> None:
-        self.store, self.stale_after, self.responder = store, stale_after, responder
+    def __init__(self, store: Store, stale_after: float, starter: ResponseStarter | None) -> None:
+        self.store, self.stale_after, self.starter = store, stale_after, starter
         self.first_action = Histogram(*_FIRST_ACTION, buckets=BUCKETS, registry=None)
         self.seen: datetime | None = None
         self.lock = threading.Lock()
@@ -101,10 +101,10 @@ class _StoreCollector:
                 self.seen = at
         for name, text, read in _STORE_GAUGES:
             yield GaugeMetricFamily(name, text, value=read(health))
-        responder = self.responder
-        yield GaugeMetricFamily(*_RUNNING, value=len(responder.tasks) if responder else 0)
-        yield CounterMetricFamily(*_STARTED, value=responder.started if responder else 0)
-        yield CounterMetricFamily(*_FAILED, value=responder.failed if responder else 0)
+        starter = self.starter
+        yield GaugeMetricFamily(*_RUNNING, value=len(starter.tasks) if starter else 0)
+        yield CounterMetricFamily(*_STARTED, value=starter.started if starter else 0)
+        yield CounterMetricFamily(*_FAILED, value=starter.failed if starter else 0)
         yield from self.first_action.collect()
 
 
@@ -125,7 +125,7 @@ class IntakeMetrics:
     Args:
         store: read at scrape time for the response figures.
         stale_after: seconds after which a running execution without a heartbeat is stuck.
-        responder: the in-process responder whose counts are shown, if any.
+        starter: the in-process response starter whose counts are shown, if any.
 
     Example:
         >>> metrics = IntakeMetrics(store, 90.0)
@@ -134,7 +134,7 @@ class IntakeMetrics:
     """
 
     def __init__(self, store: Store, stale_after: float,
-                 responder: Responder | None = None) -> None:
+                 starter: ResponseStarter | None = None) -> None:
         self.registry = registry = CollectorRegistry()
         self.received = Counter("firelane_alerts_received",
                                 "Alerts accepted, by source and alert status",
@@ -166,7 +166,7 @@ class IntakeMetrics:
                 self.rejected.labels(source, code)
         ProcessCollector(namespace="firelane", registry=registry)
         registry.register(_PeakMemoryCollector())
-        registry.register(_StoreCollector(store, stale_after, responder))
+        registry.register(_StoreCollector(store, stale_after, starter))
 
     def count_accepted(self, source: str, item: Accepted) -> None:
         """Count one committed alert and what the store decided about it."""

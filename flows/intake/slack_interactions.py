@@ -24,6 +24,8 @@ from firelane.models import Approval
 from firelane.registry import ActionContext, call_action
 from firelane.store import Store
 from flows.intake.bodies import read_bounded
+from flows.runs.approvals import decide
+from flows.runs.slack_approvals import APPROVE, REJECT
 
 __all__ = ["add_slack_routes", "parse_interaction"]
 
@@ -82,9 +84,6 @@ def add_slack_routes(app: FastAPI, store: Store, signing_secret: str | None,
                      clock: Clock | None = None, max_body_bytes: int = 1 << 20) -> None:
     """Mount the interaction endpoint (answers 404 when no signing secret is configured;
     bodies over `max_body_bytes` are refused before they are read whole)."""
-    from flows.approvals import decide
-    from flows.slack_approvals import APPROVE, REJECT
-
     verifier = SignatureVerifier(signing_secret, clock or Clock()) if signing_secret else None
 
     @app.post("/slack/interactions")

@@ -5,14 +5,14 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from jira import JIRA
-from prefect.blocks.core import Block
 from pydantic import Field, SecretStr
 
 from integrations.common import pooled, sandbox_timeout
+from integrations.credentials import VendorCredentials
 
 __all__ = ["JiraCredentials"]
 
-class JiraCredentials(Block):
+class JiraCredentials(VendorCredentials):
     """Credentials and endpoint of a Jira site (Cloud or Server/Data Center).
 
     Example:
@@ -23,14 +23,10 @@ class JiraCredentials(Block):
     """
 
     _block_type_name: ClassVar[str] = "Firelane Jira Credentials"
-    _documentation_url: ClassVar[Any] = "https://github.com/firelane/firelane#integrations"
 
     base_url: str = Field(description="The Jira site, e.g. https://acme.atlassian.net.")
     username: str = Field(description="The account's email (Cloud) or user name (Server).")
     api_token: SecretStr = Field(description="An API token (Cloud) or password (Server).")
-    verify: str | bool = Field(default=True, description=(
-        "TLS verification: true, false, or the path of a CA bundle."))
-    timeout_seconds: float = Field(default=10.0, gt=0, description="Per-request timeout.")
 
     @classmethod
     def for_sandbox(cls, url: str, ca_file: str) -> JiraCredentials:

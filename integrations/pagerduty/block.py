@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import pagerduty
-from prefect.blocks.core import Block
 from pydantic import Field, SecretStr
 
 from integrations.common import pooled, sandbox_timeout, ssl_context
+from integrations.credentials import VendorCredentials
 
 __all__ = ["PagerDutyCredentials"]
 
@@ -26,7 +26,7 @@ def _quiet(client: Any, timeout: float) -> Any:
     return client
 
 
-class PagerDutyCredentials(Block):
+class PagerDutyCredentials(VendorCredentials):
     """PagerDuty credentials: a REST API token and a default Events v2 routing key.
 
     Example:
@@ -37,7 +37,6 @@ class PagerDutyCredentials(Block):
     """
 
     _block_type_name: ClassVar[str] = "Firelane PagerDuty Credentials"
-    _documentation_url: ClassVar[Any] = "https://github.com/firelane/firelane#integrations"
 
     api_token: SecretStr | None = Field(default=None, description="REST API v2 token.")
     routing_key: SecretStr | None = Field(default=None, description=(
@@ -47,9 +46,6 @@ class PagerDutyCredentials(Block):
     rest_url: str = Field(default="https://api.pagerduty.com", description="REST API base.")
     events_url: str = Field(default="https://events.pagerduty.com",
                             description="Events API base.")
-    verify: str | bool = Field(default=True, description=(
-        "TLS verification: true, false, or the path of a CA bundle."))
-    timeout_seconds: float = Field(default=10.0, gt=0, description="Per-request timeout.")
 
     @classmethod
     def for_sandbox(cls, url: str, ca_file: str) -> PagerDutyCredentials:

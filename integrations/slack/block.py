@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import ssl
-from typing import Any, ClassVar
+from typing import ClassVar
 
-from prefect.blocks.core import Block
 from pydantic import Field, SecretStr
 from slack_sdk import WebClient
 
 from integrations.common import pooled, sandbox_timeout, ssl_context
+from integrations.credentials import VendorCredentials
 
 __all__ = ["SlackCredentials"]
 
-class SlackCredentials(Block):
+class SlackCredentials(VendorCredentials):
     """A Slack bot token (scopes: channels:manage, chat:write, pins:write, bookmarks:write,
     users:read.email, files:write, channels:history).
 
@@ -25,13 +25,9 @@ class SlackCredentials(Block):
     """
 
     _block_type_name: ClassVar[str] = "Firelane Slack Credentials"
-    _documentation_url: ClassVar[Any] = "https://github.com/firelane/firelane#integrations"
 
     token: SecretStr = Field(description="The bot token (xoxb-...).")
     base_url: str = Field(default="https://slack.com/api/", description="Web API base URL.")
-    verify: str | bool = Field(default=True, description=(
-        "TLS verification: true, false, or the path of a CA bundle."))
-    timeout_seconds: float = Field(default=10.0, gt=0, description="Per-request timeout.")
 
     @classmethod
     def for_sandbox(cls, url: str, ca_file: str) -> SlackCredentials:

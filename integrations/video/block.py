@@ -6,15 +6,15 @@ import time
 from typing import Any, ClassVar
 
 import httpx
-from prefect.blocks.core import Block
 from pydantic import Field, SecretStr
 
 from integrations.common import sandbox_timeout, ssl_context
+from integrations.credentials import VendorCredentials
 
 __all__ = ["ZoomCredentials"]
 
 
-class ZoomCredentials(Block):
+class ZoomCredentials(VendorCredentials):
     """Zoom Server-to-Server OAuth credentials (scope meeting:write).
 
     Example:
@@ -25,7 +25,6 @@ class ZoomCredentials(Block):
     """
 
     _block_type_name: ClassVar[str] = "Firelane Zoom Credentials"
-    _documentation_url: ClassVar[Any] = "https://github.com/firelane/firelane#integrations"
 
     account_id: str = Field(description="The Zoom account id.")
     client_id: str = Field(description="The OAuth app's client id.")
@@ -33,9 +32,6 @@ class ZoomCredentials(Block):
     user_id: str = Field(default="me", description="Whose meetings to create.")
     api_url: str = Field(default="https://api.zoom.us/v2", description="API base URL.")
     oauth_url: str = Field(default="https://zoom.us/oauth/token", description="Token URL.")
-    verify: str | bool = Field(default=True, description=(
-        "TLS verification: true, false, or the path of a CA bundle."))
-    timeout_seconds: float = Field(default=10.0, gt=0, description="Per-request timeout.")
 
     @classmethod
     def for_sandbox(cls, url: str, ca_file: str) -> ZoomCredentials:

@@ -1,75 +1,32 @@
-"""The engine's guardrails in front of every destructive step (dry runs skip them: they touch
-nothing).
-
-In order: the kill switch and maintenance windows (`firelane automation ...`) stop the step;
-the per-service lock lets one remediation per service run at a time (a strict Prefect global
-concurrency limit `firelane-remediation-<service>` with one slot, created on first use and held
-from the execution's first destructive step to its end; a second incident's step waits, is
-skipped or fails per its `on_locked`); the rate limit refuses an execution that would be the
-(N+1)-th remediation of the service within an hour (`guardrails.max_runs_per_hour`, default
-3). A stop is recorded as the step `skipped` with the reason, and a rate-limit stop also goes
-to Slack.
-"""
+"""The per-service remediation lock on Prefect: a strict global concurrency limit
+`firelane-remediation-<service>` with one slot, created on first use and held from the
+execution's first destructive step to its end. The `run-runbook` flow injects it into the
+engine as `RunContext.service_lock`."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
+from prefect.concurrency.asyncio import concurrency
+from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 
 from firelane.errors import ActionError, GuardrailBlocked
-from firelane.lanes import run_blocking
 from firelane.runbook import Step
+from flows.engine import RunContext
 
-if TYPE_CHECKING:
-    from flows.engine import RunContext
-
-__all__ = ["ServiceLock", "check_pause", "guard", "prefect_service_lock"]
+__all__ = ["LOCK_RACE_SECONDS", "prefect_service_lock"]
 
 log = logging.getLogger("firelane.guardrails")
-
-ServiceLock = Callable[["RunContext", Step], Awaitable[None]]
 
 LOCK_RACE_SECONDS = 30.0
 
 
-async def check_pause(rc: RunContext, step: Step) -> None:
-    """Raise `GuardrailBlocked` when automation is paused for the incident's service."""
-    pause = await run_blocking(rc.store.blocking_pause, rc.incident.service)
-    if pause is not None:
-        raise GuardrailBlocked(f"{pause.describe()} (firelane automation status)")
-
-
-async def guard(rc: RunContext, step: Step) -> None:
-    """Every guardrail, just before a destructive step acts."""
-    await check_pause(rc, step)
-    if rc.service_lock is not None:
-        await rc.service_lock(rc, step)
-        await check_pause(rc, step)
-    limit = rc.loaded.runbook.guardrails.max_runs_per_hour
-    allowed, runs = await run_blocking(rc.store.count_remediation, rc.execution.id,
-                                       rc.incident.service, limit)
-    if not allowed:
-        from flows.notices import notify_slack
-
-        reason = (f"rate limit: {runs} remediations of {rc.incident.service} in the last hour "
-                  f"(this runbook allows {limit})")
-        _, failures = await notify_slack(
-            rc, step, f":no_entry: INC-{rc.incident.number}: step {step.id} ({step.uses}) "
-            f"was not run: {reason}. Remediate by hand if needed.", "rate-limit")
-        if failures:
-            log.warning("rate-limit notice not sent to %s", failures)
-        raise GuardrailBlocked(reason)
-
-
 async def _busy(name: str) -> bool:
     """Create the limit (one slot) when missing; is its slot taken right now?"""
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
-    from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
-
     async with get_client() as client:
         try:
             found = await client.read_global_concurrency_limit_by_name(name)
@@ -83,8 +40,6 @@ async def _busy(name: str) -> bool:
 
 async def _hold(name: str, wait: float, acquired: asyncio.Future[None],
                 release: asyncio.Event) -> None:
-    from prefect.concurrency.asyncio import concurrency
-
     try:
         async with concurrency(name, occupy=1, timeout_seconds=wait, strict=True):
             acquired.set_result(None)

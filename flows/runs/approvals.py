@@ -32,6 +32,7 @@ from firelane.runbook import Step
 from firelane.settings import Settings
 from firelane.store import Store, open_store
 from flows.engine import RunContext
+from flows.runs.slack_approvals import post_approval_request
 
 __all__ = [
     "ApprovalDecision",
@@ -190,8 +191,6 @@ async def request_and_wait(rc: RunContext, step: Step, rendered: dict[str, Any])
         deadline=utcnow() + timedelta(seconds=spec.timeout_seconds)))
     if approval.status != "pending":
         return approval
-    from flows.slack_approvals import post_approval_request
-
     await post_approval_request(rc, step, approval)
     timer = asyncio.create_task(_expire(rc.store, approval, spec.timeout_seconds))
     try:

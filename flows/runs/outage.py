@@ -21,11 +21,8 @@ from typing import Any
 import httpx
 
 from firelane.models import ExecutionStatus, TimelineEvent
-from firelane.settings import Settings
-from firelane.store import shared_store
-from flows.engine import RunContext
-from flows.notices import notify_execution
-from flows.runbook_flow import build_context
+from flows.engine import RunContext, refresh_context
+from flows.engine.notices import notify_execution
 
 __all__ = ["api_reachable", "is_api_outage", "outage_budget", "ride_out_outages"]
 
@@ -103,13 +100,13 @@ async def _give_up(rc: RunContext, why: str, error: str) -> dict[str, Any]:
             "steps": [], "error": error}
 
 
-async def ride_out_outages(execution_id: str,
+async def ride_out_outages(rc: RunContext,
                            run: Callable[[], Awaitable[dict[str, Any]]]) -> dict[str, Any]:
     """Run the execution's flow (`run`); through each Prefect API outage, wait for the API
     and run it again (a resume); fail loudly when one outage outlasts `outage_budget()`, or
     when the run keeps failing on the API (`MAX_OUTAGES` in a row) while its health check
-    answers."""
-    settings = Settings.from_env()
+    answers. `rc` is the execution's context, shared with the runs."""
+    execution_id = rc.execution.id
     outages = 0
     while True:
         try:
@@ -120,8 +117,7 @@ async def ride_out_outages(execution_id: str,
             error = f"{type(exc).__name__}: {exc}"
         outages += 1
         budget = outage_budget()
-        store = shared_store(settings.database_url)
-        rc = await asyncio.to_thread(build_context, store, execution_id, settings)
+        await asyncio.to_thread(refresh_context, rc)
         if outages > MAX_OUTAGES:
             return await _give_up(rc, f"the Prefect API failed {MAX_OUTAGES} times in a row "
                                   "while answering its health check", error)

@@ -23,8 +23,9 @@ from firelane.registry import get_action
 from firelane.runbook import Runbook, Step
 from firelane.settings import Settings
 from firelane.store import StepRecord, Store
-from flows.engine import execute_step
-from flows.runbook_flow import build_context, run_execution
+from flows.engine import RunContext, build_context, execute_step
+from flows.respond.run_mode import RunMode, Where
+from flows.runs.run_runbook import run_execution
 
 __all__ = ["FLOW_THREADS", "PAGE_HEAD_START_SECONDS", "URGENT_HEAD_START_SECONDS", "hand_off",
            "run_flow_in_thread", "run_in_flow_thread", "run_with_fast_path",
@@ -55,6 +56,10 @@ async def start_urgent_steps(store: Store, execution_id: str,
     of them at a time in this process, so a burst of incidents cannot queue a page behind
     other incidents' tickets and channels. Returns every started task."""
     rc = await asyncio.to_thread(build_context, store, execution_id, settings)
+    return await _start_urgent(rc)
+
+
+async def _start_urgent(rc: RunContext) -> list[asyncio.Task[StepRecord]]:
     urgent = urgent_steps(rc.loaded.runbook)
     pages = [s for s in urgent if get_action(s.uses).pages]
     tasks = [asyncio.create_task(execute_step(rc, s)) for s in pages]
@@ -105,34 +110,37 @@ async def run_in_flow_thread(fn: Any, *args: Any) -> Any:
     return await asyncio.get_running_loop().run_in_executor(_flow_pool, lambda: fn(*args))
 
 
-async def run_flow_in_thread(execution_id: str) -> dict[str, Any]:
+async def run_flow_in_thread(execution_id: str,
+                             context: RunContext | None = None) -> dict[str, Any]:
     """Run the execution's `run-runbook` flow on its own loop in a flow thread (a pool of
     `FLOW_THREADS`, apart from the default executor the store calls use: a flow waiting hours
-    for an approval must not starve them)."""
+    for an approval must not starve them). `context`: the execution's `RunContext` when the
+    caller built it already."""
     return await asyncio.get_running_loop().run_in_executor(_flow_pool, run_execution,
-                                                            execution_id)
+                                                            execution_id, context)
 
 
 async def run_with_fast_path(store: Store, execution_id: str, settings: Settings,
-                             flows: str = "here") -> dict[str, Any]:
+                             mode: RunMode | None = None) -> dict[str, Any]:
     """Urgent steps at once, the whole runbook in the `run-runbook` flow beside them.
 
     The flow starts once the urgent steps are done or `URGENT_HEAD_START_SECONDS` have passed:
     Prefect's run set-up does tens of milliseconds of CPU work that would otherwise compete
-    with the urgent requests. `flows` says where it runs: `here` (this process, on its own
-    event loop in a worker thread), `ready` (left for a `firelane respond --role flows`
-    process), or `deployment:<flow>/<name>` (handed to that Prefect deployment).
+    with the urgent requests. `mode` says where it runs (default: here, in this process). The
+    execution's `RunContext` is built once here and shared by the urgent steps and the flow.
     """
-    urgent = await start_urgent_steps(store, execution_id, settings)
+    mode = mode or RunMode.here()
+    rc = await asyncio.to_thread(build_context, store, execution_id, settings)
+    urgent = await _start_urgent(rc)
     if urgent:
         await asyncio.wait(urgent, timeout=URGENT_HEAD_START_SECONDS)
     try:
-        if flows.startswith("deployment:"):
+        if mode.where is Where.DEPLOYMENT:
             return {"execution_id": execution_id, "flow_run_id": await hand_off(
-                store, execution_id, flows.removeprefix("deployment:"))}
-        if flows == "ready":
+                store, execution_id, mode.deployment)}
+        if mode.where is Where.READY:
             await asyncio.to_thread(store.mark_ready, execution_id)
             return {"execution_id": execution_id, "status": "ready"}
-        return await run_flow_in_thread(execution_id)
+        return await run_flow_in_thread(execution_id, rc)
     finally:
         await asyncio.gather(*urgent, return_exceptions=True)

@@ -1,7 +1,7 @@
 """Approval requests in Slack: a message with Approve/Reject buttons in the incident's channel
 (the war room the runbook created, else `FIRELANE_PAGE_FAILURE_CHANNEL`). Slack sends the click
 to the intake's `POST /slack/interactions`, which verifies the signature and decides through
-`flows.approvals.decide(how="slack")`."""
+`flows.runs.approvals.decide(how="slack")`."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from firelane.models import Approval, TimelineEvent
 from firelane.registry import call_action
 from firelane.runbook import Step
 from flows.engine import RunContext
-from flows.notices import notice_context, war_room_channel
+from flows.engine.notices import notice_context, war_room_channel
 
 __all__ = ["APPROVE", "REJECT", "approval_blocks", "post_approval_request"]
 

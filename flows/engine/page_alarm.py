@@ -11,18 +11,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING
 
 from firelane.models import TimelineEvent
 from firelane.runbook import Step
-from flows.notices import notify_slack
-
-if TYPE_CHECKING:
-    from flows.engine import RunContext
+from flows.engine.context import RunContext
+from flows.engine.notices import notify_slack
 
 __all__ = ["raise_page_alarm"]
 
 log = logging.getLogger("firelane.page_alarm")
+
 
 async def raise_page_alarm(rc: RunContext, step: Step, error: str) -> TimelineEvent:
     """Flag the incident, log, and tell Slack that `step`'s page did not go out."""

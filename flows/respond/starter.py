@@ -9,39 +9,19 @@ import logging
 from firelane.errors import FirelaneError
 from firelane.inputs import new_execution
 from firelane.loader import load_runbook
+from firelane.matching import match_runbook
 from firelane.models import Alert, Execution, ExecutionStatus, Incident, TimelineEvent
-from firelane.runbook import LoadedRunbook
 from firelane.settings import Settings
 from firelane.store import Store
-from flows.fast_path import run_with_fast_path
-from flows.intake.wake import Waker
+from flows.respond.fast_path import run_with_fast_path
+from flows.respond.wake import Waker
 
-__all__ = ["Responder", "match_runbook"]
+__all__ = ["ResponseStarter"]
 
 log = logging.getLogger("firelane.intake")
 
 
-def match_runbook(runbooks: list[LoadedRunbook], alert: Alert,
-                  default: str) -> LoadedRunbook | None:
-    """The runbook whose `match:` fits the alert, the most specific first; else `default`."""
-    fitting = []
-    for loaded in runbooks:
-        match = loaded.runbook.match
-        if match is None:
-            continue
-        if any(alert.labels.get(k) != v for k, v in match.labels.items()):
-            continue
-        if match.severity and alert.severity not in match.severity:
-            continue
-        if match.services and alert.service not in match.services:
-            continue
-        fitting.append((len(match.labels) + bool(match.services), loaded))
-    if fitting:
-        return max(fitting, key=lambda pair: pair[0])[1]
-    return next((r for r in runbooks if r.runbook.name == default), None)
-
-
-class Responder:
+class ResponseStarter:
     """Starts responses: in this (warm) process, or, with `external`, by leaving a pending
     execution for a `firelane respond` process. The store and ledger make them exactly-once."""
 

@@ -7,14 +7,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from firelane.models import StepStatus
 from firelane.registry import ActionContext, call_action
 from firelane.runbook import Step
-
-if TYPE_CHECKING:
-    from flows.engine import RunContext
+from flows.engine.context import RunContext
 
 __all__ = ["NOTICE_TIMEOUT_SECONDS", "notice_context", "notify_execution", "notify_slack",
            "war_room_channel"]

@@ -10,7 +10,8 @@ from firelane.models import StepStatus
 from firelane.planner import Planner
 from firelane.runbook import Step
 from firelane.store import StepRecord
-from flows.engine import RunContext, skip_step
+from flows.engine.context import RunContext
+from flows.engine.steps import skip_step
 
 __all__ = ["StepRunner", "run_dag", "summarize"]
 

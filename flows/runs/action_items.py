@@ -14,7 +14,6 @@ catalog `slack_channel` per ISO week.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import hashlib
 from dataclasses import dataclass, field, replace
@@ -30,14 +29,13 @@ from firelane.models import ActionItem, Incident, utcnow
 from firelane.registry import ActionContext, call_action
 from firelane.settings import Settings
 from firelane.store import Store, open_store
-from flows.automation_cli import parse_time
-from flows.timeline_sources import find_artifacts
+from firelane.timeparse import parse_time
+from flows.records.timeline_sources import find_artifacts
 
 __all__ = [
     "Outcome",
     "Policy",
     "add_action_item",
-    "cmd_action_items",
     "remind",
     "remind_action_items",
 ]
@@ -249,20 +247,3 @@ async def remind_action_items(due_within_hours: float = 48, interval_hours: floa
                 "collected": out.collected, "digests": out.digests, "failed": out.failed}
     finally:
         store.close()
-
-
-def cmd_action_items(args: argparse.Namespace, settings: Settings) -> int:
-    store = open_store(settings.database_url)
-    if args.action == "add":
-        item = asyncio.run(add_action_item(store, args.incident, args.title, args.owner,
-                                           parse_time(args.due) if args.due else None))
-        print(f"action item {item.id} · {item.external_key or 'no Jira issue'} · "
-              f"owner {item.owner or '-'} · due {item.due:%Y-%m-%d}" if item.due else
-              f"action item {item.id} · {item.external_key or 'no Jira issue'}")
-        return 0
-    incident = store.get_incident(args.incident).id if args.incident else None
-    for item in store.list_action_items(incident_id=incident):
-        due = f"{item.due:%Y-%m-%d}" if item.due else "-"
-        print(f"{item.status:<5} {item.external_key or '-':<10} due {due:<10} "
-              f"{item.owner or '-':<24} {item.title}")
-    return 0

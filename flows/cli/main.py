@@ -24,14 +24,14 @@ from firelane.models import Incident, IncidentDraft, IncidentStatus
 from firelane.redaction import install as install_redaction
 from firelane.settings import Settings
 from firelane.store import Store, open_store
-from flows.authoring import add_authoring_commands
-from flows.automation_cli import add_automation_command
-from flows.deployments import add_deployment_commands
-from flows.intake.serve import add_serve_command
-from flows.intake.worker import add_respond_command
-from flows.plugins import load_plugins
-from flows.records_cli import add_records_commands
-from flows.sandbox_cli import add_sandbox_command, sandbox_for_run, summarize_sandbox
+from flows.cli.authoring import add_authoring_commands
+from flows.cli.automation import add_automation_command
+from flows.cli.deployments import add_deployment_commands
+from flows.cli.records import add_records_commands
+from flows.cli.respond import add_respond_command
+from flows.cli.sandbox import add_sandbox_command, sandbox_for_run, summarize_sandbox
+from flows.cli.serve import add_serve_command
+from flows.engine.plugins import load_plugins
 
 __all__ = ["main"]
 
@@ -70,7 +70,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     draft = _read_incident(args.incident)
     given = parse_cli_inputs(args.input or [])
     if args.plan:
-        from flows.plan import build_plan, format_plan
+        from flows.cli.plan import build_plan, format_plan
 
         inputs = resolve_inputs(loaded, given)
         preview = Incident(title=draft.title, severity=draft.severity, service=draft.service,
@@ -97,7 +97,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _run_and_report(store: Store, execution_id: str, as_json: bool) -> int:
-    from flows.runbook_flow import run_execution
+    from flows.runs.run_runbook import run_execution
 
     result = run_execution(execution_id)
     if as_json:
@@ -116,7 +116,7 @@ def cmd_resume(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_approve(args: argparse.Namespace, settings: Settings) -> int:
-    from flows.approvals import decide
+    from flows.runs.approvals import decide
 
     store = open_store(settings.database_url)
     incident = store.get_incident(args.incident)
@@ -155,7 +155,7 @@ def cmd_incidents(args: argparse.Namespace, settings: Settings) -> int:
                                    reason=args.reason)
         print(f"INC-{changed.number} is {changed.status}")
         if changed.status in (IncidentStatus.RESOLVED, IncidentStatus.CLOSED) and args.report:
-            from flows.report_flow import report_once
+            from flows.runs.report import report_once
 
             result = report_once(store, changed.id, args.tz)
             print("report and postmortem draft: " + ", ".join(result["paths"]) if result

@@ -1,7 +1,8 @@
 """One operator flow per runbook: what the Prefect UI's "Run" form of a runbook's deployment calls.
 
-`flows.operator:<runbook_name_with_underscores>` (e.g. `flows.operator:web_5xx_rollback`) is a
-flow named `runbook` whose signature is built from the runbook file: the incident's typed fields
+`flows.runs.operator:<runbook_name_with_underscores>` (e.g.
+`flows.runs.operator:web_5xx_rollback`) is a flow named `runbook` whose signature is built from
+the runbook file: the incident's typed fields
 (title, a severity dropdown, the service as a dropdown of the catalog's services, labels,
 description), the runbook's own `inputs` with their types, enums and defaults, and `dry_run`.
 Prefect renders that signature as the deployment's form and checks it before the run starts; the
@@ -32,7 +33,9 @@ from firelane.models import IncidentDraft, Severity
 from firelane.runbook import InputSpec, LoadedRunbook
 from firelane.settings import Settings
 from firelane.store import open_store
-from flows.plugins import load_plugins
+from flows.engine.plugins import load_plugins
+from flows.runs.report import timeline_report
+from flows.runs.run_runbook import run_runbook, tag_flow_run
 
 __all__ = ["INCIDENT_FIELDS", "attribute_name", "operator_flow", "runbook_names"]
 
@@ -108,9 +111,6 @@ def _signature(loaded: LoadedRunbook, settings: Settings) -> tuple[inspect.Signa
 
 
 async def _launch(runbook: str, params: dict[str, Any]) -> dict[str, Any]:
-    from flows.report_flow import timeline_report
-    from flows.runbook_flow import run_runbook, tag_flow_run
-
     settings = Settings.from_env()
     load_plugins(settings)
     loaded = load_runbook(find_runbook(runbook, settings.runbooks_dir))

@@ -13,13 +13,11 @@ import asyncio
 import contextlib
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from firelane.catalog import Catalog
 from firelane.errors import (
     ActionError,
     ActionInputError,
@@ -28,61 +26,16 @@ from firelane.errors import (
     GuardrailBlocked,
 )
 from firelane.lanes import paging_lane, run_blocking, run_lease_call
-from firelane.models import Approval, Execution, Incident, StepStatus, TimelineEvent
+from firelane.models import StepStatus, TimelineEvent
 from firelane.registry import ActionContext, ActionSpec, get_action
-from firelane.runbook import LoadedRunbook, Step
-from firelane.store import ClaimOutcome, StepRecord, Store
+from firelane.runbook import Step
+from firelane.store import ClaimOutcome, StepRecord
 from firelane.templating import evaluate_condition, render_value
-from flows.guardrails import ServiceLock, check_pause, guard
+from flows.engine.context import RunContext, template_context
+from flows.engine.guardrails import check_pause, guard
+from flows.engine.page_alarm import raise_page_alarm
 
-__all__ = ["ApprovalGate", "RunContext", "execute_step", "skip_step", "template_context"]
-
-ApprovalGate = Callable[["RunContext", Step, dict[str, Any]], Awaitable[Approval]]
-
-
-@dataclass
-class RunContext:
-    """Everything one execution's steps share."""
-
-    store: Store
-    execution: Execution
-    incident: Incident
-    loaded: LoadedRunbook
-    owner: str
-    lease_seconds: float = 30.0
-    catalog: Catalog = field(default_factory=Catalog)
-    approve: ApprovalGate | None = None
-    records: dict[str, StepRecord] = field(default_factory=dict)
-    alarm_channel: str = ""
-    service_lock: ServiceLock | None = None
-    lock_stack: contextlib.AsyncExitStack | None = None
-    holds_service_lock: bool = False
-
-    def event(self, step: Step, kind: str, summary: str, **details: Any) -> TimelineEvent:
-        """A timeline event about `step` of this execution."""
-        return TimelineEvent(incident_id=self.incident.id, source="runbook", kind=kind,
-                             summary=summary, details=details, execution_id=self.execution.id,
-                             step_id=step.id)
-
-
-def template_context(rc: RunContext) -> dict[str, Any]:
-    """The four template roots: incident, inputs, steps, run."""
-    steps: dict[str, Any] = {}
-    for step in rc.loaded.runbook.all_steps():
-        rec = rc.records.get(step.id)
-        steps[step.id] = {
-            "status": rec.status.value if rec else "pending",
-            "outputs": (rec.outputs or {}) if rec else {},
-            "error": rec.error if rec else None,
-        }
-    return {
-        "incident": rc.incident.model_dump(mode="json"),
-        "inputs": dict(rc.execution.inputs),
-        "steps": steps,
-        "run": {"execution_id": rc.execution.id, "runbook": rc.execution.runbook_name,
-                "dry_run": rc.execution.dry_run, "sandbox": rc.execution.sandbox},
-    }
-
+__all__ = ["execute_step", "skip_step"]
 
 async def _db(fn: Callable[..., Any], *args: Any) -> Any:
     return await run_blocking(fn, *args)
@@ -238,8 +191,6 @@ async def _execute_step(rc: RunContext, step: Step) -> StepRecord:
         record = await _execute_claimed(rc, step, outcome, record)
     if record.status is StepStatus.FAILED and not rc.execution.dry_run \
             and _pages(step.uses):
-        from flows.page_alarm import raise_page_alarm
-
         await raise_page_alarm(rc, step, record.error or "unknown error")
     return record
 

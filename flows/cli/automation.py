@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import argparse
 import getpass
-import re
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from firelane.errors import ConfigError
@@ -23,26 +21,9 @@ from firelane.models import utcnow
 from firelane.settings import Settings
 from firelane.store import open_store
 from firelane.store.guardrails import ALL_SERVICES
+from firelane.timeparse import parse_time
 
-__all__ = ["add_automation_command", "parse_time"]
-
-_RELATIVE = re.compile(r"^\+(\d+(?:\.\d+)?)([smhd])$")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
-
-
-def parse_time(text: str, now: datetime | None = None) -> datetime:
-    """`+30m`, `+2h`, `+1d` from now, or an ISO 8601 time (UTC when it has no offset)."""
-    now = now or utcnow()
-    relative = _RELATIVE.match(text.strip())
-    if relative:
-        return now + timedelta(**{_UNITS[relative.group(2)]: float(relative.group(1))})
-    try:
-        when = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise ConfigError(f"{text!r} is not a time: use +30m, +2h, +1d or ISO 8601 like "
-                          "2026-11-23T18:00Z") from exc
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
-
+__all__ = ["add_automation_command"]
 
 def cmd_automation(args: argparse.Namespace, settings: Settings) -> int:
     store = open_store(settings.database_url)

@@ -18,13 +18,13 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
     from flows.intake.app import INSECURE_BANNER, create_app
     from flows.intake.config import load_intake_config
-    from flows.intake.responder import Responder
+    from flows.respond.starter import ResponseStarter
 
     config = load_intake_config(Path(args.config) if args.config else None)
     store = open_store(settings.database_url)
     if args.insecure_no_auth:
         print(INSECURE_BANNER, file=sys.stderr)
-    responder = None if args.no_respond else Responder(
+    responder = None if args.no_respond else ResponseStarter(
         store, settings, config.default_runbook, sandbox=args.sandbox,
         external=args.responder == "external")
     app = create_app(store, config, responder, insecure=args.insecure_no_auth)

@@ -20,35 +20,23 @@ from prefect.client.orchestration import get_client
 from prefect.context import FlowRunContext
 from prefect.utilities.annotations import quote
 
-from firelane.catalog import load_catalog
 from firelane.errors import FirelaneError
-from firelane.loader import parse_snapshot
 from firelane.models import ExecutionStatus, TimelineEvent
 from firelane.redaction import install as install_redaction
 from firelane.runbook import Step
-from firelane.settings import Settings, worker_identity
+from firelane.settings import Settings
 from firelane.store import StepRecord, Store, shared_store
-from flows.approvals import request_and_wait
-from flows.dag import run_dag, summarize
-from flows.engine import RunContext, execute_step
-from flows.guardrails import prefect_service_lock
-from flows.plugins import load_plugins
+from flows.engine import RunContext, build_context, execute_step, run_dag, summarize
+from flows.engine.plugins import load_plugins
+from flows.runs.approvals import request_and_wait
+from flows.runs.outage import ride_out_outages
+from flows.runs.service_lock import prefect_service_lock
 
-__all__ = ["build_context", "run_execution", "run_runbook", "tag_flow_run"]
+__all__ = ["run_execution", "run_runbook", "tag_flow_run"]
 
 log = logging.getLogger("firelane.engine")
 
-
-def build_context(store: Store, execution_id: str, settings: Settings) -> RunContext:
-    """Load an execution, its incident, runbook snapshot and ledger into a `RunContext`."""
-    execution = store.get_execution(execution_id)
-    return RunContext(
-        store=store, execution=execution,
-        incident=store.get_incident(execution.incident_id),
-        loaded=parse_snapshot(execution.runbook_source, execution.runbook_path or "<snapshot>"),
-        owner=worker_identity(), lease_seconds=settings.lease_seconds,
-        catalog=load_catalog(settings.catalog_path),
-        records=store.step_records(execution_id), alarm_channel=settings.page_failure_channel)
+_PREPARED: dict[str, RunContext] = {}
 
 
 @task(name="run-step", task_run_name="{label}", cache_policy=NO_CACHE, persist_result=False,
@@ -139,11 +127,13 @@ async def run_runbook(execution_id: str) -> dict[str, Any]:
     settings = Settings.from_env()
     load_plugins(settings)
     store = shared_store(settings.database_url)
-    try:
-        rc = build_context(store, execution_id, settings)
-    except FirelaneError as exc:
-        _fail_before_start(store, execution_id, exc)
-        raise
+    rc = _PREPARED.get(execution_id)
+    if rc is None:
+        try:
+            rc = build_context(store, execution_id, settings)
+        except FirelaneError as exc:
+            _fail_before_start(store, execution_id, exc)
+            raise
     rc.approve = request_and_wait
     rc.service_lock = prefect_service_lock
     tag = f"incident:{rc.incident.id}"
@@ -152,7 +142,7 @@ async def run_runbook(execution_id: str) -> dict[str, Any]:
     previous_run = rc.execution.flow_run_id
     store.set_execution_status(execution_id, ExecutionStatus.RUNNING, flow_run_id)
     async with contextlib.AsyncExitStack() as held:
-        rc.lock_stack = held
+        rc.lock_stack, rc.holds_service_lock = held, False
         with tags(tag, f"runbook:{rc.execution.runbook_name}"):
             failed = await run_dag(rc, _prefect_runner)
     status = ExecutionStatus.FAILED if failed else ExecutionStatus.SUCCEEDED
@@ -166,9 +156,23 @@ async def run_runbook(execution_id: str) -> dict[str, Any]:
     return {"execution_id": execution_id, "status": status.value, "steps": rows}
 
 
-def run_execution(execution_id: str) -> dict[str, Any]:
+def run_execution(execution_id: str, context: RunContext | None = None) -> dict[str, Any]:
     """Run `run-runbook` for an execution in this process and wait for it, riding out Prefect
-    API outages (`flows.outage`: resume when the API returns, fail loudly if it does not)."""
-    from flows.outage import ride_out_outages
+    API outages (`flows.runs.outage`: resume when the API returns, fail loudly if it does not).
 
-    return asyncio.run(ride_out_outages(execution_id, lambda: run_runbook(execution_id)))
+    `context` is the execution's `RunContext` when the caller already built it (the fast path);
+    otherwise it is built here, once, and the flow run and every resume after an outage share
+    it. An execution whose context cannot be built runs the flow anyway, which fails it loudly
+    (timeline and flow run)."""
+    if context is None:
+        settings = Settings.from_env()
+        try:
+            context = build_context(shared_store(settings.database_url), execution_id,
+                                    settings)
+        except FirelaneError:
+            return asyncio.run(run_runbook(execution_id))
+    _PREPARED[execution_id] = context
+    try:
+        return asyncio.run(ride_out_outages(context, lambda: run_runbook(execution_id)))
+    finally:
+        _PREPARED.pop(execution_id, None)

@@ -1,4 +1,5 @@
-"""`firelane respond`: warm processes that run the responses an intake left pending.
+"""The responder: warm `firelane respond` processes that run the responses an intake left
+pending.
 
 Kept apart from the intake so a storm's ingestion and the paging path do not share a CPU and an
 interpreter lock: the intake only commits alerts, incidents and pending executions; responders
@@ -20,34 +21,38 @@ event loop that starts pages must not wait behind vendor-client threads.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import logging
-import os
-import signal
-import sys
 from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from typing import Any
 
-from firelane.models import ExecutionStatus
+from firelane.models import ExecutionStatus, utcnow
 from firelane.settings import Settings, worker_identity
-from firelane.store import Store, open_store
-from flows.intake.wake import listen_for_wakeups
+from firelane.store import Store
+from flows.respond.fast_path import run_flow_in_thread, run_in_flow_thread, run_with_fast_path
+from flows.respond.run_mode import ROLES, RunMode
+from flows.respond.wake import listen_for_wakeups
+from flows.runs.report import report_once
 
-__all__ = ["ROLES", "add_respond_command", "respond_forever"]
+__all__ = ["ROLES", "report_resolved", "respond_forever", "run_mode_of"]
 
 log = logging.getLogger("firelane.responder")
 
-ROLES = ("all", "urgent", "flows")
+
+def run_mode_of(role: str, deployment: str | None) -> RunMode:
+    """Where a responder in `role` runs flow runs: here (`all`), handed to `deployment`, or
+    left ready for a `flows` responder (`urgent`)."""
+    if role == "all":
+        return RunMode.here()
+    return RunMode.hand_off(deployment) if deployment else RunMode.ready()
 
 
 def _runner(store: Store, settings: Settings, role: str,
             deployment: str | None) -> Callable[[str], Coroutine[Any, Any, Any]]:
-    from flows.fast_path import run_flow_in_thread, run_with_fast_path
-
-    where = "here" if role == "all" else f"deployment:{deployment}" if deployment else "ready"
+    where = run_mode_of(role, deployment)
 
     async def run(execution_id: str) -> Any:
         if role == "flows":
@@ -119,12 +124,6 @@ async def respond_forever(store: Store, settings: Settings, stop: asyncio.Event,
 async def report_resolved(store: Store, stop: asyncio.Event, every: float = 5.0) -> int:
     """Run the timeline report (and postmortem draft) of every incident resolved without one
     (an alert auto-resolved it), once per resolution across all flow runners."""
-    from datetime import timedelta
-
-    from firelane.models import utcnow
-    from flows.fast_path import run_in_flow_thread
-    from flows.report_flow import report_once
-
     done = 0
     while not stop.is_set():
         for incident in await asyncio.to_thread(store.resolved_without_report,
@@ -145,69 +144,3 @@ def _forget(running: dict[str, asyncio.Task[Any]], key: str) -> Any:
         if not task.cancelled() and task.exception() is not None:
             log.error("response %s failed: %s", key, task.exception())
     return done
-
-
-def cmd_respond(args: argparse.Namespace, settings: Settings) -> int:
-    if args.hand_off and args.role != "urgent":
-        raise SystemExit("--hand-off goes with --role urgent")
-    if args.role == "flows" and args.nice:
-        os.nice(args.nice)
-    else:
-        sys.setswitchinterval(0.001)
-    store = open_store(settings.database_url)
-    flows = {"all": "flow runs in this process",
-             "urgent": f"flow runs handed to deployment {args.hand_off}" if args.hand_off
-             else "flow runs left to `firelane respond --role flows`",
-             "flows": f"flow runs of ready executions (nice +{args.nice})"}[args.role]
-    print(f"Firelane responder ({args.role}) · store {store.safe_url} · polling every "
-          f"{args.poll_ms:g} ms · {flows}", flush=True)
-
-    async def main() -> int:
-        stop = asyncio.Event()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            asyncio.get_running_loop().add_signal_handler(sig, stop.set)
-        return await respond_forever(store, settings, stop, args.poll_ms / 1000, args.role,
-                                     args.hand_off, args.max_running or
-                                     {"all": 50, "urgent": 500, "flows": 4}[args.role])
-
-    started = asyncio.run(main())
-    print(f"responder stopped after starting {started} response(s)")
-    return 0
-
-
-def cmd_serve_flows(args: argparse.Namespace, settings: Settings) -> int:
-    os.environ.setdefault("PREFECT_RUNNER_POLL_FREQUENCY", "1")
-    from flows.runbook_flow import run_runbook
-
-    print(f"Firelane flow runner · serving run-runbook/{args.name} (up to {args.limit} at once)"
-          f" · store {open_store(settings.database_url).safe_url}", flush=True)
-    run_runbook.serve(name=args.name, limit=args.limit)
-    return 0
-
-
-def add_respond_command(sub: Any) -> None:
-    """Register `firelane respond` and `firelane serve-flows`."""
-    cmd = sub.add_parser("respond", help="run responses an intake (--responder external) "
-                         "left pending")
-    cmd.add_argument("--role", choices=ROLES, default="all",
-                     help="all: urgent steps and flow runs; urgent: pages and war rooms only; "
-                          "flows: flow runs of executions an urgent responder made ready")
-    cmd.add_argument("--poll-ms", type=float, default=5.0, help="idle poll interval")
-    cmd.add_argument("--max-running", type=int, default=None,
-                     help="executions this process runs at once (default: all 50, urgent "
-                          "500 (its war-room steps share 8 slots, pages none), flows 4, so a "
-                          "burst of flow runs does not crowd out paging)")
-    cmd.add_argument("--nice", type=int, default=5,
-                     help="CPU priority offset for --role flows (paging goes first)")
-    cmd.add_argument("--hand-off", metavar="DEPLOYMENT",
-                     help="with --role urgent: hand each flow run to this deployment (e.g. "
-                          "run-runbook/respond-to-incident from prefect.yaml, run by "
-                          "`firelane worker`; or run-runbook/firelane served by `firelane "
-                          "serve-flows`)")
-    cmd.set_defaults(fn=cmd_respond)
-    flows = sub.add_parser("serve-flows", help="serve the run-runbook deployment that "
-                           "`firelane respond --hand-off` hands flow runs to (a process per "
-                           "flow run)")
-    flows.add_argument("--name", default="firelane", help="deployment name")
-    flows.add_argument("--limit", type=int, default=20, help="flow runs at once")
-    flows.set_defaults(fn=cmd_serve_flows)

@@ -1,4 +1,4 @@
-"""`firelane deployments` (writes `prefect.yaml` from `runbooks/`) and `firelane worker`.
+"""What `firelane deployments` writes (`prefect.yaml`, from `runbooks/`) and `firelane worker` runs.
 
 `prefect.yaml` is the one source of truth for Firelane's deployments, all on one process work
 pool: `respond-to-incident` (the intake hands long runs to it), one operator deployment per
@@ -9,10 +9,8 @@ only runs a worker for the pool and never registers anything itself.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
-from pathlib import Path
 from typing import Any
 
 import yaml
@@ -20,7 +18,7 @@ import yaml
 from firelane.loader import find_runbook, load_runbook
 from firelane.settings import Settings
 
-__all__ = ["POOL", "REMINDER_CRON", "add_deployment_commands", "render_prefect_yaml"]
+__all__ = ["POOL", "REMINDER_CRON", "render_prefect_yaml", "worker_command"]
 
 POOL = "firelane"
 REMINDER_CRON = "0 * * * *"
@@ -43,47 +41,28 @@ def _entry(name: str, description: str, entrypoint: str, tags: list[str],
 
 def render_prefect_yaml(settings: Settings | None = None) -> str:
     """The whole `prefect.yaml` for the runbooks in `FIRELANE_RUNBOOKS_DIR`."""
-    from flows.operator import attribute_name, runbook_names
+    from flows.runs.operator import attribute_name, runbook_names
 
     settings = settings or Settings.from_env()
     deployments = [_entry(
         "respond-to-incident", "Run or resume one recorded execution of a runbook (takes an "
         "execution id): what `firelane respond --hand-off run-runbook/respond-to-incident` "
-        "hands long runs to.", "flows.runbook_flow:run_runbook", ["firelane"])]
+        "hands long runs to.", "flows.runs.run_runbook:run_runbook", ["firelane"])]
     for name in runbook_names(settings):
         rb = load_runbook(find_runbook(name, settings.runbooks_dir)).runbook
         deployments.append(_entry(
             name, f"Runbook {name}: {rb.description or 'declare an incident and run it.'}",
-            f"flows.operator:{attribute_name(name)}", ["firelane", "runbook"]))
+            f"flows.runs.operator:{attribute_name(name)}", ["firelane", "runbook"]))
     deployments += [
         _entry("timeline-report", "Assemble, render and publish an incident's timeline report "
-               "(takes INC-n).", "flows.report_flow:timeline_report", ["firelane"]),
+               "(takes INC-n).", "flows.runs.report:timeline_report", ["firelane"]),
         _entry("remind-action-items", "Chase open postmortem action items (Slack DMs, "
-               "escalation, Jira status), every hour.", "flows.action_items:remind_action_items",
+               "escalation, Jira status), every hour.",
+               "flows.runs.action_items:remind_action_items",
                ["firelane"], schedules=[{"cron": REMINDER_CRON, "timezone": "UTC"}])]
     body = {"name": "firelane", "prefect-version": "3.8.8", "pull": [],
             "deployments": deployments}
     return _HEADER + yaml.safe_dump(body, sort_keys=False, width=100, allow_unicode=True)
-
-
-def cmd_deployments(args: argparse.Namespace, settings: Settings) -> int:
-    text = render_prefect_yaml(settings)
-    path = Path(args.output)
-    if args.check:
-        current = path.read_text(encoding="utf-8") if path.exists() else ""
-        if current != text:
-            print(f"{path} is out of date with {settings.runbooks_dir}/: run `firelane "
-                  f"deployments --write`", file=sys.stderr)
-            return 1
-        print(f"{path} is current ({text.count('- name:')} deployments)")
-        return 0
-    if args.write:
-        path.write_text(text, encoding="utf-8")
-        print(f"wrote {path} ({text.count('- name:')} deployments); register them with "
-              "`prefect deploy --all`")
-        return 0
-    sys.stdout.write(text)
-    return 0
 
 
 def worker_command(pool: str, limit: int,
@@ -102,32 +81,3 @@ def worker_command(pool: str, limit: int,
     argv = [sys.executable, "-m", "prefect", "worker", "start", "--pool", pool,
             "--type", "process", "--limit", str(limit), "--install-policy", "never"]
     return argv, env
-
-
-def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
-    if not os.environ.get("PREFECT_API_URL"):
-        print("PREFECT_API_URL is not set: point it at your Prefect server (a worker without "
-              "one would start a throwaway server)", file=sys.stderr)
-        return 2
-    argv, env = worker_command(args.pool, args.limit, settings)
-    print(f"Firelane worker · pool {args.pool} (created if missing, type process) · up to "
-          f"{args.limit} flow runs · polling every {env['PREFECT_WORKER_QUERY_SECONDS']} s · "
-          f"API {env['PREFECT_API_URL']}", flush=True)
-    os.execvpe(argv[0], argv, env)
-    return 0
-
-
-def add_deployment_commands(sub: Any) -> None:
-    """Register `firelane deployments` and `firelane worker`."""
-    dep = sub.add_parser("deployments", help="print, write or check prefect.yaml (generated "
-                         "from the runbooks)")
-    dep.add_argument("--output", default="prefect.yaml", help="file for --write/--check")
-    mode = dep.add_mutually_exclusive_group()
-    mode.add_argument("--write", action="store_true", help="write it")
-    mode.add_argument("--check", action="store_true", help="exit 1 unless it is current")
-    dep.set_defaults(fn=cmd_deployments)
-    work = sub.add_parser("worker", help="run a Prefect process worker for the Firelane pool "
-                          "(low-latency polling); it registers no deployments")
-    work.add_argument("--pool", default=POOL, help="work pool name")
-    work.add_argument("--limit", type=int, default=20, help="flow runs at once")
-    work.set_defaults(fn=cmd_worker)

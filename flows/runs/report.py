@@ -11,9 +11,7 @@ does not stop the others.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import json
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +21,10 @@ from firelane.models import Incident, TimelineEvent
 from firelane.registry import call_action
 from firelane.settings import Settings
 from firelane.store import Store, open_store
-from flows.report import Report, build_report, render, zone
-from flows.timeline_sources import KEY_REACTIONS, Found, find_artifacts, vendor_entries
+from flows.records.report import Report, build_report, render, zone
+from flows.records.timeline_sources import KEY_REACTIONS, Found, find_artifacts, vendor_entries
 
-__all__ = ["assemble", "cmd_timeline", "timeline_report"]
+__all__ = ["assemble", "report_once", "timeline_report"]
 
 
 async def assemble(store: Store, incident: Incident, tz: str = "UTC", offline: bool = False,
@@ -136,23 +134,3 @@ def report_once(store: Store, incident_id: str, tz: str = "UTC") -> dict[str, An
     if not store.claim_report(incident.id, incident.reopened):
         return None
     return asyncio.run(timeline_report(incident.id, tz=tz))
-
-
-def cmd_timeline(args: argparse.Namespace, settings: Settings) -> int:
-    store = open_store(settings.database_url)
-    inc = store.get_incident(args.incident)
-    report, _ = asyncio.run(assemble(store, inc, args.tz, args.offline))
-    if args.format == "json":
-        text = json.dumps([e.model_dump(mode="json") for e in report.entries], indent=2)
-    elif args.format == "text":
-        tz = zone(args.tz)
-        text = "\n".join(f"{e.at.astimezone(tz):%Y-%m-%d %H:%M:%S}  {e.source:<9} "
-                         f"{'*' if e.key else ' '} {e.summary}" for e in report.entries)
-    else:
-        text = render(report, args.format)
-    if args.output:
-        Path(args.output).write_text(text + "\n", encoding="utf-8")
-        print(f"wrote {args.output} ({len(report.entries)} events)")
-    else:
-        print(text)
-    return 0

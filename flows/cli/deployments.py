@@ -1,0 +1,63 @@
+"""`firelane deployments` (print, write or check `prefect.yaml`) and `firelane worker`."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from firelane.settings import Settings
+from flows.runs.deployments import POOL, render_prefect_yaml, worker_command
+
+__all__ = ["add_deployment_commands"]
+
+
+def cmd_deployments(args: argparse.Namespace, settings: Settings) -> int:
+    text = render_prefect_yaml(settings)
+    path = Path(args.output)
+    if args.check:
+        current = path.read_text(encoding="utf-8") if path.exists() else ""
+        if current != text:
+            print(f"{path} is out of date with {settings.runbooks_dir}/: run `firelane "
+                  f"deployments --write`", file=sys.stderr)
+            return 1
+        print(f"{path} is current ({text.count('- name:')} deployments)")
+        return 0
+    if args.write:
+        path.write_text(text, encoding="utf-8")
+        print(f"wrote {path} ({text.count('- name:')} deployments); register them with "
+              "`prefect deploy --all`")
+        return 0
+    sys.stdout.write(text)
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    if not os.environ.get("PREFECT_API_URL"):
+        print("PREFECT_API_URL is not set: point it at your Prefect server (a worker without "
+              "one would start a throwaway server)", file=sys.stderr)
+        return 2
+    argv, env = worker_command(args.pool, args.limit, settings)
+    print(f"Firelane worker · pool {args.pool} (created if missing, type process) · up to "
+          f"{args.limit} flow runs · polling every {env['PREFECT_WORKER_QUERY_SECONDS']} s · "
+          f"API {env['PREFECT_API_URL']}", flush=True)
+    os.execvpe(argv[0], argv, env)
+    return 0
+
+
+def add_deployment_commands(sub: Any) -> None:
+    """Register `firelane deployments` and `firelane worker`."""
+    dep = sub.add_parser("deployments", help="print, write or check prefect.yaml (generated "
+                         "from the runbooks)")
+    dep.add_argument("--output", default="prefect.yaml", help="file for --write/--check")
+    mode = dep.add_mutually_exclusive_group()
+    mode.add_argument("--write", action="store_true", help="write it")
+    mode.add_argument("--check", action="store_true", help="exit 1 unless it is current")
+    dep.set_defaults(fn=cmd_deployments)
+    work = sub.add_parser("worker", help="run a Prefect process worker for the Firelane pool "
+                          "(low-latency polling); it registers no deployments")
+    work.add_argument("--pool", default=POOL, help="work pool name")
+    work.add_argument("--limit", type=int, default=20, help="flow runs at once")
+    work.set_defaults(fn=cmd_worker)

@@ -1,0 +1,90 @@
+"""The per-execution context: `RunContext` and `build_context()`, the one place it is built.
+
+Every path that runs an execution (the fast path, the `run-runbook` flow, the outage ride-out)
+builds it once with `build_context()` and passes it along; `refresh_context()` re-reads the
+execution row and the ledger when a run resumes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from firelane.catalog import Catalog, load_catalog
+from firelane.loader import parse_snapshot
+from firelane.models import Approval, Execution, Incident, TimelineEvent
+from firelane.runbook import LoadedRunbook, Step
+from firelane.settings import Settings, worker_identity
+from firelane.store import StepRecord, Store
+
+__all__ = ["ApprovalGate", "RunContext", "ServiceLock", "build_context", "refresh_context",
+           "template_context"]
+
+ApprovalGate = Callable[["RunContext", Step, dict[str, Any]], Awaitable[Approval]]
+ServiceLock = Callable[["RunContext", Step], Awaitable[None]]
+
+
+@dataclass
+class RunContext:
+    """Everything one execution's steps share."""
+
+    store: Store
+    execution: Execution
+    incident: Incident
+    loaded: LoadedRunbook
+    owner: str
+    lease_seconds: float = 30.0
+    catalog: Catalog = field(default_factory=Catalog)
+    approve: ApprovalGate | None = None
+    records: dict[str, StepRecord] = field(default_factory=dict)
+    alarm_channel: str = ""
+    service_lock: ServiceLock | None = None
+    lock_stack: contextlib.AsyncExitStack | None = None
+    holds_service_lock: bool = False
+
+    def event(self, step: Step, kind: str, summary: str, **details: Any) -> TimelineEvent:
+        """A timeline event about `step` of this execution."""
+        return TimelineEvent(incident_id=self.incident.id, source="runbook", kind=kind,
+                             summary=summary, details=details, execution_id=self.execution.id,
+                             step_id=step.id)
+
+
+def template_context(rc: RunContext) -> dict[str, Any]:
+    """The four template roots: incident, inputs, steps, run."""
+    steps: dict[str, Any] = {}
+    for step in rc.loaded.runbook.all_steps():
+        rec = rc.records.get(step.id)
+        steps[step.id] = {
+            "status": rec.status.value if rec else "pending",
+            "outputs": (rec.outputs or {}) if rec else {},
+            "error": rec.error if rec else None,
+        }
+    return {
+        "incident": rc.incident.model_dump(mode="json"),
+        "inputs": dict(rc.execution.inputs),
+        "steps": steps,
+        "run": {"execution_id": rc.execution.id, "runbook": rc.execution.runbook_name,
+                "dry_run": rc.execution.dry_run, "sandbox": rc.execution.sandbox},
+    }
+
+
+def build_context(store: Store, execution_id: str, settings: Settings) -> RunContext:
+    """Load an execution, its incident, runbook snapshot and ledger into a `RunContext`."""
+    execution = store.get_execution(execution_id)
+    return RunContext(
+        store=store, execution=execution,
+        incident=store.get_incident(execution.incident_id),
+        loaded=parse_snapshot(execution.runbook_source, execution.runbook_path or "<snapshot>"),
+        owner=worker_identity(), lease_seconds=settings.lease_seconds,
+        catalog=load_catalog(settings.catalog_path),
+        records=store.step_records(execution_id), alarm_channel=settings.page_failure_channel)
+
+
+def refresh_context(rc: RunContext) -> RunContext:
+    """Re-read the execution row and the ledger of `rc` (a resumed run needs the flow run
+    that was lost and the steps finished since); returns `rc`."""
+    rc.execution = rc.store.get_execution(rc.execution.id)
+    rc.records.update(rc.store.step_records(rc.execution.id))
+    return rc
