@@ -19,7 +19,7 @@ __all__ = ["add_sandbox_command", "sandbox_for_run", "summarize_sandbox"]
 def sandbox_for_run() -> Iterator[Any]:
     """Point this process's sandbox runs at a sandbox: the one named by FIRELANE_SANDBOX_URL,
     or a new embedded one for the duration (yields it, or None when one was already set)."""
-    if os.environ.get("FIRELANE_SANDBOX_URL"):
+    if Settings.from_env().sandbox_url:
         yield None
         return
     from integrations.sandbox import Sandbox

@@ -8,7 +8,6 @@ everything (alert and chat text is data); neither page loads anything from outsi
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -20,6 +19,7 @@ import jinja2
 import firelane
 from firelane.errors import ConfigError
 from firelane.models import Incident
+from firelane.settings import Settings
 from firelane.store import Store
 from firelane.timeline import (
     SOURCE_ORDER,
@@ -104,9 +104,9 @@ def swimlane(entries: list[Entry], width: int = 960, lane: int = 34) -> dict[str
 
 def _environment(html: bool) -> jinja2.Environment:
     paths = [str(_BUILTIN)]
-    override = os.environ.get("FIRELANE_TEMPLATES_DIR")
-    if override:
-        paths.insert(0, override)
+    override = Settings.from_env().templates_dir
+    if override is not None:
+        paths.insert(0, str(override))
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(paths), autoescape=html,
                              undefined=jinja2.StrictUndefined, trim_blocks=True,
                              lstrip_blocks=True)

@@ -18,7 +18,6 @@ worker (the run). Both read `FIRELANE_RUNBOOKS_DIR` and `FIRELANE_CATALOG`.
 from __future__ import annotations
 
 import inspect
-import os
 from functools import cache
 from typing import Annotated, Any, Literal
 
@@ -129,7 +128,7 @@ async def _launch(runbook: str, params: dict[str, Any]) -> dict[str, Any]:
     given = {k: params[k] for k in loaded.runbook.inputs if params.get(k) is not None}
     resolve_inputs(loaded, given)
     sandbox = bool(params.get("sandbox"))
-    if sandbox and not os.environ.get("FIRELANE_SANDBOX_URL"):
+    if sandbox and not settings.sandbox_url:
         raise RunbookError(f"{runbook}: sandbox=true but this worker has no FIRELANE_SANDBOX_URL "
                            "(start it with `firelane sandbox` and export what it prints)")
     store = open_store(settings.database_url)

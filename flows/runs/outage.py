@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -21,6 +20,7 @@ from typing import Any
 import httpx
 
 from firelane.models import ExecutionStatus, TimelineEvent
+from firelane.settings import Settings
 from flows.engine import RunContext, refresh_context
 from flows.engine.notices import notify_execution
 
@@ -33,7 +33,7 @@ MAX_OUTAGES = 5
 
 def outage_budget() -> float:
     """How long one outage may last before the execution is failed (seconds)."""
-    return float(os.environ.get("FIRELANE_PREFECT_OUTAGE_SECONDS", "900"))
+    return Settings.from_env().prefect_outage_seconds
 
 
 def is_api_outage(exc: BaseException) -> bool:
