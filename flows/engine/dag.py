@@ -21,7 +21,7 @@ StepRunner = Callable[[RunContext, Step], Coroutine[Any, Any, StepRecord]]
 async def _drive(rc: RunContext, steps: list[Step], runner: StepRunner) -> Planner:
     planner = Planner(steps)
     by_id = {s.id: s for s in steps}
-    for step_id, rec in rc.records.items():
+    for step_id, rec in list(rc.records.items()):
         if step_id in by_id and rec.finished:
             planner.record(step_id, rec.status)
     running: dict[asyncio.Task[StepRecord], str] = {}
