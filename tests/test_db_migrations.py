@@ -134,6 +134,11 @@ def test_a_newer_schema_is_status_2_and_every_opening_refuses(
         open_store(empty_url, migrate=False).list_incidents()
     with pytest.raises(StoreSchemaError):
         shared_store(empty_url).list_incidents()
+    refused_store = Store(empty_url)
+    with pytest.raises(StoreSchemaError):
+        refused_store.migrate()
+    with pytest.raises(StoreSchemaError):
+        refused_store.list_incidents()
     assert _db(empty_url, monkeypatch, "upgrade") == 1
     assert NEWER in capsys.readouterr().err
     assert Store(empty_url).schema_status().current == NEWER

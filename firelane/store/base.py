@@ -13,7 +13,7 @@ from sqlalchemy import Connection, create_engine, event, make_url
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
-from firelane.errors import ConfigError, StoreError
+from firelane.errors import ConfigError, StoreError, StoreSchemaError
 from firelane.lanes import PriorityLock
 
 if TYPE_CHECKING:
@@ -109,27 +109,35 @@ class StoreBase:
                 if self.dialect == "postgresql":
                     conn.exec_driver_sql("SELECT pg_advisory_xact_lock(424242)")
                 return apply_migrations(conn, self.safe_url)
+        except StoreSchemaError:
+            self._schema_checked = False
+            raise
         except SQLAlchemyError as exc:
+            self._schema_checked = False
             raise StoreError(f"cannot migrate the incident store at {self.safe_url}: {exc}") \
                 from exc
 
     def schema_status(self) -> SchemaStatus:
         """Where the schema stands against this code (`current`, `behind` or `newer`)."""
-        from firelane.store.revisions import read_status
-
         try:
-            with self.engine.connect() as conn:
-                return read_status(conn)
+            return self._read_schema()
         except SQLAlchemyError as exc:
             raise StoreError(f"cannot read the schema revision of the incident store at "
                              f"{self.safe_url}: {exc}") from exc
 
+    def _read_schema(self) -> SchemaStatus:
+        from firelane.store.revisions import read_status
+
+        with self.engine.connect() as conn:
+            return read_status(conn)
+
     def check_schema(self) -> SchemaStatus:
         """Refuse (`StoreSchemaError`) a schema newer than this code; a store opened without
-        migrating checks this before its first transaction."""
+        migrating checks this before its first transaction (a database error propagates as
+        the transaction's own would)."""
         from firelane.store.revisions import refuse_newer
 
-        status = self.schema_status()
+        status = self._read_schema()
         refuse_newer(status, self.safe_url)
         self._schema_checked = True
         return status
