@@ -21,7 +21,8 @@
     ├── StoreError                  the incident store refused an operation
     │   ├── NotFound                no such incident, execution or approval
     │   ├── InvalidTransition       an incident status change the lifecycle forbids
-    │   └── LeaseHeld               another live worker holds the step's lease
+    │   ├── LeaseHeld               another live worker holds the step's lease
+    │   └── StoreSchemaError        the store's schema is newer than this code (upgrade Firelane)
     └── UnknownAction               `uses:` names an action that is not registered
 
 Callers catch at the level they care about; the CLI turns any `FirelaneError` into a one-line
@@ -53,6 +54,7 @@ __all__ = [
     "RunbookError",
     "RunbookValidationError",
     "StoreError",
+    "StoreSchemaError",
     "TemplateError",
     "UnknownAction",
     "VendorRejected",
@@ -193,6 +195,16 @@ class InvalidTransition(StoreError):
 
 class LeaseHeld(StoreError):
     """Another live worker holds the lease on this step."""
+
+
+class StoreSchemaError(StoreError):
+    """The store's schema revision is one this code does not know: a newer Firelane ran
+    `firelane db upgrade`. Every process refuses to start on it; upgrade Firelane, never
+    downgrade the database. `revision` is the store's, `head` the newest this code knows."""
+
+    def __init__(self, message: str, revision: str, head: str) -> None:
+        self.revision, self.head = revision, head
+        super().__init__(message)
 
 
 class UnknownAction(FirelaneError):

@@ -7,18 +7,19 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, create_engine, event, make_url
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
-from firelane.errors import ConfigError, StoreError
+from firelane.errors import ConfigError, StoreError, StoreSchemaError
 from firelane.lanes import PriorityLock
 
-__all__ = ["StoreBase", "aware"]
+if TYPE_CHECKING:
+    from firelane.store.revisions import SchemaStatus
 
-_MIGRATIONS = Path(__file__).parent / "migrations"
+__all__ = ["StoreBase", "aware"]
 
 
 def aware(value: datetime | None) -> datetime | None:
@@ -89,28 +90,57 @@ class StoreBase:
         self.url = url
         self.engine = _make_engine(url)
         self._writer = PriorityLock()
+        self._schema_checked = False
 
     @property
     def dialect(self) -> str:
         """`sqlite` or `postgresql`."""
         return self.engine.dialect.name
 
-    def migrate(self) -> None:
-        """Bring the schema to the newest migration (safe to call on every start)."""
-        from alembic import command
-        from alembic.config import Config
+    def migrate(self) -> tuple[SchemaStatus, SchemaStatus]:
+        """Bring the schema to the newest migration (safe to call on every start); return the
+        status before and after. Raises `StoreSchemaError` when the schema is newer than this
+        code, whatever the backend."""
+        from firelane.store.revisions import apply_migrations
 
-        config = Config()
-        config.set_main_option("script_location", str(_MIGRATIONS))
+        self._schema_checked = True
         try:
             with self.tx() as conn:
                 if self.dialect == "postgresql":
                     conn.exec_driver_sql("SELECT pg_advisory_xact_lock(424242)")
-                config.attributes["connection"] = conn
-                command.upgrade(config, "head")
+                return apply_migrations(conn, self.safe_url)
+        except StoreSchemaError:
+            self._schema_checked = False
+            raise
         except SQLAlchemyError as exc:
+            self._schema_checked = False
             raise StoreError(f"cannot migrate the incident store at {self.safe_url}: {exc}") \
                 from exc
+
+    def schema_status(self) -> SchemaStatus:
+        """Where the schema stands against this code (`current`, `behind` or `newer`)."""
+        try:
+            return self._read_schema()
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot read the schema revision of the incident store at "
+                             f"{self.safe_url}: {exc}") from exc
+
+    def _read_schema(self) -> SchemaStatus:
+        from firelane.store.revisions import read_status
+
+        with self.engine.connect() as conn:
+            return read_status(conn)
+
+    def check_schema(self) -> SchemaStatus:
+        """Refuse (`StoreSchemaError`) a schema newer than this code; a store opened without
+        migrating checks this before its first transaction (a database error propagates as
+        the transaction's own would)."""
+        from firelane.store.revisions import refuse_newer
+
+        status = self._read_schema()
+        refuse_newer(status, self.safe_url)
+        self._schema_checked = True
+        return status
 
     @property
     def safe_url(self) -> str:
@@ -127,6 +157,8 @@ class StoreBase:
         process queue on a lock instead (paging work first: `firelane.lanes`), and a writer
         waiting for another process retries every half millisecond (`_begin_immediate`).
         """
+        if not self._schema_checked:
+            self.check_schema()
         if self.dialect != "sqlite":
             with self.engine.connect() as conn:
                 conn.begin()

@@ -27,6 +27,7 @@ from firelane.settings import Settings
 from firelane.store import Store, open_store
 from flows.cli.authoring import add_authoring_commands
 from flows.cli.automation import add_automation_command
+from flows.cli.db import add_db_command
 from flows.cli.deployments import add_deployment_commands
 from flows.cli.records import add_records_commands
 from flows.cli.respond import add_respond_command
@@ -236,6 +237,7 @@ def _parser() -> argparse.ArgumentParser:
     add_automation_command(sub)
     add_deployment_commands(sub)
     add_records_commands(sub)
+    add_db_command(sub)
     return p
 
 
