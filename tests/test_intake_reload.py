@@ -41,7 +41,8 @@ def test_sighup_under_load_rotates_a_token_and_refuses_a_bad_file(tmp_path: Path
     (tmp_path / "new").write_text(NEW + "\n")
     config = tmp_path / "intake.yaml"
     config.write_text("sources:\n  alertmanager:\n    bearer_token:\n"
-                      f"      - {{file: {tmp_path / 'new'}}}\n      - {{file: {tmp_path / 'old'}}}\n")
+                      f"      - {{file: {tmp_path / 'new'}}}\n"
+                      f"      - {{file: {tmp_path / 'old'}}}\n")
     port, log = free_port(), tmp_path / "serve.log"
     env = {**os.environ, "PYTHONPATH": str(ROOT), "FIRELANE_WAKE_ADDRESS": "off",
            "FIRELANE_DATABASE_URL": f"sqlite:///{tmp_path / 'hup.db'}"}

@@ -18,6 +18,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from firelane.errors import FirelaneError, RunbookError
+from firelane.logs import configure_logging
 from firelane.inputs import new_execution, parse_cli_inputs, resolve_inputs
 from firelane.loader import find_runbook, load_runbook
 from firelane.models import Incident, IncidentDraft, IncidentStatus
@@ -238,6 +239,15 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+_LOG_ROLES = {"serve": "intake", "serve-flows": "worker", "worker": "worker"}
+
+
+def _log_role(args: argparse.Namespace) -> str | None:
+    if args.command == "respond":
+        return f"responder-{args.role}"
+    return _LOG_ROLES.get(args.command)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `firelane` console script."""
     args = _parser().parse_args(argv)
@@ -245,6 +255,8 @@ def main(argv: list[str] | None = None) -> int:
         settings = Settings.from_env()
         load_plugins(settings)
         install_redaction()
+        if (role := _log_role(args)) is not None:
+            configure_logging(role, settings)
         code: int = args.fn(args, settings)
         return code
     except FirelaneError as exc:

@@ -37,7 +37,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     _reload_on_sighup(live)
     print(f"Firelane intake on http://{args.host}:{args.port} (docs at /docs) · store "
           f"{store.safe_url}" + (" · responses against the sandbox" if args.sandbox else ""))
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", log_config=None)
     return 0
 
 

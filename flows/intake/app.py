@@ -20,6 +20,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 from slack_sdk.signature import Clock
 
+from firelane import audit
 from firelane.errors import AlertRejected, NotFound
 from firelane.store import Store
 from flows.intake.bodies import read_bounded
@@ -101,6 +102,7 @@ def create_app(store: Store, config: IntakeConfig | LiveConfig,
         sources: dict[str, SourceConfig] = in_force.sources
         if source not in SOURCES:
             metrics.count_rejected("unknown", 404)
+            audit.intake_refused("unknown", 404, "unknown source")
             return _unknown_source(source)
         try:
             body = await read_bounded(request, in_force.config.max_body_bytes)
@@ -119,6 +121,7 @@ def create_app(store: Store, config: IntakeConfig | LiveConfig,
                 metrics.sns_confirmed.inc()
         except AlertRejected as exc:
             metrics.count_rejected(source, exc.status)
+            audit.intake_refused(source, exc.status, str(exc))
             return _reject(exc)
         except httpx.HTTPError as exc:
             log.warning("cloudwatch: could not reach SNS: %s: %s", type(exc).__name__, exc)
