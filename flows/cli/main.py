@@ -18,9 +18,9 @@ from typing import Any
 from pydantic import ValidationError
 
 from firelane.errors import FirelaneError, RunbookError
-from firelane.logs import configure_logging
 from firelane.inputs import new_execution, parse_cli_inputs, resolve_inputs
 from firelane.loader import find_runbook, load_runbook
+from firelane.logs import configure_logging
 from firelane.models import Incident, IncidentDraft, IncidentStatus
 from firelane.redaction import install as install_redaction
 from firelane.settings import Settings
