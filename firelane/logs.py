@@ -37,7 +37,8 @@ from firelane.redaction import RedactingFilter, redact, redact_value
 from firelane.settings import Settings
 
 __all__ = ["ROLES", "ContextFilter", "JsonLineFormatter", "TextLineFormatter",
-           "configure_logging", "context_with", "current_context", "log_context"]
+           "configure_logging", "context_with", "current_context", "log_context",
+           "logging_for", "reset_logging"]
 
 ROLES = ("intake", "responder-urgent", "responder-flows", "responder-all", "worker", "cli")
 CONTEXT_FIELDS = ("incident", "execution", "step")
@@ -152,17 +153,42 @@ def configure_logging(role: str, settings: Settings, stream: IO[str] | None = No
     """Log `firelane.*` (and uvicorn) records to stderr in `settings.log_format` at
     `settings.log_level`, tagged with `role`. Safe to call again (the handler is replaced)."""
     global _role
-    _role = role
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(JsonLineFormatter() if settings.log_format == "json"
                          else TextLineFormatter())
     handler.addFilter(ContextFilter())
     handler.addFilter(RedactingFilter())
     handler.firelane_handler = True  # type: ignore[attr-defined]
+    reset_logging()
+    _role = role
+    for name in HANDLED_LOGGERS:
+        logging.getLogger(name).addHandler(handler)
+        logging.getLogger(name).propagate = False
+    logging.getLogger("firelane").setLevel(settings.log_level)
+
+
+def reset_logging() -> None:
+    """Undo `configure_logging`: the `firelane` and `uvicorn` loggers propagate again."""
+    global _role
+    _role = "cli"
     for name in HANDLED_LOGGERS:
         logger = logging.getLogger(name)
         for old in [h for h in logger.handlers if getattr(h, "firelane_handler", False)]:
             logger.removeHandler(old)
-        logger.addHandler(handler)
-        logger.propagate = False
-    logging.getLogger("firelane").setLevel(settings.log_level)
+        logger.propagate = True
+    logging.getLogger("firelane").setLevel(logging.NOTSET)
+
+
+@contextlib.contextmanager
+def logging_for(role: str | None, settings: Settings) -> Iterator[None]:
+    """`configure_logging(role, settings)` for the duration of a command (nothing when `role`
+    is None), undone afterwards so a process that runs commands in turn (tests, embedding)
+    keeps its own logging."""
+    if role is None:
+        yield
+        return
+    configure_logging(role, settings)
+    try:
+        yield
+    finally:
+        reset_logging()

@@ -24,7 +24,7 @@ from sqlalchemy import update
 
 from bench.common import free_port
 from firelane import audit
-from firelane.logs import HANDLED_LOGGERS, configure_logging, context_with, log_context
+from firelane.logs import configure_logging, context_with, log_context, reset_logging
 from firelane.models import Approval, Execution, IncidentDraft, Severity, utcnow
 from firelane.redaction import MASK, register_secret
 from firelane.settings import Settings
@@ -37,25 +37,13 @@ ISO_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _restore() -> None:
-    import firelane.logs
-
-    for name in HANDLED_LOGGERS:
-        logger = logging.getLogger(name)
-        for handler in [h for h in logger.handlers if getattr(h, "firelane_handler", False)]:
-            logger.removeHandler(handler)
-        logger.propagate = True
-    logging.getLogger("firelane").setLevel(logging.NOTSET)
-    firelane.logs._role = "cli"
-
-
 def _capture(fmt: str, role: str) -> Iterator[io.StringIO]:
     stream = io.StringIO()
     configure_logging(role, Settings(log_format=fmt), stream)
     try:
         yield stream
     finally:
-        _restore()
+        reset_logging()
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from pydantic import ValidationError
 from firelane.errors import FirelaneError, RunbookError
 from firelane.inputs import new_execution, parse_cli_inputs, resolve_inputs
 from firelane.loader import find_runbook, load_runbook
-from firelane.logs import configure_logging
+from firelane.logs import logging_for
 from firelane.models import Incident, IncidentDraft, IncidentStatus
 from firelane.redaction import install as install_redaction
 from firelane.settings import Settings
@@ -255,9 +255,8 @@ def main(argv: list[str] | None = None) -> int:
         settings = Settings.from_env()
         load_plugins(settings)
         install_redaction()
-        if (role := _log_role(args)) is not None:
-            configure_logging(role, settings)
-        code: int = args.fn(args, settings)
+        with logging_for(_log_role(args), settings):
+            code: int = args.fn(args, settings)
         return code
     except FirelaneError as exc:
         print(f"firelane: {exc}", file=sys.stderr)
