@@ -14,7 +14,7 @@ import socket
 import uuid
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from platformdirs import user_data_dir
 from pydantic import Field, ValidationError, field_validator
@@ -81,6 +81,23 @@ class Settings(BaseSettings):
                             "with (set by `firelane sandbox`).")
     sandbox_client_timeout: float = Field(10.0, gt=0, description="Vendor-client timeout, in "
                                           "seconds, against the sandbox.")
+    log_format: Literal["text", "json"] = Field(
+        "text", description="How long-running commands (`serve`, `respond`, `serve-flows`, "
+        "`worker`) log: `text` lines (ISO-8601 UTC time, level, role, logger, message, "
+        "incident/execution/step when known) or `json`, one object per line with `time`, "
+        "`level`, `logger`, `message`, `role`, `pid` and, when known, `incident`, `execution`, "
+        "`step`. Secrets are masked in both.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
+        "INFO", description="Lowest level of Firelane's log lines (`firelane.*` loggers; "
+        "audit lines are INFO).")
+
+    @field_validator("log_format", "log_level", mode="before")
+    @classmethod
+    def _case(cls, raw: Any) -> Any:
+        if not isinstance(raw, str):
+            return raw
+        return raw.strip().lower() if raw.strip().lower() in ("text", "json") \
+            else raw.strip().upper()
 
     @field_validator("plugins", mode="before")
     @classmethod

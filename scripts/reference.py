@@ -240,7 +240,8 @@ Every Firelane process reads its settings from the environment when it needs the
 import time, through one model (`firelane.settings.Settings`). A bad value stops the command with
 an error naming the variable, its value and what it must look like. Secrets are never settings:
 they live in Prefect blocks ([Save credentials](../how-to/credentials.md)), and the intake's are
-`{env: ...}` or `{block: ...}` references in its [configuration](intake-config.md#configuration).
+`{env: ...}`, `{block: ...}` or `{file: ...}` references in its
+[configuration](intake-config.md#configuration).
 The store's schema is created and upgraded by Alembic migrations whenever the store is opened;
 how the one retry layer uses the `RETRY` settings: [Integrations](integrations.md).
 

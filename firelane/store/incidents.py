@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import Connection, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from firelane import audit
 from firelane.errors import NotFound, StoreError
 from firelane.models import (
     ActionItem,
@@ -208,6 +209,7 @@ class IncidentOps(StoreBase):
                 return None
             conn.execute(update(executions).where(executions.c.id == row.id).values(
                 status=ExecutionStatus.RUNNING.value, owner=owner, heartbeat_at=utcnow()))
+        audit.execution_taken_over(row.id, row.status, row.owner, aware(row.heartbeat_at), owner)
         return _execution(row)
 
     def has_pending_executions(self, wanted: ExecutionStatus = ExecutionStatus.PENDING,

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from firelane import audit
 from firelane.errors import NotFound
 from firelane.models import Approval, StepStatus, TimelineEvent, utcnow
 from firelane.redaction import redact, redact_value
@@ -137,6 +138,8 @@ class LedgerOps(IncidentOps):
             ).values(owner=owner, lease_expires_at=lease, claims=step_ledger.c.claims + 1))
             taken = self._get_step(conn, execution_id, step_id)
             assert taken is not None
+            audit.step_taken_over(execution_id, step_id, record.owner, record.started_at,
+                                  expires, taken.claims)
             return Claim(ClaimOutcome.TAKEN_OVER, taken)
 
     def renew_lease(self, execution_id: str, step_id: str, owner: str,

@@ -21,6 +21,7 @@ from pydantic import ValidationError
 from firelane.errors import FirelaneError, RunbookError
 from firelane.inputs import new_execution, parse_cli_inputs, resolve_inputs
 from firelane.loader import find_runbook, load_runbook
+from firelane.logs import logging_for
 from firelane.models import Incident, IncidentDraft, IncidentStatus
 from firelane.redaction import install as install_redaction
 from firelane.settings import Settings
@@ -241,6 +242,15 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+_LOG_ROLES = {"serve": "intake", "serve-flows": "worker", "worker": "worker"}
+
+
+def _log_role(args: argparse.Namespace) -> str | None:
+    if args.command == "respond":
+        return f"responder-{args.role}"
+    return _LOG_ROLES.get(args.command)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `firelane` console script."""
     args = _parser().parse_args(argv)
@@ -249,7 +259,8 @@ def main(argv: list[str] | None = None) -> int:
         settings = Settings.from_env()
         load_plugins(settings)
         install_redaction()
-        code: int = args.fn(args, settings)
+        with logging_for(_log_role(args), settings):
+            code: int = args.fn(args, settings)
         return code
     except FirelaneError as exc:
         print(f"firelane: {exc}", file=sys.stderr)

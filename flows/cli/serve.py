@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from firelane.settings import Settings
 from firelane.store import open_store
+
+if TYPE_CHECKING:
+    from flows.intake.live import LiveConfig
 
 __all__ = ["add_serve_command"]
 
@@ -17,21 +22,32 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
     from flows.intake.app import INSECURE_BANNER, create_app
-    from flows.intake.config import load_intake_config
+    from flows.intake.live import LiveConfig
     from flows.respond.starter import ResponseStarter
 
-    config = load_intake_config(Path(args.config) if args.config else None)
+    live = LiveConfig.load(Path(args.config) if args.config else None)
+    config = live.current.config
     store = open_store(settings.database_url)
     if args.insecure_no_auth:
         print(INSECURE_BANNER, file=sys.stderr)
     responder = None if args.no_respond else ResponseStarter(
         store, settings, config.default_runbook, sandbox=args.sandbox,
         external=args.responder == "external")
-    app = create_app(store, config, responder, insecure=args.insecure_no_auth)
+    app = create_app(store, live, responder, insecure=args.insecure_no_auth)
+    _reload_on_sighup(live)
     print(f"Firelane intake on http://{args.host}:{args.port} (docs at /docs) · store "
           f"{store.safe_url}" + (" · responses against the sandbox" if args.sandbox else ""))
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", log_config=None)
     return 0
+
+
+def _reload_on_sighup(live: LiveConfig) -> None:
+    """SIGHUP re-reads the configuration in a thread (a block reference may call the Prefect
+    API, which must not run inside a signal handler on the event loop's thread)."""
+    def handler(signum: int, frame: Any) -> None:
+        threading.Thread(target=live.reload, name="firelane-reload", daemon=True).start()
+
+    signal.signal(signal.SIGHUP, handler)
 
 
 def add_serve_command(sub: Any) -> None:

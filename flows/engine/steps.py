@@ -18,6 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from firelane import audit
 from firelane.errors import (
     ActionError,
     ActionInputError,
@@ -26,6 +27,7 @@ from firelane.errors import (
     GuardrailBlocked,
 )
 from firelane.lanes import paging_lane, run_blocking, run_lease_call
+from firelane.logs import log_context
 from firelane.models import StepStatus, TimelineEvent
 from firelane.registry import ActionContext, ActionSpec, get_action
 from firelane.runbook import Step
@@ -154,6 +156,8 @@ async def _run_attempts(rc: RunContext, step: Step, spec: ActionSpec, inputs: Ba
             error, retryable = f"{type(exc).__name__}: {exc}", True
         else:
             record = await _finish(rc, step, StepStatus.SUCCEEDED, ctx.events, outputs=outputs)
+            audit.page_sent(rc.incident, rc.execution.id, step.id, step.uses, spec.pages,
+                            outputs, ctx.dry_run)
             if ctx.action_items:
                 await _db(rc.store.add_action_items_once, ctx.action_items)
             return record
@@ -176,10 +180,12 @@ async def execute_step(rc: RunContext, step: Step) -> StepRecord:
     A paging step that fails (after its retries, or before its call: bad inputs) raises the
     page alarm once, from the worker that recorded the failure.
     """
-    if _pages(step.uses):
-        with paging_lane():
-            return await _execute_step(rc, step)
-    return await _execute_step(rc, step)
+    with log_context(incident=f"INC-{rc.incident.number}", execution=rc.execution.id,
+                     step=step.id):
+        if _pages(step.uses):
+            with paging_lane():
+                return await _execute_step(rc, step)
+        return await _execute_step(rc, step)
 
 
 async def _execute_step(rc: RunContext, step: Step) -> StepRecord:

@@ -20,11 +20,13 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 from slack_sdk.signature import Clock
 
+from firelane import audit
 from firelane.errors import AlertRejected, NotFound
 from firelane.store import Store
 from flows.intake.bodies import read_bounded
 from flows.intake.committer import Committer
 from flows.intake.config import IntakeConfig
+from flows.intake.live import LiveConfig, Snapshot
 from flows.intake.metrics import IntakeMetrics
 from flows.intake.slack_interactions import add_slack_routes
 from flows.respond.starter import ResponseStarter
@@ -58,15 +60,20 @@ def _unknown_source(source: str) -> JSONResponse:
                          f"{', '.join(SOURCES)}"}, status_code=404)
 
 
-def create_app(store: Store, config: IntakeConfig, starter: ResponseStarter | None = None,
-               insecure: bool = False,
+def create_app(store: Store, config: IntakeConfig | LiveConfig,
+               starter: ResponseStarter | None = None, insecure: bool = False,
                fetch_cert: Callable[[str], bytes] = default_cert_fetcher,
                slack_clock: Clock | None = None) -> FastAPI:
-    """The ASGI app (OpenAPI docs at /docs)."""
-    sources: dict[str, SourceConfig] = config.source_configs()
-    policy = config.policy()
-    committer = Committer(store, config.auto_resolve, policy,
+    """The ASGI app (OpenAPI docs at /docs); a `LiveConfig` may be reloaded while it runs."""
+    live = config if isinstance(config, LiveConfig) else LiveConfig(config)
+    committer = Committer(store, live.current.config.auto_resolve, live.current.config.policy(),
                           starter.plan if starter is not None else None)
+
+    def retune(snapshot: Snapshot) -> None:
+        committer.auto_resolve, committer.policy = (snapshot.config.auto_resolve,
+                                                    snapshot.config.policy())
+
+    live.on_swap(retune)
     stale_after = 3 * (starter.settings.lease_seconds if starter is not None else 30.0)
     metrics = IntakeMetrics(store, stale_after, starter)
 
@@ -91,11 +98,14 @@ def create_app(store: Store, config: IntakeConfig, starter: ResponseStarter | No
         """Accept a webhook from `source` (alertmanager, grafana, datadog, cloudwatch,
         pagerduty, generic)."""
         started = time.perf_counter()
+        in_force = live.current
+        sources: dict[str, SourceConfig] = in_force.sources
         if source not in SOURCES:
             metrics.count_rejected("unknown", 404)
+            audit.intake_refused("unknown", 404, "unknown source")
             return _unknown_source(source)
         try:
-            body = await read_bounded(request, config.max_body_bytes)
+            body = await read_bounded(request, in_force.config.max_body_bytes)
             headers = {k.lower(): v for k, v in request.headers.items()}
             if source == "cloudwatch":
                 await asyncio.to_thread(authenticate, source, sources[source], body, headers,
@@ -111,6 +121,7 @@ def create_app(store: Store, config: IntakeConfig, starter: ResponseStarter | No
                 metrics.sns_confirmed.inc()
         except AlertRejected as exc:
             metrics.count_rejected(source, exc.status)
+            audit.intake_refused(source, exc.status, str(exc))
             return _reject(exc)
         except httpx.HTTPError as exc:
             log.warning("cloudwatch: could not reach SNS: %s: %s", type(exc).__name__, exc)
@@ -163,7 +174,6 @@ def create_app(store: Store, config: IntakeConfig, starter: ResponseStarter | No
         page = await asyncio.to_thread(metrics.exposition)
         return Response(page, media_type=CONTENT_TYPE_LATEST)
 
-    add_slack_routes(app, store, config.slack_signing_secret.resolve("slack_signing_secret")
-                     if config.slack_signing_secret else None, slack_clock,
-                     config.max_body_bytes)
+    add_slack_routes(app, store, lambda: live.current.slack_signing_secret, slack_clock,
+                     live.current.config.max_body_bytes)
     return app

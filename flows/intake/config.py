@@ -14,17 +14,22 @@
       generic: {basic_user: monitor, basic_password: {env: GENERIC_PASSWORD},
                 mapping: {title: summary, severity: level}}
 
-Secrets are references, `{env: NAME}` or `{block: NAME}` (a Prefect Secret block), resolved
-once at start; a literal secret in the file is refused.
+Secrets are references, `{env: NAME}`, `{block: NAME}` (a Prefect Secret block) or
+`{file: /path}` (the file's content, trailing newline removed, as Docker and Kubernetes mount
+secrets), resolved at start and again on each reload; a literal secret in the file is refused.
+`bearer_token` and `hmac_secret` also take a list of references, any of which is accepted, so a
+credential can be rotated without refusing a request:
+
+    alertmanager: {bearer_token: [{env: AM_TOKEN_NEW}, {env: AM_TOKEN_OLD}]}
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from firelane.errors import ConfigError
 from firelane.redaction import register_secret
@@ -32,18 +37,35 @@ from firelane.store.alerts import AlertPolicy
 from firelane.yamlsrc import YamlSourceError, load_yaml, schema_problems
 from integrations.alerts import SOURCES, SourceConfig
 
-__all__ = ["IntakeConfig", "SecretRef", "load_intake_config"]
+__all__ = ["Credential", "IntakeConfig", "SecretRef", "SourceSettings", "load_intake_config"]
 
 
 class SecretRef(BaseModel):
-    """Where a secret lives: an environment variable or a Prefect Secret block."""
+    """Where a secret lives: an environment variable, a Prefect Secret block or a file."""
 
     model_config = ConfigDict(extra="forbid")
     env: str | None = None
     block: str | None = None
+    file: Path | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> SecretRef:
+        if sum(1 for kind in (self.env, self.block, self.file) if kind) != 1:
+            raise ValueError("give exactly one of env:, block: or file:")
+        return self
 
     def resolve(self, where: str) -> str:
         """The secret's value (read now, never logged)."""
+        if self.file:
+            try:
+                content = self.file.read_text(encoding="utf-8").rstrip("\r\n")
+            except (OSError, UnicodeDecodeError) as exc:
+                raise ConfigError(f"{where}: cannot read secret file {self.file}: "
+                                  f"{getattr(exc, 'strerror', None) or exc}") from exc
+            if not content:
+                raise ConfigError(f"{where}: secret file {self.file} is empty")
+            register_secret(content)
+            return content
         if self.env:
             value = os.environ.get(self.env)
             if not value:
@@ -59,17 +81,28 @@ class SecretRef(BaseModel):
                 raise ConfigError(f"{where}: no Secret block named {self.block!r}") from exc
             register_secret(value)
             return value
-        raise ConfigError(f"{where}: give env: or block:")
+        raise ConfigError(f"{where}: give env:, block: or file:")
+
+
+Credential = SecretRef | Annotated[list[SecretRef], Field(min_length=1)]
+
+
+def _resolve_all(credential: Credential | None, where: str) -> tuple[str, ...]:
+    if credential is None:
+        return ()
+    if isinstance(credential, SecretRef):
+        return (credential.resolve(where),)
+    return tuple(ref.resolve(f"{where}[{i}]") for i, ref in enumerate(credential))
 
 
 class SourceSettings(BaseModel):
-    """One source's section."""
+    """One source's section (`bearer_token` and `hmac_secret`: one reference or a list)."""
 
     model_config = ConfigDict(extra="forbid")
-    bearer_token: SecretRef | None = None
+    bearer_token: Credential | None = None
     basic_user: str | None = None
     basic_password: SecretRef | None = None
-    hmac_secret: SecretRef | None = None
+    hmac_secret: Credential | None = None
     require_timestamp: bool = False
     severities: dict[str, str] = Field(default_factory=dict)
     mapping: dict[str, str] = Field(default_factory=dict)
@@ -102,13 +135,11 @@ class IntakeConfig(BaseModel):
             where = f"sources.{name}"
             out[name] = SourceConfig(
                 severities={k.lower(): v for k, v in s.severities.items()},
-                bearer_token=s.bearer_token.resolve(f"{where}.bearer_token")
-                if s.bearer_token else None,
+                bearer_token=_resolve_all(s.bearer_token, f"{where}.bearer_token") or None,
                 basic_user=s.basic_user,
                 basic_password=s.basic_password.resolve(f"{where}.basic_password")
                 if s.basic_password else None,
-                hmac_secret=s.hmac_secret.resolve(f"{where}.hmac_secret")
-                if s.hmac_secret else None,
+                hmac_secret=_resolve_all(s.hmac_secret, f"{where}.hmac_secret") or None,
                 require_timestamp=s.require_timestamp, generic_mapping=dict(s.mapping))
         return out
 

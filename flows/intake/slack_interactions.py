@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -80,15 +81,18 @@ async def _announce(store: Store, approval: Approval, channel: str, text: str) -
                     exc)
 
 
-def add_slack_routes(app: FastAPI, store: Store, signing_secret: str | None,
+def add_slack_routes(app: FastAPI, store: Store,
+                     signing_secret: str | Callable[[], str | None] | None,
                      clock: Clock | None = None, max_body_bytes: int = 1 << 20) -> None:
     """Mount the interaction endpoint (answers 404 when no signing secret is configured;
-    bodies over `max_body_bytes` are refused before they are read whole)."""
-    verifier = SignatureVerifier(signing_secret, clock or Clock()) if signing_secret else None
+    bodies over `max_body_bytes` are refused before they are read whole). A callable
+    `signing_secret` is asked on each request, so a configuration reload takes effect."""
 
     @app.post("/slack/interactions")
     async def interactions(request: Request) -> Any:
         """Slack's interactivity callback (Approve/Reject buttons)."""
+        secret = signing_secret() if callable(signing_secret) else signing_secret
+        verifier = SignatureVerifier(secret, clock or Clock()) if secret else None
         if verifier is None:
             return JSONResponse({"error": "Slack interactions are not configured: set "
                                  "slack_signing_secret in the intake configuration"}, 404)

@@ -29,6 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
 
+from firelane.logs import context_with
 from firelane.models import ExecutionStatus, utcnow
 from firelane.settings import Settings, worker_identity
 from firelane.store import Store
@@ -105,7 +106,8 @@ async def respond_forever(store: Store, settings: Settings, stop: asyncio.Event,
                                                 wanted)
             if execution is None:
                 continue
-            task = asyncio.create_task(run(execution.id))
+            task = asyncio.create_task(run(execution.id), context=context_with(
+                execution=execution.id))
             running[execution.id] = task
             task.add_done_callback(_forget(running, execution.id))
             started += 1

@@ -26,6 +26,7 @@ from prefect.exceptions import FlowPauseTimeout, NotPausedError
 from prefect.flow_runs import apause_flow_run, aresume_flow_run
 from prefect.input import RunInput
 
+from firelane import audit
 from firelane.errors import ApprovalRefused
 from firelane.models import Approval, TimelineEvent, utcnow
 from firelane.runbook import Step
@@ -125,6 +126,7 @@ async def decide(store: Store, approval: Approval, approved: bool, by: str,
             raise
     recorded_by = by if how == "firelane" else f"{how}:{by}"
     decided, won = store.decide_approval(approval.id, approved, recorded_by, reason)
+    audit.approval_decided(decided, won)
     if won:
         await _resume(store, approval.id, {"approved": approved, "reason": reason,
                                            "decided_by": recorded_by})
@@ -155,7 +157,8 @@ async def approve_step(execution_id: str, step_id: str) -> str:
                     wait_for_input=form, key=f"approval-{attempt}", poll_interval=1,
                     timeout=max(1, int(remaining)) + _PAUSE_MARGIN_SECONDS)
             except FlowPauseTimeout:
-                store.decide_approval(approval.id, False, "firelane", "Prefect pause timed out")
+                audit.approval_decided(*store.decide_approval(
+                    approval.id, False, "firelane", "Prefect pause timed out"))
                 break
             approval = store.find_approval(execution_id, step_id)
             if approval.status != "pending":
@@ -166,8 +169,8 @@ async def approve_step(execution_id: str, step_id: str) -> str:
             except ApprovalRefused as exc:
                 _refused(store, approval, "prefect-ui", by, str(exc))
                 continue
-            store.decide_approval(approval.id, answer.approved, f"prefect-ui:{by}",
-                                  answer.reason)
+            audit.approval_decided(*store.decide_approval(
+                approval.id, answer.approved, f"prefect-ui:{by}", answer.reason))
             break
         return store.find_approval(execution_id, step_id).status
     finally:

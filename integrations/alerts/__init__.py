@@ -36,13 +36,16 @@ SOURCES = ("alertmanager", "grafana", "datadog", "cloudwatch", "pagerduty", "gen
 
 @dataclass
 class SourceConfig:
-    """One source's settings: its severity spellings and how it authenticates."""
+    """One source's settings: its severity spellings and how it authenticates.
+
+    `bearer_token` and `hmac_secret` are one value or several (during a rotation); a request
+    matching any of them is accepted."""
 
     severities: dict[str, str] = field(default_factory=dict)
-    bearer_token: str | None = None
+    bearer_token: str | tuple[str, ...] | None = None
     basic_user: str | None = None
     basic_password: str | None = None
-    hmac_secret: str | None = None
+    hmac_secret: str | tuple[str, ...] | None = None
     require_timestamp: bool = False
     generic_mapping: dict[str, str] = field(default_factory=dict)
 
@@ -50,6 +53,13 @@ class SourceConfig:
     def has_credentials(self) -> bool:
         """Something to check requests against."""
         return bool(self.bearer_token or self.basic_user or self.hmac_secret)
+
+    def credential_counts(self) -> dict[str, int]:
+        """How many values each credential has (never the values): for reload logs."""
+        def count(value: str | tuple[str, ...] | None) -> int:
+            return 0 if not value else 1 if isinstance(value, str) else len(value)
+        return {"bearer_token": count(self.bearer_token), "hmac_secret": count(self.hmac_secret),
+                "basic": 1 if self.basic_user else 0}
 
 
 @dataclass

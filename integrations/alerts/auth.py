@@ -11,7 +11,7 @@ import hashlib
 import hmac
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlparse
 
@@ -29,14 +29,27 @@ SNS_CERT_HOST = re.compile(r"^sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?$")
 CertFetcher = Callable[[str], bytes]
 
 
+Secrets = str | Sequence[str]
+
+
 def _same(a: str, b: str) -> bool:
     return hmac.compare_digest(a.encode("utf-8"), b.encode("utf-8"))
 
 
-def check_bearer(expected: str, authorization: str | None) -> None:
-    """`Authorization: Bearer <token>` must carry `expected`."""
+def _each(secrets: Secrets) -> tuple[str, ...]:
+    return (secrets,) if isinstance(secrets, str) else tuple(secrets)
+
+
+def _matches_any(given: str, candidates: Sequence[str]) -> bool:
+    results = [_same(given, c) for c in candidates]
+    return any(results)
+
+
+def check_bearer(expected: Secrets, authorization: str | None) -> None:
+    """`Authorization: Bearer <token>` must carry `expected` (or one of several: every one is
+    compared, in constant time)."""
     scheme, _, token = (authorization or "").partition(" ")
-    if scheme.lower() != "bearer" or not _same(token.strip(), expected):
+    if scheme.lower() != "bearer" or not _matches_any(token.strip(), _each(expected)):
         raise AuthenticationFailed("missing or wrong bearer token (Authorization: Bearer ...)")
 
 
@@ -52,19 +65,21 @@ def check_basic(user: str, password: str, authorization: str | None) -> None:
         raise AuthenticationFailed("missing or wrong basic credentials")
 
 
-def check_pagerduty(secret: str, body: bytes, header: str | None) -> None:
-    """`X-PagerDuty-Signature: v1=<hex>[,v1=<hex>...]` over the raw body; any may match."""
-    expected = hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
+def check_pagerduty(secret: Secrets, body: bytes, header: str | None) -> None:
+    """`X-PagerDuty-Signature: v1=<hex>[,v1=<hex>...]` over the raw body; any signature may
+    match any of the secrets."""
+    expected = [hmac.new(s.encode("utf-8"), body, hashlib.sha256).hexdigest()
+                for s in _each(secret)]
     given = [s.strip()[3:] for s in (header or "").split(",") if s.strip().startswith("v1=")]
-    if not any(_same(g, expected) for g in given):
+    if not any([_matches_any(g, expected) for g in given]):
         raise AuthenticationFailed("X-PagerDuty-Signature does not match the body")
 
 
-def check_grafana(secret: str, body: bytes, signature: str | None, timestamp: str | None,
+def check_grafana(secret: Secrets, body: bytes, signature: str | None, timestamp: str | None,
                   require_timestamp: bool = False, max_age: float = 300,
                   now: float | None = None) -> None:
-    """Grafana's optional HMAC: hex(HMAC-SHA256(secret, [timestamp ":"] body)); a timestamp
-    older (or newer) than `max_age` seconds is refused to stop replays."""
+    """Grafana's optional HMAC: hex(HMAC-SHA256(secret, [timestamp ":"] body)), for any of the
+    secrets; a timestamp older (or newer) than `max_age` seconds is refused to stop replays."""
     if timestamp:
         try:
             age = abs((now if now is not None else time.time()) - float(timestamp))
@@ -78,8 +93,9 @@ def check_grafana(secret: str, body: bytes, signature: str | None, timestamp: st
         raise AuthenticationFailed("X-Grafana-Alerting-Timestamp is required")
     else:
         message = body
-    expected = hmac.new(secret.encode("utf-8"), message, hashlib.sha256).hexdigest()
-    if not _same((signature or "").strip(), expected):
+    expected = [hmac.new(s.encode("utf-8"), message, hashlib.sha256).hexdigest()
+                for s in _each(secret)]
+    if not _matches_any((signature or "").strip(), expected):
         raise AuthenticationFailed("X-Grafana-Alerting-Signature does not match the body")
 
 
