@@ -1,37 +1,46 @@
 """Fail the test run when a process the suite started outlives it.
 
-At start the pytest process becomes a child subreaper (Linux `PR_SET_CHILD_SUBREAPER`), so a
-grandchild whose parent exited (a daemon, or a temporary Prefect server started by a `firelane`
-subprocess) is re-parented to pytest instead of to init and stays visible as a descendant. When
-the session ends, after every fixture has been torn down, any descendant still alive after a
-short grace period is listed, killed, and the run fails.
+At start the run puts a marker with a unique value in its environment (`RUN_MARKER`); every
+process the suite starts inherits it, and so do their own children, even after their parent
+died (a temporary Prefect server left by a SIGKILLed `firelane` subprocess). When the session
+ends, after every fixture has been torn down, any live process that is a descendant of pytest or
+carries this run's marker is listed after a short grace period, killed, and the run fails.
+
+Processes are found through Linux `/proc`. A subreaper would see orphans too, but it would
+adopt their zombies and make a killed process look alive to the tests that check one died.
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import signal
 import time
+import uuid
 from pathlib import Path
 
 import pytest
 
-__all__ = ["descendants", "pytest_configure", "pytest_sessionfinish"]
+__all__ = ["RUN_MARKER", "left_behind", "pytest_configure", "pytest_sessionfinish"]
 
-_PR_SET_CHILD_SUBREAPER = 36
+RUN_MARKER = "FIRELANE_TEST_RUN_ID"
 GRACE_SECONDS = 10.0
 
 
-def _parent_of(pid: int) -> int | None:
+def _status(pid: int) -> tuple[int | None, str]:
     try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("PPid:"):
-                return int(line.split()[1])
-    except (OSError, ValueError):
-        return None
-    return None
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None, "X"
+    fields = stat.rsplit(")", 1)[1].split()
+    return int(fields[1]), fields[0]
+
+
+def _carries(pid: int, marker: bytes) -> bool:
+    try:
+        return marker in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    except OSError:
+        return False
 
 
 def _command(pid: int) -> str:
@@ -42,65 +51,54 @@ def _command(pid: int) -> str:
     return raw.replace(b"\0", b" ").decode(errors="replace").strip() or "?"
 
 
-def _is_zombie(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
-    except (OSError, IndexError):
-        return True
-
-
-def descendants(root: int) -> dict[int, str]:
-    """Live (non-zombie) descendants of `root`, with their command lines."""
-    parents = {int(p.name): _parent_of(int(p.name)) for p in Path("/proc").iterdir()
-               if p.name.isdigit()}
-    found: dict[int, str] = {}
+def left_behind(root: int, run_id: str) -> dict[int, str]:
+    """Live processes, other than `root`, that descend from it or carry `run_id`."""
+    marker = f"{RUN_MARKER}={run_id}".encode()
+    parents: dict[int, int | None] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            parent, state = _status(int(entry.name))
+            if state not in ("Z", "X"):
+                parents[int(entry.name)] = parent
+    found: set[int] = {pid for pid in parents if pid != root and _carries(pid, marker)}
     frontier = [root]
     while frontier:
         current = frontier.pop()
         for pid, parent in parents.items():
             if parent == current and pid not in found:
-                found[pid] = _command(pid)
+                found.add(pid)
                 frontier.append(pid)
-    return {pid: cmd for pid, cmd in found.items() if not _is_zombie(pid)}
-
-
-def _reap() -> None:
-    while True:
-        try:
-            pid, _ = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            return
-        if pid == 0:
-            return
+    found.discard(os.getpid())
+    return {pid: _command(pid) for pid in found}
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Adopt orphaned grandchildren so that the end-of-run check can see them."""
-    if hasattr(config, "workerinput"):
-        return
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    """Mark this run's environment so its processes can be found at the end."""
+    config.stash[_RUN_ID] = uuid.uuid4().hex
+    os.environ[RUN_MARKER] = config.stash[_RUN_ID]
+
+
+_RUN_ID = pytest.StashKey[str]()
 
 
 @pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """List, kill and fail on any process of the suite still alive at its end."""
+    run_id = session.config.stash[_RUN_ID]
     deadline = time.monotonic() + GRACE_SECONDS
-    left = descendants(os.getpid())
+    left = left_behind(os.getpid(), run_id)
     while left and time.monotonic() < deadline:
         time.sleep(0.25)
-        _reap()
-        left = descendants(os.getpid())
+        left = left_behind(os.getpid(), run_id)
     if not left:
         return
     for pid in left:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-    _reap()
     lines = "\n".join(f"  pid {pid}: {cmd[:300]}" for pid, cmd in sorted(left.items()))
-    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     message = (f"{len(left)} process(es) started by the suite outlived it (killed now):\n"
                f"{lines}")
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     if reporter is not None:
         reporter.write_sep("=", "processes left behind", red=True)
         reporter.write_line(message)
