@@ -21,7 +21,8 @@
     ├── StoreError                  the incident store refused an operation
     │   ├── NotFound                no such incident, execution or approval
     │   ├── InvalidTransition       an incident status change the lifecycle forbids
-    │   └── LeaseHeld               another live worker holds the step's lease
+    │   ├── LeaseHeld               another live worker holds the step's lease
+    │   └── StoreUnavailable        the store stayed unreachable longer than the caller waits
     └── UnknownAction               `uses:` names an action that is not registered
 
 Callers catch at the level they care about; the CLI turns any `FirelaneError` into a one-line
@@ -53,6 +54,7 @@ __all__ = [
     "RunbookError",
     "RunbookValidationError",
     "StoreError",
+    "StoreUnavailable",
     "TemplateError",
     "UnknownAction",
     "VendorRejected",
@@ -193,6 +195,11 @@ class InvalidTransition(StoreError):
 
 class LeaseHeld(StoreError):
     """Another live worker holds the lease on this step."""
+
+
+class StoreUnavailable(StoreError):
+    """The store did not answer (connection refused, closed, shut down, locked) for as long as
+    the caller was willing to wait; the cause is the last database error."""
 
 
 class UnknownAction(FirelaneError):
