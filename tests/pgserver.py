@@ -101,9 +101,8 @@ class PostgresServer:
             self.proc.wait()
 
     def close(self) -> None:
-        """Stop the server and delete its directory."""
-        if self.proc is not None and self.proc.poll() is None:
-            stop_process(self.proc)
+        """Stop the server (fast shutdown) and delete its directory."""
+        self.stop()
         if self._log is not None:
             self._log.close()
         shutil.rmtree(self.root, ignore_errors=True)

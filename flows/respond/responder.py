@@ -81,7 +81,8 @@ async def respond_forever(store: Store, settings: Settings, stop: asyncio.Event,
     async def heartbeat() -> None:
         while True:
             await asyncio.sleep(stale_after / 3)
-            await store_call(store.heartbeat_executions, owner, list(running))
+            if running:
+                await store_call(store.heartbeat_executions, owner, list(running))
 
     beat = asyncio.create_task(heartbeat())
     last_stale_check = 0.0
