@@ -135,7 +135,8 @@ class Stack:
                     "OUTAGE_TOKEN": TOKEN, "FIRELANE_WAKE_ADDRESS": "off",
                     "FIRELANE_LEASE_SECONDS": "5", "FIRELANE_CATALOG": str(work / "none.yaml"),
                     "FIRELANE_RUNBOOKS_DIR": str(ROOT / "runbooks"),
-                    "FIRELANE_REPORTS_DIR": str(work / "reports")}
+                    "FIRELANE_REPORTS_DIR": str(work / "reports"),
+                    "FIRELANE_SANDBOX_CLIENT_TIMEOUT": "10"}
         self.env.pop("FIRELANE_PLUGINS", None)
         self.procs: dict[str, subprocess.Popen[str]] = {}
 
@@ -305,3 +306,29 @@ def test_alerts_during_an_outage_get_503_then_every_accepted_one_pages_once(
     print(f"\nalerts during a {OUTAGE_SECONDS:g} s outage: {len(accepted)} accepted, "
           f"{codes.count(503)} answers 503; /readyz 200 {to_ready:.2f} s and the first page "
           f"{to_first_page:.2f} s after the database returned; each page once")
+
+
+def test_a_page_in_flight_when_the_database_stops_is_recorded_once_when_it_returns(
+        stack: Stack) -> None:
+    slow = stack.sandbox.faults.add(path="/pagerduty/v2/enqueue", kind="latency", latency=4)
+    assert stack.post(1).status_code == 202
+    _wait_for("the page request", lambda: slow.hits >= 1)
+    stack.pg.stop()
+    _wait_for("the page", lambda: len(stack.pages()) == 1, seconds=10)
+    time.sleep(4)
+    stack.pg.start()
+    back = time.monotonic()
+    store = open_store(stack.pg.url, migrate=False)
+    [incident] = store.list_incidents()
+    [execution] = store.list_executions(incident.id)
+    _wait_for("the execution", lambda: store.get_execution(execution.id).status == "ready")
+    settled = time.monotonic() - back
+    page = store.step_records(execution.id)["page"]
+    kinds = [e.kind for e in store.timeline(incident.id) if e.step_id == "page"]
+    store.close()
+    assert len(stack.pages()) == 1
+    assert (page.status, page.claims, page.attempts) == ("succeeded", 1, 1), page
+    assert kinds.count("step.succeeded") == 1 and "step.taken_over" not in kinds, kinds
+    assert stack.alive() == {"intake": None, "responder": None}, stack.log("responder")[-3000:]
+    print(f"\npage in flight across the outage: recorded once, execution ready {settled:.2f} s "
+          "after the database returned")

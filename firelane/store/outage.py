@@ -130,8 +130,8 @@ async def ride_out(call: Callable[[], Awaitable[T]], give_up_after: float | None
     when the store has not answered for `give_up_after` seconds, or when `stop` is set while
     waiting; without either it waits for as long as the outage lasts.
 
-    Example:
-        >>> await ride_out(lambda: asyncio.to_thread(store.has_pending_executions))
+    Example (in a coroutine):
+        `waiting = await ride_out(lambda: asyncio.to_thread(store.has_pending_executions))`
     """
     delay = FIRST_DELAY
     deadline = None if give_up_after is None else time.monotonic() + give_up_after
