@@ -22,7 +22,8 @@
     │   ├── NotFound                no such incident, execution or approval
     │   ├── InvalidTransition       an incident status change the lifecycle forbids
     │   ├── LeaseHeld               another live worker holds the step's lease
-    │   └── StoreSchemaError        the store's schema is newer than this code (upgrade Firelane)
+    │   ├── StoreSchemaError        the store's schema is newer than this code (upgrade Firelane)
+    │   └── StoreUnavailable        the store stayed unreachable longer than the caller waits
     └── UnknownAction               `uses:` names an action that is not registered
 
 Callers catch at the level they care about; the CLI turns any `FirelaneError` into a one-line
@@ -55,6 +56,7 @@ __all__ = [
     "RunbookValidationError",
     "StoreError",
     "StoreSchemaError",
+    "StoreUnavailable",
     "TemplateError",
     "UnknownAction",
     "VendorRejected",
@@ -205,6 +207,11 @@ class StoreSchemaError(StoreError):
     def __init__(self, message: str, revision: str, head: str) -> None:
         self.revision, self.head = revision, head
         super().__init__(message)
+
+
+class StoreUnavailable(StoreError):
+    """The store did not answer (connection refused, closed, shut down, locked) for as long as
+    the caller was willing to wait; the cause is the last database error."""
 
 
 class UnknownAction(FirelaneError):

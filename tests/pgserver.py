@@ -2,7 +2,9 @@
 
 `initdb` into a temporary directory, `postgres` on a free loopback port with its socket in the
 same directory, trust authentication; stopped and deleted afterwards. As root it runs as the
-`postgres` user (PostgreSQL refuses to run as root).
+`postgres` user (PostgreSQL refuses to run as root). `restartable_postgres()` also lets a test
+stop the server (a fast shutdown: clients are disconnected) and start it again on the same data
+directory and port, as a database restart or failover looks to its clients.
 """
 
 from __future__ import annotations
@@ -11,14 +13,17 @@ import glob
 import os
 import pwd
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import IO, Any
 
-__all__ = ["find_pg_bin", "postgres_server", "stop_process"]
+__all__ = ["PostgresServer", "find_pg_bin", "postgres_server", "restartable_postgres",
+           "stop_process"]
 
 
 def find_pg_bin() -> str | None:
@@ -44,46 +49,86 @@ def stop_process(proc: subprocess.Popen[bytes], grace: float = 30) -> None:
         proc.wait()
 
 
+class PostgresServer:
+    """One cluster in a temporary directory; `start()` and `stop()` as often as needed."""
+
+    def __init__(self, bindir: str) -> None:
+        self.bindir = bindir
+        self.root = tempfile.mkdtemp(prefix="firelane-pg-")
+        self.data = os.path.join(self.root, "data")
+        self.port = _free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log_path = os.path.join(self.root, "postgres.log")
+        self._log: IO[bytes] | None = None
+        self._run_as: dict[str, Any] = {}
+        if os.geteuid() == 0:
+            user = pwd.getpwnam("postgres")
+            os.chown(self.root, user.pw_uid, user.pw_gid)
+            self._run_as = {"user": user.pw_uid, "group": user.pw_gid}
+        subprocess.run([f"{bindir}/initdb", "-D", self.data, "-A", "trust", "-U", "firelane",
+                        "--no-sync"], check=True, capture_output=True, **self._run_as)
+
+    @property
+    def url(self) -> str:
+        """The `postgresql+psycopg://` URL of the `firelane` database."""
+        return f"postgresql+psycopg://firelane@127.0.0.1:{self.port}/firelane"
+
+    def start(self, timeout: float = 30) -> None:
+        """Start the postmaster and wait until it accepts connections."""
+        if self._log is None:
+            self._log = open(self.log_path, "ab")  # noqa: SIM115  (written until close())
+        self.proc = subprocess.Popen(
+            [f"{self.bindir}/postgres", "-D", self.data, "-p", str(self.port), "-k", self.root,
+             "-h", "127.0.0.1", "-c", "fsync=off", "-c", "max_connections=200"],
+            stdout=self._log, stderr=subprocess.STDOUT, **self._run_as)
+        deadline = time.monotonic() + timeout
+        while subprocess.run([f"{self.bindir}/pg_isready", "-h", "127.0.0.1", "-p",
+                              str(self.port)], capture_output=True).returncode != 0:
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                with open(self.log_path, encoding="utf-8", errors="replace") as f:
+                    raise RuntimeError(f"postgres did not start: {f.read()[-2000:]}")
+            time.sleep(0.1)
+
+    def stop(self, timeout: float = 30) -> None:
+        """Fast shutdown (SIGINT): open sessions are terminated, the port closes."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGINT)
+        try:
+            self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+    def close(self) -> None:
+        """Stop the server (fast shutdown) and delete its directory."""
+        self.stop()
+        if self._log is not None:
+            self._log.close()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
 @contextmanager
-def postgres_server() -> Iterator[str]:
-    """Yield a `postgresql+psycopg://` URL of a fresh server with an empty `firelane` DB."""
+def restartable_postgres() -> Iterator[PostgresServer]:
+    """A fresh running server with an empty `firelane` database, deleted afterwards."""
     bindir = find_pg_bin()
     if bindir is None:
         raise RuntimeError("PostgreSQL is not installed (apt-get install postgresql)")
-    root = tempfile.mkdtemp(prefix="firelane-pg-")
-    data = os.path.join(root, "data")
-    run_as: dict[str, object] = {}
-    if os.geteuid() == 0:
-        user = pwd.getpwnam("postgres")
-        os.chown(root, user.pw_uid, user.pw_gid)
-        run_as = {"user": user.pw_uid, "group": user.pw_gid}
-    port = _free_port()
-    subprocess.run([f"{bindir}/initdb", "-D", data, "-A", "trust", "-U", "firelane",
-                    "--no-sync"], check=True, capture_output=True, **run_as)  # type: ignore[call-overload]
-    log_path = os.path.join(root, "postgres.log")
-    log = open(log_path, "wb")  # noqa: SIM115  (the server writes to it until it stops)
-    proc = subprocess.Popen(
-        [f"{bindir}/postgres", "-D", data, "-p", str(port), "-k", root, "-h", "127.0.0.1",
-         "-c", "fsync=off", "-c", "max_connections=200"],
-        stdout=log, stderr=subprocess.STDOUT, **run_as)  # type: ignore[call-overload]
+    server = PostgresServer(bindir)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            ok = subprocess.run([f"{bindir}/pg_isready", "-h", "127.0.0.1", "-p", str(port)],
-                                capture_output=True).returncode == 0
-            if ok:
-                break
-            if proc.poll() is not None or time.monotonic() > deadline:
-                with open(log_path, encoding="utf-8", errors="replace") as f:
-                    raise RuntimeError(f"postgres did not start: {f.read()[-2000:]}")
-            time.sleep(0.1)
-        subprocess.run([f"{bindir}/createdb", "-h", "127.0.0.1", "-p", str(port), "-U",
+        server.start()
+        subprocess.run([f"{bindir}/createdb", "-h", "127.0.0.1", "-p", str(server.port), "-U",
                         "firelane", "firelane"], check=True, capture_output=True)
-        yield f"postgresql+psycopg://firelane@127.0.0.1:{port}/firelane"
+        yield server
     finally:
-        stop_process(proc)
-        log.close()
-        shutil.rmtree(root, ignore_errors=True)
+        server.close()
+
+
+@contextmanager
+def postgres_server() -> Iterator[str]:
+    """Yield a `postgresql+psycopg://` URL of a fresh server with an empty `firelane` DB."""
+    with restartable_postgres() as server:
+        yield server.url
 
 
 def create_database(server_url: str, name: str) -> str:

@@ -10,6 +10,15 @@ from firelane.store.alerts import Accepted
 from firelane.store.guardrails import Pause
 from firelane.store.health import Health
 from firelane.store.ledger import Claim, ClaimOutcome, StepRecord, idempotency_key
+from firelane.store.outage import (
+    is_transient,
+    note_reachable,
+    note_unreachable,
+    outage_seconds,
+    ping,
+    ride_out,
+    store_call,
+)
 from firelane.store.reminders import ReminderOps
 from firelane.store.tables import metadata
 
@@ -52,7 +61,14 @@ __all__ = [
     "StepRecord",
     "Store",
     "idempotency_key",
+    "is_transient",
     "metadata",
+    "note_reachable",
+    "note_unreachable",
     "open_store",
+    "outage_seconds",
+    "ping",
+    "ride_out",
     "shared_store",
+    "store_call",
 ]

@@ -31,7 +31,7 @@ from firelane.logs import log_context
 from firelane.models import StepStatus, TimelineEvent
 from firelane.registry import ActionContext, ActionSpec, get_action
 from firelane.runbook import Step
-from firelane.store import ClaimOutcome, StepRecord
+from firelane.store import ClaimOutcome, StepRecord, is_transient, ride_out
 from firelane.templating import evaluate_condition, render_value
 from flows.engine.context import RunContext, template_context
 from flows.engine.guardrails import check_pause, guard
@@ -39,8 +39,10 @@ from flows.engine.page_alarm import raise_page_alarm
 
 __all__ = ["execute_step", "skip_step"]
 
-async def _db(fn: Callable[..., Any], *args: Any) -> Any:
-    return await run_blocking(fn, *args)
+async def _db(rc: RunContext, fn: Callable[..., Any], *args: Any) -> Any:
+    """A ledger call that waits out a store outage for up to three leases (when a responder
+    would take the execution over anyway), then raises `StoreUnavailable`."""
+    return await ride_out(lambda: run_blocking(fn, *args), give_up_after=3 * rc.lease_seconds)
 
 
 _RUNNING: dict[tuple[str, str], set[str]] = {}
@@ -72,7 +74,7 @@ def _running(rc: RunContext, step: Step) -> Iterator[None]:
 async def _claim(rc: RunContext, step: Step) -> tuple[ClaimOutcome, StepRecord]:
     poll, cap = 0.02, min(1.0, rc.lease_seconds / 4)
     while True:
-        claim = await _db(rc.store.claim_step, rc.incident.id, rc.execution.id, step.id,
+        claim = await _db(rc, rc.store.claim_step, rc.incident.id, rc.execution.id, step.id,
                           rc.owner, rc.lease_seconds, _running_here(rc, step))
         if claim.outcome is not ClaimOutcome.HELD:
             return claim.outcome, claim.record
@@ -83,8 +85,8 @@ async def _claim(rc: RunContext, step: Step) -> tuple[ClaimOutcome, StepRecord]:
 async def _keep_lease(rc: RunContext, step: Step) -> None:
     while True:
         await asyncio.sleep(rc.lease_seconds / 3)
-        await run_lease_call(rc.store.renew_lease, rc.execution.id, step.id, rc.owner,
-                             rc.lease_seconds)
+        await ride_out(lambda: run_lease_call(rc.store.renew_lease, rc.execution.id, step.id,
+                                              rc.owner, rc.lease_seconds))
 
 
 async def _finish(rc: RunContext, step: Step, status: StepStatus, events: list[TimelineEvent],
@@ -94,7 +96,7 @@ async def _finish(rc: RunContext, step: Step, status: StepStatus, events: list[T
                StepStatus.SKIPPED: f"{step.id} skipped: {error}",
                StepStatus.FAILED: f"{step.id} failed: {error}"}[status]
     record: StepRecord = await _db(
-        rc.store.finish_step, rc.execution.id, step.id, status, outputs,
+        rc, rc.store.finish_step, rc.execution.id, step.id, status, outputs,
         None if status is StepStatus.SUCCEEDED else error,
         [*events, rc.event(step, f"step.{status.value}", summary, uses=step.uses,
                            outputs=outputs or {}, error=error)])
@@ -145,7 +147,7 @@ async def _run_attempts(rc: RunContext, step: Step, spec: ActionSpec, inputs: Ba
         started = rc.event(step, "step.started", f"{step.id} started ({step.uses}"
                            + (f", attempt {attempt}" if attempt > 1 else "") + ")",
                            uses=step.uses, attempt=attempt, dry_run=dry_run)
-        await _db(rc.store.note_attempt, rc.execution.id, step.id, attempt, [*events, started])
+        await _db(rc, rc.store.note_attempt, rc.execution.id, step.id, attempt, [*events, started])
         events = []
         t0 = time.perf_counter()
         try:
@@ -159,7 +161,7 @@ async def _run_attempts(rc: RunContext, step: Step, spec: ActionSpec, inputs: Ba
             audit.page_sent(rc.incident, rc.execution.id, step.id, step.uses, spec.pages,
                             outputs, ctx.dry_run)
             if ctx.action_items:
-                await _db(rc.store.add_action_items_once, ctx.action_items)
+                await _db(rc, rc.store.add_action_items_once, ctx.action_items)
             return record
         events = ctx.events
         last = attempt > step.retries or not retryable
@@ -251,11 +253,11 @@ async def _execute_claimed(rc: RunContext, step: Step, outcome: ClaimOutcome,
         events.append(rc.event(step, "guardrail.blocked", f"{step.id} not run: {exc}",
                                uses=step.uses, reason=str(exc)))
         return await _finish(rc, step, StepStatus.SKIPPED, events, error=str(exc))
-    except FirelaneError as exc:
-        return await _finish(rc, step, StepStatus.FAILED, events,
-                             error=f"{type(exc).__name__}: {exc}")
     except Exception as exc:
+        if is_transient(exc):
+            raise
+        unexpected = "" if isinstance(exc, FirelaneError) else "unexpected "
         return await _finish(rc, step, StepStatus.FAILED, events,
-                             error=f"unexpected {type(exc).__name__}: {exc}")
+                             error=f"{unexpected}{type(exc).__name__}: {exc}")
     finally:
         lease.cancel()

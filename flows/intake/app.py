@@ -19,10 +19,11 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 from slack_sdk.signature import Clock
+from sqlalchemy.exc import SQLAlchemyError
 
 from firelane import audit
-from firelane.errors import AlertRejected, NotFound
-from firelane.store import Store
+from firelane.errors import AlertRejected, NotFound, StoreError
+from firelane.store import Store, is_transient, note_reachable, note_unreachable, ping
 from flows.intake.bodies import read_bounded
 from flows.intake.committer import Committer
 from flows.intake.config import IntakeConfig
@@ -48,10 +49,18 @@ def default_cert_fetcher(url: str) -> bytes:
 
 
 PARSE_IN_THREAD_BYTES = 64 << 10
+READY_TIMEOUT_SECONDS = 2.0
 
 
 def _reject(exc: AlertRejected) -> JSONResponse:
     return JSONResponse({"error": str(exc)}, status_code=exc.status)
+
+
+def _store_down(exc: BaseException) -> JSONResponse:
+    note_unreachable(exc)
+    return JSONResponse({"error": "the incident store is unreachable; nothing was stored, "
+                         "retry", "retry": True}, status_code=503,
+                        headers={"Retry-After": "1"})
 
 
 def _unknown_source(source: str) -> JSONResponse:
@@ -131,11 +140,14 @@ def create_app(store: Store, config: IntakeConfig | LiveConfig,
         try:
             accepted = await committer.accept(parsed.alerts)
         except Exception as exc:
-            log.error("could not store alerts from %s: %s: %s", source, type(exc).__name__, exc)
             metrics.count_rejected(source, 503)
+            if is_transient(exc):
+                return _store_down(exc)
+            log.error("could not store alerts from %s: %s: %s", source, type(exc).__name__, exc)
             return JSONResponse({"error": "the incident store could not commit the alerts "
                                  f"({type(exc).__name__}); nothing was stored, retry"},
                                 status_code=503)
+        note_reachable()
         for item in accepted:
             metrics.count_accepted(source, item)
             if item.execution_id is not None and starter is not None:
@@ -151,8 +163,29 @@ def create_app(store: Store, config: IntakeConfig | LiveConfig,
 
     @app.get("/healthz")
     async def healthz() -> Any:
-        """Liveness and the store backend."""
+        """Liveness (200 while the process runs, whatever the store says) and the store
+        backend."""
         return {"ok": True, "store": store.dialect, "insecure_no_auth": insecure}
+
+    @app.get("/readyz")
+    async def readyz() -> Any:
+        """Readiness: 200 when the incident store answers a trivial query within
+        `READY_TIMEOUT_SECONDS`, else 503 saying what is down (alerts would get 503 too)."""
+        try:
+            await asyncio.wait_for(asyncio.to_thread(ping, store), READY_TIMEOUT_SECONDS)
+        except TimeoutError:
+            return JSONResponse({"ready": False, "down": "store", "error": "the incident store "
+                                 f"did not answer within {READY_TIMEOUT_SECONDS:g} s"},
+                                status_code=503)
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            note_unreachable(exc)
+            return JSONResponse({"ready": False, "down": "store",
+                                 "error": f"the incident store is unreachable: "
+                                 f"{type(exc).__name__}"}, status_code=503)
+        note_reachable()
+        return {"ready": True, "store": store.dialect}
 
     @app.get("/incidents/{ref}")
     async def incident(ref: str) -> Any:
@@ -173,6 +206,13 @@ def create_app(store: Store, config: IntakeConfig | LiveConfig,
         """Prometheus text format (every series: docs/reference/metrics.md)."""
         page = await asyncio.to_thread(metrics.exposition)
         return Response(page, media_type=CONTENT_TYPE_LATEST)
+
+    @app.exception_handler(StoreError)
+    @app.exception_handler(SQLAlchemyError)
+    async def store_failed(_: Request, exc: Exception) -> Response:
+        if not is_transient(exc):
+            raise exc
+        return _store_down(exc)
 
     add_slack_routes(app, store, lambda: live.current.slack_signing_secret, slack_clock,
                      live.current.config.max_body_bytes)

@@ -29,10 +29,11 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
 
+from firelane.errors import StoreUnavailable
 from firelane.logs import context_with
 from firelane.models import ExecutionStatus, utcnow
 from firelane.settings import Settings, worker_identity
-from firelane.store import Store
+from firelane.store import Store, ride_out, store_call
 from flows.respond.fast_path import run_flow_in_thread, run_in_flow_thread, run_with_fast_path
 from flows.respond.run_mode import ROLES, RunMode
 from flows.respond.wake import listen_for_wakeups
@@ -57,15 +58,18 @@ def _runner(store: Store, settings: Settings, role: str,
 
     async def run(execution_id: str) -> Any:
         if role == "flows":
-            return await run_flow_in_thread(execution_id)
-        return await run_with_fast_path(store, execution_id, settings, where)
+            return await ride_out(lambda: run_flow_in_thread(execution_id))
+        return await ride_out(lambda: run_with_fast_path(store, execution_id, settings, where))
     return run
 
 
 async def respond_forever(store: Store, settings: Settings, stop: asyncio.Event,
                           poll_seconds: float = 0.005, role: str = "all",
                           deployment: str | None = None, max_running: int = 50) -> int:
-    """Claim and run executions in `role` until `stop` is set; returns how many it started."""
+    """Claim and run executions in `role` until `stop` is set; returns how many it started.
+
+    A store outage stops nothing: polls, claims, heartbeats and the executions being run wait
+    for the store with `ride_out` and go on when it answers again."""
     asyncio.get_running_loop().set_default_executor(
         ThreadPoolExecutor(max_workers=32, thread_name_prefix="firelane-io"))
     run = _runner(store, settings, role, deployment)
@@ -78,7 +82,8 @@ async def respond_forever(store: Store, settings: Settings, stop: asyncio.Event,
     async def heartbeat() -> None:
         while True:
             await asyncio.sleep(stale_after / 3)
-            await asyncio.to_thread(store.heartbeat_executions, owner, list(running))
+            if running:
+                await store_call(store.heartbeat_executions, owner, list(running))
 
     beat = asyncio.create_task(heartbeat())
     last_stale_check = 0.0
@@ -93,8 +98,8 @@ async def respond_forever(store: Store, settings: Settings, stop: asyncio.Event,
             check_stale = wanted is ExecutionStatus.PENDING and \
                 loop.time() - last_stale_check > 1.0
             nudged.clear()
-            if len(running) >= max_running or (not check_stale and not await asyncio.to_thread(
-                    store.has_pending_executions, wanted)):
+            if len(running) >= max_running or (not check_stale and not await store_call(
+                    store.has_pending_executions, wanted, stop=stop)):
                 woken = asyncio.create_task(nudged.wait())
                 await asyncio.wait([stopping, woken], timeout=poll_seconds,
                                    return_when=asyncio.FIRST_COMPLETED)
@@ -102,8 +107,8 @@ async def respond_forever(store: Store, settings: Settings, stop: asyncio.Event,
                 continue
             if check_stale:
                 last_stale_check = loop.time()
-            execution = await asyncio.to_thread(store.claim_execution, owner, stale_after,
-                                                wanted)
+            execution = await store_call(store.claim_execution, owner, stale_after, wanted,
+                                         stop=stop)
             if execution is None:
                 continue
             task = asyncio.create_task(run(execution.id), context=context_with(
@@ -111,9 +116,12 @@ async def respond_forever(store: Store, settings: Settings, stop: asyncio.Event,
             running[execution.id] = task
             task.add_done_callback(_forget(running, execution.id))
             started += 1
-        if running:
-            await asyncio.wait(list(running.values()), timeout=30)
+    except StoreUnavailable:
+        if not stop.is_set():
+            raise
     finally:
+        if running and stop.is_set():
+            await asyncio.wait(list(running.values()), timeout=30)
         beat.cancel()
         stopping.cancel()
         if reports is not None:
@@ -128,8 +136,12 @@ async def report_resolved(store: Store, stop: asyncio.Event, every: float = 5.0)
     (an alert auto-resolved it), once per resolution across all flow runners."""
     done = 0
     while not stop.is_set():
-        for incident in await asyncio.to_thread(store.resolved_without_report,
-                                                utcnow() - timedelta(days=1)):
+        try:
+            resolved = await store_call(store.resolved_without_report,
+                                        utcnow() - timedelta(days=1), stop=stop)
+        except StoreUnavailable:
+            break
+        for incident in resolved:
             try:
                 if await run_in_flow_thread(report_once, store, incident.id):
                     done += 1

@@ -12,7 +12,7 @@ from firelane.loader import load_runbook
 from firelane.matching import match_runbook
 from firelane.models import Alert, Execution, ExecutionStatus, Incident, TimelineEvent
 from firelane.settings import Settings
-from firelane.store import Store
+from firelane.store import Store, ride_out
 from flows.respond.fast_path import run_with_fast_path
 from flows.respond.wake import Waker
 
@@ -56,7 +56,8 @@ class ResponseStarter:
 
     async def _run(self, execution_id: str) -> object:
         try:
-            return await run_with_fast_path(self.store, execution_id, self.settings)
+            return await ride_out(lambda: run_with_fast_path(self.store, execution_id,
+                                                             self.settings))
         except (FirelaneError, Exception) as exc:
             self.failed += 1
             log.error("response %s failed: %s", execution_id, exc)
