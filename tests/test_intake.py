@@ -399,14 +399,14 @@ def test_sigkill_intake_mid_response_then_restart_runs_it_exactly_once(
         first = httpx.post(f"http://127.0.0.1:{port}/alerts/alertmanager", content=AM,
                            headers=TOKEN, timeout=10)
         assert first.status_code == 202
+        store = open_store(firelane_env)
         deadline = time.monotonic() + 60
-        while not sandbox.state.pd_incidents:
-            assert time.monotonic() < deadline, "the page never went out"
+        while not sandbox.state.pd_incidents or not _claimed(store, "channel"):
+            assert time.monotonic() < deadline, "no page, or the channel step never started"
             time.sleep(0.05)
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
-    store = open_store(firelane_env)
     [incident] = store.list_incidents()
     [execution] = store.list_executions(incident.id)
     assert store.get_execution(execution.id).status == "running"
@@ -423,6 +423,13 @@ def test_sigkill_intake_mid_response_then_restart_runs_it_exactly_once(
     assert (len(state["jira_issues"]), len(state["pd_incidents"]), len(state["slack_channels"]),
             len(state["slack_messages"]), len(state["zoom_meetings"])) == (1, 1, 1, 1, 1)
     assert any(e.kind == "step.taken_over" for e in store.timeline(incident.id))
+
+
+def _claimed(store: Any, step_id: str) -> bool:
+    """Whether the only execution's `step_id` is claimed and still running (mid-call)."""
+    executions = [e for i in store.list_incidents() for e in store.list_executions(i.id)]
+    record = store.step_records(executions[0].id).get(step_id) if executions else None
+    return record is not None and not record.finished
 
 
 @pytest.mark.usefixtures("prefect_api")
