@@ -11,7 +11,7 @@ import pytest
 
 from firelane.store import Store, open_store
 from tests import plugin_actions  # noqa: F401  (registers test.effect / test.change)
-from tests.pgserver import find_pg_bin, postgres_server
+from tests.pgserver import create_database, find_pg_bin, postgres_server
 from tests.remediation_fixtures import service, sshd  # noqa: F401  (fixtures)
 from tests.sandbox_fixtures import sandbox, sandbox_server  # noqa: F401  (fixtures)
 
@@ -76,12 +76,10 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     from sqlalchemy import create_engine, text
 
     db = f"t_{os.urandom(4).hex()}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f"CREATE DATABASE {db}"))
-    s = open_store(base.rsplit("/", 1)[0] + f"/{db}")
+    s = open_store(create_database(base, db))
     yield s
     s.close()
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f"DROP DATABASE {db} WITH (FORCE)"))
     admin.dispose()

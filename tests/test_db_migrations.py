@@ -20,6 +20,7 @@ from firelane.errors import StoreSchemaError
 from firelane.store import Store, open_store, shared_store
 from firelane.store.revisions import MIGRATIONS, head_revision
 from flows.cli import main
+from tests.pgserver import create_database
 
 ROOT = Path(__file__).resolve().parent.parent
 NEWER = "9999_from_the_future"
@@ -34,10 +35,8 @@ def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         return
     base: str = request.getfixturevalue("pg_url")
     db = f"m_{os.urandom(4).hex()}"
+    yield create_database(base, db)
     admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f"CREATE DATABASE {db}"))
-    yield base.rsplit("/", 1)[0] + f"/{db}"
     with admin.connect() as conn:
         conn.execute(text(f"DROP DATABASE {db} WITH (FORCE)"))
     admin.dispose()
