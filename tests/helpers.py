@@ -20,11 +20,12 @@ from flows.engine import RunContext, execute_step
 
 def prepare(store: Store, text: str, severity: Severity = Severity.SEV2,
             inputs: dict[str, Any] | None = None, dry_run: bool = False,
-            title: str = "checkout errors", lease_seconds: float = 2.0) -> RunContext:
-    """Declare an incident and record an execution of the runbook `text`."""
+            title: str = "checkout errors", lease_seconds: float = 2.0,
+            service: str = "web") -> RunContext:
+    """Declare an incident of `service` and record an execution of the runbook `text`."""
     loaded = parse_runbook(text, "test.yaml")
     incident = store.declare_incident(IncidentDraft(title=title, severity=severity,
-                                                    service="web"))
+                                                    service=service))
     execution = store.create_execution(new_execution(loaded, incident, inputs or {},
                                                      dry_run=dry_run))
     return RunContext(store=store, execution=execution, incident=incident, loaded=loaded,

@@ -5,6 +5,7 @@ dry runs that touch nothing."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from datetime import timedelta
 from typing import Any
 
@@ -90,8 +91,9 @@ def test_fourth_remediation_in_an_hour_is_refused(fl_store: Store) -> None:
 
 
 def test_one_remediation_per_service_at_a_time(fl_store: Store) -> None:
-    first, second = prepare(fl_store, _runbook("a", hold=1.5)), prepare(
-        fl_store, _runbook("b", hold=1.5))
+    service = f"web-{uuid.uuid4().hex[:8]}"
+    first, second = (prepare(fl_store, _runbook(tag, hold=1.5), service=service)
+                     for tag in ("a", "b"))
 
     async def both() -> list[dict[str, Any]]:
         return list(await asyncio.gather(run_runbook(first.execution.id),
