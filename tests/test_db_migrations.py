@@ -4,6 +4,7 @@ store whose revision is unknown (newer than this code) refuses with `StoreSchema
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import subprocess
@@ -79,7 +80,7 @@ def test_upgrade_from_empty_applies_every_migration_once(
     assert "(empty)" in capsys.readouterr().out
     with caplog.at_level(logging.INFO, logger="firelane.store"):
         assert _db(empty_url, monkeypatch, "upgrade") == 0
-    assert f"upgraded empty → {HEAD} (7 migration(s))" in capsys.readouterr().out
+    assert f"upgraded empty → {HEAD} ({int(HEAD)} migration(s))" in capsys.readouterr().out
     applied = [r.getMessage() for r in caplog.records if r.name == "firelane.store"]
     assert len(applied) == 1 and applied[0].endswith(f"from empty to {HEAD}")
     assert {"incidents", "executions", "digests", "report_runs"} <= _tables(empty_url)
@@ -98,9 +99,10 @@ def test_upgrade_from_an_older_revision_applies_only_the_pending_ones(
     _alembic(empty_url, "upgrade", "0005")
     assert "digests" not in _tables(empty_url)
     assert _db(empty_url, monkeypatch, "status", "--json") == 1
-    assert '"pending": [\n    "0006",\n    "0007"\n  ]' in capsys.readouterr().out
+    pending = [f"{n:04d}" for n in range(6, int(HEAD) + 1)]
+    assert json.loads(capsys.readouterr().out)["pending"] == pending
     assert _db(empty_url, monkeypatch, "upgrade") == 0
-    assert f"upgraded 0005 → {HEAD} (2 migration(s))" in capsys.readouterr().out
+    assert f"upgraded 0005 → {HEAD} ({len(pending)} migration(s))" in capsys.readouterr().out
     assert "digests" in _tables(empty_url)
 
 
@@ -113,7 +115,7 @@ def test_status_is_behind_after_stamping_an_older_revision(
     _alembic(empty_url, "stamp", "0004")
     assert _db(empty_url, monkeypatch, "status") == 1
     out = capsys.readouterr().out
-    assert "current  0004" in out and "pending  0005 0006 0007" in out
+    assert "current  0004" in out and "pending  " + " ".join(f"{n:04d}" for n in range(5, int(HEAD) + 1)) in out
     assert Store(empty_url).schema_status().state == "behind"
 
 

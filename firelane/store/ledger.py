@@ -52,6 +52,7 @@ class StepRecord:
     started_at: datetime
     finished_at: datetime | None
     duration_seconds: float | None
+    pages: bool = False
 
     @property
     def finished(self) -> bool:

@@ -16,6 +16,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 
 __all__ = [
@@ -29,6 +30,7 @@ __all__ = [
     "metadata",
     "open_fingerprints",
     "open_groups",
+    "processes",
     "remediation_runs",
     "reminders",
     "report_runs",
@@ -114,6 +116,8 @@ step_ledger = Table(
     Column("started_at", TS, nullable=False),
     Column("finished_at", TS),
     Column("duration_seconds", Float),
+    Column("pages", Boolean, nullable=False, default=False, server_default=false()),
+    Index("ix_step_ledger_open_pages", "pages", "status"),
 )
 
 timeline_events = Table(
@@ -225,4 +229,14 @@ reminders = Table(
     Column("sent_at", TS, nullable=False),
     Column("ok", Boolean, nullable=False),
     Column("detail", Text, nullable=False),
+)
+
+processes = Table(
+    "processes", metadata,
+    Column("id", String(200), primary_key=True),
+    Column("role", String(32), nullable=False),
+    Column("host", String(200), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("started_at", TS, nullable=False),
+    Column("seen_at", TS, nullable=False, index=True),
 )
