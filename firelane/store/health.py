@@ -29,6 +29,7 @@ class Health:
     flows_waiting: int
     stuck: int
     pages_failed: int
+    pages_overdue: int
     first_actions: list[tuple[datetime, float]]
 
 
@@ -40,8 +41,10 @@ class HealthOps(AlertOps):
         """Executions waiting for a responder, executions waiting for a flow runner (urgent
         steps done), executions stuck past their lease (a running
         execution whose responder stopped heartbeating, or with a step whose lease expired),
-        `page.failed` events, and (first_action_at, seconds from the execution's creation) for
-        executions that first acted after `since`, oldest first."""
+        `page.failed` events, pages overdue (a paging step claimed by a responder whose lease
+        ran out: it died or stalled and no paging responder has taken the page over yet), and
+        (first_action_at, seconds from the execution's creation) for executions that first
+        acted after `since`, oldest first."""
         now = utcnow()
         cutoff = now - timedelta(seconds=stale_after)
         pending = executions.c.status == ExecutionStatus.PENDING.value
@@ -63,6 +66,10 @@ class HealthOps(AlertOps):
             stuck_count = conn.execute(select(func.count()).where(stuck)).scalar() or 0
             pages_failed = conn.execute(select(func.count()).where(
                 timeline_events.c.kind == "page.failed")).scalar() or 0
+            pages_overdue = conn.execute(select(func.count()).select_from(step_ledger).where(
+                step_ledger.c.pages.is_(True),
+                step_ledger.c.status == StepStatus.CLAIMED.value,
+                step_ledger.c.lease_expires_at < now)).scalar() or 0
             rows = conn.execute(acted.order_by(executions.c.first_action_at).limit(limit)).all()
         oldest_at = aware(oldest)
         firsts = []
@@ -74,4 +81,5 @@ class HealthOps(AlertOps):
                       oldest_waiting_seconds=(now - oldest_at).total_seconds()
                       if oldest_at is not None else 0.0, flows_waiting=int(ready),
                       stuck=int(stuck_count), pages_failed=int(pages_failed),
+                      pages_overdue=int(pages_overdue),
                       first_actions=firsts)

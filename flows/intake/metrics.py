@@ -54,6 +54,8 @@ _STORE_GAUGES: tuple[tuple[str, str, Callable[[Health], float]], ...] = (
      "worker stopped)", lambda h: h.stuck),
     ("firelane_pages_failed", "Pages that failed after their retries (incidents flagged "
      "page_failed)", lambda h: h.pages_failed),
+    ("firelane_pages_overdue", "Pages claimed by a responder whose lease ran out (it died or "
+     "stalled) and not yet taken over", lambda h: h.pages_overdue),
 )
 _RUNNING = ("firelane_responses_running", "Responses running in this process")
 _STARTED = ("firelane_responses_started", "Responses this process started")
