@@ -47,6 +47,10 @@ class Settings(BaseSettings):
                                description="The service catalog (`FIRELANE_CATALOG`).")
     lease_seconds: float = Field(30.0, gt=0, description="How long a step claim lives without "
                                  "renewal; another worker may take the step over after it.")
+    page_lease_seconds: float = Field(
+        5.0, gt=0, description="How long a paging step's claim lives without renewal (renewed "
+        "every third of it). When it runs out, any paging responder takes the page over: a "
+        "page whose responder died goes out about this long after its last renewal.")
     plugins: Annotated[tuple[str, ...], NoDecode] = Field(
         (), description="Comma-separated modules to import so that they register actions.")
     page_failure_channel: str = Field(

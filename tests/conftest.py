@@ -15,7 +15,7 @@ from tests.pgserver import create_database, find_pg_bin, postgres_server
 from tests.remediation_fixtures import service, sshd  # noqa: F401  (fixtures)
 from tests.sandbox_fixtures import sandbox, sandbox_server  # noqa: F401  (fixtures)
 
-pytest_plugins = ["tests.child_processes", "pytester"]
+pytest_plugins = ["tests.child_processes", "pytester", "tests.process_stack"]
 
 ROOT = Path(__file__).resolve().parent.parent
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")

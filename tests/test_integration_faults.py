@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -103,6 +104,22 @@ def test_jira_lost_response_with_search_lag(fault_env: Sandbox) -> None:
     ctx = make_ctx("lagged")
     out = asyncio.run(run_action("jira.create_issue", {"project": "OPS", "summary": "x"}, ctx))
     assert not out.created and out.key == "OPS-1" and len(fault_env.state.jira_issues) == 1
+
+
+def test_jira_create_resumed_after_a_dead_worker_waits_for_the_index(
+        fault_env: Sandbox) -> None:
+    from datetime import UTC, datetime
+
+    fault_env.state.jira_search_lag = 1.0
+    first = make_ctx("resumed")
+    asyncio.run(run_action("jira.create_issue", {"project": "OPS", "summary": "x"}, first))
+    resumed = replace(make_ctx("resumed"), repeat_since=datetime.now(UTC))
+    out = asyncio.run(run_action("jira.create_issue", {"project": "OPS", "summary": "x"},
+                                 resumed))
+    assert not out.created and out.key == "OPS-1" and len(fault_env.state.jira_issues) == 1
+    fresh = make_ctx("fresh")
+    out = asyncio.run(run_action("jira.create_issue", {"project": "OPS", "summary": "y"}, fresh))
+    assert out.created and len(fault_env.state.jira_issues) == 2
 
 
 def test_persistent_rate_limit_gives_up_with_the_vendor_message(fault_env: Sandbox) -> None:

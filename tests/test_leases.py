@@ -2,7 +2,9 @@
 
 Two ways a lease used to run out under a step that was still running: its renewal queued behind
 vendor calls in the shared thread pool, or its event loop was held up (CPU starvation). Either
-let a second worker in the same process take the step over and call the vendor again.
+let a second worker in the same process take the step over and call the vendor again. And one
+way with no lease involved: the fast path and the flow run share one context (one owner), so
+the flow reaching a step the fast path was still running got its claim and ran it again.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from firelane.models import utcnow
-from firelane.store import Store
+from firelane.store import StepRecord, Store
 from flows.engine import execute_step
 from tests.helpers import prepare, step_events
 from tests.plugin_actions import calls
@@ -89,3 +91,25 @@ steps:
     assert asyncio.run(scenario()) == "succeeded"
     assert sampled.wait(10)
     assert expired == [], f"the lease ran out while the step ran, at {expired} s"
+
+
+def test_the_same_context_running_a_step_twice_calls_the_vendor_once(
+        sq: Store, effects_db: Path) -> None:
+    rc = prepare(sq, """version: 1
+name: t
+steps:
+  - {id: ticket, uses: test.effect, with: {name: ticket, after_seconds: 0.5}}
+""")
+    step = rc.loaded.runbook.steps[0]
+
+    async def fast_path_then_flow() -> list[StepRecord]:
+        fast = asyncio.create_task(execute_step(rc, step))
+        while not calls():
+            await asyncio.sleep(0.01)
+        return list(await asyncio.gather(fast, execute_step(rc, step)))
+
+    first, second = asyncio.run(fast_path_then_flow())
+    assert len(calls()) == 1, "the flow run called the vendor again"
+    assert first.status.value == second.status.value == "succeeded"
+    assert first.outputs == second.outputs
+    assert sq.step_records(rc.execution.id)["ticket"].attempts == 1

@@ -9,11 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import signal
 import sqlite3
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -25,30 +21,15 @@ import pytest
 from sqlalchemy import create_engine, select, text
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
-from bench.common import free_port
 from firelane.store import is_transient, open_store, store_call
 from firelane.store.tables import executions
 from integrations.sandbox import Sandbox
-from tests.helpers import storm_alert
-from tests.pgserver import PostgresServer, find_pg_bin, restartable_postgres
+from tests.pgserver import PostgresServer
+from tests.process_stack import Stack
 
-ROOT = Path(__file__).resolve().parent.parent
-TOKEN = "outage-token"
 OUTAGE_SECONDS = 10.0
 
 pytestmark = pytest.mark.timeout(120)
-
-
-@pytest.fixture
-def pg() -> Iterator[PostgresServer]:
-    """A PostgreSQL of its own (the session's is shared with other tests), migrated."""
-    if find_pg_bin() is None:
-        if os.environ.get("FIRELANE_REQUIRE_POSTGRES"):
-            pytest.fail("PostgreSQL binaries are missing but FIRELANE_REQUIRE_POSTGRES is set")
-        pytest.skip("PostgreSQL is not installed here")
-    with restartable_postgres() as server:
-        open_store(server.url).close()
-        yield server
 
 
 def _capture(fn: Any) -> BaseException:
@@ -120,82 +101,6 @@ def test_ride_out_retries_an_outage_once_logged_and_raises_a_bug_at_once(
     assert "reachable again after" in lines[1].message
     assert waited < 3.0 + 2.0 + 2.0, f"answered {waited:.1f} s after a 3 s outage"
     store.close()
-
-
-class Stack:
-    """An intake (`--responder external`) and a paging responder on one store."""
-
-    def __init__(self, pg: PostgresServer, sandbox: Sandbox, work: Path) -> None:
-        self.pg, self.sandbox, self.work = pg, sandbox, work
-        self.port = free_port()
-        (work / "intake.yaml").write_text(
-            "default_runbook: declare-incident\n"
-            "sources:\n  alertmanager: {bearer_token: {env: OUTAGE_TOKEN}}\n")
-        self.env = {**os.environ, "PYTHONPATH": str(ROOT), "FIRELANE_DATABASE_URL": pg.url,
-                    "OUTAGE_TOKEN": TOKEN, "FIRELANE_WAKE_ADDRESS": "off",
-                    "FIRELANE_LEASE_SECONDS": "5", "FIRELANE_CATALOG": str(work / "none.yaml"),
-                    "FIRELANE_RUNBOOKS_DIR": str(ROOT / "runbooks"),
-                    "FIRELANE_REPORTS_DIR": str(work / "reports"),
-                    "FIRELANE_SANDBOX_CLIENT_TIMEOUT": "10"}
-        self.env.pop("FIRELANE_PLUGINS", None)
-        self.procs: dict[str, subprocess.Popen[str]] = {}
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self, name: str, args: list[str], ready: str) -> None:
-        proc = subprocess.Popen([sys.executable, "-m", "flows.cli", *args], cwd=ROOT,
-                                env=self.env, stdout=subprocess.PIPE,
-                                stderr=open(self.work / f"{name}.log", "w"),  # noqa: SIM115
-                                text=True, start_new_session=True)
-        self.procs[name] = proc
-        assert proc.stdout is not None
-        deadline = time.monotonic() + 60
-        while ready not in proc.stdout.readline():
-            assert proc.poll() is None and time.monotonic() < deadline, f"{name} did not start"
-
-    def start_all(self) -> None:
-        self.start("intake", ["serve", "--port", str(self.port), "--config",
-                              str(self.work / "intake.yaml"), "--sandbox", "--responder",
-                              "external"], "Firelane intake on")
-        self.start("responder", ["respond", "--role", "urgent"], "Firelane responder")
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                assert time.monotonic() < deadline, "the intake does not answer"
-                time.sleep(0.1)
-
-    def stop_all(self) -> None:
-        for proc in self.procs.values():
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-                try:
-                    proc.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                    proc.wait()
-
-    def alive(self) -> dict[str, int | None]:
-        return {name: proc.poll() for name, proc in self.procs.items()}
-
-    def log(self, name: str) -> str:
-        return (self.work / f"{name}.log").read_text(errors="replace")
-
-    def pages(self) -> list[str]:
-        return [i["incident_key"] for i in self.sandbox.state.dump()["pd_incidents"].values()]
-
-    def post(self, n: int) -> httpx.Response:
-        return httpx.post(f"{self.url}/alerts/alertmanager", content=_alert(n), timeout=10,
-                          headers={"Authorization": f"Bearer {TOKEN}",
-                                   "Content-Type": "application/json"})
-
-
-def _alert(n: int) -> bytes:
-    return storm_alert(n, 10_000, "outage")
 
 
 @pytest.fixture

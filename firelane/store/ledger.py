@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 
 from firelane import audit
 from firelane.errors import NotFound
-from firelane.models import Approval, StepStatus, TimelineEvent, utcnow
+from firelane.models import Approval, ExecutionStatus, StepStatus, TimelineEvent, utcnow
 from firelane.redaction import redact, redact_value
 from firelane.store.base import aware
 from firelane.store.incidents import IncidentOps
@@ -102,12 +102,14 @@ class LedgerOps(IncidentOps):
         return _record(row) if row is not None else None
 
     def claim_step(self, incident_id: str, execution_id: str, step_id: str, owner: str,
-                   lease_seconds: float, live_owners: Collection[str] = ()) -> Claim:
+                   lease_seconds: float, live_owners: Collection[str] = (),
+                   pages: bool = False) -> Claim:
         """Claim a step before its side effect (see the module docstring for the outcomes).
 
         `live_owners` are owners the caller knows to be still running this step (in its own
         process): their lease counts as held even when it ran out, so a starved renewal never
-        lets a second worker repeat the side effect.
+        lets a second worker repeat the side effect. `pages` marks a paging step, which
+        `overdue_pages` finds when its lease runs out.
         """
         now = utcnow()
         lease = now + timedelta(seconds=lease_seconds)
@@ -117,7 +119,7 @@ class LedgerOps(IncidentOps):
                     execution_id=execution_id, step_id=step_id, incident_id=incident_id,
                     idempotency_key=idempotency_key(incident_id, execution_id, step_id),
                     status=StepStatus.CLAIMED.value, owner=owner, lease_expires_at=lease,
-                    claims=1, attempts=0, started_at=now))
+                    claims=1, attempts=0, started_at=now, pages=pages))
                 record = self._get_step(conn, execution_id, step_id)
                 assert record is not None
                 return Claim(ClaimOutcome.CLAIMED, record)
@@ -190,6 +192,21 @@ class LedgerOps(IncidentOps):
             record = self._get_step(conn, execution_id, step_id)
             assert record is not None
             return record
+
+    def overdue_pages(self, limit: int = 100) -> list[tuple[str, str]]:
+        """(execution_id, step_id) of paging steps claimed by a worker whose lease ran out (it
+        died or stalled) in executions not finished yet, oldest claim first: a paging
+        responder takes each over."""
+        finished = (ExecutionStatus.SUCCEEDED.value, ExecutionStatus.FAILED.value)
+        query = (select(step_ledger.c.execution_id, step_ledger.c.step_id)
+                 .join(executions, executions.c.id == step_ledger.c.execution_id)
+                 .where(step_ledger.c.pages.is_(True),
+                        step_ledger.c.status == StepStatus.CLAIMED.value,
+                        step_ledger.c.lease_expires_at < utcnow(),
+                        executions.c.status.not_in(finished))
+                 .order_by(step_ledger.c.started_at).limit(limit))
+        with self.tx(write=False) as conn:
+            return [(r.execution_id, r.step_id) for r in conn.execute(query)]
 
     def step_records(self, execution_id: str) -> dict[str, StepRecord]:
         """Every ledger row of an execution, by step id."""

@@ -11,8 +11,8 @@ from flows.engine.context import (
     template_context,
 )
 from flows.engine.dag import StepRunner, run_dag, summarize
-from flows.engine.steps import execute_step, skip_step
+from flows.engine.steps import execute_step, running_here, skip_step
 
 __all__ = ["ApprovalGate", "RunContext", "ServiceLock", "StepRunner", "build_context",
-           "execute_step", "refresh_context", "run_dag", "skip_step", "summarize",
+           "execute_step", "refresh_context", "run_dag", "running_here", "skip_step", "summarize",
            "template_context"]

@@ -36,6 +36,7 @@ class RunContext:
     loaded: LoadedRunbook
     owner: str
     lease_seconds: float = 30.0
+    page_lease_seconds: float = 5.0
     catalog: Catalog = field(default_factory=Catalog)
     approve: ApprovalGate | None = None
     records: dict[str, StepRecord] = field(default_factory=dict)
@@ -78,6 +79,7 @@ def build_context(store: Store, execution_id: str, settings: Settings) -> RunCon
         incident=store.get_incident(execution.incident_id),
         loaded=parse_snapshot(execution.runbook_source, execution.runbook_path or "<snapshot>"),
         owner=worker_identity(), lease_seconds=settings.lease_seconds,
+        page_lease_seconds=settings.page_lease_seconds,
         catalog=load_catalog(settings.catalog_path),
         records=store.step_records(execution_id), alarm_channel=settings.page_failure_channel)
 

@@ -14,6 +14,7 @@ import contextlib
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -37,7 +38,7 @@ from flows.engine.context import RunContext, template_context
 from flows.engine.guardrails import check_pause, guard
 from flows.engine.page_alarm import raise_page_alarm
 
-__all__ = ["execute_step", "skip_step"]
+__all__ = ["execute_step", "running_here", "skip_step"]
 
 async def _db(rc: RunContext, fn: Callable[..., Any], *args: Any) -> Any:
     """A ledger call that waits out a store outage for up to three leases (when a responder
@@ -56,6 +57,13 @@ def _running_here(rc: RunContext, step: Step) -> frozenset[str]:
         return frozenset(_RUNNING.get((rc.execution.id, step.id), ()))
 
 
+def running_here(execution_id: str, step_id: str) -> bool:
+    """Some owner in this process is running this step now (its lease may look expired when
+    its renewal was starved, but it is not dead)."""
+    with _RUNNING_LOCK:
+        return bool(_RUNNING.get((execution_id, step_id)))
+
+
 @contextlib.contextmanager
 def _running(rc: RunContext, step: Step) -> Iterator[None]:
     key = (rc.execution.id, step.id)
@@ -71,11 +79,18 @@ def _running(rc: RunContext, step: Step) -> Iterator[None]:
                 _RUNNING.pop(key, None)
 
 
+def _lease_of(rc: RunContext, step: Step) -> float:
+    """A paging step's lease is short (renewed often), so any paging responder can take a
+    dead responder's page over in seconds; other steps keep the long lease."""
+    return rc.page_lease_seconds if _pages(step.uses) else rc.lease_seconds
+
+
 async def _claim(rc: RunContext, step: Step) -> tuple[ClaimOutcome, StepRecord]:
-    poll, cap = 0.02, min(1.0, rc.lease_seconds / 4)
+    lease_seconds = _lease_of(rc, step)
+    poll, cap = 0.02, min(1.0, lease_seconds / 4)
     while True:
         claim = await _db(rc, rc.store.claim_step, rc.incident.id, rc.execution.id, step.id,
-                          rc.owner, rc.lease_seconds, _running_here(rc, step))
+                          rc.owner, lease_seconds, _running_here(rc, step), _pages(step.uses))
         if claim.outcome is not ClaimOutcome.HELD:
             return claim.outcome, claim.record
         await asyncio.sleep(poll)
@@ -83,10 +98,11 @@ async def _claim(rc: RunContext, step: Step) -> tuple[ClaimOutcome, StepRecord]:
 
 
 async def _keep_lease(rc: RunContext, step: Step) -> None:
+    lease_seconds = _lease_of(rc, step)
     while True:
-        await asyncio.sleep(rc.lease_seconds / 3)
+        await asyncio.sleep(lease_seconds / 3)
         await ride_out(lambda: run_lease_call(rc.store.renew_lease, rc.execution.id, step.id,
-                                              rc.owner, rc.lease_seconds))
+                                              rc.owner, lease_seconds))
 
 
 async def _finish(rc: RunContext, step: Step, status: StepStatus, events: list[TimelineEvent],
@@ -190,7 +206,38 @@ async def execute_step(rc: RunContext, step: Step) -> StepRecord:
         return await _execute_step(rc, step)
 
 
+_IN_FLIGHT: dict[tuple[str, str], Future[StepRecord | None]] = {}
+
+
 async def _execute_step(rc: RunContext, step: Step) -> StepRecord:
+    """One run of the step per process at a time: a second caller here (the flow run reaching
+    a step the fast path is still running with the same context and owner, whose claim would
+    succeed) waits for the first run's record instead of calling the vendor again."""
+    key = (rc.execution.id, step.id)
+    while True:
+        with _RUNNING_LOCK:
+            first = _IN_FLIGHT.get(key)
+            if first is None:
+                mine: Future[StepRecord | None] = Future()
+                mine.set_running_or_notify_cancel()
+                _IN_FLIGHT[key] = mine
+        if first is None:
+            break
+        record = await asyncio.wrap_future(first)
+        if record is not None:
+            rc.records[step.id] = record
+            return record
+    result: StepRecord | None = None
+    try:
+        result = await _claim_and_run(rc, step)
+        return result
+    finally:
+        with _RUNNING_LOCK:
+            _IN_FLIGHT.pop(key, None)
+        mine.set_result(result)
+
+
+async def _claim_and_run(rc: RunContext, step: Step) -> StepRecord:
     outcome, record = await _claim(rc, step)
     rc.records[step.id] = record
     if outcome is ClaimOutcome.DONE:

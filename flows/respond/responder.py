@@ -36,6 +36,7 @@ from firelane.settings import Settings, worker_identity
 from firelane.store import Store, ride_out, store_call
 from flows.respond.fast_path import run_flow_in_thread, run_in_flow_thread, run_with_fast_path
 from flows.respond.run_mode import ROLES, RunMode
+from flows.respond.takeover import PageTakeover
 from flows.respond.wake import listen_for_wakeups
 from flows.runs.report import report_once
 
@@ -93,10 +94,14 @@ async def respond_forever(store: Store, settings: Settings, stop: asyncio.Event,
         settings.wake_address if wanted is ExecutionStatus.PENDING else None, nudged)
     stopping = asyncio.create_task(stop.wait())
     reports = asyncio.create_task(report_resolved(store, stop)) if role == "flows" else None
+    takeover = PageTakeover(store, settings)
     try:
         while not stop.is_set():
             check_stale = wanted is ExecutionStatus.PENDING and \
                 loop.time() - last_stale_check > 1.0
+            if check_stale:
+                last_stale_check = loop.time()
+                await takeover.scan(stop)
             nudged.clear()
             if len(running) >= max_running or (not check_stale and not await store_call(
                     store.has_pending_executions, wanted, stop=stop)):
@@ -105,8 +110,6 @@ async def respond_forever(store: Store, settings: Settings, stop: asyncio.Event,
                                    return_when=asyncio.FIRST_COMPLETED)
                 woken.cancel()
                 continue
-            if check_stale:
-                last_stale_check = loop.time()
             execution = await store_call(store.claim_execution, owner, stale_after, wanted,
                                          stop=stop)
             if execution is None:
@@ -122,6 +125,7 @@ async def respond_forever(store: Store, settings: Settings, stop: asyncio.Event,
     finally:
         if running and stop.is_set():
             await asyncio.wait(list(running.values()), timeout=30)
+        await takeover.close()
         beat.cancel()
         stopping.cancel()
         if reports is not None:

@@ -75,14 +75,17 @@ def _index_wait() -> float:
 class _Creator:
     """Check-then-create with memory across retries: after a create whose outcome is unknown
     (5xx, timeout, dropped connection), the next attempt waits for Jira's search index to show
-    the label (Jira documents that new issues may not be searchable at once) before creating."""
+    the label (Jira documents that new issues may not be searchable at once) before creating.
+    A step tried before (`repeat_since`: a worker that died or stalled mid-call, or a step
+    retry) starts out unknown: its earlier create may have landed and not be indexed yet."""
 
-    def __init__(self) -> None:
+    def __init__(self, repeat: bool) -> None:
         self.ambiguous: set[str] = set()
+        self.repeat = repeat
 
     async def find(self, client: Any, label: str) -> list[Any]:
         found = await _find_labelled(client, label)
-        if found or label not in self.ambiguous:
+        if found or not (self.repeat or label in self.ambiguous):
             return found
         deadline = time.monotonic() + _index_wait()
         while not found and time.monotonic() < deadline:
@@ -123,7 +126,7 @@ async def create_issue(inputs: CreateIssueInputs, ctx: ActionContext) -> IssueOu
     if inputs.due:
         fields["duedate"] = inputs.due
 
-    creator = _Creator()
+    creator = _Creator(repeat=ctx.repeat_since is not None)
 
     async def attempt() -> IssueOutputs:
         return await creator.create(await _client(ctx), fields, label, ctx.dry_run)
@@ -290,7 +293,7 @@ async def create_action_items(inputs: ActionItemsInputs,
     """Open one Task per action item (labelled `firelane-action-item`, linked to the parent),
     each found again by its own label on a re-run; Firelane tracks each one for reminders."""
 
-    creator = _Creator()
+    creator = _Creator(repeat=ctx.repeat_since is not None)
 
     async def attempt() -> ActionItemsOutputs:
         client = await _client(ctx)
