@@ -28,13 +28,15 @@ lock:
 
 # Debian packages the tests drive for real: PostgreSQL (second store backend), supervisor
 # (remediation against a real supervisord), openssh-server (shell.run over SSH to loopback) and
-# chromium (the Prefect UI test drives it headless with Playwright).
+# chromium (the Prefect UI test drives it headless with Playwright) and prometheus (promtool checks
+# and unit-tests Firelane's own alerting rules).
 system-deps:
 	@missing=""; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	command -v supervisord >/dev/null 2>&1 || missing="$$missing supervisor"; \
 	test -x /usr/sbin/sshd || missing="$$missing openssh-server"; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	command -v promtool >/dev/null 2>&1 || missing="$$missing prometheus"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "installing$$missing (Debian packages)"; \

@@ -47,6 +47,10 @@ class Settings(BaseSettings):
                                description="The service catalog (`FIRELANE_CATALOG`).")
     lease_seconds: float = Field(30.0, gt=0, description="How long a step claim lives without "
                                  "renewal; another worker may take the step over after it.")
+    liveness_seconds: float = Field(
+        30.0, gt=0, description="Liveness window: every long-running process (intake, "
+        "responders, worker) records a heartbeat in the store every third of it, and counts as "
+        "live in `firelane_processes_live` while its last one is younger than this.")
     plugins: Annotated[tuple[str, ...], NoDecode] = Field(
         (), description="Comma-separated modules to import so that they register actions.")
     page_failure_channel: str = Field(

@@ -1,5 +1,6 @@
 """What the intake's `/metrics` reads from the store: responses waiting, executions stuck,
-failed pages, and how long each execution took to act first.
+failed and overdue pages, resolved incidents whose page is still open, and how long each
+execution took to act first.
 
 Read from the store rather than counted in memory, so the figures cover every intake and
 responder process sharing the store, and survive their restarts.
@@ -12,12 +13,15 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import exists, func, select
 
-from firelane.models import ExecutionStatus, StepStatus, utcnow
+from firelane.models import ExecutionStatus, IncidentStatus, StepStatus, utcnow
 from firelane.store.alerts import AlertOps
 from firelane.store.base import aware
-from firelane.store.tables import executions, step_ledger, timeline_events
+from firelane.store.tables import executions, incidents, step_ledger, timeline_events
 
-__all__ = ["Health", "HealthOps"]
+__all__ = ["PAGE_RESOLVING_ACTIONS", "RESOLVED_PAGE_WINDOW", "Health", "HealthOps"]
+
+PAGE_RESOLVING_ACTIONS = frozenset({"pagerduty.resolve"})
+RESOLVED_PAGE_WINDOW = timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -30,6 +34,7 @@ class Health:
     stuck: int
     pages_failed: int
     pages_overdue: int
+    resolved_page_open: int
     first_actions: list[tuple[datetime, float]]
 
 
@@ -82,4 +87,38 @@ class HealthOps(AlertOps):
                       if oldest_at is not None else 0.0, flows_waiting=int(ready),
                       stuck=int(stuck_count), pages_failed=int(pages_failed),
                       pages_overdue=int(pages_overdue),
+                      resolved_page_open=self.resolved_page_open(now),
                       first_actions=firsts)
+
+    def resolved_page_open(self, now: datetime | None = None,
+                           window: timedelta = RESOLVED_PAGE_WINDOW) -> int:
+        """Incidents resolved (status `resolved`, last changed within `window`) with a page
+        still open: a paging step of one of their executions (not a dry run, not against the
+        sandbox) succeeded, and no step running a page-resolving action
+        (`PAGE_RESOLVING_ACTIONS`) succeeded for the incident after it. Closing or reopening
+        the incident, or a `pagerduty.resolve` step, takes it off the count."""
+        since = (now or utcnow()) - window
+        paged = (select(step_ledger.c.incident_id, func.max(step_ledger.c.finished_at))
+                 .join(executions, executions.c.id == step_ledger.c.execution_id)
+                 .join(incidents, incidents.c.id == step_ledger.c.incident_id)
+                 .where(incidents.c.status == IncidentStatus.RESOLVED.value,
+                        incidents.c.updated_at >= since,
+                        step_ledger.c.pages.is_(True),
+                        step_ledger.c.status == StepStatus.SUCCEEDED.value,
+                        executions.c.dry_run.is_(False), executions.c.sandbox.is_(False))
+                 .group_by(step_ledger.c.incident_id))
+        with self.tx(write=False) as conn:
+            last_page = {row[0]: aware(row[1]) for row in conn.execute(paged)}
+            if not last_page:
+                return 0
+            resolves = conn.execute(select(timeline_events.c.incident_id, timeline_events.c.at,
+                                           timeline_events.c.details).where(
+                timeline_events.c.kind == "step.succeeded",
+                timeline_events.c.incident_id.in_(list(last_page)))).all()
+        closed: set[str] = set()
+        for incident_id, at, details in resolves:
+            paged_at = last_page[incident_id]
+            if (details or {}).get("uses") in PAGE_RESOLVING_ACTIONS and \
+                    (paged_at is None or (aware(at) or paged_at) >= paged_at):
+                closed.add(incident_id)
+        return len(set(last_page) - closed)
