@@ -49,7 +49,8 @@ lint: venv
 	$(BIN)/mypy firelane flows integrations tests bench scripts
 
 unit: venv system-deps
-	FIRELANE_REQUIRE_POSTGRES=1 FIRELANE_REQUIRE_BROWSER=1 PREFECT_SERVER_ANALYTICS_ENABLED=false \
+	FIRELANE_REQUIRE_POSTGRES=1 FIRELANE_REQUIRE_BROWSER=1 FIRELANE_REQUIRE_PROMTOOL=1 \
+	  PREFECT_SERVER_ANALYTICS_ENABLED=false \
 	  $(BIN)/pytest -q
 
 test: lint unit docs

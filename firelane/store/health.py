@@ -18,8 +18,10 @@ from firelane.store.alerts import AlertOps
 from firelane.store.base import aware
 from firelane.store.tables import executions, incidents, step_ledger, timeline_events
 
-__all__ = ["PAGE_RESOLVING_ACTIONS", "RESOLVED_PAGE_WINDOW", "Health", "HealthOps"]
+__all__ = ["PAGE_RESOLVING_ACTIONS", "PAGE_SENDING_ACTIONS", "RESOLVED_PAGE_WINDOW", "Health",
+           "HealthOps"]
 
+PAGE_SENDING_ACTIONS = frozenset({"pagerduty.trigger"})
 PAGE_RESOLVING_ACTIONS = frozenset({"pagerduty.resolve"})
 RESOLVED_PAGE_WINDOW = timedelta(days=1)
 
@@ -92,33 +94,30 @@ class HealthOps(AlertOps):
 
     def resolved_page_open(self, now: datetime | None = None,
                            window: timedelta = RESOLVED_PAGE_WINDOW) -> int:
-        """Incidents resolved (status `resolved`, last changed within `window`) with a page
-        still open: a paging step of one of their executions (not a dry run, not against the
-        sandbox) succeeded, and no step running a page-resolving action
-        (`PAGE_RESOLVING_ACTIONS`) succeeded for the incident after it. Closing or reopening
-        the incident, or a `pagerduty.resolve` step, takes it off the count."""
+        """Incidents resolved (status `resolved`, last changed within `window`) whose page is
+        still open: a step running a page-sending action (`PAGE_SENDING_ACTIONS`) of one of
+        their executions succeeded (not a dry run, not against the sandbox), and no step
+        running a page-resolving action (`PAGE_RESOLVING_ACTIONS`) succeeded after it. Closing
+        or reopening the incident, or a `pagerduty.resolve` step, takes it off the count."""
         since = (now or utcnow()) - window
-        paged = (select(step_ledger.c.incident_id, func.max(step_ledger.c.finished_at))
-                 .join(executions, executions.c.id == step_ledger.c.execution_id)
-                 .join(incidents, incidents.c.id == step_ledger.c.incident_id)
+        query = (select(timeline_events.c.incident_id, timeline_events.c.at,
+                        timeline_events.c.details)
+                 .join(incidents, incidents.c.id == timeline_events.c.incident_id)
+                 .join(executions, executions.c.id == timeline_events.c.execution_id)
                  .where(incidents.c.status == IncidentStatus.RESOLVED.value,
                         incidents.c.updated_at >= since,
-                        step_ledger.c.pages.is_(True),
-                        step_ledger.c.status == StepStatus.SUCCEEDED.value,
-                        executions.c.dry_run.is_(False), executions.c.sandbox.is_(False))
-                 .group_by(step_ledger.c.incident_id))
+                        timeline_events.c.kind == "step.succeeded",
+                        executions.c.dry_run.is_(False), executions.c.sandbox.is_(False)))
+        paged: dict[str, datetime] = {}
+        unpaged: dict[str, datetime] = {}
         with self.tx(write=False) as conn:
-            last_page = {row[0]: aware(row[1]) for row in conn.execute(paged)}
-            if not last_page:
-                return 0
-            resolves = conn.execute(select(timeline_events.c.incident_id, timeline_events.c.at,
-                                           timeline_events.c.details).where(
-                timeline_events.c.kind == "step.succeeded",
-                timeline_events.c.incident_id.in_(list(last_page)))).all()
-        closed: set[str] = set()
-        for incident_id, at, details in resolves:
-            paged_at = last_page[incident_id]
-            if (details or {}).get("uses") in PAGE_RESOLVING_ACTIONS and \
-                    (paged_at is None or (aware(at) or paged_at) >= paged_at):
-                closed.add(incident_id)
-        return len(set(last_page) - closed)
+            rows = conn.execute(query).all()
+        for incident_id, at, details in rows:
+            uses, when = (details or {}).get("uses"), aware(at)
+            assert when is not None
+            for wanted, latest in ((PAGE_SENDING_ACTIONS, paged),
+                                   (PAGE_RESOLVING_ACTIONS, unpaged)):
+                if uses in wanted and (incident_id not in latest or latest[incident_id] < when):
+                    latest[incident_id] = when
+        return sum(1 for incident_id, at in paged.items()
+                   if incident_id not in unpaged or unpaged[incident_id] < at)
