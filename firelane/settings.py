@@ -51,6 +51,10 @@ class Settings(BaseSettings):
         5.0, gt=0, description="How long a paging step's claim lives without renewal (renewed "
         "every third of it). When it runs out, any paging responder takes the page over: a "
         "page whose responder died goes out about this long after its last renewal.")
+    liveness_seconds: float = Field(
+        30.0, gt=0, description="Liveness window: every long-running process (intake, "
+        "responders, worker) records a heartbeat in the store every third of it, and counts as "
+        "live in `firelane_processes_live` while its last one is younger than this.")
     plugins: Annotated[tuple[str, ...], NoDecode] = Field(
         (), description="Comma-separated modules to import so that they register actions.")
     page_failure_channel: str = Field(

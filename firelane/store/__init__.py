@@ -19,11 +19,11 @@ from firelane.store.outage import (
     ride_out,
     store_call,
 )
-from firelane.store.reminders import ReminderOps
+from firelane.store.processes import LiveProcess, ProcessOps
 from firelane.store.tables import metadata
 
 
-class Store(ReminderOps):
+class Store(ProcessOps):
     """The whole store. `Store(url).migrate()` makes it ready to use."""
 
 
@@ -57,6 +57,7 @@ __all__ = [
     "Claim",
     "ClaimOutcome",
     "Health",
+    "LiveProcess",
     "Pause",
     "StepRecord",
     "Store",

@@ -1,5 +1,6 @@
 """What the intake's `/metrics` reads from the store: responses waiting, executions stuck,
-failed pages, and how long each execution took to act first.
+failed and overdue pages, resolved incidents whose page is still open, and how long each
+execution took to act first.
 
 Read from the store rather than counted in memory, so the figures cover every intake and
 responder process sharing the store, and survive their restarts.
@@ -12,12 +13,17 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import exists, func, select
 
-from firelane.models import ExecutionStatus, StepStatus, utcnow
+from firelane.models import ExecutionStatus, IncidentStatus, StepStatus, utcnow
 from firelane.store.alerts import AlertOps
 from firelane.store.base import aware
-from firelane.store.tables import executions, step_ledger, timeline_events
+from firelane.store.tables import executions, incidents, step_ledger, timeline_events
 
-__all__ = ["Health", "HealthOps"]
+__all__ = ["PAGE_RESOLVING_ACTIONS", "PAGE_SENDING_ACTIONS", "RESOLVED_PAGE_WINDOW", "Health",
+           "HealthOps"]
+
+PAGE_SENDING_ACTIONS = frozenset({"pagerduty.trigger"})
+PAGE_RESOLVING_ACTIONS = frozenset({"pagerduty.resolve"})
+RESOLVED_PAGE_WINDOW = timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -30,6 +36,7 @@ class Health:
     stuck: int
     pages_failed: int
     pages_overdue: int
+    resolved_page_open: int
     first_actions: list[tuple[datetime, float]]
 
 
@@ -82,4 +89,35 @@ class HealthOps(AlertOps):
                       if oldest_at is not None else 0.0, flows_waiting=int(ready),
                       stuck=int(stuck_count), pages_failed=int(pages_failed),
                       pages_overdue=int(pages_overdue),
+                      resolved_page_open=self.resolved_page_open(now),
                       first_actions=firsts)
+
+    def resolved_page_open(self, now: datetime | None = None,
+                           window: timedelta = RESOLVED_PAGE_WINDOW) -> int:
+        """Incidents resolved (status `resolved`, last changed within `window`) whose page is
+        still open: a step running a page-sending action (`PAGE_SENDING_ACTIONS`) of one of
+        their executions succeeded (not a dry run, not against the sandbox), and no step
+        running a page-resolving action (`PAGE_RESOLVING_ACTIONS`) succeeded after it. Closing
+        or reopening the incident, or a `pagerduty.resolve` step, takes it off the count."""
+        since = (now or utcnow()) - window
+        query = (select(timeline_events.c.incident_id, timeline_events.c.at,
+                        timeline_events.c.details)
+                 .join(incidents, incidents.c.id == timeline_events.c.incident_id)
+                 .join(executions, executions.c.id == timeline_events.c.execution_id)
+                 .where(incidents.c.status == IncidentStatus.RESOLVED.value,
+                        incidents.c.updated_at >= since,
+                        timeline_events.c.kind == "step.succeeded",
+                        executions.c.dry_run.is_(False), executions.c.sandbox.is_(False)))
+        paged: dict[str, datetime] = {}
+        unpaged: dict[str, datetime] = {}
+        with self.tx(write=False) as conn:
+            rows = conn.execute(query).all()
+        for incident_id, at, details in rows:
+            uses, when = (details or {}).get("uses"), aware(at)
+            assert when is not None
+            for wanted, latest in ((PAGE_SENDING_ACTIONS, paged),
+                                   (PAGE_RESOLVING_ACTIONS, unpaged)):
+                if uses in wanted and (incident_id not in latest or latest[incident_id] < when):
+                    latest[incident_id] = when
+        return sum(1 for incident_id, at in paged.items()
+                   if incident_id not in unpaged or unpaged[incident_id] < at)

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 from firelane.settings import Settings
+from firelane.store import open_store
 from flows.runs.deployments import POOL, render_prefect_yaml, worker_command
 
 __all__ = ["add_deployment_commands"]
@@ -43,8 +46,26 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     print(f"Firelane worker · pool {args.pool} (created if missing, type process) · up to "
           f"{args.limit} flow runs · polling every {env['PREFECT_WORKER_QUERY_SECONDS']} s · "
           f"API {env['PREFECT_API_URL']}", flush=True)
-    os.execvpe(argv[0], argv, env)
-    return 0
+    from flows.respond.liveness import liveness_in_thread
+
+    store = open_store(settings.database_url, migrate=False)
+    with liveness_in_thread(store, settings, ["worker"]):
+        return _supervise(argv, env)
+
+
+def _supervise(argv: list[str], env: dict[str, str]) -> int:
+    """Run the Prefect worker as a child while this process records the worker's heartbeat.
+    SIGTERM is passed on (the unit's `KillMode=mixed` sends it here only); SIGINT is left to
+    the child, which gets it from the terminal too."""
+    child = subprocess.Popen(argv, env=env)
+
+    def forward(signum: int, _: Any) -> None:
+        if child.poll() is None:
+            child.send_signal(signum)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    return child.wait()
 
 
 def add_deployment_commands(sub: Any) -> None:

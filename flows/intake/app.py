@@ -23,13 +23,16 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from firelane import audit
 from firelane.errors import AlertRejected, NotFound, StoreError
+from firelane.settings import Settings
 from firelane.store import Store, is_transient, note_reachable, note_unreachable, ping
 from flows.intake.bodies import read_bounded
 from flows.intake.committer import Committer
 from flows.intake.config import IntakeConfig
 from flows.intake.live import LiveConfig, Snapshot
 from flows.intake.metrics import IntakeMetrics
+from flows.intake.readiness import PrefectCheck
 from flows.intake.slack_interactions import add_slack_routes
+from flows.respond.liveness import Liveness
 from flows.respond.starter import ResponseStarter
 from integrations.alerts import SOURCES, SourceConfig, authenticate, parse
 
@@ -72,8 +75,14 @@ def _unknown_source(source: str) -> JSONResponse:
 def create_app(store: Store, config: IntakeConfig | LiveConfig,
                starter: ResponseStarter | None = None, insecure: bool = False,
                fetch_cert: Callable[[str], bytes] = default_cert_fetcher,
-               slack_clock: Clock | None = None) -> FastAPI:
-    """The ASGI app (OpenAPI docs at /docs); a `LiveConfig` may be reloaded while it runs."""
+               slack_clock: Clock | None = None, settings: Settings | None = None) -> FastAPI:
+    """The ASGI app (OpenAPI docs at /docs); a `LiveConfig` may be reloaded while it runs.
+
+    While it runs, the app records its heartbeat as role `intake` and, when it runs responses
+    itself (a starter that is not `external`), also as role `inline`, a paging process. Settings
+    default to the starter's, else to the environment's."""
+    settings = settings or (starter.settings if starter is not None else Settings.from_env())
+    inline = starter is not None and not starter.external
     live = config if isinstance(config, LiveConfig) else LiveConfig(config)
     committer = Committer(store, live.current.config.auto_resolve, live.current.config.policy(),
                           starter.plan if starter is not None else None)
@@ -84,7 +93,8 @@ def create_app(store: Store, config: IntakeConfig | LiveConfig,
 
     live.on_swap(retune)
     stale_after = 3 * (starter.settings.lease_seconds if starter is not None else 30.0)
-    metrics = IntakeMetrics(store, stale_after, starter)
+    metrics = IntakeMetrics(store, stale_after, starter, settings.liveness_seconds)
+    prefect = PrefectCheck() if inline else None
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -94,7 +104,9 @@ def create_app(store: Store, config: IntakeConfig | LiveConfig,
             resumed = starter.resume_unfinished()
             if resumed:
                 log.warning("resumed %d response(s) that never finished", resumed)
+        alive = Liveness(store, settings, ["intake", "inline"] if inline else ["intake"]).start()
         yield
+        await alive.stop()
         committer.close()
         if starter is not None and starter.tasks:
             await asyncio.wait(starter.tasks, timeout=30)
@@ -170,7 +182,13 @@ def create_app(store: Store, config: IntakeConfig | LiveConfig,
     @app.get("/readyz")
     async def readyz() -> Any:
         """Readiness: 200 when the incident store answers a trivial query within
-        `READY_TIMEOUT_SECONDS`, else 503 saying what is down (alerts would get 503 too)."""
+        `READY_TIMEOUT_SECONDS`, else 503 saying what is down (alerts would get 503 too).
+
+        An intake that runs responses itself also reports the Prefect API (`prefect`: `ok`, or
+        why not), checked at most every `PrefectCheck.every` seconds within
+        `READY_TIMEOUT_SECONDS`. An unreachable Prefect API leaves it ready but `degraded`:
+        pages still go out without Prefect, so taking the intake out of rotation would lose
+        more than it saves."""
         try:
             await asyncio.wait_for(asyncio.to_thread(ping, store), READY_TIMEOUT_SECONDS)
         except TimeoutError:
@@ -185,7 +203,11 @@ def create_app(store: Store, config: IntakeConfig | LiveConfig,
                                  "error": f"the incident store is unreachable: "
                                  f"{type(exc).__name__}"}, status_code=503)
         note_reachable()
-        return {"ready": True, "store": store.dialect}
+        if prefect is None:
+            return {"ready": True, "store": store.dialect}
+        state = await prefect.state(READY_TIMEOUT_SECONDS)
+        return {"ready": True, "store": store.dialect, "prefect": state,
+                "degraded": [] if state == "ok" else ["prefect"]}
 
     @app.get("/incidents/{ref}")
     async def incident(ref: str) -> Any:

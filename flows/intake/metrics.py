@@ -30,6 +30,7 @@ from prometheus_client import (
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from firelane.store import Accepted, Health, Store
+from flows.respond.liveness import PROCESS_ROLES
 from integrations.alerts import SOURCES
 
 if TYPE_CHECKING:
@@ -56,7 +57,12 @@ _STORE_GAUGES: tuple[tuple[str, str, Callable[[Health], float]], ...] = (
      "page_failed)", lambda h: h.pages_failed),
     ("firelane_pages_overdue", "Pages claimed by a responder whose lease ran out (it died or "
      "stalled) and not yet taken over", lambda h: h.pages_overdue),
+    ("firelane_incidents_resolved_page_open", "Incidents resolved in the last day whose page "
+     "went out and was not resolved by a pagerduty.resolve step after it",
+     lambda h: h.resolved_page_open),
 )
+_LIVE = ("firelane_processes_live", "Firelane processes whose heartbeat is younger than "
+         "FIRELANE_LIVENESS_SECONDS, by role")
 _RUNNING = ("firelane_responses_running", "Responses running in this process")
 _STARTED = ("firelane_responses_started", "Responses this process started")
 _FAILED = ("firelane_responses_failed", "Responses this process could not run")
@@ -81,8 +87,10 @@ def status_label(status: int) -> str:
 class _StoreCollector:
     """The response figures, read from the store (and the starter) at each scrape."""
 
-    def __init__(self, store: Store, stale_after: float, starter: ResponseStarter | None) -> None:
+    def __init__(self, store: Store, stale_after: float, starter: ResponseStarter | None,
+                 live_within: float) -> None:
         self.store, self.stale_after, self.starter = store, stale_after, starter
+        self.live_within = live_within
         self.first_action = Histogram(*_FIRST_ACTION, buckets=BUCKETS, registry=None)
         self.seen: datetime | None = None
         self.lock = threading.Lock()
@@ -90,6 +98,7 @@ class _StoreCollector:
     def describe(self) -> Iterator[Metric]:
         for name, text, _ in _STORE_GAUGES:
             yield GaugeMetricFamily(name, text)
+        yield GaugeMetricFamily(*_LIVE, labels=["role"])
         yield GaugeMetricFamily(*_RUNNING)
         yield CounterMetricFamily(*_STARTED)
         yield CounterMetricFamily(*_FAILED)
@@ -101,8 +110,13 @@ class _StoreCollector:
             for at, seconds in health.first_actions:
                 self.first_action.observe(seconds)
                 self.seen = at
+        live = self.store.live_processes(self.live_within)
         for name, text, read in _STORE_GAUGES:
             yield GaugeMetricFamily(name, text, value=read(health))
+        processes = GaugeMetricFamily(*_LIVE, labels=["role"])
+        for role in (*PROCESS_ROLES, *sorted(set(live) - set(PROCESS_ROLES))):
+            processes.add_metric([role], live.get(role, 0))
+        yield processes
         starter = self.starter
         yield GaugeMetricFamily(*_RUNNING, value=len(starter.tasks) if starter else 0)
         yield CounterMetricFamily(*_STARTED, value=starter.started if starter else 0)
@@ -128,6 +142,7 @@ class IntakeMetrics:
         store: read at scrape time for the response figures.
         stale_after: seconds after which a running execution without a heartbeat is stuck.
         starter: the in-process response starter whose counts are shown, if any.
+        live_within: liveness window in seconds (`firelane_processes_live`).
 
     Example:
         >>> metrics = IntakeMetrics(store, 90.0)
@@ -136,7 +151,7 @@ class IntakeMetrics:
     """
 
     def __init__(self, store: Store, stale_after: float,
-                 starter: ResponseStarter | None = None) -> None:
+                 starter: ResponseStarter | None = None, live_within: float = 30.0) -> None:
         self.registry = registry = CollectorRegistry()
         self.received = Counter("firelane_alerts_received",
                                 "Alerts accepted, by source and alert status",
@@ -168,7 +183,7 @@ class IntakeMetrics:
                 self.rejected.labels(source, code)
         ProcessCollector(namespace="firelane", registry=registry)
         registry.register(_PeakMemoryCollector())
-        registry.register(_StoreCollector(store, stale_after, starter))
+        registry.register(_StoreCollector(store, stale_after, starter, live_within))
 
     def count_accepted(self, source: str, item: Accepted) -> None:
         """Count one committed alert and what the store decided about it."""

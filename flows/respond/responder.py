@@ -35,6 +35,7 @@ from firelane.models import ExecutionStatus, utcnow
 from firelane.settings import Settings, worker_identity
 from firelane.store import Store, ride_out, store_call
 from flows.respond.fast_path import run_flow_in_thread, run_in_flow_thread, run_with_fast_path
+from flows.respond.liveness import Liveness
 from flows.respond.run_mode import ROLES, RunMode
 from flows.respond.takeover import PageTakeover
 from flows.respond.wake import listen_for_wakeups
@@ -87,6 +88,7 @@ async def respond_forever(store: Store, settings: Settings, stop: asyncio.Event,
                 await store_call(store.heartbeat_executions, owner, list(running))
 
     beat = asyncio.create_task(heartbeat())
+    alive = Liveness(store, settings, [role], owner).start()
     last_stale_check = 0.0
     loop = asyncio.get_running_loop()
     nudged = asyncio.Event()
@@ -123,6 +125,7 @@ async def respond_forever(store: Store, settings: Settings, stop: asyncio.Event,
         if not stop.is_set():
             raise
     finally:
+        await alive.stop()
         if running and stop.is_set():
             await asyncio.wait(list(running.values()), timeout=30)
         await takeover.close()
