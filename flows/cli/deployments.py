@@ -56,16 +56,23 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
 def _supervise(argv: list[str], env: dict[str, str]) -> int:
     """Run the Prefect worker as a child while this process records the worker's heartbeat.
     SIGTERM is passed on (the unit's `KillMode=mixed` sends it here only); SIGINT is left to
-    the child, which gets it from the terminal too."""
+    the child, which gets it from the terminal too. Exit 0 when the child stopped because it
+    was asked to, 128 + signal when a signal nobody sent here killed it, its own code
+    otherwise."""
     child = subprocess.Popen(argv, env=env)
+    asked: list[int] = []
 
     def forward(signum: int, _: Any) -> None:
+        asked.append(signum)
         if child.poll() is None:
             child.send_signal(signum)
 
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    return child.wait()
+    code = child.wait()
+    if asked and code in (0, -signal.SIGTERM, 128 + signal.SIGTERM):
+        return 0
+    return 128 - code if code < 0 else code
 
 
 def add_deployment_commands(sub: Any) -> None:
