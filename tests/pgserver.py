@@ -73,21 +73,9 @@ class PostgresServer:
         """The `postgresql+psycopg://` URL of the `firelane` database."""
         return f"postgresql+psycopg://firelane@127.0.0.1:{self.port}/firelane"
 
-    def start(self, timeout: float = 30) -> None:
+    def start(self) -> None:
         """Start the postmaster and wait until it accepts connections."""
-        if self._log is None:
-            self._log = open(self.log_path, "ab")  # noqa: SIM115  (written until close())
-        self.proc = subprocess.Popen(
-            [f"{self.bindir}/postgres", "-D", self.data, "-p", str(self.port), "-k", self.root,
-             "-h", "127.0.0.1", "-c", "fsync=off", "-c", "max_connections=200"],
-            stdout=self._log, stderr=subprocess.STDOUT, **self._run_as)
-        deadline = time.monotonic() + timeout
-        while subprocess.run([f"{self.bindir}/pg_isready", "-h", "127.0.0.1", "-p",
-                              str(self.port)], capture_output=True).returncode != 0:
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                with open(self.log_path, encoding="utf-8", errors="replace") as f:
-                    raise RuntimeError(f"postgres did not start: {f.read()[-2000:]}")
-            time.sleep(0.1)
+        self.proc = self._postmaster(self.data, self.port)
 
     def stop(self, timeout: float = 30) -> None:
         """Fast shutdown (SIGINT): open sessions are terminated, the port closes."""
@@ -100,9 +88,59 @@ class PostgresServer:
             self.proc.kill()
             self.proc.wait()
 
+    def start_standby(self) -> None:
+        """Clone the running server (`pg_basebackup -R`) into a hot standby streaming from it
+        on a port of its own (`failover()` moves it to this server's port)."""
+        self.standby_data = os.path.join(self.root, "standby")
+        self.standby_port = _free_port()
+        subprocess.run([f"{self.bindir}/pg_basebackup", "-D", self.standby_data, "-h",
+                        "127.0.0.1", "-p", str(self.port), "-U", "firelane", "-R", "-X",
+                        "stream", "--no-sync", "--checkpoint=fast"], check=True,
+                       capture_output=True, **self._run_as)
+        self.standby = self._postmaster(self.standby_data, self.standby_port)
+
+    def failover(self, read_only_seconds: float) -> None:
+        """The primary stops (fast shutdown: its last WAL reaches the standby first); the
+        standby comes up at the primary's address still read-only, as a standby does until
+        it is promoted, for `read_only_seconds`, and is then promoted. Clients see dropped
+        connections, then a server that refuses writes, then a new primary at the same
+        address with every committed transaction."""
+        self.stop()
+        self.standby.send_signal(signal.SIGINT)
+        self.standby.wait(timeout=30)
+        self.data = self.standby_data
+        auto = os.path.join(self.data, "postgresql.auto.conf")
+        with open(auto, encoding="utf-8") as f:
+            kept = [line for line in f if not line.startswith("primary_conninfo")]
+        with open(auto, "w", encoding="utf-8") as f:
+            f.writelines(kept)
+        self.start()
+        time.sleep(read_only_seconds)
+        subprocess.run([f"{self.bindir}/pg_ctl", "promote", "-w", "-D", self.data],
+                       check=True, capture_output=True, **self._run_as)
+
+    def _postmaster(self, data: str, port: int) -> subprocess.Popen[bytes]:
+        if self._log is None:
+            self._log = open(self.log_path, "ab")  # noqa: SIM115  (written until close())
+        proc = subprocess.Popen(
+            [f"{self.bindir}/postgres", "-D", data, "-p", str(port), "-k", self.root,
+             "-h", "127.0.0.1", "-c", "fsync=off", "-c", "max_connections=200"],
+            stdout=self._log, stderr=subprocess.STDOUT, **self._run_as)
+        deadline = time.monotonic() + 30
+        while subprocess.run([f"{self.bindir}/pg_isready", "-h", "127.0.0.1", "-p",
+                              str(port)], capture_output=True).returncode != 0:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                with open(self.log_path, encoding="utf-8", errors="replace") as f:
+                    raise RuntimeError(f"postgres did not start: {f.read()[-2000:]}")
+            time.sleep(0.1)
+        return proc
+
     def close(self) -> None:
         """Stop the server (fast shutdown) and delete its directory."""
         self.stop()
+        standby: subprocess.Popen[bytes] | None = getattr(self, "standby", None)
+        if standby is not None and standby.poll() is None:
+            stop_process(standby)
         if self._log is not None:
             self._log.close()
         shutil.rmtree(self.root, ignore_errors=True)

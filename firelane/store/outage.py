@@ -1,6 +1,7 @@
 """Riding out a store outage: which database errors are transient, and one retry helper.
 
-A PostgreSQL restart or failover, a dropped connection, or SQLite's "database is locked" says
+A PostgreSQL restart or failover (including the moments its address answers read-only), a
+dropped connection, or SQLite's "database is locked" says
 nothing about the operation itself: the same call succeeds once the store answers again. Every
 long-running loop and every ledger write goes through `ride_out`, which retries such errors with
 a capped backoff (0.1 s doubling to 2 s) and lets every other error (a bug, a schema error, a
@@ -34,12 +35,14 @@ log = logging.getLogger("firelane.store")
 
 _CONNECTION_STATES = frozenset({"57P01", "57P02", "57P03", "53300", "08000", "08001", "08003",
                                 "08004", "08006", "08007"})
+_READ_ONLY = "25006"
 
 
 def is_transient(exc: BaseException) -> bool:
     """Is `exc` the store being away (retry the same call later) rather than a fault of the
     call? Connection refused or reset, the server closing the connection or shutting down, a
-    connection SQLAlchemy invalidated, a full pool, SQLite's "database is locked"; raised
+    connection SQLAlchemy invalidated, a full pool, SQLite's "database is locked", a write
+    refused by a read-only server (a standby during a failover, before its promotion); raised
     directly or as the cause of a `StoreError`. Programming, schema and integrity errors are
     not."""
     seen = 0
@@ -58,9 +61,11 @@ def is_transient(exc: BaseException) -> bool:
 def _transient_dbapi(exc: sa.DBAPIError) -> bool:
     if exc.connection_invalidated:
         return True
+    orig = exc.orig
+    if str(getattr(orig, "sqlstate", "")) == _READ_ONLY:
+        return True
     if not isinstance(exc, sa.OperationalError | sa.InterfaceError):
         return False
-    orig = exc.orig
     if isinstance(orig, sqlite3.Error):
         return "database is locked" in str(orig) or "database is busy" in str(orig)
     state = getattr(orig, "sqlstate", None)
@@ -112,9 +117,16 @@ def outage_seconds() -> float | None:
 
 
 def ping(store: StoreBase) -> None:
-    """Run a trivial query; raises what the store raises when it does not answer."""
+    """Run a trivial query; raises what the store raises when it does not answer, and
+    `StoreUnavailable` when a PostgreSQL store is a standby (it answers but refuses writes:
+    a failover not finished yet)."""
     with store.tx(write=False) as conn:
-        conn.exec_driver_sql("SELECT 1")
+        if conn.dialect.name == "postgresql":
+            if conn.exec_driver_sql("SELECT pg_is_in_recovery()").scalar():
+                raise StoreUnavailable("the incident store is a read-only standby (a "
+                                       "failover in progress); writes wait for a primary")
+        else:
+            conn.exec_driver_sql("SELECT 1")
 
 
 def _first_line(exc: BaseException) -> str:
