@@ -1,9 +1,10 @@
 """Idle responders on PostgreSQL wake on `NOTIFY`, not on their poll, and keep listening
 through a database restart.
 
-Every responder here polls every 30 s, has no UDP wake-up, and (paging roles) has its
-once-a-second stale check pushed to a minute away: a response that moves on well before then was
-woken by the notification. Real PostgreSQL, the sandbox's vendors, real responders.
+Every responder here polls every 30 s (with or without a wake-up source), has no UDP wake-up,
+and (paging roles) has its once-a-second stale check pushed to a minute away: a response that
+moves on well before then was woken by the notification. Real PostgreSQL, the sandbox's
+vendors, real responders.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ pytestmark = pytest.mark.timeout(180)
 def long_polls(sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Responders that only a notification can wake before `FALLBACK_POLL` seconds."""
     monkeypatch.setenv("FIRELANE_POLL_SECONDS", str(FALLBACK_POLL))
+    monkeypatch.setenv("FIRELANE_DEAF_POLL_SECONDS", str(FALLBACK_POLL))
     monkeypatch.setenv("FIRELANE_WAKE_ADDRESS", "off")
     monkeypatch.setenv("FIRELANE_FLOWS_WAKE_ADDRESS", "off")
     monkeypatch.setenv("FIRELANE_RUNBOOKS_DIR", str(ROOT / "runbooks"))
