@@ -10,6 +10,7 @@ from firelane.store.alerts import Accepted
 from firelane.store.guardrails import Pause
 from firelane.store.health import Health
 from firelane.store.ledger import Claim, ClaimOutcome, StepRecord, idempotency_key
+from firelane.store.notify import WORK_CHANNEL, listen_for_work
 from firelane.store.outage import (
     is_transient,
     note_reachable,
@@ -53,6 +54,7 @@ def shared_store(url: str) -> Store:
 
 
 __all__ = [
+    "WORK_CHANNEL",
     "Accepted",
     "Claim",
     "ClaimOutcome",
@@ -63,6 +65,7 @@ __all__ = [
     "Store",
     "idempotency_key",
     "is_transient",
+    "listen_for_work",
     "metadata",
     "note_reachable",
     "note_unreachable",

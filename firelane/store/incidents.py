@@ -25,6 +25,7 @@ from firelane.models import (
 )
 from firelane.redaction import redact, redact_value
 from firelane.store.base import StoreBase, aware
+from firelane.store.notify import notify_work
 from firelane.store.tables import action_items, executions, incidents, timeline_events
 
 __all__ = ["IncidentOps"]
@@ -158,6 +159,8 @@ class IncidentOps(StoreBase):
     def _insert_execution(self, conn: Connection, execution: Execution,
                           events: list[TimelineEvent]) -> None:
         conn.execute(insert(executions), execution.model_dump(mode="python"))
+        if execution.status is ExecutionStatus.PENDING:
+            notify_work(conn, ExecutionStatus.PENDING.value)
         events.append(TimelineEvent(
             incident_id=execution.incident_id, kind="execution.created",
             execution_id=execution.id,
@@ -220,10 +223,12 @@ class IncidentOps(StoreBase):
                 executions.c.status == wanted.value).limit(1)).first() is not None
 
     def mark_ready(self, execution_id: str) -> None:
-        """Urgent steps done: leave the execution for a flow runner to claim."""
+        """Urgent steps done: leave the execution for a flow runner to claim (and, on
+        PostgreSQL, notify the flow runners at commit)."""
         with self.tx() as conn:
             conn.execute(update(executions).where(executions.c.id == execution_id).values(
                 status=ExecutionStatus.READY.value, owner=None, heartbeat_at=None))
+            notify_work(conn, ExecutionStatus.READY.value)
 
     def heartbeat_executions(self, owner: str, ids: list[str]) -> None:
         """Say that `owner` is still running these executions."""

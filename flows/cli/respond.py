@@ -30,14 +30,18 @@ def cmd_respond(args: argparse.Namespace, settings: Settings) -> int:
              "urgent": f"flow runs handed to deployment {args.hand_off}" if args.hand_off
              else "flow runs left to `firelane respond --role flows`",
              "flows": f"flow runs of ready executions (nice +{args.nice})"}[args.role]
-    print(f"Firelane responder ({args.role}) · store {store.safe_url} · polling every "
-          f"{args.poll_ms:g} ms · {flows}", flush=True)
+    poll = f"{settings.poll_seconds:g} s when woken by NOTIFY or UDP, " \
+        f"{settings.deaf_poll_seconds * 1000:g} ms otherwise" if args.poll_ms is None \
+        else f"{args.poll_ms:g} ms"
+    print(f"Firelane responder ({args.role}) · store {store.safe_url} · polling every {poll} · "
+          f"{flows}", flush=True)
 
     async def main() -> int:
         stop = asyncio.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             asyncio.get_running_loop().add_signal_handler(sig, stop.set)
-        return await respond_forever(store, settings, stop, args.poll_ms / 1000, args.role,
+        poll = None if args.poll_ms is None else args.poll_ms / 1000
+        return await respond_forever(store, settings, stop, poll, args.role,
                                      args.hand_off, args.max_running or
                                      {"all": 50, "urgent": 500, "flows": 4}[args.role])
 
@@ -63,7 +67,10 @@ def add_respond_command(sub: Any) -> None:
     cmd.add_argument("--role", choices=ROLES, default="all",
                      help="all: urgent steps and flow runs; urgent: pages and war rooms only; "
                           "flows: flow runs of executions an urgent responder made ready")
-    cmd.add_argument("--poll-ms", type=float, default=5.0, help="idle poll interval")
+    cmd.add_argument("--poll-ms", type=float, default=None,
+                     help="idle poll interval, whatever wakes the responder (default: "
+                          "FIRELANE_POLL_SECONDS with a wake-up source, "
+                          "FIRELANE_DEAF_POLL_SECONDS without)")
     cmd.add_argument("--max-running", type=int, default=None,
                      help="executions this process runs at once (default: all 50, urgent "
                           "500 (its war-room steps share 8 slots, pages none), flows 4, so a "

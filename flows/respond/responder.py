@@ -3,8 +3,9 @@ pending.
 
 Kept apart from the intake so a storm's ingestion and the paging path do not share a CPU and an
 interpreter lock: the intake only commits alerts, incidents and pending executions; responders
-claim them (polling with a cheap read, claiming with a conditional update), heartbeat what they
-run, and take over executions whose responder died.
+claim them (woken by `NOTIFY` or a UDP nudge, falling back to a slow poll with a cheap read;
+claiming with a conditional update), heartbeat what they run, and once a second
+(`TICK_SECONDS`) take over executions whose responder died.
 
 Roles split the work further, so Prefect's CPU work never sits in front of a page:
 - `all` (default): urgent steps at once, then the flow run in this process;
@@ -38,10 +39,12 @@ from flows.respond.fast_path import run_flow_in_thread, run_in_flow_thread, run_
 from flows.respond.liveness import Liveness
 from flows.respond.run_mode import ROLES, RunMode
 from flows.respond.takeover import PageTakeover
-from flows.respond.wake import listen_for_wakeups
+from flows.respond.wake import Waker, open_wake_sources
 from flows.runs.report import report_once
 
-__all__ = ["ROLES", "report_resolved", "respond_forever", "run_mode_of"]
+__all__ = ["ROLES", "TICK_SECONDS", "report_resolved", "respond_forever", "run_mode_of"]
+
+TICK_SECONDS = 1.0
 
 log = logging.getLogger("firelane.responder")
 
@@ -57,18 +60,28 @@ def run_mode_of(role: str, deployment: str | None) -> RunMode:
 def _runner(store: Store, settings: Settings, role: str,
             deployment: str | None) -> Callable[[str], Coroutine[Any, Any, Any]]:
     where = run_mode_of(role, deployment)
+    flows_waker = Waker(settings.flows_wake_address if role == "urgent" else None)
 
     async def run(execution_id: str) -> Any:
         if role == "flows":
             return await ride_out(lambda: run_flow_in_thread(execution_id))
-        return await ride_out(lambda: run_with_fast_path(store, execution_id, settings, where))
+        result = await ride_out(lambda: run_with_fast_path(store, execution_id, settings,
+                                                           where))
+        if result.get("status") == ExecutionStatus.READY.value:
+            flows_waker.wake()
+        return result
     return run
 
 
 async def respond_forever(store: Store, settings: Settings, stop: asyncio.Event,
-                          poll_seconds: float = 0.005, role: str = "all",
+                          poll_seconds: float | None = None, role: str = "all",
                           deployment: str | None = None, max_running: int = 50) -> int:
     """Claim and run executions in `role` until `stop` is set; returns how many it started.
+
+    An idle responder waits for a wake-up (`flows.respond.wake`: `LISTEN` on PostgreSQL, the
+    UDP nudge) and reads the store every `poll_seconds` only as a fallback (default
+    `FIRELANE_POLL_SECONDS`, or `FIRELANE_DEAF_POLL_SECONDS` with no wake-up source); paging
+    roles still check for stale executions once a second.
 
     A store outage stops nothing: polls, claims, heartbeats and the executions being run wait
     for the store with `ride_out` and go on when it answers again."""
@@ -92,15 +105,17 @@ async def respond_forever(store: Store, settings: Settings, stop: asyncio.Event,
     last_stale_check = 0.0
     loop = asyncio.get_running_loop()
     nudged = asyncio.Event()
-    listener = await listen_for_wakeups(
-        settings.wake_address if wanted is ExecutionStatus.PENDING else None, nudged)
+    wake = await open_wake_sources(store, settings, wanted.value, nudged, stop)
+    if poll_seconds is None:
+        poll_seconds = settings.poll_seconds if wake.active else settings.deaf_poll_seconds
+    log.info("idle until woken by %s; polling every %g s", wake.describe(), poll_seconds)
     stopping = asyncio.create_task(stop.wait())
     reports = asyncio.create_task(report_resolved(store, stop)) if role == "flows" else None
     takeover = PageTakeover(store, settings)
     try:
         while not stop.is_set():
             check_stale = wanted is ExecutionStatus.PENDING and \
-                loop.time() - last_stale_check > 1.0
+                loop.time() - last_stale_check >= TICK_SECONDS
             if check_stale:
                 last_stale_check = loop.time()
                 await takeover.scan(stop)
@@ -108,7 +123,9 @@ async def respond_forever(store: Store, settings: Settings, stop: asyncio.Event,
             if len(running) >= max_running or (not check_stale and not await store_call(
                     store.has_pending_executions, wanted, stop=stop)):
                 woken = asyncio.create_task(nudged.wait())
-                await asyncio.wait([stopping, woken], timeout=poll_seconds,
+                tick = last_stale_check + TICK_SECONDS - loop.time() \
+                    if wanted is ExecutionStatus.PENDING else poll_seconds
+                await asyncio.wait([stopping, woken], timeout=max(0.0, min(poll_seconds, tick)),
                                    return_when=asyncio.FIRST_COMPLETED)
                 woken.cancel()
                 continue
@@ -120,6 +137,7 @@ async def respond_forever(store: Store, settings: Settings, stop: asyncio.Event,
                 execution=execution.id))
             running[execution.id] = task
             task.add_done_callback(_forget(running, execution.id))
+            task.add_done_callback(lambda _: nudged.set())
             started += 1
     except StoreUnavailable:
         if not stop.is_set():
@@ -133,8 +151,7 @@ async def respond_forever(store: Store, settings: Settings, stop: asyncio.Event,
         stopping.cancel()
         if reports is not None:
             reports.cancel()
-        if listener is not None:
-            listener.close()
+        wake.close()
     return started
 
 
