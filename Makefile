@@ -108,6 +108,7 @@ bench: venv system-deps
 	PREFECT_SERVER_ANALYTICS_ENABLED=false $(BIN)/python bench/engine.py
 	$(BIN)/python bench/validate.py
 	$(BIN)/python bench/report.py
+	$(BIN)/python bench/takeover.py
 	$(BIN)/python bench/summary.py
 
 bench-intake: venv system-deps

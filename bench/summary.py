@@ -78,6 +78,16 @@ def _rows() -> list[Row]:
         rows.append((f"validate {f['runbooks']} runbooks", _ms(f["validate_all_ms"]),
                      f"PyYAML {f['yaml_safe_load_all_ms']['p50']:g}, libyaml "
                      f"{f['yaml_csafeloader_all_ms']['p50']:g}", "", f["date"][:10]))
+    if (f := _load("takeover")) is not None:
+        short, base = f["configurations"]["page_lease"], f["configurations"]["baseline_step_lease"]
+        took = short["kill_to_page_seconds"]
+        pages = {n for c in (short, base) for n in c["pages_per_round"]}
+        rows.append((f"page taken over after a SIGKILL, {short['page_lease_seconds']:g} s lease",
+                     f"{took['p50']:g} s (min {took['min']:g}, max {took['max']:g})",
+                     f"{base['page_lease_seconds']:g} s lease "
+                     f"{base['kill_to_page_seconds']['p50']:g} s",
+                     f"{f['baseline_over_page_lease_p50']:g}x sooner; pages per round "
+                     f"{sorted(pages)}", f["date"][:10]))
     return rows
 
 
@@ -87,7 +97,8 @@ def main() -> None:
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(5)]
     for row in [head, tuple("-" * w for w in widths), *rows]:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)))
-    missing = [n for n in ("fast_path", "intake", "burst", "engine", "report", "validate")
+    missing = [n for n in ("fast_path", "intake", "burst", "engine", "report", "validate",
+                                "takeover")
                if not (RESULTS / f"{n}.json").exists()]
     if missing:
         print(f"not run: {', '.join(missing)}")
