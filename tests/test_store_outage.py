@@ -25,7 +25,7 @@ from firelane.store import is_transient, open_store, store_call
 from firelane.store.tables import executions
 from integrations.sandbox import Sandbox
 from tests.pgserver import PostgresServer
-from tests.process_stack import Stack
+from tests.process_stack import ROOT, Stack
 
 OUTAGE_SECONDS = 10.0
 
@@ -356,3 +356,41 @@ def test_an_outage_longer_than_three_leases_under_a_page_in_flight_loses_nothing
     assert set(stack.alive().values()) == {None}, stack.log("responder")[-3000:]
     print("\nstore down 22 s (over 4 leases) under a page in flight: every process alive, "
           "both incidents' runbooks done once")
+
+
+def test_the_reminder_flow_waits_out_an_outage_and_reminds_once(
+        pg: PostgresServer, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch,
+        tmp_path: Path) -> None:
+    from firelane.inputs import new_execution
+    from firelane.loader import load_runbook
+    from firelane.models import ActionItem, IncidentDraft, Severity
+    from firelane.timeparse import parse_time
+    from flows.runs.action_items import remind_action_items
+
+    monkeypatch.setenv("FIRELANE_DATABASE_URL", pg.url)
+    monkeypatch.setenv("FIRELANE_CATALOG", str(tmp_path / "none.yaml"))
+    store = open_store(pg.url, migrate=False)
+    incident = store.declare_incident(IncidentDraft(title="Queue backlog",
+                                                    severity=Severity.SEV2, service="web"))
+    runbook = load_runbook(ROOT / "runbooks" / "declare-incident.yaml")
+    store.create_execution(new_execution(runbook, incident, {}, sandbox=True))
+    item = store.add_action_item(ActionItem(incident_id=incident.id, title="Alert on depth",
+                                            owner="bob@example.com",
+                                            due=parse_time("2026-12-10T09:00Z")))
+    store.close()
+    pg.stop()
+    result: dict[str, Any] = {}
+
+    def run() -> None:
+        result.update(asyncio.run(remind_action_items.fn(
+            reaction=None, digest_weekday=None, now="2026-12-09T09:00Z")))
+
+    runner = threading.Thread(target=run)
+    runner.start()
+    time.sleep(3)
+    assert runner.is_alive(), f"the reminder pass ended during the outage: {result}"
+    pg.start()
+    runner.join(timeout=60)
+    assert result["reminded"] == [item.id] and not result["failed"], result
+    dms = [m for m in sandbox.state.dump()["slack_messages"] if m["channel"] == "DU0BOB"]
+    assert len(dms) == 1 and "is due 2026-12-10" in dms[0]["text"], dms

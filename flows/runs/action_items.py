@@ -28,7 +28,7 @@ from firelane.inputs import execution_context
 from firelane.models import ActionItem, Incident, utcnow
 from firelane.registry import ActionContext, call_action
 from firelane.settings import Settings
-from firelane.store import Store, open_store
+from firelane.store import Store, open_store, ride_out
 from firelane.timeparse import parse_time
 from flows.records.timeline_sources import find_artifacts
 
@@ -220,6 +220,9 @@ async def remind(store: Store, policy: Policy, now: datetime | None = None) -> O
     return out
 
 
+STORE_PATIENCE_SECONDS = 600.0
+
+
 @flow(name="remind-action-items", log_prints=False, persist_result=False)
 async def remind_action_items(due_within_hours: float = 48, interval_hours: float = 24,
                               grace_hours: float = 48, escalate_channel: str | None = None,
@@ -235,14 +238,17 @@ async def remind_action_items(due_within_hours: float = 48, interval_hours: floa
         reaction: emoji name that turns a war-room message into an action item (none: off).
         digest_weekday: 0 = Monday: the day each team's weekly digest goes out (none: off).
         now: ISO time to act as "now" (tests and replays; default: the clock).
+
+    A store outage during the pass waits for the store (up to `STORE_PATIENCE_SECONDS`) and
+    runs the pass again: every reminder, escalation and digest is claimed in the store before
+    it is sent, so a pass run twice sends each once.
     """
     store = open_store(Settings.from_env().database_url, migrate=False)
+    policy = Policy(timedelta(hours=due_within_hours), timedelta(hours=interval_hours),
+                    timedelta(hours=grace_hours), escalate_channel, reaction, digest_weekday)
     try:
-        out = await remind(store, Policy(timedelta(hours=due_within_hours),
-                                         timedelta(hours=interval_hours),
-                                         timedelta(hours=grace_hours), escalate_channel,
-                                         reaction, digest_weekday),
-                           parse_time(now) if now else None)
+        out = await ride_out(lambda: remind(store, policy, parse_time(now) if now else None),
+                             give_up_after=STORE_PATIENCE_SECONDS)
         return {"closed": out.closed, "reminded": out.reminded, "escalated": out.escalated,
                 "collected": out.collected, "digests": out.digests, "failed": out.failed}
     finally:
