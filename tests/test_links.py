@@ -73,10 +73,14 @@ def test_declare_incident_links_its_war_room_everywhere_once(
 
     capsys.readouterr()
     assert main(["incidents", "show", f"INC-{incident.number}"]) == 0
-    shown = capsys.readouterr().out
-    for kind, url in links.items():
-        line = next(x for x in shown.splitlines() if url in x)
-        assert ("(sandbox)" in line) == (kind != "flow_run"), line
+    shown = capsys.readouterr().out.splitlines()
+    start = shown.index("  links")
+    section = shown[start + 1:start + 1 + len(KINDS)]
+    titles = ["Ticket", "Page", "Slack channel", "Video bridge", "Prefect flow run"]
+    order = ["ticket", "page", "channel", "bridge", "flow_run"]
+    for line, title, kind in zip(section, titles, order, strict=True):
+        assert line.split()[:len(title.split())] == title.split(), line
+        assert links[kind] in line and ("(sandbox)" in line) == (kind != "flow_run"), line
 
     async def get() -> httpx.Response:
         app = create_app(store, IntakeConfig(), insecure=True)
@@ -120,8 +124,10 @@ def test_links_are_escaped_and_only_http_urls_become_hyperlinks(sqlite_url: str)
     views = incident_links(found, store.timeline(inc.id))
     assert [(v.kind, v.url) for v in views] == [("ticket", tricky)]
     html = render(build_report(store, found), "html")
-    assert "<script>alert(1)" not in html and "javascript:" not in html
-    assert _hrefs(html).count(tricky) == 1
+    assert "<script>alert(1)" not in html
+    assert _hrefs(html) == [tricky]
+    room = render(build_report(store, found), "md").split("## War room")[1].split("##")[0]
+    assert "<script>" not in room and "javascript:" not in room and "%3Cscript%3E" in room
 
 
 def test_incident_links_order_and_sandbox_marks() -> None:
