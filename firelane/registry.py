@@ -19,6 +19,7 @@ from pydantic import BaseModel
 
 from firelane.catalog import ServiceEntry
 from firelane.errors import UnknownAction
+from firelane.links import is_web_url
 from firelane.models import ActionItem, Incident, TimelineEvent
 
 __all__ = [
@@ -98,6 +99,15 @@ class ActionSpec:
     destructive: bool
     doc: str
     pages: bool = False
+    link: str | None = None
+    link_field: str = "url"
+
+    def link_url(self, outputs: dict[str, Any] | None) -> str | None:
+        """The URL this action's outputs link to, when it declares a link and made one."""
+        if self.link is None or not outputs:
+            return None
+        url = outputs.get(self.link_field)
+        return str(url) if is_web_url(url) else None
 
     def catalog_fields(self) -> dict[str, str]:
         """Inputs the service catalog can supply: input name → catalog attribute path.
@@ -136,11 +146,15 @@ _REGISTRY: dict[str, ActionSpec] = {}
 F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
 
 
-def action(name: str, *, destructive: bool = False, pages: bool = False) -> Callable[[F], F]:
+def action(name: str, *, destructive: bool = False, pages: bool = False,
+           link: str | None = None, link_field: str = "url") -> Callable[[F], F]:
     """Register an async function as the action `name` (`<integration>.<verb_noun>`).
 
     `destructive` actions are dry-run in dry runs and never run on the fast path; `pages`
-    marks an action that wakes a human, whose failure the engine raises loudly.
+    marks an action that wakes a human, whose failure the engine raises loudly. `link` names
+    what the action creates for the incident (`ticket`, `page`, `channel`, `bridge`): when a
+    step of it succeeds, the engine records the output `link_field` (an http(s) URL) on the
+    incident's links, with the step's outcome.
 
     The Inputs and Outputs models are read from the type hints of the first parameter and the
     return value. Registering the same function again (a module imported twice) is harmless;
@@ -176,8 +190,12 @@ def action(name: str, *, destructive: bool = False, pages: bool = False) -> Call
                 raise ValueError(f"action {name} is already registered by "
                                  f"{existing.fn.__module__}.{existing.fn.__qualname__}")
         assert inputs is not None and outputs is not None
+        if link is not None and link_field not in outputs.model_fields:
+            raise TypeError(f"action {name}: link={link!r} needs an output named "
+                            f"{link_field!r} in {outputs.__name__}")
         _REGISTRY[name] = ActionSpec(name=name, fn=fn, inputs=inputs, outputs=outputs,
-                                     destructive=destructive, doc=doc, pages=pages)
+                                     destructive=destructive, doc=doc, pages=pages,
+                                     link=link, link_field=link_field)
         return fn
 
     return register

@@ -186,14 +186,17 @@ def actions_page() -> str:
            "What a step can `uses:`: every action bundled with Firelane, with the inputs its "
            "`with:` takes and the outputs later steps read as `steps.<id>.outputs`. "
            "**Destructive** actions only report in a dry run and may need an approval; "
-           "**pages** marks an action that wakes a human. Plugins (`FIRELANE_PLUGINS`) add "
+           "**pages** marks an action that wakes a human; **link: kind** marks one whose output "
+           "`url` is recorded on the incident's links ([Incident links]"
+           "(../explanation/incident-links.md)). Plugins (`FIRELANE_PLUGINS`) add "
            "their own; `firelane actions` lists what is registered where it runs.", "",
            "| action | summary |", "|---|---|"]
     out += [f"| [`{n}`](#{n.replace('.', '')}) | {_cell(s.doc.strip().split(chr(10) * 2)[0])} |"
             for n, s in specs.items()]
     out.append("")
     for name, spec in specs.items():
-        flags = [f for f, on in (("destructive", spec.destructive), ("pages", spec.pages)) if on]
+        flags = [f for f, on in (("destructive", spec.destructive), ("pages", spec.pages),
+                                 (f"link: {spec.link}", spec.link is not None)) if on]
         out += [f"## {name}", ""]
         if flags:
             out += [" · ".join(f"**{f}**" for f in flags), ""]

@@ -24,7 +24,9 @@ def test_war_room_from_the_cli_once(firelane_env: str, sandbox: Sandbox,
     assert list(state["jira_issues"]) == ["OPS-1"] and len(state["pd_incidents"]) == 1
     [room] = state["slack_channels"].values()
     assert room["name"] == "inc-1-web" and "U0ALICE" in room["members"]
-    assert len(room["bookmarks"]) == 2 and "OPS-1" in room["topic"]["value"]
+    assert sorted(b["title"] for b in room["bookmarks"]) == [
+        "PagerDuty incident", "Runbook run (Prefect)", "Ticket OPS-1", "Video bridge"]
+    assert "OPS-1" in room["topic"]["value"]
     [announce] = state["slack_messages"]
     assert "OPS-1" in announce["text"] and announce["pinned"]
     store = open_store(firelane_env)

@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 
 from firelane import audit
 from firelane.errors import NotFound, StoreError
+from firelane.links import LINK_EVENT, Link
 from firelane.models import (
     ActionItem,
     Execution,
@@ -136,6 +137,31 @@ class IncidentOps(StoreBase):
             return TimelineEvent(incident_id=incident.id, kind="incident.link", actor=actor,
                                  summary=f"{kind}: {url}", details={"kind": kind, "url": url})
         return self._mutate(ref, change)
+
+    def _record_link(self, conn: Connection, incident_id: str, link: Link) -> bool:
+        """Put `link` on the incident and the timeline, once per execution and kind: a re-run
+        of the same execution, or a second worker finishing its step, records nothing more."""
+        row = conn.execute(select(incidents).where(incidents.c.id == incident_id)
+                           .with_for_update()).first()
+        if row is None:
+            raise NotFound(f"no incident {incident_id!r}")
+        if link.execution_id is not None:
+            earlier = conn.execute(select(timeline_events.c.details).where(
+                timeline_events.c.incident_id == incident_id,
+                timeline_events.c.kind == LINK_EVENT,
+                timeline_events.c.execution_id == link.execution_id)).scalars()
+            if any((d or {}).get("kind") == link.kind for d in earlier):
+                return False
+        links = {**(row.links or {}), link.kind: link.url}
+        conn.execute(update(incidents).where(incidents.c.id == incident_id)
+                     .values(links=links, updated_at=utcnow()))
+        self._insert_events(conn, [link.event(incident_id)])
+        return True
+
+    def record_link(self, incident_id: str, link: Link) -> bool:
+        """Record a link an execution created (see `_record_link`); True when it was new."""
+        with self.tx() as conn:
+            return self._record_link(conn, incident_id, link)
 
     def flag_incident(self, ref: str, label: str, event: TimelineEvent) -> Incident:
         """Set `label: "true"` on the incident and record why, in one transaction."""

@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 
 from firelane import audit
 from firelane.errors import NotFound
+from firelane.links import Link
 from firelane.models import Approval, ExecutionStatus, StepStatus, TimelineEvent, utcnow
 from firelane.redaction import redact, redact_value
 from firelane.store.base import aware
@@ -165,11 +166,13 @@ class LedgerOps(IncidentOps):
 
     def finish_step(self, execution_id: str, step_id: str, status: StepStatus,
                     outputs: dict[str, Any] | None, error: str | None,
-                    events: list[TimelineEvent]) -> StepRecord:
+                    events: list[TimelineEvent], link: Link | None = None) -> StepRecord:
         """Record a claimed step's outcome with its timeline events, in one transaction.
 
         The first outcome wins: if another worker already finished the step, its record is
-        returned and these events are dropped (they describe a duplicate run).
+        returned and these events are dropped (they describe a duplicate run). `link` (what a
+        succeeded step created: ticket, page, channel, bridge) goes on the incident in the
+        same transaction, so it is recorded exactly once too.
         """
         now = utcnow()
         with self.tx() as conn:
@@ -189,6 +192,8 @@ class LedgerOps(IncidentOps):
                     executions.c.id == execution_id, executions.c.first_action_at.is_(None))
                     .values(first_action_at=now))
             self._insert_events(conn, events)
+            if link is not None and status is StepStatus.SUCCEEDED:
+                self._record_link(conn, current.incident_id, link)
             record = self._get_step(conn, execution_id, step_id)
             assert record is not None
             return record

@@ -20,6 +20,7 @@ from pydantic import ValidationError
 
 from firelane.errors import FirelaneError, RunbookError
 from firelane.inputs import new_execution, parse_cli_inputs, resolve_inputs
+from firelane.links import incident_links
 from firelane.loader import find_runbook, load_runbook
 from firelane.logs import logging_for
 from firelane.models import Incident, IncidentDraft, IncidentStatus
@@ -146,7 +147,9 @@ def _incident_dict(store: Store, incident: Incident, full: bool) -> dict[str, An
     if full:
         data["executions"] = [e.model_dump(mode="json", exclude={"runbook_source"})
                               for e in store.list_executions(incident.id)]
-        data["timeline"] = [e.model_dump(mode="json") for e in store.timeline(incident.id)]
+        events = store.timeline(incident.id)
+        data["timeline"] = [e.model_dump(mode="json") for e in events]
+        data["sandbox_links"] = [v.kind for v in incident_links(incident, events) if v.sandbox]
     return data
 
 
@@ -180,6 +183,10 @@ def cmd_incidents(args: argparse.Namespace, settings: Settings) -> int:
     print(f"INC-{incident.number} [{incident.severity}] {incident.title}\n"
           f"  status {incident.status} · service {incident.service} · "
           f"commander {incident.commander or '-'}")
+    views = incident_links(incident, store.timeline(incident.id))
+    print("  links" + ("" if views else " —"))
+    for view in views:
+        print(f"    {view.title:<18} {view.url}" + ("  (sandbox)" if view.sandbox else ""))
     for ex in data["executions"]:
         print(f"  execution {ex['id']} {ex['runbook_name']} {ex['status']}")
     for ev in data["timeline"]:

@@ -28,6 +28,7 @@ from firelane.errors import (
     GuardrailBlocked,
 )
 from firelane.lanes import paging_lane, run_blocking, run_lease_call
+from firelane.links import Link
 from firelane.logs import log_context
 from firelane.models import StepStatus, TimelineEvent
 from firelane.registry import ActionContext, ActionSpec, get_action
@@ -105,17 +106,29 @@ async def _keep_lease(rc: RunContext, step: Step) -> None:
                                               rc.owner, lease_seconds))
 
 
+def _link(rc: RunContext, step: Step, spec: ActionSpec | None,
+          outputs: dict[str, Any] | None) -> Link | None:
+    """What the step created for the incident (its action's declared link), if anything."""
+    url = spec.link_url(outputs) if spec is not None else None
+    if spec is None or spec.link is None or url is None:
+        return None
+    return Link(spec.link, url, rc.execution.id, step.id, rc.execution.sandbox)
+
+
 async def _finish(rc: RunContext, step: Step, status: StepStatus, events: list[TimelineEvent],
                   outputs: dict[str, Any] | None = None, error: str | None = None,
-                  ) -> StepRecord:
+                  spec: ActionSpec | None = None) -> StepRecord:
     summary = {StepStatus.SUCCEEDED: f"{step.id} succeeded",
                StepStatus.SKIPPED: f"{step.id} skipped: {error}",
                StepStatus.FAILED: f"{step.id} failed: {error}"}[status]
+    link = _link(rc, step, spec, outputs)
     record: StepRecord = await _db(
         rc, rc.store.finish_step, rc.execution.id, step.id, status, outputs,
         None if status is StepStatus.SUCCEEDED else error,
         [*events, rc.event(step, f"step.{status.value}", summary, uses=step.uses,
-                           outputs=outputs or {}, error=error)])
+                           outputs=outputs or {}, error=error)], link)
+    if link is not None and record.status is StepStatus.SUCCEEDED:
+        rc.incident.links = {**rc.incident.links, link.kind: link.url}
     rc.records[step.id] = record
     return record
 
@@ -173,7 +186,8 @@ async def _run_attempts(rc: RunContext, step: Step, spec: ActionSpec, inputs: Ba
         except Exception as exc:
             error, retryable = f"{type(exc).__name__}: {exc}", True
         else:
-            record = await _finish(rc, step, StepStatus.SUCCEEDED, ctx.events, outputs=outputs)
+            record = await _finish(rc, step, StepStatus.SUCCEEDED, ctx.events, outputs=outputs,
+                                   spec=spec)
             audit.page_sent(rc.incident, rc.execution.id, step.id, step.uses, spec.pages,
                             outputs, ctx.dry_run)
             if ctx.action_items:

@@ -23,6 +23,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from firelane import audit
 from firelane.errors import AlertRejected, NotFound, StoreError
+from firelane.links import incident_links
 from firelane.settings import Settings
 from firelane.store import Store, is_transient, note_reachable, note_unreachable, ping
 from flows.intake.bodies import read_bounded
@@ -211,17 +212,20 @@ def create_app(store: Store, config: IntakeConfig | LiveConfig,
 
     @app.get("/incidents/{ref}")
     async def incident(ref: str) -> Any:
-        """An incident with its links, alerts, executions and timeline."""
+        """An incident with its links (`links`: kind → URL; `sandbox_links`: the kinds that
+        point at Firelane's sandbox, not a real vendor), alerts, executions and timeline."""
         try:
             found = await asyncio.to_thread(store.get_incident, ref)
         except NotFound as exc:
             return JSONResponse({"error": str(exc)}, status_code=404)
+        events = store.timeline(found.id)
         return {**found.model_dump(mode="json"),
+                "sandbox_links": [v.kind for v in incident_links(found, events) if v.sandbox],
                 "alerts": [a.model_dump(mode="json", exclude={"raw"})
                            for a in store.alerts_of(found.id)],
                 "executions": [e.model_dump(mode="json", exclude={"runbook_source"})
                                for e in store.list_executions(found.id)],
-                "timeline": [e.model_dump(mode="json") for e in store.timeline(found.id)]}
+                "timeline": [e.model_dump(mode="json") for e in events]}
 
     @app.get("/metrics", response_class=Response)
     async def prometheus() -> Response:

@@ -12,12 +12,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import jinja2
 
 import firelane
 from firelane.errors import ConfigError
+from firelane.links import LinkView, incident_links
 from firelane.models import Incident
 from firelane.settings import Settings
 from firelane.store import Store
@@ -47,6 +49,7 @@ class Report:
     automation: Automation
     tz: str = "UTC"
     left_out: dict[str, str] = field(default_factory=dict)
+    links: list[LinkView] = field(default_factory=list)
 
 
 def zone(name: str) -> ZoneInfo:
@@ -63,11 +66,11 @@ def build_report(store: Store, incident: Incident, vendor: list[Entry] | None = 
                  minutes_saved: dict[str, float] | None = None) -> Report:
     """Assemble the timeline (store events, alerts, and `vendor` entries) and its figures."""
     zone(tz)
-    entries = merge(from_store(store.timeline(incident.id), store.alerts_of(incident.id)),
-                    vendor or [])
+    events = store.timeline(incident.id)
+    entries = merge(from_store(events, store.alerts_of(incident.id)), vendor or [])
     return Report(incident=incident, entries=entries, times=key_times(incident, entries),
                   automation=automation_summary(entries, minutes_saved), tz=tz,
-                  left_out=dict(left_out or {}))
+                  left_out=dict(left_out or {}), links=incident_links(incident, events))
 
 
 def _duration(value: timedelta | None) -> str:
@@ -102,6 +105,12 @@ def swimlane(entries: list[Entry], width: int = 960, lane: int = 34) -> dict[str
             "lane_height": lane, "dots": dots, "ticks": ticks}
 
 
+def _md_url(url: str) -> str:
+    """A URL safe inside a Markdown link and table cell: characters that would end the link
+    or the cell, or open HTML, are percent-encoded."""
+    return quote(url, safe=":/?#[]@!$&'*+,;=%~")
+
+
 def _environment(html: bool) -> jinja2.Environment:
     paths = [str(_BUILTIN)]
     override = Settings.from_env().templates_dir
@@ -111,6 +120,7 @@ def _environment(html: bool) -> jinja2.Environment:
                              undefined=jinja2.StrictUndefined, trim_blocks=True,
                              lstrip_blocks=True)
     env.filters["duration"] = _duration
+    env.filters["md_url"] = _md_url
     return env
 
 

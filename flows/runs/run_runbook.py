@@ -29,6 +29,7 @@ from firelane.store import StepRecord, Store, shared_store
 from flows.engine import RunContext, build_context, execute_step, run_dag, summarize
 from flows.engine.plugins import load_plugins
 from flows.runs.approvals import request_and_wait
+from flows.runs.flow_run_link import record_flow_run_link
 from flows.runs.outage import ride_out_outages
 from flows.runs.service_lock import prefect_service_lock
 
@@ -141,6 +142,7 @@ async def run_runbook(execution_id: str) -> dict[str, Any]:
         tag, f"INC-{rc.incident.number} · {rc.execution.runbook_name}")
     previous_run = rc.execution.flow_run_id
     store.set_execution_status(execution_id, ExecutionStatus.RUNNING, flow_run_id)
+    await record_flow_run_link(rc, flow_run_id)
     async with contextlib.AsyncExitStack() as held:
         rc.lock_stack, rc.holds_service_lock = held, False
         with tags(tag, f"runbook:{rc.execution.runbook_name}"):

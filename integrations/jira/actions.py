@@ -110,7 +110,7 @@ class _Creator:
                             created=True)
 
 
-@action("jira.create_issue")
+@action("jira.create_issue", link="ticket")
 async def create_issue(inputs: CreateIssueInputs, ctx: ActionContext) -> IssueOutputs:
     """Open a Jira issue for the incident, or find the one this step already opened.
 

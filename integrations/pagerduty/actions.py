@@ -78,12 +78,39 @@ class TriggerOutputs(BaseModel):
 
     dedup_key: str
     dry_run: bool = False
+    url: str = Field(default="", description=(
+        "The PagerDuty incident's html_url, looked up by dedup key through the REST API "
+        "(empty without an API token or when PagerDuty has not opened the incident yet)"))
 
 
-@action("pagerduty.trigger", pages=True)
+async def _page_url(ctx: ActionContext, dedup_key: str) -> str:
+    """The web address of the incident a page opened. Events v2 answers with the dedup key
+    only, so this asks the REST API once; the page is already sent, so a failed look-up
+    leaves the link out (and says so on the timeline) instead of failing the page."""
+    creds = await _creds(ctx)
+    if creds.api_token is None:
+        return ""
+    try:
+        rows = await _call(creds.rest_client().rget, "incidents",
+                           params={"incident_key": dedup_key})
+    except IntegrationError as exc:
+        ctx.emit("page.link_unknown", f"PagerDuty incident link not found: {exc}",
+                 {"dedup_key": dedup_key, "error": str(exc)})
+        return ""
+    found = [r for r in rows if r.get("incident_key") == dedup_key and r.get("html_url")]
+    if not found:
+        ctx.emit("page.link_unknown", "PagerDuty has not opened the incident yet; its link "
+                 "is left out", {"dedup_key": dedup_key})
+        return ""
+    return str(found[0]["html_url"])
+
+
+@action("pagerduty.trigger", pages=True, link="page")
 async def trigger(inputs: TriggerInputs, ctx: ActionContext) -> TriggerOutputs:
     """Page the on-call through Events v2. The dedup_key makes a repeat a no-op at PagerDuty.
 
+    The outputs' `url` is the PagerDuty incident's page (the incident's `page` link) when the
+    credentials carry a REST API token.
     Example: `{uses: pagerduty.trigger, with: {summary: "{{ incident.title }}"}}`
     """
     key = inputs.dedup_key or ctx.idempotency_key
@@ -99,7 +126,8 @@ async def trigger(inputs: TriggerInputs, ctx: ActionContext) -> TriggerOutputs:
                           links=inputs.links or None)
         return TriggerOutputs(dedup_key=str(got))
 
-    return await retrying(attempt, ctx)
+    sent = await retrying(attempt, ctx)
+    return sent.model_copy(update={"url": await _page_url(ctx, sent.dedup_key)})
 
 
 class KeyInputs(_In):

@@ -74,6 +74,22 @@ class ChannelOutputs(BaseModel):
     id: str
     name: str
     created: bool
+    url: str = Field(default="", description=(
+        "The channel in the workspace: https://<workspace>.slack.com/archives/<id>"))
+
+
+_WORKSPACES: dict[tuple[str, int], str] = {}
+
+
+async def _channel_url(client: Any, channel_id: str) -> str:
+    """The channel's web address. `auth.test` names the workspace's URL (no scope needed);
+    it is asked once per token, and the sandbox answers with its own `sandbox.slack.local`."""
+    key = (str(client.base_url), hash(client.token))
+    workspace = _WORKSPACES.get(key)
+    if workspace is None:
+        got = await _call(client.auth_test)
+        workspace = _WORKSPACES[key] = str(got.get("url") or "")
+    return f"{workspace.rstrip('/')}/archives/{channel_id}" if workspace else ""
 
 
 async def _find_channel(client: Any, name: str) -> dict[str, Any] | None:
@@ -89,7 +105,7 @@ async def _find_channel(client: Any, name: str) -> dict[str, Any] | None:
             return None
 
 
-@action("slack.create_channel")
+@action("slack.create_channel", link="channel")
 async def create_channel(inputs: ChannelInputs, ctx: ActionContext) -> ChannelOutputs:
     """Open the incident's war-room channel, or reuse it when the name already exists.
 
@@ -102,14 +118,17 @@ async def create_channel(inputs: ChannelInputs, ctx: ActionContext) -> ChannelOu
         try:
             made = await _call(client.conversations_create, name=name,
                                is_private=inputs.is_private)
-            return ChannelOutputs(id=made["channel"]["id"], name=name, created=True)
+            cid = made["channel"]["id"]
+            return ChannelOutputs(id=cid, name=name, created=True,
+                                  url=await _channel_url(client, cid))
         except VendorRejected as exc:
             if "name_taken" not in str(exc):
                 raise
         found = await _find_channel(client, name)
         if found is None:
             raise VendorRejected("slack", f"#{name} is taken but not visible to the bot")
-        return ChannelOutputs(id=found["id"], name=name, created=False)
+        return ChannelOutputs(id=found["id"], name=name, created=False,
+                              url=await _channel_url(client, found["id"]))
 
     return await retrying(attempt, ctx)
 

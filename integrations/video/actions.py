@@ -77,7 +77,7 @@ async def _zoom(creds: Any, topic: str, marker: str) -> MeetingOutputs:
                           created=True)
 
 
-@action("video.create_meeting")
+@action("video.create_meeting", link="bridge")
 async def create_meeting(inputs: MeetingInputs, ctx: ActionContext) -> MeetingOutputs:
     """Open the incident's video bridge.
 
