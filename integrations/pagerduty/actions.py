@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
@@ -78,39 +80,14 @@ class TriggerOutputs(BaseModel):
 
     dedup_key: str
     dry_run: bool = False
-    url: str = Field(default="", description=(
-        "The PagerDuty incident's html_url, looked up by dedup key through the REST API "
-        "(empty without an API token or when PagerDuty has not opened the incident yet)"))
 
 
-async def _page_url(ctx: ActionContext, dedup_key: str) -> str:
-    """The web address of the incident a page opened. Events v2 answers with the dedup key
-    only, so this asks the REST API once; the page is already sent, so a failed look-up
-    leaves the link out (and says so on the timeline) instead of failing the page."""
-    creds = await _creds(ctx)
-    if creds.api_token is None:
-        return ""
-    try:
-        rows = await _call(creds.rest_client().rget, "incidents",
-                           params={"incident_key": dedup_key})
-    except IntegrationError as exc:
-        ctx.emit("page.link_unknown", f"PagerDuty incident link not found: {exc}",
-                 {"dedup_key": dedup_key, "error": str(exc)})
-        return ""
-    found = [r for r in rows if r.get("incident_key") == dedup_key and r.get("html_url")]
-    if not found:
-        ctx.emit("page.link_unknown", "PagerDuty has not opened the incident yet; its link "
-                 "is left out", {"dedup_key": dedup_key})
-        return ""
-    return str(found[0]["html_url"])
-
-
-@action("pagerduty.trigger", pages=True, link="page")
+@action("pagerduty.trigger", pages=True)
 async def trigger(inputs: TriggerInputs, ctx: ActionContext) -> TriggerOutputs:
     """Page the on-call through Events v2. The dedup_key makes a repeat a no-op at PagerDuty.
 
-    The outputs' `url` is the PagerDuty incident's page (the incident's `page` link) when the
-    credentials carry a REST API token.
+    Events v2 answers with the dedup key only; `pagerduty.find_incident` (a separate step,
+    off the paging path) finds the incident's web page for the incident's `page` link.
     Example: `{uses: pagerduty.trigger, with: {summary: "{{ incident.title }}"}}`
     """
     key = inputs.dedup_key or ctx.idempotency_key
@@ -126,8 +103,55 @@ async def trigger(inputs: TriggerInputs, ctx: ActionContext) -> TriggerOutputs:
                           links=inputs.links or None)
         return TriggerOutputs(dedup_key=str(got))
 
-    sent = await retrying(attempt, ctx)
-    return sent.model_copy(update={"url": await _page_url(ctx, sent.dedup_key)})
+    return await retrying(attempt, ctx)
+
+
+class FindInputs(_In):
+    """`pagerduty.find_incident` inputs."""
+
+    dedup_key: str = Field(min_length=1, description="The page's dedup key")
+    wait_seconds: float = Field(default=10.0, ge=0, le=120, description=(
+        "How long to wait for PagerDuty to open the incident (it does so a moment after the "
+        "event is accepted)"))
+
+
+class FindOutputs(BaseModel):
+    """The PagerDuty incident a page opened (empty when it cannot be found)."""
+
+    incident_id: str = ""
+    url: str = Field(default="", description="The incident's html_url (its `page` link)")
+    status: str = ""
+
+
+@action("pagerduty.find_incident", link="page")
+async def find_incident(inputs: FindInputs, ctx: ActionContext) -> FindOutputs:
+    """Find the PagerDuty incident a page opened, for its web address: the incident's `page`
+    link and a war-room bookmark. Kept out of `pagerduty.trigger` so the page itself never
+    waits on the REST API; without an API token, or when PagerDuty has not opened the incident
+    within `wait_seconds`, the link is left out and the timeline says why.
+    Example: `{uses: pagerduty.find_incident, needs: [page], with: {dedup_key:
+    "{{ steps.page.outputs.dedup_key }}"}}`
+    """
+    creds = await _creds(ctx)
+    if creds.api_token is None:
+        ctx.emit("page.link_unknown", "no PagerDuty REST API token: the page's link is left "
+                 "out", {"dedup_key": inputs.dedup_key})
+        return FindOutputs()
+    deadline = time.monotonic() + inputs.wait_seconds
+    while True:
+        rows = await retrying(lambda: _call(creds.rest_client().rget, "incidents",
+                                            params={"incident_key": inputs.dedup_key}), ctx)
+        found = [r for r in rows if r.get("incident_key") == inputs.dedup_key]
+        if found:
+            return FindOutputs(incident_id=str(found[0]["id"]),
+                               url=str(found[0].get("html_url") or ""),
+                               status=str(found[0].get("status") or ""))
+        if time.monotonic() >= deadline:
+            ctx.emit("page.link_unknown", f"PagerDuty opened no incident for the page within "
+                     f"{inputs.wait_seconds:g} s; its link is left out",
+                     {"dedup_key": inputs.dedup_key})
+            return FindOutputs()
+        await asyncio.sleep(0.5)
 
 
 class KeyInputs(_In):
