@@ -29,7 +29,9 @@ async def check_pause(rc: RunContext, step: Step) -> None:
     """Raise `GuardrailBlocked` when automation is paused for the incident's service."""
     pause = await run_blocking(rc.store.blocking_pause, rc.incident.service)
     if pause is not None:
-        raise GuardrailBlocked(f"{pause.describe()} (firelane automation status)")
+        raise GuardrailBlocked(f"{pause.describe()} (firelane automation status)",
+                               "kill_switch" if pause.kind == "pause" else "maintenance_window",
+                               pause.service, pause.until)
 
 
 async def guard(rc: RunContext, step: Step) -> None:
@@ -49,4 +51,4 @@ async def guard(rc: RunContext, step: Step) -> None:
             f"was not run: {reason}. Remediate by hand if needed.", "rate-limit")
         if failures:
             log.warning("rate-limit notice not sent to %s", failures)
-        raise GuardrailBlocked(reason)
+        raise GuardrailBlocked(reason, "rate_limit", rc.incident.service)
