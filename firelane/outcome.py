@@ -126,7 +126,8 @@ class Outcome:
         if self.kind is OutcomeKind.SUCCEEDED:
             return "succeeded"
         if self.kind is OutcomeKind.FAILED:
-            return f"failed at step {step}: {self.reason}"
+            return f"failed at step {step}: {self.reason}" if self.step_id else \
+                f"failed: {self.reason}"
         if self.timed_out:
             return f"remediation not approved in time ({self.reason}); {not_run}"
         if self.kind is OutcomeKind.REMEDIATION_REJECTED:
