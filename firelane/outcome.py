@@ -134,8 +134,7 @@ class Outcome:
             said = f' ("{self.reason}")' if self.reason else ""
             return f"remediation rejected by {self.by}{said}; {not_run}"
         name = _GUARDRAIL_NAMES.get(self.guardrail or "", "a guardrail")
-        until = f" until {self.until[:16].replace('T', ' ')} UTC" if self.until else ""
-        return f"remediation blocked by {name}{until} ({self.reason}); {not_run}"
+        return f"remediation blocked by {name} ({self.reason}); {not_run}"
 
     def advice(self, rerun: str) -> str:
         """What to do next; `rerun` is the command that runs the runbook again."""
