@@ -154,13 +154,13 @@ def test_failing_step_fails_the_flow_run_its_task_run_and_the_exit_status(
         store: Store, sandbox: Sandbox, tmp_path: Path) -> None:
     code, last = _finish(_firelane_run(*_write(tmp_path, "web-broken", BROKEN)))
     incident, execution = _only_execution(store)
-    assert code == 1
-    assert last.startswith(f"INC-{incident.number} web-broken: failed at step check (core.fail):"
-                           " ActionError: health check still red. Fix the cause"), last
     flow_state, tasks = asyncio.run(_prefect_states(execution.flow_run_id, 2))
     assert (flow_state.type.value, flow_state.name) == ("FAILED", "Failed")
     assert tasks["check · core.fail"].type.value == "FAILED"
     assert tasks["channel · slack.create_channel"].type.value == "COMPLETED"
+    assert code == 1
+    assert last.startswith(f"INC-{incident.number} web-broken: failed at step check (core.fail):"
+                           " ActionError: health check still red. Fix the cause"), last
     assert execution.status == "failed"
     [event] = _finished(store, incident.id)
     assert (event.details["kind"], event.details["step_id"]) == ("failed", "check")
