@@ -27,7 +27,8 @@ from firelane.models import ExecutionStatus, StepStatus, TimelineEvent
 from firelane.runbook import Step
 from firelane.store import StepRecord
 
-__all__ = ["EXIT_CODES", "Outcome", "OutcomeKind", "SkipCause", "SkippedStep", "decide_outcome"]
+__all__ = ["EXIT_CODES", "MEANINGS", "Outcome", "OutcomeKind", "SkipCause", "SkippedStep",
+           "decide_outcome"]
 
 APPROVAL_TIMEOUT_BY = "firelane"
 
@@ -44,6 +45,16 @@ class OutcomeKind(StrEnum):
 EXIT_CODES: dict[OutcomeKind, int] = {
     OutcomeKind.SUCCEEDED: 0, OutcomeKind.FAILED: 1,
     OutcomeKind.REMEDIATION_REJECTED: 3, OutcomeKind.BLOCKED: 4}
+
+MEANINGS: dict[OutcomeKind, str] = {
+    OutcomeKind.SUCCEEDED: "every step succeeded, or was skipped by the runbook's own logic "
+    "(a false `if:`)",
+    OutcomeKind.FAILED: "a step failed (its `on_error` is `fail`) or never finished; the line "
+    "names the step and its error",
+    OutcomeKind.REMEDIATION_REJECTED: "a step's approval was rejected or timed out: the line "
+    "says by whom and why, and which steps did not run",
+    OutcomeKind.BLOCKED: "a guardrail (kill switch, maintenance window, rate limit, service "
+    "lock) stopped a destructive step; the line says which and how to lift it"}
 
 _STATE_NAMES = {OutcomeKind.SUCCEEDED: "Completed", OutcomeKind.FAILED: "Failed",
                 OutcomeKind.REMEDIATION_REJECTED: "Rejected", OutcomeKind.BLOCKED: "Blocked"}
