@@ -181,7 +181,8 @@ def test_rate_limit_stop_is_told_in_slack(fl_store: Store, sandbox: object,
     notices = [m["text"] for m in sandbox.state.dump()["slack_messages"]
                if m["channel"] == alarm]
     assert len(notices) == 1 and f"INC-{incident.number}" in notices[0]
-    assert "rate limit: 1 remediations of web in the last hour" in notices[0]
+    assert "remediation blocked by the rate limit (rate limit: 1 remediations of web in the " \
+        "last hour" in notices[0]
 
 
 def test_runbook_level_dry_run_input_makes_destructive_steps_report(fl_store: Store) -> None:
