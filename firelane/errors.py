@@ -18,6 +18,7 @@
     │       ├── VendorUnavailable   5xx, timeout, connection refused or reset
     │       └── VendorRejected      4xx: the request itself is wrong; retrying cannot help
     ├── ApprovalRefused             a decision from someone who may not (or cannot prove it)
+    ├── ExecutionFailed             an execution ended in anything but success (carries its result)
     ├── StoreError                  the incident store refused an operation
     │   ├── NotFound                no such incident, execution or approval
     │   ├── InvalidTransition       an incident status change the lifecycle forbids
@@ -33,6 +34,8 @@ message and exit status 1 instead of a traceback.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 __all__ = [
     "ActionError",
@@ -44,6 +47,7 @@ __all__ = [
     "AuthenticationFailed",
     "CommandFailed",
     "ConfigError",
+    "ExecutionFailed",
     "FirelaneError",
     "GuardrailBlocked",
     "IntegrationError",
@@ -142,9 +146,17 @@ class ApprovalRejected(ActionError):
 
 class GuardrailBlocked(ActionError):
     """A guardrail stopped a destructive step (kill switch, maintenance window, rate limit,
-    service lock with `on_locked: skip`); the step is recorded as skipped with the reason."""
+    service lock with `on_locked: skip`); the step is recorded as skipped with the reason.
+    `guardrail` names which one (`kill_switch`, `maintenance_window`, `rate_limit`,
+    `service_lock`), `scope` the service (or `*`) it covers and `until` when it ends, if known,
+    so the execution's outcome can say what to do."""
 
     retryable = False
+
+    def __init__(self, message: str, guardrail: str = "guardrail", scope: str | None = None,
+                 until: datetime | None = None) -> None:
+        self.guardrail, self.scope, self.until = guardrail, scope, until
+        super().__init__(message)
 
 
 class CommandFailed(ActionError):
@@ -181,6 +193,19 @@ class ApprovalRefused(FirelaneError):
     """A decision on an approval that its `approvers` do not allow, or that comes through a
     path that cannot prove who decided (the Prefect UI or the CLI without API authentication).
     """
+
+
+class ExecutionFailed(FirelaneError):
+    """An execution ended in anything but success (a failed step, a rejected approval, a
+    guardrail): what calling the `run-runbook` flow directly raises. `result` is the flow's
+    result (`execution_id`, `status`, `outcome`, `steps`)."""
+
+    def __init__(self, message: str, result: dict[str, Any]) -> None:
+        self.result = result
+        super().__init__(message)
+
+    def __reduce__(self) -> tuple[type[ExecutionFailed], tuple[str, dict[str, Any]]]:
+        return type(self), (str(self), self.result)
 
 
 class StoreError(FirelaneError):

@@ -115,12 +115,21 @@ def _command(parser: argparse.ArgumentParser, summary: str, level: int) -> list[
 @page("reference/cli.md")
 def cli_page() -> str:
     """Every `firelane` subcommand with its usage, arguments and help, from the parser."""
+    from firelane.outcome import EXIT_CODES, MEANINGS, Outcome
     from flows.cli import _parser
 
     root = _parser()
+    outcomes = "".join(
+        f"| {code} | `{kind}` | `{Outcome(kind).state_name}` | {_cell(MEANINGS[kind])} |\n"
+        for kind, code in EXIT_CODES.items())
     lines = [_header("Command line", "the `firelane` argparse parser"),
              f"{root.description} Every command exits 0 on success and 1 on failure; a "
              "Firelane error is one line on stderr naming what is wrong and where.\n\n"
+             "`firelane run` and `firelane resume` exit with the execution's outcome, and their "
+             "last line says what happened and what to do next (the execution is stored "
+             "`succeeded` only for exit 0, `failed` otherwise; the Prefect flow run ends in the "
+             "state named here, of type FAILED for every outcome but `succeeded`):\n\n"
+             "| exit | outcome | Prefect state | when |\n|---|---|---|---|\n" + outcomes + "\n"
              "| command | what it does |\n|---|---|\n"]
     lines += [f"| [`{c.prog}`](#{c.prog.replace(' ', '-')}) | {_cell(h)} |\n"
               for h, c in _subcommands(root)]

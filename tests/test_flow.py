@@ -12,7 +12,7 @@ import pytest
 from firelane.models import Severity
 from firelane.store import Store, open_store
 from flows.cli import main
-from flows.runs.run_runbook import run_runbook
+from flows.runs.run_runbook import run_runbook_result
 from tests.helpers import prepare, statuses, step_events
 from tests.plugin_actions import effects
 
@@ -34,7 +34,7 @@ steps:
   - {id: w4, uses: core.wait, with: {seconds: 0.5}}
   - {id: done, uses: core.note, needs: [w1, w2, w3, w4], with: {message: all waited}}
 """)
-    result = asyncio.run(run_runbook(rc.execution.id))
+    result = asyncio.run(run_runbook_result(rc.execution.id))
     assert result["status"] == "succeeded"
     recs = fl_store.step_records(rc.execution.id)
     waits = [recs[f"w{i}"] for i in range(1, 5)]
@@ -92,7 +92,7 @@ steps:
     async def scenario() -> dict[str, Any]:
         from prefect.flow_runs import aresume_flow_run
 
-        flow = asyncio.create_task(run_runbook(rc.execution.id))
+        flow = asyncio.create_task(run_runbook_result(rc.execution.id))
         pending: dict[str, Any] = {}
         for _ in range(600):
             pending = {a.step_id: a for a in fl_store.approvals_for(rc.incident.id)
@@ -116,7 +116,9 @@ steps:
         return await flow
 
     result = asyncio.run(scenario())
-    assert result["status"] == "succeeded", "a rejected step is skipped, not failed"
+    assert result["status"] == "failed", "a rejected remediation is not the runbook's success"
+    assert (result["outcome"]["kind"], result["outcome"]["step_id"], result["outcome"]["by"]) \
+        == ("remediation_rejected", "by_cli", "cli:bob")
     assert statuses(rc) == {"by_ui": "succeeded", "by_cli": "skipped", "nobody": "skipped",
                             "meanwhile": "succeeded", "went_on": "succeeded"}
     recs = fl_store.step_records(rc.execution.id)
@@ -143,7 +145,7 @@ def test_execution_that_cannot_start_fails_loudly(fl_store: Store) -> None:
         incident_id=rc.incident.id, runbook_name="gone", runbook_hash="0" * 64,
         runbook_source="version: 1\nname: gone\nsteps: [{id: a, uses: ghost.action}]\n"))
     with pytest.raises(RunbookValidationError, match=r"no action named 'ghost\.action'"):
-        asyncio.run(run_runbook(broken.id))
+        asyncio.run(run_runbook_result(broken.id))
     assert fl_store.get_execution(broken.id).status == "failed"
     failed = [e for e in fl_store.timeline(rc.incident.id) if e.kind == "execution.failed"]
     assert len(failed) == 1 and "ghost.action" in failed[0].details["error"]

@@ -15,7 +15,7 @@ from firelane.models import TimelineEvent, utcnow
 from firelane.store import Store, open_store
 from firelane.timeparse import parse_time
 from flows.cli import main
-from flows.runs.run_runbook import run_runbook
+from flows.runs.run_runbook import run_runbook_result
 from tests.helpers import prepare, statuses
 from tests.plugin_actions import effects
 
@@ -49,15 +49,17 @@ def test_kill_switch_skips_destructive_steps_and_lets_the_page_through(fl_store:
     assert main(["automation", "pause", "web", "--reason", "bad deploy train", "--as",
                  "carol"]) == 0
     rc = prepare(fl_store, _runbook("paused"))
-    result = asyncio.run(run_runbook(rc.execution.id))
+    result = asyncio.run(run_runbook_result(rc.execution.id))
     assert statuses(rc) == {"page": "succeeded", "fix": "skipped", "after": "skipped"}
-    assert result["status"] == "succeeded"
+    assert result["status"] == "failed", "a remediation the kill switch stopped did not happen"
+    assert (result["outcome"]["kind"], result["outcome"]["guardrail"]) == ("blocked",
+                                                                           "kill_switch")
     assert [name for _, name in effects()] == ["page-paused"]
     [blocked] = _events(fl_store, rc.incident.id, "guardrail.blocked")
     assert "automation paused for service web by carol: bad deploy train" in blocked.summary
     assert main(["automation", "resume", "web"]) == 0
     again = prepare(fl_store, _runbook("resumed"))
-    asyncio.run(run_runbook(again.execution.id))
+    asyncio.run(run_runbook_result(again.execution.id))
     assert statuses(again)["fix"] == "succeeded"
 
 
@@ -66,12 +68,12 @@ def test_maintenance_window_blocks_only_while_it_is_open(fl_store: Store) -> Non
     fl_store.add_pause("maintenance", "web", "dave", "db migration",
                        starts_at=now + timedelta(hours=1), until=now + timedelta(hours=2))
     later = prepare(fl_store, _runbook("before-window"))
-    asyncio.run(run_runbook(later.execution.id))
+    asyncio.run(run_runbook_result(later.execution.id))
     assert statuses(later)["fix"] == "succeeded"
     fl_store.add_pause("maintenance", "*", "dave", "network work",
                        starts_at=now - timedelta(minutes=1), until=now + timedelta(hours=1))
     inside = prepare(fl_store, _runbook("in-window"))
-    asyncio.run(run_runbook(inside.execution.id))
+    asyncio.run(run_runbook_result(inside.execution.id))
     assert statuses(inside)["fix"] == "skipped"
     [blocked] = _events(fl_store, inside.incident.id, "guardrail.blocked")
     assert "maintenance window for all services" in blocked.summary
@@ -82,7 +84,7 @@ def test_fourth_remediation_in_an_hour_is_refused(fl_store: Store) -> None:
     outcomes = []
     for n in range(4):
         rc = prepare(fl_store, _runbook(f"run{n}"))
-        asyncio.run(run_runbook(rc.execution.id))
+        asyncio.run(run_runbook_result(rc.execution.id))
         outcomes.append(statuses(rc)["fix"])
     assert outcomes == ["succeeded", "succeeded", "succeeded", "skipped"]
     [blocked] = _events(fl_store, rc.incident.id, "guardrail.blocked")
@@ -96,8 +98,8 @@ def test_one_remediation_per_service_at_a_time(fl_store: Store) -> None:
                      for tag in ("a", "b"))
 
     async def both() -> list[dict[str, Any]]:
-        return list(await asyncio.gather(run_runbook(first.execution.id),
-                                         run_runbook(second.execution.id)))
+        return list(await asyncio.gather(run_runbook_result(first.execution.id),
+                                         run_runbook_result(second.execution.id)))
 
     asyncio.run(both())
     spans = []
@@ -116,13 +118,13 @@ def test_locked_service_with_on_locked_skip_skips(fl_store: Store) -> None:
     skipper = prepare(fl_store, _runbook("skipper", on_locked="skip"))
 
     async def race() -> None:
-        task = asyncio.create_task(run_runbook(holder.execution.id))
+        task = asyncio.create_task(run_runbook_result(holder.execution.id))
         for _ in range(100):
             if any(e.kind == "step.started" and e.step_id == "fix"
                    for e in fl_store.timeline(holder.incident.id)):
                 break
             await asyncio.sleep(0.05)
-        await run_runbook(skipper.execution.id)
+        await run_runbook_result(skipper.execution.id)
         assert not task.done(), "the holder finished before the skipper looked at the lock"
         await task
 
@@ -136,7 +138,7 @@ def test_locked_service_with_on_locked_skip_skips(fl_store: Store) -> None:
 def test_dry_run_is_not_stopped_and_touches_nothing(fl_store: Store) -> None:
     fl_store.add_pause("pause", "*", "erin", "freeze")
     rc = prepare(fl_store, _runbook("dry"), dry_run=True)
-    asyncio.run(run_runbook(rc.execution.id))
+    asyncio.run(run_runbook_result(rc.execution.id))
     records = fl_store.step_records(rc.execution.id)
     assert records["fix"].status.value == "succeeded" and records["fix"].outputs == {
         "name": "fix-dry", "created": False, "dry_run": True}
@@ -173,13 +175,14 @@ def test_rate_limit_stop_is_told_in_slack(fl_store: Store, sandbox: object,
                                                            service="web"))
         execution = fl_store.create_execution(new_execution(loaded, incident, {},
                                                             sandbox=True))
-        asyncio.run(run_runbook(execution.id))
+        asyncio.run(run_runbook_result(execution.id))
         outcomes.append(fl_store.step_records(execution.id)["fix"].status.value)
     assert outcomes == ["succeeded", "skipped"]
     notices = [m["text"] for m in sandbox.state.dump()["slack_messages"]
                if m["channel"] == alarm]
     assert len(notices) == 1 and f"INC-{incident.number}" in notices[0]
-    assert "rate limit: 1 remediations of web in the last hour" in notices[0]
+    assert "remediation blocked by the rate limit (rate limit: 1 remediations of web in the " \
+        "last hour" in notices[0]
 
 
 def test_runbook_level_dry_run_input_makes_destructive_steps_report(fl_store: Store) -> None:
@@ -191,7 +194,7 @@ steps:
   - {id: fix, uses: test.change, with: {name: would-fix}}
 """, inputs={"dry_run": True})
     assert rc.execution.dry_run
-    asyncio.run(run_runbook(rc.execution.id))
+    asyncio.run(run_runbook_result(rc.execution.id))
     assert fl_store.step_records(rc.execution.id)["fix"].outputs == {
         "name": "would-fix", "created": False, "dry_run": True}
     assert effects() == []

@@ -14,7 +14,7 @@ from firelane.loader import load_runbook
 from firelane.models import IncidentDraft, Severity
 from firelane.store import Store, open_store
 from flows.cli import main
-from flows.runs.run_runbook import run_runbook
+from flows.runs.run_runbook import run_runbook_result
 from integrations.sandbox import Sandbox
 from tests.remediation_fixtures import BAD, GOOD, Service
 
@@ -39,7 +39,7 @@ def _run(store: Store, decision: list[str]) -> tuple[str, dict[str, str], str]:
                                                      sandbox=True))
 
     async def scenario() -> str:
-        flow = asyncio.create_task(run_runbook(execution.id))
+        flow = asyncio.create_task(run_runbook_result(execution.id))
         for _ in range(600):
             if any(a.flow_run_id for a in store.approvals_for(incident.id, "rollback")):
                 break
@@ -83,7 +83,7 @@ def test_rejected_rollback_changes_nothing(firelane_env: str, sandbox: Sandbox,
     rollback = store.step_records(next(
         e.id for e in store.list_executions(incident_id)))["rollback"]
     assert rollback.error == "approval rejected by cli:ann: not now"
-    assert status == "succeeded"
+    assert status == "failed", "nothing was rolled back: the runbook did not do its job"
 
 
 def _start(store: Store, name: str, inputs: dict[str, object] | None = None,
@@ -101,7 +101,7 @@ def test_restart_unhealthy_restarts_then_escalates_when_it_did_not_help(
     (tmp_path / "services.yaml").write_text(_catalog(service))
     store = open_store(firelane_env)
     _, execution_id, _ = _start(store, "restart-unhealthy", {"verify_within_seconds": 4})
-    result = asyncio.run(run_runbook(execution_id))
+    result = asyncio.run(run_runbook_result(execution_id))
     records = {k: v.status.value for k, v in store.step_records(execution_id).items()}
     assert result["status"] == "failed"
     assert records["restart"] == "succeeded" and records["verify"] == "failed"
@@ -110,7 +110,7 @@ def test_restart_unhealthy_restarts_then_escalates_when_it_did_not_help(
     assert any("[restart did not help]" in s for s in summaries)
     (service.release_dir / "releases" / BAD / "RELEASE_HEALTH").write_text("ok")
     _, again, _ = _start(store, "restart-unhealthy", {"verify_within_seconds": 20})
-    assert asyncio.run(run_runbook(again))["status"] == "succeeded"
+    assert asyncio.run(run_runbook_result(again))["status"] == "succeeded"
     assert store.step_records(again)["verify"].status.value == "succeeded", [
         (r.step_id, r.status.value, r.error) for r in store.step_records(again).values()]
 
@@ -134,7 +134,7 @@ def test_shell_remediation_over_ssh_behind_an_approval(
         "host": "ops-host-test", "path": str(logs)})
 
     async def scenario() -> str:
-        flow = asyncio.create_task(run_runbook(execution_id))
+        flow = asyncio.create_task(run_runbook_result(execution_id))
         for _ in range(600):
             if any(a.flow_run_id for a in store.approvals_for(incident_id, "clean")):
                 break

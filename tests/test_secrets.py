@@ -121,7 +121,7 @@ def test_planted_block_secrets_appear_nowhere(firelane_env: str, sandbox: Sandbo
                                               monkeypatch: pytest.MonkeyPatch) -> None:
     from flows.records.report import render
     from flows.runs.report import assemble
-    from flows.runs.run_runbook import run_runbook
+    from flows.runs.run_runbook import run_runbook_result
 
     monkeypatch.setenv("FIRELANE_REPORTS_DIR", str(tmp_path / "reports"))
     planted = _plant(sandbox)
@@ -129,7 +129,7 @@ def test_planted_block_secrets_appear_nowhere(firelane_env: str, sandbox: Sandbo
     incident = store.declare_incident(IncidentDraft(title="DB down", severity=Severity.SEV2,
                                                     service="db"))
     execution = store.create_execution(new_execution(parse_runbook(RUNBOOK), incident, {}))
-    result = asyncio.run(run_runbook(execution.id))
+    result = asyncio.run(run_runbook_result(execution.id))
     records = store.step_records(execution.id)
     assert {k: v.status.value for k, v in records.items()} == {
         "ticket": "succeeded", "page": "succeeded", "channel": "succeeded",

@@ -13,6 +13,7 @@ import getpass
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -62,7 +63,8 @@ _LINK_KEYS = ("url", "key", "dedup_key", "name", "ts")
 def _print_rows(rows: list[dict[str, Any]], outputs: dict[str, dict[str, Any]]) -> None:
     for row in rows:
         secs = f"{row['seconds']:.2f}s" if row["seconds"] is not None else "-"
-        err = f"  {row['error']}" if row["error"] else ""
+        said = row["error"] or row.get("reason")
+        err = f"  {said}" if said else ""
         shown = {k: v for k, v in (outputs.get(str(row["step"])) or {}).items()
                  if k in _LINK_KEYS and v}
         links = "  " + " ".join(f"{k}={v}" for k, v in shown.items()) if shown else ""
@@ -92,25 +94,30 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
           f"{loaded.runbook.name}" + (" · DRY RUN" if args.dry_run else "")
           + (" · SANDBOX" if args.sandbox else ""))
     if not args.sandbox:
-        return _run_and_report(store, execution.id, args.json)
+        return _run_and_report(store, execution.id, args.json, args)
     with sandbox_for_run() as sb:
-        code = _run_and_report(store, execution.id, args.json)
-        if sb is not None and not args.json:
-            print(summarize_sandbox(sb))
-        return code
+        return _run_and_report(store, execution.id, args.json, args,
+                               (lambda: summarize_sandbox(sb)) if sb is not None else None)
 
 
-def _run_and_report(store: Store, execution_id: str, as_json: bool) -> int:
+def _run_and_report(store: Store, execution_id: str, as_json: bool,
+                    args: argparse.Namespace | None = None,
+                    before_last: Callable[[], str] | None = None) -> int:
+    from flows.cli.outcome_line import final_line, outcome_of, rerun_of
     from flows.runs.run_runbook import run_execution
 
     result = run_execution(execution_id)
+    outcome = outcome_of(result)
     if as_json:
         print(json.dumps(result, indent=2))
     else:
         records = store.step_records(execution_id)
         _print_rows(result["steps"], {k: r.outputs or {} for k, r in records.items()})
-        print(f"execution {execution_id}: {result['status']}")
-    return 0 if result["status"] == "succeeded" else 1
+        if before_last is not None:
+            print(before_last())
+        rerun = rerun_of(args, store.get_execution(execution_id).runbook_name)
+        print(final_line(store, execution_id, outcome, rerun))
+    return outcome.exit_code
 
 
 def cmd_resume(args: argparse.Namespace, settings: Settings) -> int:

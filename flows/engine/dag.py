@@ -57,7 +57,8 @@ async def run_dag(rc: RunContext, runner: StepRunner) -> bool:
 
 
 def summarize(rc: RunContext) -> list[dict[str, object]]:
-    """One row per step (for the table artifact and the CLI)."""
+    """One row per step (for the table artifact and the CLI): a failed step's `error`, a
+    skipped step's `reason`."""
     rows: list[dict[str, object]] = []
     for step in rc.loaded.runbook.all_steps():
         rec = rc.records.get(step.id)
@@ -67,5 +68,6 @@ def summarize(rc: RunContext) -> list[dict[str, object]]:
             "attempts": rec.attempts if rec else 0,
             "seconds": round(rec.duration_seconds, 3) if rec and rec.duration_seconds else None,
             "error": (rec.error or "") if rec and rec.status is StepStatus.FAILED else "",
+            "reason": (rec.error or "") if rec and rec.status is StepStatus.SKIPPED else "",
         })
     return rows

@@ -7,29 +7,27 @@ the per-service lock lets one remediation per service run at a time (injected as
 `flows.runs.service_lock`; a second incident's step waits, is skipped or fails per its
 `on_locked`); the rate limit refuses an execution that would be the (N+1)-th remediation of the
 service within an hour (`guardrails.max_runs_per_hour`, default 3). A stop is recorded as the
-step `skipped` with the reason, and a rate-limit stop also goes to Slack.
+step `skipped` with the reason; the execution's outcome is then `blocked`, which Slack is told
+once (`flows.engine.conclude`).
 """
 
 from __future__ import annotations
-
-import logging
 
 from firelane.errors import GuardrailBlocked
 from firelane.lanes import run_blocking
 from firelane.runbook import Step
 from flows.engine.context import RunContext
-from flows.engine.notices import notify_slack
 
 __all__ = ["check_pause", "guard"]
-
-log = logging.getLogger("firelane.guardrails")
 
 
 async def check_pause(rc: RunContext, step: Step) -> None:
     """Raise `GuardrailBlocked` when automation is paused for the incident's service."""
     pause = await run_blocking(rc.store.blocking_pause, rc.incident.service)
     if pause is not None:
-        raise GuardrailBlocked(f"{pause.describe()} (firelane automation status)")
+        raise GuardrailBlocked(f"{pause.describe()} (firelane automation status)",
+                               "kill_switch" if pause.kind == "pause" else "maintenance_window",
+                               pause.service, pause.until)
 
 
 async def guard(rc: RunContext, step: Step) -> None:
@@ -44,9 +42,4 @@ async def guard(rc: RunContext, step: Step) -> None:
     if not allowed:
         reason = (f"rate limit: {runs} remediations of {rc.incident.service} in the last hour "
                   f"(this runbook allows {limit})")
-        _, failures = await notify_slack(
-            rc, step, f":no_entry: INC-{rc.incident.number}: step {step.id} ({step.uses}) "
-            f"was not run: {reason}. Remediate by hand if needed.", "rate-limit")
-        if failures:
-            log.warning("rate-limit notice not sent to %s", failures)
-        raise GuardrailBlocked(reason)
+        raise GuardrailBlocked(reason, "rate_limit", rc.incident.service)

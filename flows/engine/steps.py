@@ -312,7 +312,9 @@ async def _execute_claimed(rc: RunContext, step: Step, outcome: ClaimOutcome,
         return await _run_attempts(rc, step, spec, inputs, events)
     except GuardrailBlocked as exc:
         events.append(rc.event(step, "guardrail.blocked", f"{step.id} not run: {exc}",
-                               uses=step.uses, reason=str(exc)))
+                               uses=step.uses, reason=str(exc), guardrail=exc.guardrail,
+                               scope=exc.scope,
+                               until=exc.until.isoformat() if exc.until else None))
         return await _finish(rc, step, StepStatus.SKIPPED, events, error=str(exc))
     except Exception as exc:
         if is_transient(exc):

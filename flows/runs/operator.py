@@ -34,7 +34,7 @@ from firelane.settings import Settings
 from firelane.store import open_store
 from flows.engine.plugins import load_plugins
 from flows.runs.report import timeline_report
-from flows.runs.run_runbook import run_runbook, tag_flow_run
+from flows.runs.run_runbook import run_runbook_result, tag_flow_run
 
 __all__ = ["INCIDENT_FIELDS", "attribute_name", "operator_flow", "runbook_names"]
 
@@ -139,7 +139,7 @@ async def _launch(runbook: str, params: dict[str, Any]) -> dict[str, Any]:
     finally:
         store.close()
     await tag_flow_run(f"incident:{incident.id}")
-    result = await run_runbook(execution.id)
+    result = await run_runbook_result(execution.id)
     report = await timeline_report.fn(incident.id, publish=True)
     outcome = {"incident": f"INC-{incident.number}", "execution_id": execution.id,
                "status": result["status"], "steps": result["steps"],

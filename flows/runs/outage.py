@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 
 from firelane.models import ExecutionStatus, TimelineEvent
+from firelane.outcome import Outcome, OutcomeKind
 from firelane.settings import Settings
 from flows.engine import RunContext, refresh_context
 from flows.engine.notices import notify_execution
@@ -96,8 +97,10 @@ async def _give_up(rc: RunContext, why: str, error: str) -> dict[str, Any]:
     await _tell(rc, "execution.failed",
                 f"INC-{rc.incident.number} {rc.execution.runbook_name} stopped: {why}. Resume "
                 f"it with `firelane resume {rc.execution.id}`", error=error)
+    outcome = Outcome(OutcomeKind.FAILED, f"{why} (resume it with `firelane resume "
+                      f"{rc.execution.id}`)")
     return {"execution_id": rc.execution.id, "status": ExecutionStatus.FAILED.value,
-            "steps": [], "error": error}
+            "outcome": outcome.details(), "steps": [], "error": error}
 
 
 async def ride_out_outages(rc: RunContext,

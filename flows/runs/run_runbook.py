@@ -13,27 +13,30 @@ import logging
 from typing import Any
 from uuid import UUID
 
-from prefect import flow, tags, task
+from prefect import State, flow, tags, task
 from prefect.artifacts import acreate_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.client.orchestration import get_client
 from prefect.context import FlowRunContext
+from prefect.states import Completed, Failed
 from prefect.utilities.annotations import quote
 
-from firelane.errors import FirelaneError
-from firelane.models import ExecutionStatus, TimelineEvent
+from firelane.errors import ExecutionFailed, FirelaneError
+from firelane.models import ExecutionStatus, StepStatus, TimelineEvent
+from firelane.outcome import Outcome
 from firelane.redaction import install as install_redaction
 from firelane.runbook import Step
 from firelane.settings import Settings
 from firelane.store import StepRecord, Store, shared_store
 from flows.engine import RunContext, build_context, execute_step, run_dag, summarize
+from flows.engine.conclude import conclude, headline
 from flows.engine.plugins import load_plugins
 from flows.runs.approvals import request_and_wait
 from flows.runs.flow_run_link import record_flow_run_link
 from flows.runs.outage import ride_out_outages
 from flows.runs.service_lock import prefect_service_lock
 
-__all__ = ["run_execution", "run_runbook", "tag_flow_run"]
+__all__ = ["run_execution", "run_runbook", "run_runbook_result", "tag_flow_run"]
 
 log = logging.getLogger("firelane.engine")
 
@@ -42,18 +45,27 @@ _PREPARED: dict[str, RunContext] = {}
 
 @task(name="run-step", task_run_name="{label}", cache_policy=NO_CACHE, persist_result=False,
       retries=0)
-async def _step_task(rc: RunContext, step: Step, label: str) -> StepRecord:
-    return await execute_step(rc, step)
+async def _step_task(rc: RunContext, step: Step, label: str) -> State[StepRecord]:
+    record = await execute_step(rc, step)
+    if record.status is StepStatus.FAILED:
+        return Failed(data=record, message=f"{step.id} failed: {record.error}")
+    if record.status is StepStatus.SKIPPED:
+        return Completed(data=record, name="Skipped", message=f"{step.id} skipped: {record.error}")
+    return Completed(data=record)
 
 
 async def _prefect_runner(rc: RunContext, step: Step) -> StepRecord:
-    """Run the step as a task run named `<step> · <action>`. The context is quoted so Prefect
-    does not walk it looking for futures (that walk was three quarters of each step's cost in
-    bench/engine.py), and the name is a parameter because `with_options` per step re-reads the
-    function's source."""
-    record: StepRecord = await _step_task(  # type: ignore[call-overload]
-        quote(rc), quote(step), f"{step.id} · {step.uses}")
-    return record
+    """Run the step as a task run named `<step> · <action>`, Failed when the step failed and
+    Completed named `Skipped` when it was skipped; the record comes back either way. The
+    context is quoted so Prefect does not walk it looking for futures (that walk was three
+    quarters of each step's cost in bench/engine.py), and the name is a parameter because
+    `with_options` per step re-reads the function's source."""
+    state = await _step_task(  # type: ignore[misc]
+        quote(rc), quote(step), f"{step.id} · {step.uses}", return_state=True)
+    record = await state.aresult(raise_on_failure=False)
+    if isinstance(record, BaseException):
+        raise record
+    return record  # type: ignore[no-any-return]
 
 
 async def tag_flow_run(tag: str, name: str | None = None) -> str | None:
@@ -113,16 +125,29 @@ def _artifact_key(rc: RunContext) -> str:
     return f"inc-{rc.incident.number}-{rc.execution.runbook_name}-steps"
 
 
+def _final_state(rc: RunContext, outcome: Outcome, result: dict[str, Any]) -> State[Any]:
+    """Completed for a success; otherwise a FAILED-type state named after the outcome
+    (`Failed`, `Rejected`, `Blocked`) whose message is the outcome's headline."""
+    if outcome.succeeded:
+        return Completed(data=result)
+    message = headline(rc, outcome)
+    return Failed(name=outcome.state_name, message=message,
+                  data=ExecutionFailed(message, result))
+
+
 @flow(name="run-runbook", log_prints=False, persist_result=False, validate_parameters=False)
-async def run_runbook(execution_id: str) -> dict[str, Any]:
+async def run_runbook(execution_id: str) -> State[Any]:
     """Run (or resume) one execution of a runbook for an incident.
 
     Args:
         execution_id: an execution recorded in the incident store (`firelane run` creates one).
 
     Returns:
-        `{"execution_id", "status", "steps": [...]}`; the same table is published as the
-        Prefect artifact `inc-<number>-<runbook>-steps`.
+        A Completed state for a success, else a FAILED-type state named `Failed`, `Rejected`
+        or `Blocked` (`firelane.outcome`). Its result is `{"execution_id", "status",
+        "outcome", "steps": [...]}`; called directly, the flow returns it for a success and
+        raises `ExecutionFailed` (carrying it) otherwise: use `run_runbook_result()` to get it
+        either way. The step table is published as the artifact `inc-<number>-<runbook>-steps`.
     """
     install_redaction()
     settings = Settings.from_env()
@@ -146,16 +171,30 @@ async def run_runbook(execution_id: str) -> dict[str, Any]:
     async with contextlib.AsyncExitStack() as held:
         rc.lock_stack, rc.holds_service_lock = held, False
         with tags(tag, f"runbook:{rc.execution.runbook_name}"):
-            failed = await run_dag(rc, _prefect_runner)
-    status = ExecutionStatus.FAILED if failed else ExecutionStatus.SUCCEEDED
-    store.set_execution_status(execution_id, status)
+            await run_dag(rc, _prefect_runner)
+    outcome = await conclude(rc)
     if previous_run and flow_run_id and previous_run != flow_run_id:
         await _reconcile_previous_run(rc, previous_run, flow_run_id)
     rows = summarize(rc)
     await acreate_table_artifact(
         table=rows, key=_artifact_key(rc),
-        description=f"INC-{rc.incident.number} · {rc.execution.runbook_name} · {status}")
-    return {"execution_id": execution_id, "status": status.value, "steps": rows}
+        description=f"INC-{rc.incident.number} · {rc.execution.runbook_name} · {outcome.kind}")
+    return _final_state(rc, outcome, {
+        "execution_id": execution_id, "status": outcome.execution_status.value,
+        "outcome": outcome.details(), "steps": rows})
+
+
+async def run_runbook_result(execution_id: str) -> dict[str, Any]:
+    """Run `run-runbook` for an execution and return its result whatever the outcome (a
+    subflow when called inside a flow); raises only what the run itself raised (an execution
+    that could not start, an unreachable Prefect API)."""
+    state: State[Any] = await run_runbook(execution_id, return_state=True)
+    result = await state.aresult(raise_on_failure=False)
+    if isinstance(result, ExecutionFailed):
+        return result.result
+    if isinstance(result, BaseException):
+        raise result
+    return result  # type: ignore[no-any-return]
 
 
 def run_execution(execution_id: str, context: RunContext | None = None) -> dict[str, Any]:
@@ -172,9 +211,9 @@ def run_execution(execution_id: str, context: RunContext | None = None) -> dict[
             context = build_context(shared_store(settings.database_url), execution_id,
                                     settings)
         except FirelaneError:
-            return asyncio.run(run_runbook(execution_id))
+            return asyncio.run(run_runbook_result(execution_id))
     _PREPARED[execution_id] = context
     try:
-        return asyncio.run(ride_out_outages(context, lambda: run_runbook(execution_id)))
+        return asyncio.run(ride_out_outages(context, lambda: run_runbook_result(execution_id)))
     finally:
         _PREPARED.pop(execution_id, None)

@@ -63,7 +63,7 @@ async def prefect_service_lock(rc: RunContext, step: Step) -> None:
     busy = await _busy(name)
     who = f"another remediation of {rc.incident.service} holds {name}"
     if busy and step.on_locked == "skip":
-        raise GuardrailBlocked(f"{who} (on_locked: skip)")
+        raise GuardrailBlocked(f"{who} (on_locked: skip)", "service_lock", rc.incident.service)
     if busy and step.on_locked == "fail":
         error = ActionError(f"{who} (on_locked: fail)")
         error.retryable = False
@@ -81,8 +81,10 @@ async def prefect_service_lock(rc: RunContext, step: Step) -> None:
             error.retryable = False
             raise error from exc
         if step.on_locked == "skip":
-            raise GuardrailBlocked(f"{who} (on_locked: skip)") from exc
-        raise GuardrailBlocked(f"{who}; gave up waiting after {wait:g} s") from exc
+            raise GuardrailBlocked(f"{who} (on_locked: skip)", "service_lock",
+                                   rc.incident.service) from exc
+        raise GuardrailBlocked(f"{who}; gave up waiting after {wait:g} s", "service_lock",
+                               rc.incident.service) from exc
 
     holder_loop = asyncio.get_running_loop()
 
