@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -26,7 +26,7 @@ from firelane.store import Store, open_store
 from flows.respond import responder
 from flows.respond.responder import respond_forever
 from integrations.sandbox import Sandbox
-from tests.pgserver import PostgresServer, create_database, find_pg_bin, restartable_postgres
+from tests.pgserver import PostgresServer, create_database
 
 ROOT = Path(__file__).resolve().parent.parent
 FALLBACK_POLL = 30.0
@@ -101,18 +101,6 @@ def test_notify_wakes_an_idle_paging_responder_and_mark_ready_wakes_a_flow_respo
     store.close()
 
 
-@pytest.fixture
-def own_pg() -> Iterator[PostgresServer]:
-    """A PostgreSQL of its own to restart (the session's is shared), migrated."""
-    if find_pg_bin() is None:
-        if os.environ.get("FIRELANE_REQUIRE_POSTGRES"):
-            pytest.fail("PostgreSQL binaries are missing but FIRELANE_REQUIRE_POSTGRES is set")
-        pytest.skip("PostgreSQL is not installed here")
-    with restartable_postgres() as server:
-        open_store(server.url).close()
-        yield server
-
-
 def _listening(url: str) -> bool:
     engine = create_engine(url)
     try:
@@ -125,22 +113,22 @@ def _listening(url: str) -> bool:
 
 @pytest.mark.usefixtures("long_polls")
 def test_a_database_restart_does_not_leave_the_listener_deaf(
-        own_pg: PostgresServer, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch,
+        pg: PostgresServer, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch,
         caplog: pytest.LogCaptureFixture) -> None:
-    monkeypatch.setenv("FIRELANE_DATABASE_URL", own_pg.url)
+    monkeypatch.setenv("FIRELANE_DATABASE_URL", pg.url)
     caplog.set_level(logging.INFO, logger="firelane.store")
-    store = open_store(own_pg.url, migrate=False)
+    store = open_store(pg.url, migrate=False)
     settings = Settings.from_env()
 
     async def scenario() -> list[str]:
         stop = asyncio.Event()
         worker = asyncio.create_task(respond_forever(store, settings, stop, role="urgent"))
         problems = []
-        if not await _until(lambda: _listening(own_pg.url), 20):
+        if not await _until(lambda: _listening(pg.url), 20):
             problems.append("never listened")
-        await asyncio.to_thread(own_pg.stop)
+        await asyncio.to_thread(pg.stop)
         await asyncio.sleep(3.0)
-        await asyncio.to_thread(own_pg.start)
+        await asyncio.to_thread(pg.start)
         if not await _until(lambda: any("listening for work again" in r.message
                                         for r in caplog.records), 20):
             problems.append("did not listen again after the restart")

@@ -24,7 +24,7 @@ import psycopg
 from sqlalchemy import Connection, text
 
 from firelane.store.base import StoreBase
-from firelane.store.outage import FIRST_DELAY, MAX_DELAY
+from firelane.store.outage import FIRST_DELAY, MAX_DELAY, sleep_unless
 
 __all__ = ["WORK_CHANNEL", "listen_for_work", "notify_work"]
 
@@ -76,13 +76,5 @@ async def listen_for_work(store: StoreBase, status: str, event: asyncio.Event,
                 deaf_since = time.monotonic()
                 log.warning("not listening for work (%s); polling until the store is back",
                             str(exc).strip().splitlines()[0] if str(exc).strip() else exc)
-            await _sleep_unless(stop, delay)
+            await sleep_unless(stop, delay)
             delay = min(MAX_DELAY, delay * 2)
-
-
-async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:
-    waiter = asyncio.ensure_future(stop.wait())
-    try:
-        await asyncio.wait([waiter], timeout=seconds)
-    finally:
-        waiter.cancel()

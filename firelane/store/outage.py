@@ -25,7 +25,7 @@ from firelane.errors import StoreUnavailable
 from firelane.store.base import StoreBase
 
 __all__ = ["FIRST_DELAY", "MAX_DELAY", "is_transient", "note_reachable", "note_unreachable",
-           "outage_seconds", "ping", "ride_out", "store_call"]
+           "outage_seconds", "ping", "ride_out", "sleep_unless", "store_call"]
 
 T = TypeVar("T")
 FIRST_DELAY = 0.1
@@ -161,14 +161,15 @@ async def ride_out(call: Callable[[], Awaitable[T]], give_up_after: float | None
             if stop is None:
                 await asyncio.sleep(delay)
             else:
-                await _sleep_unless(stop, delay)
+                await sleep_unless(stop, delay)
             delay = min(MAX_DELAY, delay * 2)
             continue
         _OUTAGE.recovered()
         return result
 
 
-async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:
+async def sleep_unless(stop: asyncio.Event, seconds: float) -> None:
+    """Sleep `seconds`, or less when `stop` is set meanwhile."""
     waiter = asyncio.ensure_future(stop.wait())
     try:
         await asyncio.wait([waiter], timeout=seconds)
