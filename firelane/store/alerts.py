@@ -128,7 +128,7 @@ class AlertOps(LedgerOps):
         if last is None:
             return None
         current = _incident(conn.execute(select(incidents).where(
-            incidents.c.id == last).with_for_update()).one())
+            incidents.c.id == last).with_for_update(key_share=True)).one())
         age = (utcnow() - current.updated_at).total_seconds()
         if current.status is not IncidentStatus.RESOLVED or age > policy.reopen_window_seconds:
             return None
@@ -189,7 +189,7 @@ class AlertOps(LedgerOps):
         if still_firing is not None:
             return
         current = _incident(conn.execute(select(incidents).where(
-            incidents.c.id == incident_id).with_for_update()).one())
+            incidents.c.id == incident_id).with_for_update(key_share=True)).one())
         if current.status in (IncidentStatus.DECLARED, IncidentStatus.ACKNOWLEDGED,
                               IncidentStatus.MITIGATED):
             events.append(current.transition(IncidentStatus.RESOLVED, alert.source,

@@ -108,7 +108,7 @@ class IncidentOps(StoreBase):
         incident_id = self.get_incident(ref).id
         with self.tx() as conn:
             row = conn.execute(select(incidents).where(incidents.c.id == incident_id)
-                               .with_for_update()).one()
+                               .with_for_update(key_share=True)).one()
             incident = _incident(row)
             event = change(incident)
             data = incident.model_dump(mode="python")
@@ -142,7 +142,7 @@ class IncidentOps(StoreBase):
         """Put `link` on the incident and the timeline, once per execution and kind: a re-run
         of the same execution, or a second worker finishing its step, records nothing more."""
         row = conn.execute(select(incidents).where(incidents.c.id == incident_id)
-                           .with_for_update()).first()
+                           .with_for_update(key_share=True)).first()
         if row is None:
             raise NotFound(f"no incident {incident_id!r}")
         if link.execution_id is not None:

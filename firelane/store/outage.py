@@ -36,13 +36,15 @@ log = logging.getLogger("firelane.store")
 _CONNECTION_STATES = frozenset({"57P01", "57P02", "57P03", "53300", "08000", "08001", "08003",
                                 "08004", "08006", "08007"})
 _READ_ONLY = "25006"
+_RETRY_TRANSACTION = frozenset({"40001", "40P01"})
 
 
 def is_transient(exc: BaseException) -> bool:
     """Is `exc` the store being away (retry the same call later) rather than a fault of the
     call? Connection refused or reset, the server closing the connection or shutting down, a
     connection SQLAlchemy invalidated, a full pool, SQLite's "database is locked", a write
-    refused by a read-only server (a standby during a failover, before its promotion); raised
+    refused by a read-only server (a standby during a failover, before its promotion), a
+    transaction PostgreSQL rolled back as a deadlock victim or a serialization failure; raised
     directly or as the cause of a `StoreError`. Programming, schema and integrity errors are
     not."""
     seen = 0
@@ -62,7 +64,7 @@ def _transient_dbapi(exc: sa.DBAPIError) -> bool:
     if exc.connection_invalidated:
         return True
     orig = exc.orig
-    if str(getattr(orig, "sqlstate", "")) == _READ_ONLY:
+    if str(getattr(orig, "sqlstate", "")) in _RETRY_TRANSACTION | {_READ_ONLY}:
         return True
     if not isinstance(exc, sa.OperationalError | sa.InterfaceError):
         return False
