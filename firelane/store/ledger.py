@@ -225,8 +225,9 @@ class LedgerOps(IncidentOps):
                     source="runbook", execution_id=approval.execution_id,
                     step_id=approval.step_id,
                     summary=f"Approval requested for {approval.step_id}"
-                            + (f": {approval.message}" if approval.message else ""),
-                    details={"approvers": approval.approvers,
+                            + (f": {approval.message.splitlines()[0]}" if approval.message
+                               else ""),
+                    details={"approvers": approval.approvers, "request": approval.message,
                              "deadline": approval.deadline.isoformat()})])
             return approval
         except IntegrityError:
