@@ -35,7 +35,7 @@ from firelane.settings import Settings
 from firelane.store import Store, open_store
 from flows.engine import RunContext
 from flows.engine.notices import notice_context
-from flows.runs.approval_request import build_request
+from flows.runs.approval_request import build_request, flow_run_url
 from flows.runs.approval_ui import runs_above, tell_decision, tell_waiting
 from flows.runs.slack_approvals import post_approval_request, show_decision
 
@@ -232,7 +232,8 @@ async def request_and_wait(rc: RunContext, step: Step, rendered: dict[str, Any])
     try:
         paused = await _paused_run(rc.store, approval.id, approval.flow_run_id, waiting)
         if paused is not None:
-            request = replace(request, links={**links, "approval form": paused})
+            request = replace(request, links={**request.links,
+                                               "approval form": flow_run_url(paused)})
         await post_approval_request(rc, step, approval, request)
         if paused is not None and runs:
             await tell_waiting(runs, request, paused)
