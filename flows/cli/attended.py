@@ -10,6 +10,7 @@ signal). `firelane resume INC-n` finds the incident's unfinished execution.
 
 from __future__ import annotations
 
+import _thread
 import re
 import signal
 import sys
@@ -93,6 +94,21 @@ def _interrupted(store: Store, execution: Execution, number: int, signum: int) -
                        f"`{resume}` (execution {execution.id})")
 
 
+def _sigterm_as_interrupt(got: list[int]) -> None:
+    """Deliver SIGTERM as a Ctrl-C: block it in this (main) thread and the threads started
+    after, and let one thread wait for it and interrupt the main thread. Prefect's own SIGTERM
+    handler would raise inside the event loop, and the cancelled steps would then record
+    failures through an already closed API client."""
+
+    def wait() -> None:
+        while True:
+            got.append(signal.sigwait({signal.SIGTERM}))
+            _thread.interrupt_main(signal.SIGINT)
+
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+    threading.Thread(target=wait, name="firelane-sigterm", daemon=True).start()
+
+
 def run_attended(store: Store, execution_id: str) -> dict[str, Any]:
     """Run the execution in this process (as `run_execution`), showing what it waits for;
     raises `Interrupted` after a clean stop on SIGINT or SIGTERM."""
@@ -102,8 +118,10 @@ def run_attended(store: Store, execution_id: str) -> dict[str, Any]:
 
     execution = store.get_execution(execution_id)
     number = store.get_incident(execution.incident_id).number
+    got: list[int] = []
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGINT, signal.default_int_handler)
+        _sigterm_as_interrupt(got)
     stop = threading.Event()
     watcher = threading.Thread(target=_watch, args=(store, execution, number, stop),
                                name="firelane-approvals", daemon=True)
@@ -112,7 +130,7 @@ def run_attended(store: Store, execution_id: str) -> dict[str, Any]:
     try:
         return run_execution(execution_id)
     except KeyboardInterrupt:
-        signum = signal.SIGINT
+        signum = got[0] if got else signal.SIGINT
     except TerminationSignal as exc:
         signum = exc.signal
     finally:
