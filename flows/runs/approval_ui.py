@@ -55,7 +55,8 @@ def artifact_key(request: ApprovalRequest) -> str:
     return f"approval-{request.incident.lower()}-{request.step_id.replace('_', '-')}"
 
 
-async def _tell(runs: list[str], line: str, request: ApprovalRequest, body: str) -> None:
+async def _tell(runs: list[str], line: str, request: ApprovalRequest, body: str,
+                description: str) -> None:
     now = datetime.now(UTC)
     try:
         async with get_client() as client:
@@ -65,7 +66,7 @@ async def _tell(runs: list[str], line: str, request: ApprovalRequest, body: str)
             for run in runs:
                 await client.create_artifact(ArtifactCreate(
                     key=artifact_key(request), type="markdown", data=body,
-                    description=line, flow_run_id=UUID(run)))
+                    description=description, flow_run_id=UUID(run)))
     except Exception as exc:
         log.warning("could not tell runs %s about approval of %s: %s", ", ".join(runs),
                     request.step_id, exc)
@@ -80,7 +81,8 @@ async def tell_waiting(runs: list[str], request: ApprovalRequest, paused_run: st
             f"**[Open the approval form (Resume)]({url})**\n\n{request.markdown()}\n\n"
             f"From a shell: `firelane approve {request.incident} {request.step_id}` "
             f"(or `--reject`).")
-    await _tell(runs, line, request, body)
+    await _tell(runs, line, request, body, f"**[Open the approval form (Resume)]({url})** · "
+                f"{request.step_id} ({request.uses}) waits for approval")
 
 
 async def tell_decision(runs: list[str], request: ApprovalRequest, approval: Approval) -> None:
@@ -91,4 +93,4 @@ async def tell_decision(runs: list[str], request: ApprovalRequest, approval: App
                                                   else ""))
     body = f"# Approval of `{request.step_id}`: {approval.status}\n\n{line}\n\n" \
            f"{request.markdown()}"
-    await _tell(runs, line, request, body)
+    await _tell(runs, line, request, body, line)
