@@ -85,11 +85,14 @@ class Role(StrEnum):
 
 class ExecutionStatus(StrEnum):
     """The state of one run of one runbook: `pending` waits for a responder, `ready` has had
-    its urgent steps run and waits for a flow runner (`firelane respond --role flows`)."""
+    its urgent steps run and waits for a flow runner (`firelane respond --role flows`),
+    `interrupted` was stopped by a signal and waits for `firelane resume` (nobody takes it up
+    on their own)."""
 
     PENDING = "pending"
     RUNNING = "running"
     READY = "ready"
+    INTERRUPTED = "interrupted"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
 

@@ -3,9 +3,11 @@
 A local Prefect server (with its UI, on PostgreSQL: on SQLite its "database is locked"
 stalls once lost the resume here), `prefect deploy --all`, `firelane worker`, the sandbox and
 the sample web service with its bad release under supervisord. The browser opens the
-`web-5xx-rollback` deployment, fills its form (typed incident fields), starts the run, approves
-the rollback in the resume form of the approval's subflow run, and finds the run completed with
-its report artifact. Screenshots go to `test-artifacts/browser/`.
+`web-5xx-rollback` deployment, fills its form (typed incident fields), starts the run, finds on
+that launched run's page that an approval waits (its logs, and an artifact whose link opens the
+paused subflow run in one click), approves the rollback in that run's resume form (which shows
+the rendered request), and finds the run completed with its report artifact. Screenshots go to
+`test-artifacts/browser/`.
 """
 
 from __future__ import annotations
@@ -216,13 +218,28 @@ def _scenario(ui_stack: UiStack, page: Any, service: Service) -> None:
         a for a in store.approvals_for(incident.id, "rollback") if a.flow_run_id], 120)[0]
     _wait("the approval subflow to pause", lambda: ui_stack.get(
         f"/flow_runs/{approval.flow_run_id}")["state_type"] == "PAUSED", 60)
-    page.goto(f"{ui_stack.ui}/runs/flow-run/{approval.flow_run_id}")
+    _wait("the approval told on the launched run", lambda: ui_stack.post("/artifacts/filter", {
+        "artifacts": {"flow_run_id": {"any_": [run_id]},
+                      "key": {"any_": [f"approval-inc-{incident.number}-rollback"]}}}), 60)
+    page.goto(f"{ui_stack.ui}/runs/flow-run/{run_id}")
+    paused_url = f"{ui_stack.ui}/runs/flow-run/{approval.flow_run_id}"
+    in_logs = page.get_by_role("link", name=paused_url)
+    in_logs.first.wait_for()
+    page.locator("li.p-tab#artifacts").click()
+    page.get_by_role("link", name="Open the approval form (Resume)").first.wait_for()
+    _shot(page, "03-launched-run-artifact")
+    page.locator("li.p-tab#logs").click()
+    in_logs.first.wait_for()
+    _shot(page, "04-launched-run-logs")
+    in_logs.first.click()
+    page.wait_for_url(f"**/runs/flow-run/{approval.flow_run_id}**")
     page.get_by_role("button", name="Resume").click()
     dialog = page.get_by_role("dialog")
     _field(dialog, "Approved").locator("label[role=switch]").click()
     _field(dialog, "Reason").locator("textarea").fill("bad deploy, roll it back")
     _field(dialog, "Decided By").locator("textarea").fill("ann")
-    _shot(page, "03-resume-form")
+    assert "{{" not in dialog.inner_text() and "release_dir" in dialog.inner_text()
+    _shot(page, "05-resume-form")
     dialog.get_by_role("button", name="Submit").click()
 
     final = _wait("the run to finish", lambda: (lambda r: r if r["state_type"] in (
@@ -237,5 +254,5 @@ def _scenario(ui_stack: UiStack, page: Any, service: Service) -> None:
     page.goto(f"{ui_stack.ui}/runs/flow-run/{run_id}")
     page.locator("li.p-tab#artifacts").click()
     page.get_by_text(f"inc-{incident.number}-report").first.wait_for()
-    _shot(page, "04-run-artifacts")
+    _shot(page, "06-run-artifacts")
     store.close()

@@ -149,9 +149,13 @@ def test_slack_buttons_decide_and_only_named_approvers_count(
     refused = [e for e in store.timeline(incident.id) if e.kind == "approval.refused"]
     assert {e.details["how"] for e in refused} == {"cli", "slack"}
     assert any(e.kind == "approval.slack" for e in store.timeline(incident.id))
-    said = [m["text"] for m in sandbox.state.dump()["slack_messages"]
+    said = [m for m in sandbox.state.dump()["slack_messages"]
             if "fix approved by <@U0ALICE>" in m["text"]]
-    assert len(said) == 1, "the decision is announced once in the channel"
+    assert len(said) == 1, "the decision replaces the request, once"
+    [request] = said
+    assert not [b for b in request["blocks"] if b["type"] == "actions"], "no buttons left"
+    assert request.get("edited") and " at 20" in request["text"] and " UTC" in request["text"]
+    assert "test.change" in request["blocks"][0]["text"]["text"], "the request is kept"
 
 
 def statuses_of(store: Store, execution_id: str) -> dict[str, str]:

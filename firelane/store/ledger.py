@@ -213,6 +213,16 @@ class LedgerOps(IncidentOps):
         with self.tx(write=False) as conn:
             return [(r.execution_id, r.step_id) for r in conn.execute(query)]
 
+    def release_claims(self, execution_id: str) -> int:
+        """End the leases of an execution's unfinished steps, so a resume takes them over at
+        once. Only for an execution nobody runs any more (its process was stopped); returns
+        how many were released."""
+        with self.tx() as conn:
+            return int(conn.execute(update(step_ledger).where(
+                step_ledger.c.execution_id == execution_id,
+                step_ledger.c.status == StepStatus.CLAIMED.value,
+            ).values(lease_expires_at=utcnow())).rowcount)
+
     def step_records(self, execution_id: str) -> dict[str, StepRecord]:
         """Every ledger row of an execution, by step id."""
         with self.tx(write=False) as conn:
@@ -230,8 +240,9 @@ class LedgerOps(IncidentOps):
                     source="runbook", execution_id=approval.execution_id,
                     step_id=approval.step_id,
                     summary=f"Approval requested for {approval.step_id}"
-                            + (f": {approval.message}" if approval.message else ""),
-                    details={"approvers": approval.approvers,
+                            + (f": {approval.message.splitlines()[0]}" if approval.message
+                               else ""),
+                    details={"approvers": approval.approvers, "request": approval.message,
                              "deadline": approval.deadline.isoformat()})])
             return approval
         except IntegrityError:

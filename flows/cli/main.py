@@ -103,10 +103,14 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
 def _run_and_report(store: Store, execution_id: str, as_json: bool,
                     args: argparse.Namespace | None = None,
                     before_last: Callable[[], str] | None = None) -> int:
+    from flows.cli.attended import Interrupted, run_attended
     from flows.cli.outcome_line import final_line, outcome_of, rerun_of
-    from flows.runs.run_runbook import run_execution
 
-    result = run_execution(execution_id)
+    try:
+        result = run_attended(store, execution_id)
+    except Interrupted as stopped:
+        print(stopped, file=sys.stderr)
+        return stopped.code
     outcome = outcome_of(result)
     if as_json:
         print(json.dumps(result, indent=2))
@@ -121,9 +125,11 @@ def _run_and_report(store: Store, execution_id: str, as_json: bool,
 
 
 def cmd_resume(args: argparse.Namespace, settings: Settings) -> int:
+    from flows.cli.attended import resolve_execution
+
     store = open_store(settings.database_url)
-    store.get_execution(args.execution)
-    return _run_and_report(store, args.execution, args.json)
+    execution = resolve_execution(store, args.execution)
+    return _run_and_report(store, execution.id, args.json)
 
 
 def cmd_approve(args: argparse.Namespace, settings: Settings) -> int:
@@ -215,8 +221,10 @@ def _parser() -> argparse.ArgumentParser:
                      help="point integrations at the embedded sandbox")
     run.add_argument("--json", action="store_true", help="machine-readable output")
     run.set_defaults(fn=cmd_run)
-    resume = sub.add_parser("resume", help="resume an execution that stopped part-way")
-    resume.add_argument("execution")
+    resume = sub.add_parser("resume", help="resume an execution that stopped part-way "
+                            "(interrupted, crashed, or waiting with nobody running it)")
+    resume.add_argument("execution", help="execution id, or INC-12 / 12 / the incident id "
+                        "(its one unfinished execution)")
     resume.add_argument("--json", action="store_true")
     resume.set_defaults(fn=cmd_resume)
     approve = sub.add_parser("approve", help="approve (or --reject) a step waiting for approval")

@@ -2,7 +2,8 @@
 
 Slack signs every request (`X-Slack-Signature`, v0 HMAC-SHA256 over `v0:<timestamp>:<body>`
 with the app's signing secret; requests older than 5 minutes are refused), so this is the one
-path that proves who decided: the decision is recorded as `slack:<user id>`. With `approvers`
+path that proves who decided: the decision is recorded as `slack:<user id>`, and the request
+message is replaced by the decision, without its buttons. With `approvers`
 named, a user outside them is refused (and the refusal is on the timeline).
 """
 
@@ -22,11 +23,11 @@ from slack_sdk.signature import Clock, SignatureVerifier
 from firelane.errors import AlertRejected, ApprovalRefused, NotFound
 from firelane.inputs import execution_context
 from firelane.models import Approval
-from firelane.registry import ActionContext, call_action
+from firelane.registry import ActionContext
 from firelane.store import Store
 from flows.intake.bodies import read_bounded
 from flows.runs.approvals import decide
-from flows.runs.slack_approvals import APPROVE, REJECT
+from flows.runs.slack_approvals import APPROVE, REJECT, show_decision
 
 __all__ = ["add_slack_routes", "parse_interaction"]
 
@@ -70,17 +71,6 @@ async def _email(store: Store, approval: Approval, user: str) -> str | None:
         return None
 
 
-async def _announce(store: Store, approval: Approval, channel: str, text: str) -> None:
-    """Say the decision in the channel where the buttons were (Slack ignores the HTTP answer
-    to a button click); a failure is logged, the decision stands."""
-    try:
-        await call_action("slack.post_message", {"channel": channel, "text": text},
-                          await _approval_context(store, approval, "decided"))
-    except Exception as exc:
-        log.warning("could not post the decision on %s to %s: %s", approval.step_id, channel,
-                    exc)
-
-
 def add_slack_routes(app: FastAPI, store: Store,
                      signing_secret: str | Callable[[], str | None] | None,
                      clock: Clock | None = None, max_body_bytes: int = 1 << 20) -> None:
@@ -104,7 +94,7 @@ def add_slack_routes(app: FastAPI, store: Store,
                                  request.headers.get("x-slack-signature")):
             return JSONResponse({"error": "bad or stale X-Slack-Signature"}, 401)
         try:
-            user, name, action_id, approval_id, channel = parse_interaction(body)
+            user, name, action_id, approval_id, _ = parse_interaction(body)
         except (KeyError, ValueError, json.JSONDecodeError) as exc:
             return JSONResponse({"error": f"unreadable interaction payload: {exc}"}, 400)
         if action_id not in (APPROVE, REJECT):
@@ -127,6 +117,5 @@ def add_slack_routes(app: FastAPI, store: Store,
             return {"response_type": "ephemeral", "text": f"Too late: {decided.step_id} was "
                     f"already {decided.status} by {decided.decided_by}"}
         text = f"{decided.step_id} {decided.status} by <@{user}>"
-        if channel:
-            await _announce(store, decided, channel, f"INC approval: {text}")
+        await show_decision(store, decided, await _approval_context(store, decided, "decided"))
         return {"response_type": "in_channel", "text": text}

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 from uuid import UUID
@@ -33,7 +34,10 @@ from firelane.runbook import Step
 from firelane.settings import Settings
 from firelane.store import Store, open_store
 from flows.engine import RunContext
-from flows.runs.slack_approvals import post_approval_request
+from flows.engine.notices import notice_context
+from flows.runs.approval_request import build_request, flow_run_url
+from flows.runs.approval_ui import runs_above, tell_decision, tell_waiting
+from flows.runs.slack_approvals import post_approval_request, show_decision
 
 __all__ = [
     "ApprovalDecision",
@@ -46,6 +50,7 @@ __all__ = [
 
 _PAUSE_MARGIN_SECONDS = 60
 _RESUME_TRIES_SECONDS = 20.0
+_SUBFLOW_START_SECONDS = 10.0
 
 
 class ApprovalDecision(RunInput):
@@ -56,8 +61,19 @@ class ApprovalDecision(RunInput):
     decided_by: str = ""
 
 
+async def _finished(flow_run_id: UUID) -> bool:
+    """The paused run is gone for good (crashed, cancelled, finished): nobody to resume."""
+    from prefect.client.orchestration import get_client
+
+    async with get_client() as client:
+        state = (await client.read_flow_run(flow_run_id)).state
+    return state is not None and state.is_final()
+
+
 async def _resume(store: Store, approval_id: str, decision: dict[str, Any]) -> bool:
-    """Resume the paused subflow, waiting for it to record its run id and reach its pause."""
+    """Resume the paused subflow, waiting for it to record its run id and reach its pause.
+    False when there is nothing to resume (its run ended, e.g. `firelane run` was stopped:
+    `firelane resume` then finds the decision in the store)."""
     loop = asyncio.get_running_loop()
     give_up = loop.time() + _RESUME_TRIES_SECONDS
     while loop.time() < give_up:
@@ -67,7 +83,8 @@ async def _resume(store: Store, approval_id: str, decision: dict[str, Any]) -> b
                 await aresume_flow_run(UUID(approval.flow_run_id), run_input=decision)
                 return True
             except NotPausedError:
-                pass
+                if await _finished(UUID(approval.flow_run_id)):
+                    return False
             except FlowPauseTimeout:
                 return False
         await asyncio.sleep(0.25)
@@ -147,11 +164,7 @@ async def approve_step(execution_id: str, step_id: str) -> str:
             return approval.status
         for attempt in range(1, 1000):
             remaining = (approval.deadline - utcnow()).total_seconds()
-            form = ApprovalDecision.with_initial_data(
-                description=f"**Approve step `{step_id}`?** {approval.message}\n\n"
-                            f"Approvers: {', '.join(approval.approvers) or 'anyone'}. "
-                            "Without a decision it is rejected at "
-                            f"{approval.deadline:%Y-%m-%d %H:%M:%S} UTC.")
+            form = ApprovalDecision.with_initial_data(description=approval.message)
             try:
                 answer = await apause_flow_run(
                     wait_for_input=form, key=f"approval-{attempt}", poll_interval=1,
@@ -184,24 +197,55 @@ async def _expire(store: Store, approval: Approval, timeout: float) -> None:
                  how="firelane")
 
 
+async def _paused_run(store: Store, approval_id: str, previous: str | None,
+                      waiting: asyncio.Task[str]) -> str | None:
+    """The flow run id the new `approve-step` subflow records (None if it ends or is slow)."""
+    for _ in range(int(_SUBFLOW_START_SECONDS / 0.1)):
+        run = (await asyncio.to_thread(store.get_approval, approval_id)).flow_run_id
+        if run is not None and run != previous:
+            return run
+        if waiting.done():
+            return None
+        await asyncio.sleep(0.1)
+    return None
+
+
 async def request_and_wait(rc: RunContext, step: Step, rendered: dict[str, Any]) -> Approval:
-    """The engine's approval gate: open the request, run the subflow, enforce the deadline."""
+    """The engine's approval gate: render and open the request, run the subflow, tell the
+    runs above it and Slack where to decide, enforce the deadline, then show the decision."""
     spec = step.approval
     assert spec is not None
+    runs = await runs_above()
+    links = {"incident run": runs[-1]} if runs else {}
+    deadline = utcnow() + timedelta(seconds=spec.timeout_seconds)
+    request = build_request(rc, step, rendered, deadline, links)
     approval = await asyncio.to_thread(rc.store.request_approval, Approval(
         incident_id=rc.incident.id, execution_id=rc.execution.id, step_id=step.id,
-        approvers=spec.approvers, message=spec.message or f"{step.uses} with {rendered}",
-        deadline=utcnow() + timedelta(seconds=spec.timeout_seconds)))
+        approvers=spec.approvers, message=request.markdown(), deadline=deadline))
     if approval.status != "pending":
         return approval
-    await post_approval_request(rc, step, approval)
+    request = replace(request, deadline=approval.deadline)
     timer = asyncio.create_task(_expire(rc.store, approval, spec.timeout_seconds))
+    waiting = asyncio.create_task(approve_step.with_options(
+        flow_run_name=f"approve {step.id} · INC-{rc.incident.number}",
+    )(rc.execution.id, step.id))
     try:
-        await approve_step.with_options(
-            flow_run_name=f"approve {step.id} · INC-{rc.incident.number}",
-        )(rc.execution.id, step.id)
+        paused = await _paused_run(rc.store, approval.id, approval.flow_run_id, waiting)
+        if paused is not None:
+            request = replace(request, links={**request.links,
+                                               "approval form": flow_run_url(paused)})
+        await post_approval_request(rc, step, approval, request)
+        if paused is not None and runs:
+            await tell_waiting(runs, request, paused)
+        await waiting
     finally:
-        timer.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await timer
-    return await asyncio.to_thread(rc.store.find_approval, rc.execution.id, step.id)
+        for pending in (timer, waiting):
+            pending.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await pending
+    decided = await asyncio.to_thread(rc.store.find_approval, rc.execution.id, step.id)
+    if decided.status != "pending":
+        await show_decision(rc.store, decided, notice_context(rc, step, "approval-decided"))
+        if runs:
+            await tell_decision(runs, request, decided)
+    return decided

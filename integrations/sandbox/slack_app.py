@@ -18,6 +18,7 @@ from integrations.sandbox.state import SandboxState
 __all__ = ["slack_routes"]
 
 SLACK = "/slack/api"
+MAX_TEXT = 40_000  # https://api.slack.com/methods/chat.update: msg_too_long past 40,000
 NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,79}$")
 Handler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 
@@ -143,6 +144,32 @@ def slack_routes(state: SandboxState, base_url: Callable[[], str]) -> list[Route
         return {"ok": True, "channel": found["id"], "ts": message["ts"],
                 "message": _message(message, with_metadata=False)}
 
+    async def update(args: dict[str, Any]) -> dict[str, Any]:
+        found = channel(args)
+        if found is None:
+            return _fail("channel_not_found")
+        message = next((m for m in state.slack_messages if m["channel"] == found["id"]
+                        and m["ts"] == str(args.get("ts", ""))), None)
+        if message is None:
+            return _fail("message_not_found")
+        if message["user"] != "U0FIRELANE":
+            return _fail("cant_update_message")
+        blocks = args.get("blocks")
+        if isinstance(blocks, str):
+            blocks = json.loads(blocks)
+        text = str(args.get("text") or "")
+        if not text and not blocks:
+            return _fail("no_text")
+        if len(text) > MAX_TEXT:
+            return _fail("msg_too_long")
+        with state.lock:
+            message["text"] = text
+            if blocks is not None:
+                message["blocks"] = blocks
+            message["edited"] = {"user": "U0FIRELANE", "ts": ts()}
+        return {"ok": True, "channel": found["id"], "ts": message["ts"], "text": text,
+                "message": _message(message, with_metadata=False)}
+
     async def react(args: dict[str, Any]) -> dict[str, Any]:
         found = channel(args)
         if found is None:
@@ -224,7 +251,8 @@ def slack_routes(state: SandboxState, base_url: Callable[[], str]) -> list[Route
         "auth.test": auth_test, "conversations.create": create, "conversations.list": list_,
         "conversations.invite": invite, "conversations.setTopic": set_topic,
         "conversations.info": info, "conversations.history": history,
-        "conversations.archive": archive, "chat.postMessage": post_message, "pins.add": pin,
+        "conversations.archive": archive, "chat.postMessage": post_message,
+        "chat.update": update, "pins.add": pin,
         "bookmarks.add": bookmark, "users.lookupByEmail": lookup_by_email,
         "users.info": user_info, "reactions.add": react, "files.getUploadURLExternal": upload_url,
         "files.completeUploadExternal": complete_upload,

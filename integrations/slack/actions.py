@@ -44,6 +44,15 @@ async def user_email(user_id: str, ctx: ActionContext) -> str | None:
     return str(email) if email else None
 
 
+async def update_message(channel: str, ts: str, text: str, blocks: list[dict[str, Any]],
+                         ctx: ActionContext) -> None:
+    """Replace a message Firelane posted (`chat.update`): `blocks` replace the old blocks
+    wholesale, so a list without an `actions` block removes the buttons. Slack refuses other
+    people's messages (`cant_update_message`) and unknown ones (`message_not_found`)."""
+    client = await _client(ctx)
+    await _call(client.chat_update, channel=channel, ts=ts, text=text, blocks=blocks)
+
+
 async def _client(ctx: ActionContext) -> Any:
     from integrations.slack.block import SlackCredentials
 
