@@ -14,6 +14,8 @@ from typing import Any
 import httpx
 import pytest
 
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
 from firelane.inputs import new_execution
 from firelane.loader import load_runbook
 from firelane.models import Alert, Execution, Incident, IncidentStatus, Severity
@@ -215,3 +217,55 @@ def test_vendor_change_already_made_is_not_recorded_twice(sqlite_url: str) -> No
     assert store.follow_vendor(incident.id, IncidentStatus.ACKNOWLEDGED, "pagerduty",
                                "x") is None
     assert _changes(store, incident.id) == [("resolved", "cli", "alice")]
+
+
+def test_key_times_are_the_incident_own_and_consistent() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from firelane.timeline import Entry, key_times
+
+    t0 = datetime(2030, 1, 1, 10, 0, tzinfo=UTC)
+
+    def at(seconds: float) -> datetime:
+        return t0 + timedelta(seconds=seconds)
+    incident = Incident(title="t", severity=Severity.SEV1, service="web", created_at=at(60))
+    entries = [
+        Entry(at=at(0), source="alert", kind="alert.started", summary="fired"),
+        Entry(at=at(60), source="firelane", kind="incident.declared", summary="declared"),
+        Entry(at=at(23), source="pagerduty", kind="resolve_log_entry", summary="pd resolved"),
+        Entry(at=at(104), source="pagerduty", kind="acknowledge_log_entry", summary="ack"),
+        Entry(at=at(900), source="runbook", kind="step.started", summary="s",
+              details={"step_id": "rollback", "uses": "release.rollback"}),
+        Entry(at=at(960), source="runbook", kind="step.succeeded", summary="s",
+              details={"step_id": "rollback"}),
+        Entry(at=at(1000), source="runbook", kind="step.started", summary="s",
+              details={"step_id": "verify", "uses": "http.check"}),
+        Entry(at=at(1020), source="runbook", kind="step.succeeded", summary="s",
+              details={"step_id": "verify"}),
+        Entry(at=at(1800), source="firelane", kind="incident.status", summary="resolved",
+              details={"to": "resolved", "via": "cli"}),
+    ]
+    times = key_times(incident, entries)
+    assert (times.detected, times.declared, times.acknowledged, times.mitigated,
+            times.resolved) == (at(0), at(60), at(104), at(1020), at(1800))
+    assert times.time_to_resolve == timedelta(minutes=30)
+    early = key_times(incident, [*entries[:3], entries[-1].model_copy(update={"at": at(50)})])
+    assert early.time_to_acknowledge is not None and early.time_to_resolve is not None
+    assert early.time_to_acknowledge <= early.time_to_resolve
+
+
+def test_sandbox_drops_resolve_through_another_routing_key(sandbox: Sandbox) -> None:
+    base = f"{sandbox.url}/pagerduty/v2/enqueue"
+    with httpx.Client(verify=sandbox.ca_file) as client:
+        client.post(base, json={"routing_key": "A" * 32, "event_action": "trigger",
+                                "dedup_key": "k1", "payload": {
+                                    "summary": "s", "source": "h", "severity": "critical"}})
+        client.post(base, json={"routing_key": "B" * 32, "event_action": "resolve",
+                                "dedup_key": "k1"})
+        [page] = sandbox.state.pd_incidents.values()
+        assert page["status"] == "triggered"
+        made = client.post(f"{sandbox.url}/jira/rest/api/2/issue", json={"fields": {
+            "project": {"key": "OPS"}, "summary": "s", "issuetype": {"name": "Incident"}}})
+        refused = client.put(f"{sandbox.url}/jira/rest/api/2/issue/{made.json()['key']}",
+                             json={"fields": {"status": {"name": "Done"}}})
+        assert refused.status_code == 400
