@@ -14,8 +14,6 @@ from typing import Any
 import httpx
 import pytest
 
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
-
 from firelane.inputs import new_execution
 from firelane.loader import load_runbook
 from firelane.models import Alert, Execution, Incident, IncidentStatus, Severity
@@ -27,6 +25,7 @@ from flows.intake.app import create_app
 from flows.intake.config import IntakeConfig, SecretRef, SourceSettings
 from integrations.sandbox import Sandbox
 
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 SHARED = Path("/work/shared/payloads")
 RUNBOOK = """\
 version: 1
