@@ -120,8 +120,13 @@ def _post(app: Any, body: bytes, secret: str) -> httpx.Response:
     async def go() -> httpx.Response:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
                                      base_url="http://intake") as client:
-            return await client.post("/alerts/pagerduty", content=body, headers={
+            response = await client.post("/alerts/pagerduty", content=body, headers={
                 "x-pagerduty-signature": f"v1={sig}", "content-type": "application/json"})
+        for _ in range(400):
+            if len(asyncio.all_tasks()) <= 1:
+                break
+            await asyncio.sleep(0.05)
+        return response
     return asyncio.run(go())
 
 

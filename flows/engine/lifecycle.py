@@ -128,7 +128,8 @@ async def drain(store: Store, incident_id: str | None = None,
                 settings: Settings | None = None, owner: str | None = None) -> int:
     """Carry out pending syncs (of one incident, or of each incident once); returns how many
     were done. A sync a vendor refused for good (a ticket workflow without the status) is
-    done with a `lifecycle.sync_failed` event; one that may work later stays pending."""
+    done with a `lifecycle.sync_failed` event; one that may work later stays pending. A
+    drain cancelled part-way (its request or process ends) gives its leases back at once."""
     settings = settings or Settings.from_env()
     owner = owner or worker_identity()
     seen: set[str] = set()
@@ -140,7 +141,11 @@ async def drain(store: Store, incident_id: str | None = None,
                 await asyncio.to_thread(store.release_syncs, [s.id for s in syncs])
             return done
         seen.add(syncs[0].incident_id)
-        done += await _run_batch(store, syncs, settings)
+        try:
+            done += await _run_batch(store, syncs, settings)
+        except BaseException:
+            store.release_syncs([s.id for s in syncs])
+            raise
         if incident_id is not None:
             return done
 
