@@ -13,6 +13,7 @@ the release directory. Block names only, never secrets.
         health_url: http://web.internal/healthz
         release_dir: /srv/web
         supervisor: {program: web, url: "unix:///var/run/supervisor.sock"}
+        jira_statuses: {acknowledged: "In Progress", resolved: "Done", reopened: "To Do"}
 """
 
 from __future__ import annotations
@@ -63,6 +64,9 @@ class ServiceEntry(BaseModel):
     health_url: str | None = Field(default=None, pattern=r"^https?://")
     release_dir: str | None = None
     supervisor: SupervisorRef | None = None
+    jira_statuses: dict[str, str] = Field(
+        default_factory=dict, description="Incident status (acknowledged, mitigated, resolved, "
+        "closed, reopened) → the Jira status its ticket moves to; overrides the defaults")
 
 
 _SERVICE_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from firelane.errors import ActionError
 from firelane.registry import ActionContext, action
 
-__all__ = ["FailInputs", "NoteInputs", "NoteOutputs", "WaitInputs", "WaitOutputs"]
+__all__ = ["FailInputs", "NoteInputs", "NoteOutputs", "StatusInputs", "StatusOutputs",
+           "WaitInputs", "WaitOutputs"]
 
 
 class NoteInputs(BaseModel):
@@ -83,3 +85,31 @@ async def fail(inputs: FailInputs, ctx: ActionContext) -> FailOutputs:
     if inputs.attempts == 0 or ctx.attempt <= inputs.attempts:
         raise ActionError(inputs.message)
     return FailOutputs(attempt=ctx.attempt)
+
+
+class StatusInputs(BaseModel):
+    """`incident.set_status` inputs."""
+
+    model_config = ConfigDict(extra="forbid")
+    to: Literal["acknowledged", "mitigated", "resolved"] = Field(
+        description="The status the incident moves to")
+    reason: str = Field(default="", max_length=1000, description="Why (on the timeline)")
+
+
+class StatusOutputs(BaseModel):
+    """`incident.set_status` outputs."""
+
+    status: str
+    dry_run: bool = False
+
+
+@action("incident.set_status")
+async def set_status(inputs: StatusInputs, ctx: ActionContext) -> StatusOutputs:
+    """Move the incident along its lifecycle (its page and ticket follow, as from any side);
+    an incident already in that status is left as it is, so a re-run changes nothing.
+
+    Example: `{uses: incident.set_status, needs: [verify], with: {to: resolved}}`
+    """
+    if ctx.move_incident is None:
+        return StatusOutputs(status=inputs.to, dry_run=True)
+    return StatusOutputs(status=await ctx.move_incident(inputs.to, inputs.reason))

@@ -173,8 +173,9 @@ class Incident(BaseModel):
     updated_at: datetime = Field(default_factory=utcnow)
 
     def transition(self, to: IncidentStatus, actor: str | None = None,
-                   reason: str = "") -> TimelineEvent:
-        """Move to `to` if the lifecycle allows it; raise `InvalidTransition` otherwise."""
+                   reason: str = "", via: str = "firelane") -> TimelineEvent:
+        """Move to `to` if the lifecycle allows it; raise `InvalidTransition` otherwise. `via`
+        says where the change came from (cli, slack, api, pagerduty, runbook, alert)."""
         if to not in ALLOWED_TRANSITIONS[self.status]:
             allowed = ", ".join(sorted(ALLOWED_TRANSITIONS[self.status])) or "nothing (final)"
             raise InvalidTransition(
@@ -189,8 +190,10 @@ class Incident(BaseModel):
         verb = "reopened" if reopening else to.value
         return TimelineEvent(
             incident_id=self.id, kind="incident.reopened" if reopening else "incident.status",
-            actor=actor, summary=f"Incident {verb}" + (f": {reason}" if reason else ""),
-            details={"from": before.value, "to": to.value, "reason": reason},
+            source=via, actor=actor,
+            summary=f"Incident {verb}" + (f" by {actor}" if actor else "") + f" via {via}"
+                    + (f": {reason}" if reason else ""),
+            details={"from": before.value, "to": to.value, "reason": reason, "via": via},
         )
 
     def change_severity(self, to: Severity, actor: str | None = None) -> TimelineEvent:

@@ -45,7 +45,9 @@ class ActionContext:
     with the step's outcome; `track_action_item` hands the engine a follow-up to record.
     `repeat_since` is set when this step was already tried (a retry, or a resume after its
     worker died): when its first try began, so an action without a vendor key can tell its own
-    earlier effect from the state it must change.
+    earlier effect from the state it must change. `move_incident(to, reason)` moves the
+    incident along its lifecycle and returns its status; the engine sets it for runs that
+    are not dry runs.
     """
 
     incident: Incident
@@ -62,6 +64,7 @@ class ActionContext:
     shell_env: tuple[str, ...] = ()
     action_items: list[ActionItem] = field(default_factory=list)
     repeat_since: datetime | None = None
+    move_incident: Callable[[str, str], Awaitable[str]] | None = None
 
     def emit(self, kind: str, summary: str, details: dict[str, Any] | None = None,
              actor: str | None = None) -> TimelineEvent:

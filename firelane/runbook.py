@@ -115,6 +115,10 @@ class Runbook(_Strict):
     guardrails: Guardrails = Field(default_factory=Guardrails)
     steps: list[Step] = Field(min_length=1)
     on_failure: list[Step] = Field(default_factory=list)
+    jira_statuses: dict[str, str] = Field(
+        default_factory=dict, description="Incident status (acknowledged, mitigated, resolved, "
+        "closed, reopened) → the Jira status the incident's ticket moves to (over the service "
+        "catalog's and the defaults)")
 
     def all_steps(self) -> list[Step]:
         """Main steps then `on_failure` steps."""

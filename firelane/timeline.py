@@ -127,21 +127,65 @@ def _first(entries: list[Entry], test: Any) -> datetime | None:
     return next((e.at for e in entries if test(e)), None)
 
 
-def key_times(incident: Incident, entries: list[Entry]) -> KeyTimes:
-    """Key times from the merged timeline (status changes in the store, PagerDuty's own
-    acknowledgement and resolution when they came first)."""
-    pd_kinds = {"acknowledged": "acknowledge_log_entry", "resolved": "resolve_log_entry"}
+def _moved_to(to: str) -> Any:
+    return lambda e: e.kind in ("incident.status", "incident.reopened") \
+        and e.details.get("to") == to
 
-    def status(to: str) -> Any:
-        return lambda e: (e.kind in ("incident.status", "incident.reopened")
-                          and e.details.get("to") == to) or (
-            e.source == "pagerduty" and e.kind == pd_kinds.get(to))
+
+REMEDIATIONS = frozenset({"release.rollback", "supervisor.restart", "shell.run"})
+VERIFICATIONS = frozenset({"http.check"})
+
+
+def _verified_remediation(entries: list[Entry]) -> datetime | None:
+    """When a verification step first succeeded after a remediation step succeeded."""
+    uses: dict[str, str] = {}
+    remediated = False
+    for e in entries:
+        step = str(e.details.get("step_id") or "")
+        if e.kind == "step.started" and step:
+            uses.setdefault(step, str(e.details.get("uses") or ""))
+        if e.kind != "step.succeeded" or not step:
+            continue
+        action = str(e.details.get("uses") or uses.get(step, ""))
+        if action in REMEDIATIONS:
+            remediated = True
+        elif action in VERIFICATIONS and remediated:
+            return e.at
+    return None
+
+
+def _resolved(entries: list[Entry]) -> datetime | None:
+    """The incident's own resolution (closing counts when it skipped resolving), None when
+    it was reopened since."""
+    resolved: datetime | None = None
+    for e in entries:
+        if e.kind == "incident.reopened":
+            resolved = None
+        elif _moved_to("resolved")(e) or (_moved_to("closed")(e) and resolved is None):
+            resolved = e.at
+    return resolved
+
+
+def key_times(incident: Incident, entries: list[Entry]) -> KeyTimes:
+    """Key times from the incident's own lifecycle: detected (first alert's start), declared,
+    acknowledged (first acknowledgement from any side: Firelane, or PagerDuty's own log),
+    mitigated (set by a person or a runbook, else the first verification that succeeded after
+    a remediation), resolved (the incident's own resolution, never a vendor's: PagerDuty
+    resolving the page is not the incident resolving). Consistent by construction: a
+    resolved incident was acknowledged and mitigated by then at the latest, so no time to
+    resolve is ever below the time to acknowledge or mitigate."""
     detected = _first(entries, lambda e: e.kind == "alert.started")
     declared = _first(entries, lambda e: e.kind == "incident.declared") or incident.created_at
+    acknowledged = _first(entries, lambda e: _moved_to("acknowledged")(e) or (
+        e.source == "pagerduty" and e.kind == "acknowledge_log_entry"))
+    mitigated = _first(entries, _moved_to("mitigated")) or _verified_remediation(entries)
+    resolved = _resolved(entries)
+    if resolved is not None:
+        mitigated = min(mitigated or resolved, resolved)
+    if mitigated is not None:
+        acknowledged = min(acknowledged or mitigated, mitigated)
     return KeyTimes(detected=min(filter(None, [detected, declared])), declared=declared,
-                    acknowledged=_first(entries, status("acknowledged")),
-                    mitigated=_first(entries, status("mitigated")),
-                    resolved=_first(entries, status("resolved")))
+                    acknowledged=acknowledged, mitigated=mitigated, resolved=resolved)
 
 
 @dataclass

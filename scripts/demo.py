@@ -256,6 +256,9 @@ def _demo(stack: Stack, args: argparse.Namespace, api: str, token: str,
     incident = store.get_incident(incident_id)
     say(f"INC-{incident.number} {incident.status.value}; timeline report and postmortem "
         "draft written", head=True)
+    synced = [e.summary for e in store.timeline(incident_id) if e.kind == "lifecycle.synced"]
+    if synced:
+        say(f"page and ticket followed the incident: {synced[-1]}")
     _summary(store, stack, incident, api, args.port, sent_at, narrator, report)
     store.close()
     return status == "succeeded"

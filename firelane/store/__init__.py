@@ -20,11 +20,12 @@ from firelane.store.outage import (
     ride_out,
     store_call,
 )
-from firelane.store.processes import LiveProcess, ProcessOps
+from firelane.store.processes import LiveProcess
+from firelane.store.syncs import SyncOps
 from firelane.store.tables import metadata
 
 
-class Store(ProcessOps):
+class Store(SyncOps):
     """The whole store. `Store(url).migrate()` makes it ready to use."""
 
 

@@ -29,6 +29,7 @@ from firelane.models import (
 from firelane.store.base import aware
 from firelane.store.incidents import _incident
 from firelane.store.ledger import LedgerOps
+from firelane.store.lifecycle import insert_sync, sync_for
 from firelane.store.tables import alerts, incidents, open_fingerprints, open_groups
 
 __all__ = ["Accepted", "AlertOps", "AlertPolicy", "ExecutionPlanner", "group_key"]
@@ -133,8 +134,11 @@ class AlertOps(LedgerOps):
         if current.status is not IncidentStatus.RESOLVED or age > policy.reopen_window_seconds:
             return None
         events.append(current.transition(IncidentStatus.DECLARED, alert.source,
-                                         f"its alert fired again {age:.0f} s after resolving"))
+                                         f"its alert fired again {age:.0f} s after resolving",
+                                         "alert"))
         flapping = current.reopened >= policy.flap_after
+        insert_sync(conn, sync_for(events[-1], "alert", alert.source).model_copy(
+            update={"page": not flapping}))
         if flapping:
             current.labels = {**current.labels, "flapping": "true"}
             events.append(TimelineEvent(
@@ -193,7 +197,8 @@ class AlertOps(LedgerOps):
         if current.status in (IncidentStatus.DECLARED, IncidentStatus.ACKNOWLEDGED,
                               IncidentStatus.MITIGATED):
             events.append(current.transition(IncidentStatus.RESOLVED, alert.source,
-                                             "its alerts resolved"))
+                                             "its alerts resolved", "alert"))
+            insert_sync(conn, sync_for(events[-1], "alert", alert.source))
             conn.execute(update(incidents).where(incidents.c.id == incident_id).values(
                 status=current.status.value, updated_at=current.updated_at))
 

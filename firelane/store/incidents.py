@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, func, insert, select, update
@@ -26,6 +26,7 @@ from firelane.models import (
 )
 from firelane.redaction import redact, redact_value
 from firelane.store.base import StoreBase, aware
+from firelane.store.lifecycle import insert_sync, sync_for
 from firelane.store.notify import notify_work
 from firelane.store.tables import action_items, executions, incidents, timeline_events
 
@@ -104,7 +105,8 @@ class IncidentOps(StoreBase):
         with self.tx(write=False) as conn:
             return [_incident(r) for r in conn.execute(query)]
 
-    def _mutate(self, ref: str, change: Callable[[Incident], TimelineEvent | None]) -> Incident:
+    def _mutate(self, ref: str, change: Callable[[Incident], TimelineEvent | None],
+                via: str | None = None) -> Incident:
         incident_id = self.get_incident(ref).id
         with self.tx() as conn:
             row = conn.execute(select(incidents).where(incidents.c.id == incident_id)
@@ -115,12 +117,35 @@ class IncidentOps(StoreBase):
             conn.execute(update(incidents).where(incidents.c.id == incident_id).values(data))
             if event is not None:
                 self._insert_events(conn, [event])
+                if via is not None:
+                    insert_sync(conn, sync_for(event, via, event.actor))
         return incident
 
     def set_status(self, ref: str, to: IncidentStatus, actor: str | None = None,
-                   reason: str = "") -> Incident:
-        """Move an incident along its lifecycle (raises `InvalidTransition` when not allowed)."""
-        return self._mutate(ref, lambda i: i.transition(to, actor, reason))
+                   reason: str = "", via: str = "firelane") -> Incident:
+        """Move an incident along its lifecycle (raises `InvalidTransition` when not allowed),
+        recording where the change came from (`via`: cli, slack, api, runbook, ...) and, in
+        the same transaction, the lifecycle sync that brings its page and ticket in step."""
+        return self._mutate(ref, lambda i: i.transition(to, actor, reason, via), via)
+
+    def follow_vendor(self, ref: str, to: IncidentStatus, via: str, actor: str | None,
+                      at: datetime | None = None) -> Incident | None:
+        """Take a status change that happened at a vendor (PagerDuty acknowledged or resolved
+        the page): moved and recorded once, None when the incident is already there or past
+        it (our own change coming back, or a repeated webhook)."""
+        rank = list(IncidentStatus)
+        current = self.get_incident(ref)
+        if current.status is to or rank.index(current.status) > rank.index(to):
+            return None
+
+        def change(incident: Incident) -> TimelineEvent | None:
+            if incident.status is to or rank.index(incident.status) > rank.index(to):
+                return None
+            event = incident.transition(to, actor, f"at {via}", via)
+            if at is not None:
+                event.at = at
+            return event
+        return self._mutate(ref, change, via)
 
     def change_severity(self, ref: str, to: Severity, actor: str | None = None) -> Incident:
         """Raise or lower an incident's severity."""

@@ -27,6 +27,7 @@ __all__ = [
     "digests",
     "executions",
     "incidents",
+    "lifecycle_syncs",
     "metadata",
     "open_fingerprints",
     "open_groups",
@@ -239,4 +240,23 @@ processes = Table(
     Column("pid", Integer, nullable=False),
     Column("started_at", TS, nullable=False),
     Column("seen_at", TS, nullable=False, index=True),
+)
+
+lifecycle_syncs = Table(
+    "lifecycle_syncs", metadata,
+    Column("id", String(32), primary_key=True),
+    Column("incident_id", String(32), ForeignKey("incidents.id"), nullable=False, index=True),
+    Column("to_status", String(16), nullable=False),
+    Column("reopen", Boolean, nullable=False),
+    Column("page", Boolean, nullable=False),
+    Column("ticket", Boolean, nullable=False),
+    Column("via", String(32), nullable=False),
+    Column("actor", String(200)),
+    Column("created_at", TS, nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("owner", String(200)),
+    Column("lease_expires_at", TS),
+    Column("done_at", TS),
+    Column("error", Text),
+    Index("ix_lifecycle_syncs_done_at", "done_at"),
 )

@@ -166,13 +166,32 @@ def _incident_dict(store: Store, incident: Incident, full: bool) -> dict[str, An
     return data
 
 
+def sync_now(store: Store, incident_id: str) -> str:
+    """Bring the incident's page and ticket in step now; what is left stays pending for the
+    responders' sweep (`firelane respond`), which retries it."""
+    from flows.engine.lifecycle import drain
+
+    try:
+        asyncio.run(drain(store, incident_id))
+    except Exception as exc:
+        return f"page/ticket not updated yet ({type(exc).__name__}: {exc}); responders retry it"
+    left = store.pending_syncs(incident_id)
+    if left:
+        return (f"page/ticket not updated yet ({left[-1].error or 'busy'}); "
+                "responders (`firelane respond`) retry it")
+    last = next((e for e in reversed(store.timeline(incident_id))
+                 if e.kind.startswith("lifecycle.")), None)
+    return last.summary if last is not None else "no page or ticket to update"
+
+
 def cmd_incidents(args: argparse.Namespace, settings: Settings) -> int:
     store = open_store(settings.database_url)
     if args.action == "status":
         by = args.as_ or getpass.getuser()
         changed = store.set_status(args.ref, IncidentStatus(args.to), actor=by,
-                                   reason=args.reason)
+                                   reason=args.reason, via="cli")
         print(f"INC-{changed.number} is {changed.status}")
+        print(sync_now(store, changed.id))
         if changed.status in (IncidentStatus.RESOLVED, IncidentStatus.CLOSED) and args.report:
             from flows.runs.report import report_once
 

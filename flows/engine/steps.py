@@ -28,6 +28,7 @@ from firelane.errors import (
     GuardrailBlocked,
 )
 from firelane.lanes import paging_lane, run_blocking, run_lease_call
+from firelane.lifecycle import REUSED_ACTIONS
 from firelane.links import Link
 from firelane.logs import log_context
 from firelane.models import StepStatus, TimelineEvent
@@ -37,6 +38,7 @@ from firelane.store import ClaimOutcome, StepRecord, is_transient, ride_out
 from firelane.templating import evaluate_condition, render_value
 from flows.engine.context import RunContext, template_context
 from flows.engine.guardrails import check_pause, guard
+from flows.engine.lifecycle import mover
 from flows.engine.page_alarm import raise_page_alarm
 
 __all__ = ["execute_step", "running_here", "skip_step"]
@@ -162,11 +164,13 @@ async def _run_attempts(rc: RunContext, step: Step, spec: ActionSpec, inputs: Ba
     dry_run = rc.execution.dry_run and spec.destructive
     error = "not attempted"
     record = rc.records[step.id]
+    vendor_key = await _vendor_key(rc, step, record.idempotency_key)
     for attempt in range(1, step.retries + 2):
         repeat = attempt > 1 or record.claims > 1 or record.attempts > 0
         ctx = ActionContext(
             incident=rc.incident, execution_id=rc.execution.id, step_id=step.id,
-            idempotency_key=record.idempotency_key, attempt=attempt,
+            idempotency_key=vendor_key, attempt=attempt,
+            move_incident=None if rc.execution.dry_run else mover(rc, step),
             repeat_since=record.started_at if repeat else None,
             dry_run=dry_run, sandbox=rc.execution.sandbox,
             service=rc.catalog.get(rc.incident.service),
@@ -204,6 +208,15 @@ async def _run_attempts(rc: RunContext, step: Step, spec: ActionSpec, inputs: Ba
         else:
             break
     return await _finish(rc, step, StepStatus.FAILED, events, error=error)
+
+
+async def _vendor_key(rc: RunContext, step: Step, own: str) -> str:
+    """The step's own key, except in a reopened incident's later execution, where a page,
+    ticket or bridge step takes the key its first execution used (same page, not a second)."""
+    if rc.incident.reopened == 0 or step.uses not in REUSED_ACTIONS:
+        return own
+    first = await _db(rc, rc.store.first_vendor_key, rc.incident.id, step.id, rc.execution.id)
+    return str(first) if first else own
 
 
 async def execute_step(rc: RunContext, step: Step) -> StepRecord:

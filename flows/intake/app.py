@@ -31,6 +31,7 @@ from flows.intake.committer import Committer
 from flows.intake.config import IntakeConfig
 from flows.intake.live import LiveConfig, Snapshot
 from flows.intake.metrics import IntakeMetrics
+from flows.intake.pagerduty_follow import follow_pagerduty
 from flows.intake.readiness import PrefectCheck
 from flows.intake.slack_interactions import add_slack_routes
 from flows.respond.liveness import Liveness
@@ -96,6 +97,7 @@ def create_app(store: Store, config: IntakeConfig | LiveConfig,
     stale_after = 3 * (starter.settings.lease_seconds if starter is not None else 30.0)
     metrics = IntakeMetrics(store, stale_after, starter, settings.liveness_seconds)
     prefect = PrefectCheck() if inline else None
+    syncing: set[asyncio.Task[int]] = set()
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -109,6 +111,8 @@ def create_app(store: Store, config: IntakeConfig | LiveConfig,
         yield
         await alive.stop()
         committer.close()
+        if syncing:
+            await asyncio.wait(syncing, timeout=10)
         if starter is not None and starter.tasks:
             await asyncio.wait(starter.tasks, timeout=30)
 
@@ -151,7 +155,9 @@ def create_app(store: Store, config: IntakeConfig | LiveConfig,
             return JSONResponse({"error": f"could not reach SNS ({type(exc).__name__}); "
                                  "nothing was stored, retry"}, status_code=503)
         try:
-            accepted = await committer.accept(parsed.alerts)
+            alerts = parsed.alerts if source != "pagerduty" else await follow_pagerduty(
+                store, parsed.alerts, syncing)
+            accepted = await committer.accept(alerts)
         except Exception as exc:
             metrics.count_rejected(source, 503)
             if is_transient(exc):

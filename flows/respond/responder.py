@@ -35,6 +35,7 @@ from firelane.logs import context_with
 from firelane.models import ExecutionStatus, utcnow
 from firelane.settings import Settings, worker_identity
 from firelane.store import Store, ride_out, store_call
+from flows.engine.lifecycle import sync_forever
 from flows.respond.fast_path import run_flow_in_thread, run_in_flow_thread, run_with_fast_path
 from flows.respond.liveness import Liveness
 from flows.respond.run_mode import ROLES, RunMode
@@ -111,6 +112,7 @@ async def respond_forever(store: Store, settings: Settings, stop: asyncio.Event,
     log.info("idle until woken by %s; polling every %g s", wake.describe(), poll_seconds)
     stopping = asyncio.create_task(stop.wait())
     reports = asyncio.create_task(report_resolved(store, stop)) if role == "flows" else None
+    syncs = asyncio.create_task(sync_forever(store, stop)) if role != "flows" else None
     takeover = PageTakeover(store, settings)
     try:
         while not stop.is_set():
@@ -151,6 +153,8 @@ async def respond_forever(store: Store, settings: Settings, stop: asyncio.Event,
         stopping.cancel()
         if reports is not None:
             reports.cancel()
+        if syncs is not None:
+            syncs.cancel()
         wake.close()
     return started
 

@@ -85,6 +85,8 @@ def parse_pagerduty(data: Any, severities: Mapping[str, str] | None = None) -> l
     raw_sev = priority or {"high": "high", "low": "low"}.get(str(incident.get("urgency")))
     service = incident.get("service") or {}
     resolved = kind == "incident.resolved" or incident.get("status") == "resolved"
+    occurred = parse_time(event.get("occurred_at"), "event.occurred_at") \
+        if isinstance(event.get("occurred_at"), str) else None
     return [Alert(source="pagerduty", fingerprint=f"pagerduty:{ident}",
                   status="resolved" if resolved else "firing",
                   title=str(incident.get("title") or kind)[:500],
@@ -92,8 +94,12 @@ def parse_pagerduty(data: Any, severities: Mapping[str, str] | None = None) -> l
                   service=str(service.get("summary")) if isinstance(service, dict) and
                   service.get("summary") else None,
                   labels={"event_type": kind, "incident_id": ident,
-                          "urgency": str(incident.get("urgency", ""))},
-                  annotations={"html_url": str(incident.get("html_url", ""))}, raw=event)]
+                          "urgency": str(incident.get("urgency", "")),
+                          "incident_key": str(incident.get("incident_key") or ""),
+                          "agent": str((event.get("agent") or {}).get("summary") or "")
+                          if isinstance(event.get("agent"), dict) else ""},
+                  annotations={"html_url": str(incident.get("html_url", ""))},
+                  starts_at=occurred or utcnow(), raw=event)]
 
 
 def parse_cloudwatch_message(message: Any, topic: str = "",

@@ -80,6 +80,7 @@ class TriggerOutputs(BaseModel):
 
     dedup_key: str
     dry_run: bool = False
+    routing_key_block: str | None = None
 
 
 @action("pagerduty.trigger", pages=True)
@@ -101,7 +102,7 @@ async def trigger(inputs: TriggerInputs, ctx: ActionContext) -> TriggerOutputs:
         got = await _call(client.trigger, inputs.summary, source, dedup_key=key,
                           severity=inputs.severity, custom_details=inputs.custom_details or None,
                           links=inputs.links or None)
-        return TriggerOutputs(dedup_key=str(got))
+        return TriggerOutputs(dedup_key=str(got), routing_key_block=inputs.routing_key_block)
 
     return await retrying(attempt, ctx)
 

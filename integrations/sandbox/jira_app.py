@@ -155,6 +155,11 @@ def jira_routes(state: SandboxState) -> list[Route]:
             return _error(404, "Issue does not exist or you do not have permission to see it.")
         if request.method == "PUT":
             update = (await read_body(request)).get("fields", {})
+            refused = sorted(set(update) & {"status", "resolution"})
+            if refused:
+                return JSONResponse({"errorMessages": [], "errors": {
+                    f: f"Field '{f}' cannot be set. It is not on the appropriate screen, or "
+                       "unknown." for f in refused}}, status_code=400)
             with state.lock:
                 found["fields"].update(update)
                 found["fields"]["updated"] = now_iso()

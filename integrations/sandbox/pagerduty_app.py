@@ -1,4 +1,8 @@
-"""The PagerDuty stand-in: Events v2 `/v2/enqueue` and the REST v2 calls the integration uses."""
+"""The PagerDuty stand-in: Events v2 `/v2/enqueue` and the REST v2 calls the integration uses.
+
+As PagerDuty documents it: a trigger with the dedup key of a resolved incident opens a new
+incident (a resolved one is never re-opened); acknowledge and resolve apply only to an open
+incident with that key and only through the routing key that triggered it (else dropped)."""
 
 from __future__ import annotations
 
@@ -27,6 +31,10 @@ def _user_ref(user: dict[str, Any]) -> dict[str, Any]:
             "html_url": f"https://sandbox.pagerduty.local/users/{user['id']}"}
 
 
+def _public(incident: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in incident.items() if not k.startswith("_")}
+
+
 def pagerduty_routes(state: SandboxState) -> list[Route]:
     """The routes, bound to `state`."""
 
@@ -40,7 +48,8 @@ def pagerduty_routes(state: SandboxState) -> list[Route]:
             **extra})
 
     def open_incident(title: str, dedup_key: str, service_id: str, urgency: str,
-                      details: dict[str, Any]) -> dict[str, Any]:
+                      details: dict[str, Any], routing_key: str | None = None,
+                      ) -> dict[str, Any]:
         number = state.next_id()
         incident: dict[str, Any] = {
                     "id": f"Q{number:06d}", "type": "incident", "incident_number": number,
@@ -48,7 +57,7 @@ def pagerduty_routes(state: SandboxState) -> list[Route]:
                     "incident_key": dedup_key, "created_at": now_iso(),
                     "service": {"id": service_id, "type": "service_reference"},
                     "html_url": f"https://sandbox.pagerduty.local/incidents/Q{number:06d}",
-                    "notes": [], "details": details}
+                    "notes": [], "details": details, "_routing_key": routing_key}
         state.pd_incidents[incident["id"]] = incident
         state.arrived("pagerduty.incident", title)
         log(incident, "trigger", f"Triggered: {title}")
@@ -93,12 +102,16 @@ def pagerduty_routes(state: SandboxState) -> list[Route]:
                 if existing is None or existing["status"] == "resolved":
                     open_incident(payload["summary"], key, f"SVC-{body['routing_key'][:6]}",
                                   "high" if payload["severity"] in ("critical", "error")
-                                  else "low", payload.get("custom_details") or {})
+                                  else "low", payload.get("custom_details") or {},
+                                  body["routing_key"])
             else:
                 if not key:
                     return JSONResponse({"status": "invalid event", "message": "dedup_key is "
                                          "required", "errors": []}, status_code=400)
                 found = by_key(key)
+                if found is not None and found.get("_routing_key") not in (
+                        None, body["routing_key"]):
+                    found = None
                 if found is not None:
                     set_status(found, "acknowledged" if action == "acknowledge" else
                                "resolved", None)
@@ -115,7 +128,8 @@ def pagerduty_routes(state: SandboxState) -> list[Route]:
             key = request.query_params.get("incident_key")
             rows = [i for i in state.pd_incidents.values()
                     if key is None or i["incident_key"] == key]
-            return JSONResponse({"incidents": rows, "limit": 100, "offset": 0,
+            return JSONResponse({"incidents": [_public(i) for i in rows], "limit": 100,
+                                 "offset": 0,
                                  "more": False})
         if not request.headers.get("from"):
             return _error(400, "Invalid Input Provided", ["From header is required"])
@@ -130,7 +144,7 @@ def pagerduty_routes(state: SandboxState) -> list[Route]:
                               "this service", [f"incident_key {key}"])
             incident = open_incident(body["title"], key, body["service"]["id"],
                                      body.get("urgency", "high"), {})
-        return JSONResponse({"incident": incident}, status_code=201)
+        return JSONResponse({"incident": _public(incident)}, status_code=201)
 
     async def incident(request: Request) -> Response:
         if not authorized(request):
@@ -146,7 +160,7 @@ def pagerduty_routes(state: SandboxState) -> list[Route]:
             who = next((u for u in state.pd_users.values() if u["email"] == email), None)
             with state.lock:
                 set_status(found, status, who)
-        return JSONResponse({"incident": found})
+        return JSONResponse({"incident": _public(found)})
 
     async def notes(request: Request) -> Response:
         if not authorized(request):
