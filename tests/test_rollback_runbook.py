@@ -62,6 +62,9 @@ def test_approved_rollback_restores_health_and_closes_the_loop(
     assert status == "succeeded", records
     assert records["diagnose"] == "failed" and records["rollback"] == "succeeded"
     assert records["verify"] == records["resolve_page"] == records["outcome"] == "succeeded"
+    assert records["resolve_incident"] == "succeeded"
+    assert store.get_incident(incident_id).status.value == "resolved", \
+        "the page is resolved and the ticket closed: the incident must say so too"
     assert service.current() == GOOD and service.health() == 200
     state = sandbox.state.dump()
     assert [i["status"] for i in state["pd_incidents"].values()] == ["resolved"]
@@ -78,7 +81,8 @@ def test_rejected_rollback_changes_nothing(firelane_env: str, sandbox: Sandbox,
     store = open_store(firelane_env)
     status, records, incident_id = _run(store, ["--reject", "--reason", "not now", "--as", "ann"])
     assert records["rollback"] == "skipped" and records["verify"] == "skipped"
-    assert records["page"] == "succeeded"
+    assert records["page"] == "succeeded" and records["resolve_incident"] == "skipped"
+    assert store.get_incident(incident_id).status.value == "declared"
     assert service.current() == BAD and service.health() == 500
     rollback = store.step_records(next(
         e.id for e in store.list_executions(incident_id)))["rollback"]
