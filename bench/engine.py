@@ -50,7 +50,7 @@ async def measure(rounds: int, steps: int) -> dict[str, Any]:
     from firelane.models import IncidentDraft, Severity
     from firelane.settings import Settings
     from firelane.store import open_store
-    from flows.runs.run_runbook import run_runbook
+    from flows.runs.run_runbook import run_runbook_result
 
     store = open_store(Settings.from_env().database_url)
     loaded = parse_runbook(runbook(steps), "bench-engine.yaml")
@@ -68,7 +68,7 @@ async def measure(rounds: int, steps: int) -> dict[str, Any]:
         incident = store.declare_incident(IncidentDraft(title="engine bench",
                                                         severity=Severity.SEV3, service="web"))
         execution = store.create_execution(new_execution(loaded, incident, {}))
-        result = await run_runbook(execution.id)
+        result = await run_runbook_result(execution.id)
         if result["status"] != "succeeded" or len(result["steps"]) != steps:
             raise SystemExit(f"the runbook did not run all {steps} steps: {result['status']}")
 

@@ -19,7 +19,7 @@ from firelane.loader import parse_runbook
 from firelane.models import IncidentDraft, Severity
 from firelane.store import open_store
 from flows.cli import main
-from flows.runs.run_runbook import run_runbook
+from flows.runs.run_runbook import run_runbook_result
 from integrations.sandbox import Sandbox
 
 RUNBOOK = """version: 1
@@ -42,7 +42,7 @@ steps:
 
 @flow(name="operator-launch")
 async def _launched(execution_id: str) -> dict[str, Any]:
-    return await run_runbook(execution_id)
+    return await run_runbook_result(execution_id)
 
 
 def _api(path: str, body: dict[str, Any] | None = None) -> Any:

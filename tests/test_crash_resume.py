@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from firelane.store import open_store
-from flows.runs.run_runbook import run_runbook
+from flows.runs.run_runbook import run_runbook_result
 from tests.plugin_actions import calls, effects
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -64,7 +64,7 @@ def test_sigkill_mid_runbook_then_resume_exactly_once(
         "a": "succeeded", "b": "claimed", "d": "claimed"}
 
     monkeypatch.setenv("FIRELANE_TEST_SLEEP_SCALE", "0")
-    result = asyncio.run(run_runbook(execution.id))
+    result = asyncio.run(run_runbook_result(execution.id))
 
     assert result["status"] == "succeeded"
     assert sorted(name for _, name in effects()) == ["a", "b", "c", "d"]
@@ -113,7 +113,7 @@ def test_sigkill_at_every_step_boundary_and_mid_step(firelane_env: str, tmp_path
     assert (killed_step in before) == (point != "claim")
     assert (before[killed_step].status.value == "claimed") if crashed_in_step else True
 
-    result = asyncio.run(run_runbook(execution.id))
+    result = asyncio.run(run_runbook_result(execution.id))
 
     assert result["status"] == "succeeded"
     assert sorted(name for _, name in effects()) == ["a", "b", "c"], "an effect twice or lost"

@@ -170,7 +170,7 @@ def _planner(tmp_path: Path) -> Any:
 
 
 def _alert(status: str) -> Alert:
-    return Alert(source="alertmanager", fingerprint="fp-checkout", status=status,  # type: ignore[arg-type]
+    return Alert(source="alertmanager", fingerprint="fp-checkout", status=status,
                  title="Checkout 5xx", severity=Severity.SEV1, service="checkout")
 
 

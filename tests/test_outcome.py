@@ -225,6 +225,7 @@ def test_kill_switch_block_exits_non_zero_then_a_clean_run_is_completed(
     [clean] = store.list_executions(again.id)
     assert (code, last) == (0, f"INC-{again.number} web-restart: succeeded (execution "
                                f"{clean.id})")
+    assert clean.flow_run_id is not None
     flow_state, tasks = asyncio.run(_prefect_states(clean.flow_run_id, 3))
     assert flow_state.type.value == "COMPLETED"
     assert {s.type.value for s in tasks.values()} == {"COMPLETED"}

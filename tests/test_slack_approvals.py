@@ -23,7 +23,7 @@ from firelane.store import Store, open_store
 from flows.cli import main
 from flows.intake.app import create_app
 from flows.intake.config import IntakeConfig, SecretRef
-from flows.runs.run_runbook import run_runbook
+from flows.runs.run_runbook import run_runbook_result
 from integrations.sandbox import Sandbox
 
 SHARED = Path(__file__).resolve().parent.parent.parent / "shared"
@@ -117,7 +117,7 @@ def test_slack_buttons_decide_and_only_named_approvers_count(
     app = _app(store, monkeypatch)
 
     async def scenario() -> tuple[list[httpx.Response], int, dict[str, Any]]:
-        flow = asyncio.create_task(run_runbook(execution.id))
+        flow = asyncio.create_task(run_runbook_result(execution.id))
         buttons: list[dict[str, Any]] = []
         for _ in range(600):
             buttons = [e for m in sandbox.state.dump()["slack_messages"]
@@ -170,7 +170,7 @@ def test_approvers_named_by_email_are_matched_through_slack(
     app = _app(store, monkeypatch)
 
     async def scenario() -> tuple[str, str, dict[str, Any]]:
-        flow = asyncio.create_task(run_runbook(execution.id))
+        flow = asyncio.create_task(run_runbook_result(execution.id))
         approval_id = ""
         for _ in range(600):
             pending = [a for a in store.approvals_for(incident.id, "fix") if a.flow_run_id]
