@@ -16,6 +16,7 @@ from firelane.registry import ActionContext, action
 from firelane.settings import Settings
 from integrations.common import load_block, retrying
 from integrations.jira.errors import call
+from integrations.jira.limits import fit_summary
 
 __all__ = ["CreateIssueInputs", "IssueOutputs"]
 
@@ -47,7 +48,8 @@ class CreateIssueInputs(_In):
     """`jira.create_issue` inputs."""
 
     project: str = Field(description="Project key", json_schema_extra={"catalog": "jira_project"})
-    summary: str = Field(min_length=1, max_length=255, description="One-line title")
+    summary: str = Field(min_length=1, description=(
+        "Title; fitted to one line of 255 UTF-16 units, the full text into the description"))
     description: str = Field(default="", description="Body (wiki text)")
     issue_type: str = Field(default="Incident", description="Issue type name")
     labels: list[str] = Field(default_factory=list, description="Extra labels")
@@ -119,8 +121,9 @@ async def create_issue(inputs: CreateIssueInputs, ctx: ActionContext) -> IssueOu
     Example: `{uses: jira.create_issue, with: {summary: "{{ incident.title }}"}}`
     """
     label = _label(ctx.idempotency_key)
-    fields: dict[str, Any] = {"project": {"key": inputs.project}, "summary": inputs.summary,
-                              "description": inputs.description,
+    summary, description = fit_summary(ctx, inputs.summary, inputs.description)
+    fields: dict[str, Any] = {"project": {"key": inputs.project}, "summary": summary,
+                              "description": description,
                               "issuetype": {"name": inputs.issue_type},
                               "labels": [*inputs.labels, "firelane", label]}
     if inputs.due:

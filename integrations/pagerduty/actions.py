@@ -13,6 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from firelane.errors import ConfigError, IntegrationError, VendorUnavailable
 from firelane.registry import ActionContext, action
 from integrations.common import cached_block, in_thread, load_block, retrying, vendor_error
+from integrations.limits import fit_for, fit_key
+from integrations.pagerduty.limits import DEDUP_KEY, SUMMARY
 
 if TYPE_CHECKING:
     from integrations.pagerduty.block import PagerDutyCredentials
@@ -64,10 +66,12 @@ async def _routing_key(ctx: ActionContext, block_name: str | None) -> str | None
 class TriggerInputs(_In):
     """`pagerduty.trigger` inputs."""
 
-    summary: str = Field(min_length=1, max_length=1024, description="What is wrong")
+    summary: str = Field(min_length=1, description=(
+        "What is wrong; fitted to 1,024 characters, the full text into custom_details"))
     severity: Literal["critical", "error", "warning", "info"] = "critical"
     source: str | None = Field(default=None, description="Where (default: the service)")
-    dedup_key: str | None = Field(default=None, description="Default: the step's key")
+    dedup_key: str | None = Field(default=None, description=(
+        "Default: the step's key; a key over 255 characters is hashed deterministically"))
     routing_key_block: str | None = Field(
         default=None, description="Secret block holding the service's routing key",
         json_schema_extra={"catalog": "pagerduty.routing_key_block"})
@@ -91,7 +95,10 @@ async def trigger(inputs: TriggerInputs, ctx: ActionContext) -> TriggerOutputs:
     off the paging path) finds the incident's web page for the incident's `page` link.
     Example: `{uses: pagerduty.trigger, with: {summary: "{{ incident.title }}"}}`
     """
-    key = inputs.dedup_key or ctx.idempotency_key
+    key = fit_for(ctx, DEDUP_KEY, inputs.dedup_key or ctx.idempotency_key, key=True)
+    summary = fit_for(ctx, SUMMARY, inputs.summary)
+    details = inputs.custom_details if summary == inputs.summary else {
+        **inputs.custom_details, "full_summary": inputs.summary}
     if ctx.dry_run:
         return TriggerOutputs(dedup_key=key, dry_run=True)
     source = inputs.source or ctx.incident.service
@@ -99,8 +106,8 @@ async def trigger(inputs: TriggerInputs, ctx: ActionContext) -> TriggerOutputs:
     async def attempt() -> TriggerOutputs:
         creds = await _creds(ctx)
         client = creds.events_client(await _routing_key(ctx, inputs.routing_key_block))
-        got = await _call(client.trigger, inputs.summary, source, dedup_key=key,
-                          severity=inputs.severity, custom_details=inputs.custom_details or None,
+        got = await _call(client.trigger, summary, source, dedup_key=key,
+                          severity=inputs.severity, custom_details=details or None,
                           links=inputs.links or None)
         return TriggerOutputs(dedup_key=str(got), routing_key_block=inputs.routing_key_block)
 
@@ -175,8 +182,9 @@ async def _event(inputs: KeyInputs, ctx: ActionContext, verb: str) -> KeyOutputs
     async def attempt() -> KeyOutputs:
         creds = await _creds(ctx)
         client = creds.events_client(await _routing_key(ctx, inputs.routing_key_block))
-        await _call(getattr(client, verb), inputs.dedup_key)
-        return KeyOutputs(dedup_key=inputs.dedup_key, event_action=verb)
+        key = fit_key(inputs.dedup_key, DEDUP_KEY.maximum)
+        await _call(getattr(client, verb), key)
+        return KeyOutputs(dedup_key=key, event_action=verb)
 
     return await retrying(attempt, ctx)
 
@@ -194,6 +202,7 @@ async def resolve(inputs: KeyInputs, ctx: ActionContext) -> KeyOutputs:
 
 
 async def _incident_id(client: Any, dedup_key: str) -> str:
+    dedup_key = fit_key(dedup_key, DEDUP_KEY.maximum)
     rows = await _call(client.rget, "incidents", params={"incident_key": dedup_key})
     found = [r for r in rows if r.get("incident_key") == dedup_key]
     if not found:

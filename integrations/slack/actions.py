@@ -4,7 +4,6 @@ the step's key in its metadata, so a re-run finds it instead of posting twice.""
 from __future__ import annotations
 
 import http.client
-import re
 import urllib.error
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -15,6 +14,8 @@ from slack_sdk.errors import SlackApiError
 from firelane.errors import VendorRejected, VendorUnavailable
 from firelane.registry import ActionContext, action
 from integrations.common import in_thread, load_block, retrying, vendor_error
+from integrations.limits import fit_for
+from integrations.slack.limits import MESSAGE_HARD, TOPIC, channel_name
 
 __all__ = ["channel_name"]
 
@@ -62,12 +63,6 @@ async def _client(ctx: ActionContext) -> Any:
 
 class _In(BaseModel):
     model_config = ConfigDict(extra="forbid")
-
-
-def channel_name(text: str) -> str:
-    """A valid Slack channel name: lower case, digits, '-' and '_', at most 80 characters."""
-    name = re.sub(r"[^a-z0-9_-]+", "-", text.lower()).strip("-_")
-    return re.sub(r"-{2,}", "-", name)[:80].rstrip("-") or "incident"
 
 
 class ChannelInputs(_In):
@@ -189,7 +184,7 @@ class TopicInputs(_In):
     """`slack.set_topic` inputs."""
 
     channel: str = Field(description="Channel id")
-    topic: str = Field(max_length=250, description="The topic")
+    topic: str = Field(description="The topic (fitted to Slack's 250 characters)")
 
 
 class TopicOutputs(BaseModel):
@@ -202,10 +197,12 @@ class TopicOutputs(BaseModel):
 async def set_topic(inputs: TopicInputs, ctx: ActionContext) -> TopicOutputs:
     """Set the channel topic (setting the same topic again is harmless)."""
 
+    topic = fit_for(ctx, TOPIC, inputs.topic)
+
     async def attempt() -> TopicOutputs:
         client = await _client(ctx)
-        await _call(client.conversations_setTopic, channel=inputs.channel, topic=inputs.topic)
-        return TopicOutputs(topic=inputs.topic)
+        await _call(client.conversations_setTopic, channel=inputs.channel, topic=topic)
+        return TopicOutputs(topic=topic)
 
     return await retrying(attempt, ctx)
 
@@ -243,13 +240,15 @@ async def post_message(inputs: MessageInputs, ctx: ActionContext) -> MessageOutp
     metadata = {"event_type": "firelane_step",
                 "event_payload": {"firelane_key": ctx.idempotency_key}}
 
+    text = fit_for(ctx, MESSAGE_HARD, inputs.text)
+
     async def attempt() -> MessageOutputs:
         client = await _client(ctx)
         ts = await _find_message(client, inputs.channel, ctx.idempotency_key)
         created = ts is None
         if ts is None:
             sent = await _call(client.chat_postMessage, channel=inputs.channel,
-                               text=inputs.text, blocks=inputs.blocks or None,
+                               text=text, blocks=inputs.blocks or None,
                                metadata=metadata)
             ts = str(sent["ts"])
         if inputs.pin:

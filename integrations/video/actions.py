@@ -12,6 +12,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from firelane.errors import ConfigError, VendorUnavailable
 from firelane.registry import ActionContext, action
 from integrations.common import load_block, retrying, vendor_error
+from integrations.limits import fit_for
+from integrations.video.limits import TOPIC
 
 __all__ = ["MeetingInputs", "MeetingOutputs"]
 
@@ -20,7 +22,8 @@ class MeetingInputs(BaseModel):
     """`video.create_meeting` inputs."""
 
     model_config = ConfigDict(extra="forbid")
-    topic: str | None = Field(default=None, description="Default: INC-<n> <title>")
+    topic: str | None = Field(default=None, description=(
+        "Default: INC-<n> <title>; fitted to Zoom's 200 characters, one line"))
     provider: str = Field(default="auto", pattern="^(auto|jitsi|zoom)$", description=(
         "jitsi, zoom, or auto (zoom when the runbook names zoom credentials or in the sandbox)"))
     jitsi_base_url: str = Field(default="https://meet.jit.si", description="Jitsi server")
@@ -64,7 +67,7 @@ async def _zoom(creds: Any, topic: str, marker: str) -> MeetingOutputs:
                     return MeetingOutputs(url=meeting["join_url"], provider="zoom",
                                           meeting_id=str(meeting["id"]), created=False)
             made = await client.post(base, headers=headers, json={
-                "topic": topic[:200], "type": 1, "agenda": marker,
+                "topic": topic, "type": 1, "agenda": marker,
                 "settings": {"join_before_host": True, "waiting_room": False}})
             _raise_for(made)
         except httpx.HTTPStatusError as exc:
@@ -86,7 +89,6 @@ async def create_meeting(inputs: MeetingInputs, ctx: ActionContext) -> MeetingOu
     key, found again on a re-run.
     Example: `{uses: video.create_meeting}`
     """
-    topic = inputs.topic or f"INC-{ctx.incident.number} {ctx.incident.title}"
     use_zoom = inputs.provider == "zoom" or (
         inputs.provider == "auto" and (ctx.sandbox or "zoom" in ctx.credentials))
     if not use_zoom:
@@ -101,4 +103,5 @@ async def create_meeting(inputs: MeetingInputs, ctx: ActionContext) -> MeetingOu
     if not isinstance(creds, ZoomCredentials):
         raise ConfigError("the zoom credentials are not a ZoomCredentials block")
     marker = f"firelane:{ctx.idempotency_key}"
+    topic = fit_for(ctx, TOPIC, inputs.topic or f"INC-{ctx.incident.number} {ctx.incident.title}")
     return await retrying(lambda: _zoom(creds, topic, marker), ctx)
