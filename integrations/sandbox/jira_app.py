@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from integrations.sandbox import limits
 from integrations.sandbox.common import now_iso, read_body
 from integrations.sandbox.state import SandboxState
 
@@ -132,6 +133,8 @@ def jira_routes(state: SandboxState) -> list[Route]:
         if not fields_in.get("summary"):
             return JSONResponse({"errorMessages": [], "errors": {
                 "summary": "You must specify a summary of the issue."}}, status_code=400)
+        if (refusal := limits.jira_summary(fields_in["summary"])) is not None:
+            return JSONResponse(refusal, status_code=400)
         with state.lock:
             number = sum(1 for i in state.jira_issues.values()
                          if i["fields"]["project"]["key"] == key) + 1
@@ -160,6 +163,8 @@ def jira_routes(state: SandboxState) -> list[Route]:
                 return JSONResponse({"errorMessages": [], "errors": {
                     f: f"Field '{f}' cannot be set. It is not on the appropriate screen, or "
                        "unknown." for f in refused}}, status_code=400)
+            if "summary" in update and (refusal := limits.jira_summary(update["summary"])):
+                return JSONResponse(refusal, status_code=400)
             with state.lock:
                 found["fields"].update(update)
                 found["fields"]["updated"] = now_iso()

@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from integrations.sandbox import limits
 from integrations.sandbox.common import now_iso, read_body
 from integrations.sandbox.state import SandboxState
 
@@ -88,6 +89,8 @@ def pagerduty_routes(state: SandboxState) -> list[Route]:
                                  "invalid", "errors": ["'routing_key' and a valid "
                                                        "'event_action' are required"]},
                                 status_code=400)
+        if (refusal := limits.pagerduty_event(body)) is not None:
+            return JSONResponse(refusal, status_code=400)
         with state.lock:
             if action == "trigger":
                 payload = body.get("payload") or {}
@@ -179,7 +182,7 @@ def pagerduty_routes(state: SandboxState) -> list[Route]:
                     "user": {"summary": request.headers.get("from", "API")}}
             found["notes"].append(note)
             log(found, "annotate", f"Note added: {content[:60]}")
-        return JSONResponse({"note": note}, status_code=201)
+        return JSONResponse({"note": note})
 
     async def log_entries(request: Request) -> Response:
         if not authorized(request):

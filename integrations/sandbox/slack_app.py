@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -12,14 +11,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from integrations.sandbox import limits
 from integrations.sandbox.common import read_body
 from integrations.sandbox.state import SandboxState
 
 __all__ = ["slack_routes"]
 
 SLACK = "/slack/api"
-MAX_TEXT = 40_000  # https://api.slack.com/methods/chat.update: msg_too_long past 40,000
-NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,79}$")
 Handler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 
 
@@ -51,8 +49,8 @@ def slack_routes(state: SandboxState, base_url: Callable[[], str]) -> list[Route
 
     async def create(args: dict[str, Any]) -> dict[str, Any]:
         name = str(args.get("name", ""))
-        if not NAME.match(name):
-            return _fail("invalid_name_specials" if name else "invalid_name_required")
+        if (refusal := limits.slack_channel_name(name)) is not None:
+            return _fail(refusal)
         with state.lock:
             if any(c["name"] == name for c in state.slack_channels.values()):
                 return _fail("name_taken")
@@ -94,7 +92,9 @@ def slack_routes(state: SandboxState, base_url: Callable[[], str]) -> list[Route
         found = channel(args)
         if found is None:
             return _fail("channel_not_found")
-        found["topic"] = {"value": str(args.get("topic", ""))[:250], "creator": "U0FIRELANE",
+        if (refusal := limits.slack_topic(str(args.get("topic", "")))) is not None:
+            return _fail(refusal)
+        found["topic"] = {"value": str(args.get("topic", "")), "creator": "U0FIRELANE",
                           "last_set": int(time.time())}
         return {"ok": True, "channel": _public(found)}
 
@@ -130,6 +130,8 @@ def slack_routes(state: SandboxState, base_url: Callable[[], str]) -> list[Route
             return _fail("is_archived")
         if not args.get("text") and not args.get("blocks"):
             return _fail("no_text")
+        if (refusal := limits.slack_text(str(args.get("text") or ""))) is not None:
+            return _fail(refusal)
         blocks = args.get("blocks")
         if isinstance(blocks, str):
             blocks = json.loads(blocks)
@@ -160,8 +162,8 @@ def slack_routes(state: SandboxState, base_url: Callable[[], str]) -> list[Route
         text = str(args.get("text") or "")
         if not text and not blocks:
             return _fail("no_text")
-        if len(text) > MAX_TEXT:
-            return _fail("msg_too_long")
+        if (refusal := limits.slack_text(text)) is not None:
+            return _fail(refusal)
         with state.lock:
             message["text"] = text
             if blocks is not None:

@@ -9,6 +9,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from integrations.sandbox import limits
 from integrations.sandbox.common import now_iso, read_body
 from integrations.sandbox.state import SandboxState
 
@@ -54,6 +55,8 @@ def zoom_routes(state: SandboxState) -> list[Route]:
             return JSONResponse({"code": 300, "message": "Validation Failed.",
                                  "errors": [{"field": "topic", "message": "required"}]},
                                 status_code=400)
+        if (refusal := limits.zoom_topic(str(body["topic"]))) is not None:
+            return JSONResponse(refusal, status_code=400)
         with state.lock:
             mid = 80000000000 + state.next_id()
             meeting = {"id": mid, "uuid": secrets.token_urlsafe(16), "host_id": "HOST0001",
