@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from integrations.sandbox import limits
+import integrations.sandbox.limits as limits
 from integrations.sandbox.common import now_iso, read_body
 from integrations.sandbox.state import SandboxState
 
