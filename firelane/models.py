@@ -11,11 +11,12 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from firelane.errors import InvalidTransition
 
 __all__ = [
+    "TITLE_MAX",
     "ActionItem",
     "Alert",
     "Approval",
@@ -28,6 +29,7 @@ __all__ = [
     "Severity",
     "StepStatus",
     "TimelineEvent",
+    "fit_title",
     "new_id",
     "utcnow",
 ]
@@ -42,6 +44,18 @@ def new_id() -> str:
     """A random identifier (UUID4 hex) for rows created by Firelane."""
     return uuid.uuid4().hex
 
+
+TITLE_MAX = 500
+TITLE_MARKER = "…"
+
+
+def fit_title(text: str) -> str:
+    """An incident or alert title cut to `TITLE_MAX` characters, ending in `TITLE_MARKER` when
+    cut: the one rule the intake and `firelane run --incident` share, so a long title is
+    shortened the same way wherever it comes in instead of refused."""
+    if len(text) <= TITLE_MAX:
+        return text
+    return text[: TITLE_MAX - len(TITLE_MARKER)].rstrip() + TITLE_MARKER
 
 class Severity(StrEnum):
     """SEV1 is the worst."""
@@ -145,12 +159,24 @@ class IncidentDraft(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    title: str = Field(min_length=1, max_length=500)
+    title: str = Field(min_length=1, max_length=TITLE_MAX)
     severity: Severity
     service: str = Field(min_length=1, max_length=200)
     labels: dict[str, str] = Field(default_factory=dict)
     description: str = ""
     commander: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fit_title(cls, data: Any) -> Any:
+        """A title over `TITLE_MAX` is cut (as the intake cuts alert titles) rather than the
+        incident refused; the full title goes at the top of the description."""
+        if isinstance(data, dict) and isinstance(data.get("title"), str) \
+                and len(data["title"]) > TITLE_MAX:
+            full, rest = data["title"], str(data.get("description") or "")
+            data = {**data, "title": fit_title(full),
+                    "description": f"{full}\n\n{rest}" if rest else full}
+        return data
 
 
 class Incident(BaseModel):

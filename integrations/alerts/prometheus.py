@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from firelane.errors import AlertRejected
-from firelane.models import Alert
+from firelane.models import Alert, fit_title
 from integrations.alerts.common import (
     as_text_map,
     check_count,
@@ -46,7 +46,8 @@ def _parse(source: str, data: Any, severities: Mapping[str, str] | None) -> list
         title = annotations.get("summary") or annotations.get("title") or labels.get(
             "alertname") or "alert"
         starts = parse_time(item.get("startsAt"), f"{where}.startsAt")
-        alert = Alert(source=source, fingerprint=print_[:128], status=status, title=title[:500],
+        alert = Alert(source=source, fingerprint=print_[:128], status=status,
+                      title=fit_title(title),
                       severity=severity(labels.get("severity") or labels.get("priority"),
                                         severities),
                       service=labels.get("service") or labels.get("job") or labels.get("app"),

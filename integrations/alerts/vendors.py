@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from firelane.errors import AlertRejected
-from firelane.models import Alert, utcnow
+from firelane.models import Alert, fit_title, utcnow
 from integrations.alerts.common import (
     as_text_map,
     check_count,
@@ -49,7 +49,7 @@ def parse_datadog(data: Any, severities: Mapping[str, str] | None = None) -> lis
     org = (data.get("org") or {}).get("id") if isinstance(data.get("org"), dict) else None
     raw_severity = data.get("priority") or tags.get("severity") or data.get("alert_type")
     return [Alert(source="datadog", fingerprint=fingerprint("datadog", org, identity),
-                  status=status, title=clean[:500] or "datadog alert",
+                  status=status, title=fit_title(clean) or "datadog alert",
                   severity=severity(raw_severity, severities),
                   service=tags.get("service") or None, labels=labels,
                   annotations={"body": str(data.get("body", ""))[:4096]},
@@ -89,7 +89,7 @@ def parse_pagerduty(data: Any, severities: Mapping[str, str] | None = None) -> l
         if isinstance(event.get("occurred_at"), str) else None
     return [Alert(source="pagerduty", fingerprint=f"pagerduty:{ident}",
                   status="resolved" if resolved else "firing",
-                  title=str(incident.get("title") or kind)[:500],
+                  title=fit_title(str(incident.get("title") or kind)),
                   severity=severity(raw_sev, severities),
                   service=str(service.get("summary")) if isinstance(service, dict) and
                   service.get("summary") else None,
@@ -129,7 +129,8 @@ def parse_cloudwatch_message(message: Any, topic: str = "",
                   fingerprint=fingerprint("cloudwatch", message.get("AlarmArn") or [
                       labels["account"], labels["region"], labels["alarm"]]),
                   status="resolved" if state == "OK" else "firing",
-                  title=str(message.get("AlarmDescription") or message["AlarmName"])[:500],
+                  title=fit_title(str(message.get("AlarmDescription")
+                                      or message["AlarmName"])),
                   severity=severity(dims.get("severity") or ("warning" if state ==
                                                              "INSUFFICIENT_DATA" else "high"),
                                     severities),
@@ -172,7 +173,7 @@ def parse_generic(data: Any, mapping: Mapping[str, str],
             fingerprint=f"generic:{given}"[:128] if given not in (None, "") else
             fingerprint("generic", title, service, labels),
             status="resolved" if status in ("resolved", "ok", "closed", "recovered") else
-            "firing", title=title[:500],
+            "firing", title=fit_title(title),
             severity=severity(_get(item, mapping.get("severity", "severity")), severities),
             service=str(service) if service not in (None, "") else None, labels=labels,
             raw=item))

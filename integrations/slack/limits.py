@@ -24,7 +24,8 @@ __all__ = ["BOOKMARK_TITLE", "CHANNEL_NAME", "CHANNEL_NAME_ALLOWED", "MESSAGE", 
 CHANNEL_NAME = Limit("slack", "channel name", 80,
                      "https://api.slack.com/methods/conversations.create")
 CHANNEL_NAME_ALLOWED = re.compile(r"^[a-z0-9_-]+$")
-TOPIC = Limit("slack", "topic", 250, "https://api.slack.com/methods/conversations.setTopic")
+TOPIC = Limit("slack", "topic", 250, "https://api.slack.com/methods/conversations.setTopic",
+              one_line=True)
 MESSAGE = Limit("slack", "message text", 4000,
                 "https://api.slack.com/methods/chat.postMessage#truncating")
 MESSAGE_HARD = Limit("slack", "message text (refused past)", 40000,
