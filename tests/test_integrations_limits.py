@@ -212,3 +212,22 @@ def test_zoom_topic_limit(sandbox: Sandbox, size: int) -> None:
     else:
         assert got.status_code == 400 and got.json()["code"] == 300
         assert got.json()["errors"][0]["field"] == "topic"
+
+
+@pytest.mark.parametrize("size", [254, 255, 256])
+def test_action_item_titles_are_fitted_like_summaries(sandbox: Sandbox, size: int) -> None:
+    title = "a" * size
+    items, events = act("jira.create_action_items", {"project": "OPS", "items": [
+        {"title": title, "owner": "bob"}]}, "items")
+    fields = sandbox.state.jira_issues[items.keys[0]]["fields"]
+    assert len(fields["summary"]) == min(size, 255) and bool(events) == (size > 255)
+    assert fields["description"] == (f"{title}\n\nOwner: bob" if size > 255 else "Owner: bob")
+
+
+@pytest.mark.parametrize("size", [249, 250, 251])
+def test_bookmark_titles_are_fitted(sandbox: Sandbox, size: int) -> None:
+    made, _ = act("slack.create_channel", {"name": "marks"}, "channel")
+    act("slack.add_bookmark", {"channel": made.id, "title": "b" * size,
+                               "link": "https://example.com"}, "mark")
+    [mark] = sandbox.state.slack_channels[made.id]["bookmarks"]
+    assert len(mark["title"]) == min(size, slack.BOOKMARK_TITLE.maximum)

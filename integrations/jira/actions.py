@@ -270,7 +270,7 @@ class ActionItemSpec(BaseModel):
     """One postmortem action item."""
 
     model_config = ConfigDict(extra="forbid")
-    title: str = Field(min_length=1, max_length=255)
+    title: str = Field(min_length=1, description="Fitted to a Jira summary, in full below it")
     owner: str | None = None
     due: str | None = Field(default=None, pattern=r"^\d{4}-\d{2}-\d{2}$")
 
@@ -297,6 +297,7 @@ async def create_action_items(inputs: ActionItemsInputs,
     each found again by its own label on a re-run; Firelane tracks each one for reminders."""
 
     creator = _Creator(repeat=ctx.repeat_since is not None)
+    sent = [fit_summary(ctx, i.title, f"Owner: {i.owner or 'unassigned'}") for i in inputs.items]
 
     async def attempt() -> ActionItemsOutputs:
         client = await _client(ctx)
@@ -305,10 +306,9 @@ async def create_action_items(inputs: ActionItemsInputs,
         for n, item in enumerate(inputs.items):
             label = _label(f"{ctx.idempotency_key}-{n}")
             fields: dict[str, Any] = {
-                "project": {"key": inputs.project}, "summary": item.title,
+                "project": {"key": inputs.project}, "summary": sent[n][0],
                 "issuetype": {"name": "Task"},
-                "labels": ["firelane", "firelane-action-item", label],
-                "description": f"Owner: {item.owner or 'unassigned'}"}
+                "labels": ["firelane", "firelane-action-item", label], "description": sent[n][1]}
             if item.due:
                 fields["duedate"] = item.due
             out = await creator.create(client, fields, label, ctx.dry_run)

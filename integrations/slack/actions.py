@@ -15,7 +15,7 @@ from firelane.errors import VendorRejected, VendorUnavailable
 from firelane.registry import ActionContext, action
 from integrations.common import in_thread, load_block, retrying, vendor_error
 from integrations.limits import fit_for
-from integrations.slack.limits import MESSAGE_HARD, TOPIC, channel_name
+from integrations.slack.limits import BOOKMARK_TITLE, MESSAGE_HARD, TOPIC, channel_name
 
 __all__ = ["channel_name"]
 
@@ -279,10 +279,11 @@ class BookmarkOutputs(BaseModel):
 @action("slack.add_bookmark")
 async def add_bookmark(inputs: BookmarkInputs, ctx: ActionContext) -> BookmarkOutputs:
     """Bookmark a link in the channel header (ticket, page, bridge)."""
+    title = fit_for(ctx, BOOKMARK_TITLE, inputs.title)
 
     async def attempt() -> BookmarkOutputs:
         client = await _client(ctx)
-        made = await _call(client.bookmarks_add, channel_id=inputs.channel, title=inputs.title,
+        made = await _call(client.bookmarks_add, channel_id=inputs.channel, title=title,
                            type="link", link=inputs.link)
         return BookmarkOutputs(id=made["bookmark"]["id"])
 
