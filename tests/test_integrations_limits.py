@@ -182,17 +182,38 @@ def test_slack_topic_is_fitted_and_refused_past_250(sandbox: Sandbox, size: int)
     assert got["ok"] == (size <= slack.TOPIC.maximum)
 
 
-@pytest.mark.parametrize("size", [39999, 40000, 40001])
-def test_slack_message_text_limit(sandbox: Sandbox, size: int) -> None:
+@pytest.mark.parametrize("size", [3999, 4000, 4001, 40001, 50000])
+def test_slack_long_text_is_cut_and_posted_in_full_in_the_thread(sandbox: Sandbox,
+                                                                 size: int) -> None:
     made, _ = act("slack.create_channel", {"name": "msgs"}, "channel")
-    act("slack.post_message", {"channel": made.id, "text": "m" * size}, "post")
-    [sent] = [m for m in sandbox.state.slack_messages if m["channel"] == made.id]
-    assert len(sent["text"]) == min(size, 40000)
+    text = "".join(chr(ord("a") + n % 26) for n in range(size))
+    for _ in range(2):
+        posted, _ = act("slack.post_message", {"channel": made.id, "text": text}, "post")
+    sent = [m for m in sandbox.state.slack_messages if m["channel"] == made.id]
+    [top] = [m for m in sent if "thread_ts" not in m]
+    thread = [m["text"] for m in sent if m.get("thread_ts") == top["ts"]]
+    assert top["ts"] == posted.ts and len(top["text"]) == min(size, 4000)
+    assert top["text"].endswith(MARKER) == (size > 4000)
+    if size <= 4000:
+        assert not thread
+    elif size <= 40000:
+        assert "".join(thread) == text
+    else:
+        assert len(thread) == 10 and text.startswith("".join(thread)[:-1])
+    assert all(len(piece) <= 4000 for piece in thread)
     with http(sandbox) as client:
         got = _slack(client, "chat.postMessage", channel=made.id, text="n" * size)
-    assert got["ok"] == (size <= 40000)
-    if size > 40000:
+    assert got["ok"] == (size <= slack.MESSAGE_HARD.maximum)
+    if size > slack.MESSAGE_HARD.maximum:
         assert got["error"] == "msg_too_long"
+
+
+def test_thread_pieces_are_bounded() -> None:
+    from integrations.slack.overflow import MAX_PIECES, pieces
+
+    assert pieces("x" * 8000) == ["x" * 4000] * 2
+    many = pieces("y" * 4000 * (MAX_PIECES + 2))
+    assert len(many) == MAX_PIECES and many[-1].endswith(MARKER) and len(many[-1]) == 4000
 
 
 @pytest.mark.parametrize("size", [199, 200, 201])

@@ -107,11 +107,22 @@ def slack_routes(state: SandboxState, base_url: Callable[[], str]) -> list[Route
         if found is None:
             return _fail("channel_not_found")
         limit = int(args.get("limit", 100))
-        rows = [m for m in state.slack_messages if m["channel"] == found["id"]][::-1][:limit]
+        rows = [m for m in state.slack_messages if m["channel"] == found["id"]
+                and m.get("thread_ts", m["ts"]) == m["ts"]][::-1][:limit]
         meta = str(args.get("include_all_metadata", "")).lower() in ("1", "true")
         return {"ok": True, "messages": [_message(m, meta) for m in rows], "has_more": False,
                 "pin_count": sum(1 for m in rows if m["pinned"]),
                 "channel_actions_ts": None, "channel_actions_count": 0}
+
+    async def replies(args: dict[str, Any]) -> dict[str, Any]:
+        found = channel(args)
+        if found is None:
+            return _fail("channel_not_found")
+        parent = str(args.get("ts", ""))
+        rows = [m for m in state.slack_messages if m["channel"] == found["id"] and (
+            m["ts"] == parent or m.get("thread_ts") == parent)]
+        meta = str(args.get("include_all_metadata", "")).lower() in ("1", "true")
+        return {"ok": True, "messages": [_message(m, meta) for m in rows], "has_more": False}
 
     async def archive(args: dict[str, Any]) -> dict[str, Any]:
         found = channel(args)
@@ -142,6 +153,8 @@ def slack_routes(state: SandboxState, base_url: Callable[[], str]) -> list[Route
             message = {"type": "message", "channel": found["id"], "user": "U0FIRELANE",
                        "text": args.get("text", ""), "blocks": blocks or [], "ts": ts(),
                        "metadata": metadata, "pinned": False}
+            if args.get("thread_ts"):
+                message["thread_ts"] = str(args["thread_ts"])
             state.slack_messages.append(message)
         return {"ok": True, "channel": found["id"], "ts": message["ts"],
                 "message": _message(message, with_metadata=False)}
@@ -252,6 +265,7 @@ def slack_routes(state: SandboxState, base_url: Callable[[], str]) -> list[Route
     methods: dict[str, Handler] = {
         "auth.test": auth_test, "conversations.create": create, "conversations.list": list_,
         "conversations.invite": invite, "conversations.setTopic": set_topic,
+        "conversations.replies": replies,
         "conversations.info": info, "conversations.history": history,
         "conversations.archive": archive, "chat.postMessage": post_message,
         "chat.update": update, "pins.add": pin,

@@ -15,7 +15,8 @@ from firelane.errors import VendorRejected, VendorUnavailable
 from firelane.registry import ActionContext, action
 from integrations.common import in_thread, load_block, retrying, vendor_error
 from integrations.limits import fit_for
-from integrations.slack.limits import BOOKMARK_TITLE, MESSAGE_HARD, TOPIC, channel_name
+from integrations.slack.limits import BOOKMARK_TITLE, MESSAGE, TOPIC, channel_name
+from integrations.slack.overflow import post_in_thread
 
 __all__ = ["channel_name"]
 
@@ -240,7 +241,7 @@ async def post_message(inputs: MessageInputs, ctx: ActionContext) -> MessageOutp
     metadata = {"event_type": "firelane_step",
                 "event_payload": {"firelane_key": ctx.idempotency_key}}
 
-    text = fit_for(ctx, MESSAGE_HARD, inputs.text)
+    text = fit_for(ctx, MESSAGE, inputs.text)
 
     async def attempt() -> MessageOutputs:
         client = await _client(ctx)
@@ -251,6 +252,9 @@ async def post_message(inputs: MessageInputs, ctx: ActionContext) -> MessageOutp
                                text=text, blocks=inputs.blocks or None,
                                metadata=metadata)
             ts = str(sent["ts"])
+        if text != inputs.text:
+            await post_in_thread(_call, client, inputs.channel, ts, inputs.text,
+                                 ctx.idempotency_key)
         if inputs.pin:
             try:
                 await _call(client.pins_add, channel=inputs.channel, timestamp=ts)
