@@ -111,7 +111,8 @@ def test_request_is_rendered_linked_from_the_launched_run_and_slack_shows_the_de
     [artifact] = [a for a in told["artifacts"] if a["key"] == f"approval-inc-{incident.number}-"
                   "clean"]
     assert link in artifact["data"] and argv in artifact["data"]
-    assert result["status"] == "succeeded"
+    assert result["status"] == "failed", "a rejected remediation is not a success"
+    assert result["outcome"]["kind"] == "remediation_rejected", result["outcome"]
     decided = next(m for m in sandbox.state.dump()["slack_messages"]
                    if m["ts"] == told["slack"]["ts"])
     assert not [b for b in decided["blocks"] if b["type"] == "actions"], "buttons removed"

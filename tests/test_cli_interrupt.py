@@ -83,7 +83,7 @@ def test_ctrl_c_while_waiting_leaves_it_resumable_and_resume_inc_finishes_it(
     resumed = subprocess.run([str(BIN / "firelane"), "resume", "INC-1"], cwd=ROOT, env=env,
                              capture_output=True, text=True, timeout=180)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert f"execution {execution.id}: succeeded" in resumed.stdout
+    assert f"INC-1 gate-test: succeeded (execution {execution.id})" in resumed.stdout
     records = store.step_records(execution.id)
     assert {k: r.status.value for k, r in records.items()} == {
         "first": "succeeded", "fix": "succeeded", "after": "succeeded"}
