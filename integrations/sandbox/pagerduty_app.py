@@ -32,6 +32,17 @@ def _user_ref(user: dict[str, Any]) -> dict[str, Any]:
             "html_url": f"https://sandbox.pagerduty.local/users/{user['id']}"}
 
 
+def _requester_of(users: dict[str, dict[str, Any]], email: str) -> dict[str, Any]:
+    """The user reference PagerDuty puts on a note: the user whose email is the `From`
+    header (an API caller without one shows as the API user)."""
+    for user in users.values():
+        if email and user.get("email") == email:
+            return _user_ref(user)
+    return {"id": "PAPIUSR", "type": "user_reference", "summary": email or "API",
+            "self": "https://api.pagerduty.com/users/PAPIUSR",
+            "html_url": "https://sandbox.pagerduty.local/users/PAPIUSR"}
+
+
 def _public(incident: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in incident.items() if not k.startswith("_")}
 
@@ -179,7 +190,7 @@ def pagerduty_routes(state: SandboxState) -> list[Route]:
         with state.lock:
             note = {"id": f"N{state.next_id():06d}", "content": content,
                     "created_at": now_iso(),
-                    "user": {"summary": request.headers.get("from", "API")}}
+                    "user": _requester_of(state.pd_users, request.headers.get("from", ""))}
             found["notes"].append(note)
             log(found, "annotate", f"Note added: {content[:60]}")
         return JSONResponse({"note": note})
