@@ -5,6 +5,7 @@ when overdue, stopped when Jira says done, and continued after the incident is c
 from __future__ import annotations
 
 import asyncio
+import signal
 from datetime import timedelta
 from pathlib import Path
 
@@ -25,6 +26,8 @@ pytestmark = pytest.mark.usefixtures("prefect_api")
 def test_items_become_linked_jira_issues_and_are_chased_until_done(
         firelane_env: str, sandbox: Sandbox) -> None:
     assert main(["run", "declare-incident", "--incident", str(INCIDENT), "--sandbox"]) == 0
+    assert signal.SIGTERM not in signal.pthread_sigmask(signal.SIG_BLOCK, set()), \
+        "firelane run left SIGTERM blocked: every process started afterwards inherits it"
     store = open_store(firelane_env)
     [incident] = store.list_incidents()
     assert main(["action-items", "add", f"INC-{incident.number}", "Alert on queue depth",

@@ -94,19 +94,23 @@ def _interrupted(store: Store, execution: Execution, number: int, signum: int) -
                        f"`{resume}` (execution {execution.id})")
 
 
-def _sigterm_as_interrupt(got: list[int]) -> None:
-    """Deliver SIGTERM as a Ctrl-C: block it in this (main) thread and the threads started
-    after, and let one thread wait for it and interrupt the main thread. Prefect's own SIGTERM
-    handler would raise inside the event loop, and the cancelled steps would then record
-    failures through an already closed API client."""
+def _sigterm_as_interrupt(got: list[int], done: threading.Event) -> set[int | signal.Signals]:
+    """Deliver SIGTERM as a Ctrl-C while the run lasts: block it in this (main) thread and the
+    threads started after, and let one thread wait for it and interrupt the main thread.
+    Prefect's own SIGTERM handler would raise inside the event loop, and the cancelled steps
+    would then record failures through an already closed API client. Returns the signal mask
+    to restore: a blocked SIGTERM would otherwise be inherited by every process this one
+    starts afterwards (they could not be stopped)."""
 
     def wait() -> None:
-        while True:
-            got.append(signal.sigwait({signal.SIGTERM}))
-            _thread.interrupt_main(signal.SIGINT)
+        while not done.is_set():
+            if signal.sigtimedwait({signal.SIGTERM}, 0.2) is not None:
+                got.append(signal.SIGTERM)
+                _thread.interrupt_main(signal.SIGINT)
 
-    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
     threading.Thread(target=wait, name="firelane-sigterm", daemon=True).start()
+    return old
 
 
 def run_attended(store: Store, execution_id: str) -> dict[str, Any]:
@@ -119,9 +123,12 @@ def run_attended(store: Store, execution_id: str) -> dict[str, Any]:
     execution = store.get_execution(execution_id)
     number = store.get_incident(execution.incident_id).number
     got: list[int] = []
+    done = threading.Event()
+    old_mask: set[int | signal.Signals] | None = None
+    old_int = signal.getsignal(signal.SIGINT)
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGINT, signal.default_int_handler)
-        _sigterm_as_interrupt(got)
+        old_mask = _sigterm_as_interrupt(got, done)
     stop = threading.Event()
     watcher = threading.Thread(target=_watch, args=(store, execution, number, stop),
                                name="firelane-approvals", daemon=True)
@@ -136,7 +143,13 @@ def run_attended(store: Store, execution_id: str) -> dict[str, Any]:
     finally:
         stop.set()
         watcher.join(timeout=2)
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, signal.SIG_IGN)
+        done.set()
+        if signum:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(sig, signal.SIG_IGN)
+        elif old_mask is not None:
+            signal.signal(signal.SIGINT, old_int)
+        if old_mask is not None:
+            signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
     sys.stdout.flush()
     raise _interrupted(store, execution, number, signum)
