@@ -104,6 +104,17 @@ class ActionSpec:
     pages: bool = False
     link: str | None = None
     link_field: str = "url"
+    preview: Callable[[Any], dict[str, str]] | None = None
+
+    def describe_effect(self, inputs: BaseModel) -> dict[str, str]:
+        """What a run with `inputs` will touch, worked out before it runs (`preview`), for an
+        approver to judge; a preview that cannot be worked out says why instead."""
+        if self.preview is None:
+            return {}
+        try:
+            return self.preview(inputs)
+        except Exception as exc:
+            return {"preview": f"not available: {exc}"}
 
     def link_url(self, outputs: dict[str, Any] | None) -> str | None:
         """The URL this action's outputs link to, when it declares a link and made one."""
@@ -150,14 +161,16 @@ F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
 
 
 def action(name: str, *, destructive: bool = False, pages: bool = False,
-           link: str | None = None, link_field: str = "url") -> Callable[[F], F]:
+           link: str | None = None, link_field: str = "url",
+           preview: Callable[[Any], dict[str, str]] | None = None) -> Callable[[F], F]:
     """Register an async function as the action `name` (`<integration>.<verb_noun>`).
 
     `destructive` actions are dry-run in dry runs and never run on the fast path; `pages`
     marks an action that wakes a human, whose failure the engine raises loudly. `link` names
     what the action creates for the incident (`ticket`, `page`, `channel`, `bridge`): when a
     step of it succeeds, the engine records the output `link_field` (an http(s) URL) on the
-    incident's links, with the step's outcome.
+    incident's links, with the step's outcome. `preview(inputs)` says what a run will touch
+    (the from/to release of a rollback), shown in its approval request.
 
     The Inputs and Outputs models are read from the type hints of the first parameter and the
     return value. Registering the same function again (a module imported twice) is harmless;
@@ -198,7 +211,7 @@ def action(name: str, *, destructive: bool = False, pages: bool = False,
                             f"{link_field!r} in {outputs.__name__}")
         _REGISTRY[name] = ActionSpec(name=name, fn=fn, inputs=inputs, outputs=outputs,
                                      destructive=destructive, doc=doc, pages=pages,
-                                     link=link, link_field=link_field)
+                                     link=link, link_field=link_field, preview=preview)
         return fn
 
     return register

@@ -88,6 +88,10 @@ def test_rejected_rollback_changes_nothing(firelane_env: str, sandbox: Sandbox,
         e.id for e in store.list_executions(incident_id)))["rollback"]
     assert rollback.error == "approval rejected by cli:ann: not now"
     assert status == "failed", "nothing was rolled back: the runbook did not do its job"
+    switch = f"{service.release_dir}/current: {BAD} → {GOOD}, then restart web"
+    [approval] = store.approvals_for(incident_id, "rollback")
+    assert switch in approval.message, "the approver sees the releases it will switch"
+    assert any(switch in str(m.get("blocks")) for m in sandbox.state.dump()["slack_messages"])
 
 
 def _start(store: Store, name: str, inputs: dict[str, object] | None = None,
