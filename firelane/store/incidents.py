@@ -62,7 +62,7 @@ class IncidentOps(StoreBase):
             conn.execute(insert(timeline_events), rows)
 
     def _declare(self, conn: Connection, draft: IncidentDraft,
-                 actor: str | None = None) -> Incident:
+                 actor: str | None = None, details: dict[str, Any] | None = None) -> Incident:
         number = (conn.execute(select(func.max(incidents.c.number))).scalar() or 0) + 1
         incident = Incident(number=number, title=draft.title, severity=draft.severity,
                             service=draft.service, labels=draft.labels,
@@ -71,15 +71,18 @@ class IncidentOps(StoreBase):
         self._insert_events(conn, [TimelineEvent(
             incident_id=incident.id, kind="incident.declared", actor=actor,
             summary=f"INC-{number} declared: [{draft.severity}] {draft.title}",
-            details={"severity": draft.severity.value, "service": draft.service})])
+            details={"severity": draft.severity.value, "service": draft.service,
+                     **(details or {})})])
         return incident
 
-    def declare_incident(self, draft: IncidentDraft, actor: str | None = None) -> Incident:
-        """Create an incident with the next human number and a `declared` timeline event."""
+    def declare_incident(self, draft: IncidentDraft, actor: str | None = None,
+                         details: dict[str, Any] | None = None) -> Incident:
+        """Create an incident with the next human number and a `declared` timeline event
+        (`details` added to the event's, e.g. the surface it was declared through)."""
         for _ in range(20):
             try:
                 with self.tx() as conn:
-                    return self._declare(conn, draft, actor)
+                    return self._declare(conn, draft, actor, details)
             except IntegrityError:
                 continue
         raise StoreError("could not allocate an incident number after 20 tries")
@@ -104,6 +107,13 @@ class IncidentOps(StoreBase):
             query = query.where(incidents.c.status == status.value)
         with self.tx(write=False) as conn:
             return [_incident(r) for r in conn.execute(query)]
+
+    def mutate_incident(self, ref: str, change: Callable[[Incident], TimelineEvent | None],
+                        via: str | None = None) -> Incident:
+        """Apply `change` to the incident under its row lock and record the event it returns
+        (None: nothing changed, nothing recorded); with `via`, a status change also records
+        the lifecycle sync that brings its page and ticket in step, in the same transaction."""
+        return self._mutate(ref, change, via)
 
     def _mutate(self, ref: str, change: Callable[[Incident], TimelineEvent | None],
                 via: str | None = None) -> Incident:

@@ -19,6 +19,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from firelane.commands import Actor, IncidentCommands
 from firelane.errors import FirelaneError, RunbookError
 from firelane.inputs import new_execution, parse_cli_inputs, resolve_inputs
 from firelane.links import incident_links
@@ -32,6 +33,7 @@ from flows.cli.authoring import add_authoring_commands
 from flows.cli.automation import add_automation_command
 from flows.cli.db import add_db_command
 from flows.cli.deployments import add_deployment_commands
+from flows.cli.incident_verbs import add_declare_command, add_incident_verbs, sync_now
 from flows.cli.records import add_records_commands
 from flows.cli.respond import add_respond_command
 from flows.cli.sandbox import add_sandbox_command, sandbox_for_run, summarize_sandbox
@@ -166,37 +168,21 @@ def _incident_dict(store: Store, incident: Incident, full: bool) -> dict[str, An
     return data
 
 
-def sync_now(store: Store, incident_id: str) -> str:
-    """Bring the incident's page and ticket in step now; what is left stays pending for the
-    responders' sweep (`firelane respond`), which retries it."""
-    from flows.engine.lifecycle import drain
-
-    try:
-        asyncio.run(drain(store, incident_id))
-    except Exception as exc:
-        return f"page/ticket not updated yet ({type(exc).__name__}: {exc}); responders retry it"
-    left = store.pending_syncs(incident_id)
-    if left:
-        return (f"page/ticket not updated yet ({left[-1].error or 'busy'}); "
-                "responders (`firelane respond`) retry it")
-    last = next((e for e in reversed(store.timeline(incident_id))
-                 if e.kind.startswith("lifecycle.")), None)
-    return last.summary if last is not None else "no page or ticket to update"
-
-
 def cmd_incidents(args: argparse.Namespace, settings: Settings) -> int:
     store = open_store(settings.database_url)
     if args.action == "status":
-        by = args.as_ or getpass.getuser()
-        changed = store.set_status(args.ref, IncidentStatus(args.to), actor=by,
-                                   reason=args.reason, via="cli")
+        by = Actor(name=args.as_ or getpass.getuser(), via="cli")
+        result = IncidentCommands(store).set_status(args.ref, IncidentStatus(args.to), by,
+                                                    args.reason)
+        changed = result.incident
         print(f"INC-{changed.number} is {changed.status}")
-        print(sync_now(store, changed.id))
+        if result.changed:
+            print(sync_now(store, changed.id))
         if changed.status in (IncidentStatus.RESOLVED, IncidentStatus.CLOSED) and args.report:
             from flows.runs.report import report_once
 
-            result = report_once(store, changed.id, args.tz)
-            print("report and postmortem draft: " + ", ".join(result["paths"]) if result
+            reported = report_once(store, changed.id, args.tz)
+            print("report and postmortem draft: " + ", ".join(reported["paths"]) if reported
                   else "the report of this resolution already ran")
         return 0
     if args.action == "list":
@@ -272,6 +258,8 @@ def _parser() -> argparse.ArgumentParser:
     status.add_argument("--no-report", dest="report", action="store_false",
                         help="do not run the report on resolve")
     inc.set_defaults(fn=cmd_incidents)
+    add_incident_verbs(inc_sub)
+    add_declare_command(sub)
     add_authoring_commands(sub)
     add_sandbox_command(sub)
     add_serve_command(sub)
