@@ -155,10 +155,7 @@ class IncidentCommands:
     def open_incidents(self, limit: int = 200) -> list[Incident]:
         """Open incidents, the most severe first, then the oldest first (the order in which
         an incident commander compares this incident with the others)."""
-        found = [i for status in OPEN_STATUSES
-                 for i in self.store.list_incidents(status=status, limit=limit)]
-        order = list(Severity)
-        return sorted(found, key=lambda i: (order.index(i.severity), i.created_at))[:limit]
+        return self.store.find_incidents(list(OPEN_STATUSES), limit=limit, by_severity=True)
 
 
 def allowed_next(incident: Incident) -> list[str]:

@@ -102,9 +102,23 @@ class IncidentOps(StoreBase):
     def list_incidents(self, status: IncidentStatus | None = None,
                        limit: int = 50) -> list[Incident]:
         """Newest first."""
-        query = select(incidents).order_by(incidents.c.number.desc()).limit(limit)
-        if status is not None:
-            query = query.where(incidents.c.status == status.value)
+        return self.find_incidents([status] if status is not None else None, limit=limit)
+
+    def find_incidents(self, statuses: list[IncidentStatus] | None = None,
+                       severity: Severity | None = None, service: str | None = None,
+                       limit: int = 50, offset: int = 0,
+                       by_severity: bool = False) -> list[Incident]:
+        """Incidents matching every filter given: newest first, or (`by_severity`) the most
+        severe first and then the oldest, the order an incident commander compares them in."""
+        order = [incidents.c.severity, incidents.c.number] if by_severity \
+            else [incidents.c.number.desc()]
+        query = select(incidents).order_by(*order).limit(limit).offset(offset)
+        if statuses is not None:
+            query = query.where(incidents.c.status.in_([s.value for s in statuses]))
+        if severity is not None:
+            query = query.where(incidents.c.severity == severity.value)
+        if service is not None:
+            query = query.where(incidents.c.service == service)
         with self.tx(write=False) as conn:
             return [_incident(r) for r in conn.execute(query)]
 

@@ -22,10 +22,10 @@ from slack_sdk.signature import Clock
 from sqlalchemy.exc import SQLAlchemyError
 
 from firelane import audit
-from firelane.errors import AlertRejected, NotFound, StoreError
-from firelane.links import incident_links
+from firelane.errors import AlertRejected, StoreError
 from firelane.settings import Settings
 from firelane.store import Store, is_transient, note_reachable, note_unreachable, ping
+from flows.intake.api import add_api_routes
 from flows.intake.bodies import read_bounded
 from flows.intake.committer import Committer
 from flows.intake.config import IntakeConfig
@@ -72,6 +72,20 @@ def _unknown_source(source: str) -> JSONResponse:
     shown = source if len(source) <= 64 else source[:64] + "..."
     return JSONResponse({"error": f"unknown source {shown!r}; use one of "
                          f"{', '.join(SOURCES)}"}, status_code=404)
+
+
+def _starter(starter: ResponseStarter | None) -> Callable[[str], None] | None:
+    """How the API hands a queued execution on: wake the responders, or start it here; None
+    when this intake runs no responses."""
+    if starter is None:
+        return None
+
+    def start(execution_id: str) -> None:
+        if starter.external:
+            starter.waker.wake()
+        else:
+            starter.start(execution_id)
+    return start
 
 
 def create_app(store: Store, config: IntakeConfig | LiveConfig,
@@ -216,23 +230,6 @@ def create_app(store: Store, config: IntakeConfig | LiveConfig,
         return {"ready": True, "store": store.dialect, "prefect": state,
                 "degraded": [] if state == "ok" else ["prefect"]}
 
-    @app.get("/incidents/{ref}")
-    async def incident(ref: str) -> Any:
-        """An incident with its links (`links`: kind → URL; `sandbox_links`: the kinds that
-        point at Firelane's sandbox, not a real vendor), alerts, executions and timeline."""
-        try:
-            found = await asyncio.to_thread(store.get_incident, ref)
-        except NotFound as exc:
-            return JSONResponse({"error": str(exc)}, status_code=404)
-        events = store.timeline(found.id)
-        return {**found.model_dump(mode="json"),
-                "sandbox_links": [v.kind for v in incident_links(found, events) if v.sandbox],
-                "alerts": [a.model_dump(mode="json", exclude={"raw"})
-                           for a in store.alerts_of(found.id)],
-                "executions": [e.model_dump(mode="json", exclude={"runbook_source"})
-                               for e in store.list_executions(found.id)],
-                "timeline": [e.model_dump(mode="json") for e in events]}
-
     @app.get("/metrics", response_class=Response)
     async def prometheus() -> Response:
         """Prometheus text format (every series: docs/reference/metrics.md)."""
@@ -246,6 +243,7 @@ def create_app(store: Store, config: IntakeConfig | LiveConfig,
             raise exc
         return _store_down(exc)
 
+    add_api_routes(app, store, syncing, settings.runbooks_dir, _starter(starter))
     add_slack_routes(app, store, lambda: live.current.slack_signing_secret, slack_clock,
                      live.current.config.max_body_bytes)
     return app
