@@ -41,10 +41,13 @@ class Actor:
     name: str
     via: str
     verified: bool = False
+    ref: str | None = None
 
     def stamp(self, event: TimelineEvent) -> TimelineEvent:
-        """`event` with where it came from and how sure Firelane is of who made it."""
-        event.details = {**event.details, "via": self.via, "verified": self.verified}
+        """`event` with where it came from and how sure Firelane is of who made it (and the
+        surface's own id for the person, such as a Slack user id, when it has one)."""
+        event.details = {**event.details, "via": self.via, "verified": self.verified,
+                         **({"actor_id": self.ref} if self.ref else {})}
         return event
 
 
@@ -71,7 +74,7 @@ class IncidentCommands:
     def declare(self, draft: IncidentDraft, by: Actor) -> Incident:
         """A new incident (its commander when the draft names one)."""
         return self.store.declare_incident(draft, actor=by.name, details={
-            "via": by.via, "verified": by.verified})
+            "via": by.via, "verified": by.verified, **({"actor_id": by.ref} if by.ref else {})})
 
     def _apply(self, ref: str, by: Actor, change: Callable[[Incident], TimelineEvent | str],
                via: str | None = None) -> Changed:

@@ -33,6 +33,7 @@ from flows.intake.live import LiveConfig, Snapshot
 from flows.intake.metrics import IntakeMetrics
 from flows.intake.pagerduty_follow import follow_pagerduty
 from flows.intake.readiness import PrefectCheck
+from flows.intake.slack_commands import add_slack_command_route
 from flows.intake.slack_interactions import add_slack_routes
 from flows.respond.liveness import Liveness
 from flows.respond.starter import ResponseStarter
@@ -246,4 +247,7 @@ def create_app(store: Store, config: IntakeConfig | LiveConfig,
     add_api_routes(app, store, syncing, settings.runbooks_dir, _starter(starter))
     add_slack_routes(app, store, lambda: live.current.slack_signing_secret, slack_clock,
                      live.current.config.max_body_bytes)
+    add_slack_command_route(app, store, lambda: live.current.slack_signing_secret, slack_clock,
+                            live.current.config.max_body_bytes,
+                            starter.plan if starter is not None else None, _starter(starter))
     return app
