@@ -148,8 +148,12 @@ def cmd_approve(args: argparse.Namespace, settings: Settings) -> int:
         print(f"INC-{incident.number} step {args.step}: no pending approval ({state})",
               file=sys.stderr)
         return 1
-    by = args.as_ or getpass.getuser()
-    approval, won = asyncio.run(decide(store, pending[0], not args.reject, by, args.reason))
+    token = args.token or os.environ.get("FIRELANE_API_TOKEN")
+    how, by = "cli", args.as_ or getpass.getuser()
+    if token:
+        how, by = "token", store.check_token(token, "write").owner
+    approval, won = asyncio.run(decide(store, pending[0], not args.reject, by, args.reason,
+                                       how=how))
     if not won:
         print(f"too late: {approval.step_id} was already {approval.status} by "
               f"{approval.decided_by}", file=sys.stderr)
@@ -238,7 +242,12 @@ def _parser() -> argparse.ArgumentParser:
     approve.add_argument("step")
     approve.add_argument("--reject", action="store_true")
     approve.add_argument("--reason", default="")
-    approve.add_argument("--as", dest="as_", metavar="NAME", help="who decides (default: $USER)")
+    approve.add_argument("--as", dest="as_", metavar="NAME",
+                         help="who decides (default: $USER; a claim, refused where the step "
+                         "names approvers)")
+    approve.add_argument("--token", default=None, metavar="TOKEN",
+                         help="decide as the owner of this write API token (default: "
+                         "$FIRELANE_API_TOKEN): the proof a step with approvers needs")
     approve.set_defaults(fn=cmd_approve)
     inc = sub.add_parser("incidents", help="list or show incidents")
     inc_sub = inc.add_subparsers(dest="action", required=True)

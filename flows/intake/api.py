@@ -21,7 +21,14 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 
 from firelane.commands import Actor, Changed, IncidentCommands, allowed_next
-from firelane.errors import ConfigError, InvalidTransition, NotFound, RunbookError, TokenRefused
+from firelane.errors import (
+    ApprovalRefused,
+    ConfigError,
+    InvalidTransition,
+    NotFound,
+    RunbookError,
+    TokenRefused,
+)
 from firelane.inputs import new_execution
 from firelane.links import incident_links
 from firelane.loader import find_runbook, load_runbook
@@ -61,6 +68,14 @@ class ChangeBody(BaseModel):
     commander: str | None = None
     communicator: str | None = None
     investigators: list[str] = Field(default_factory=list, description="People to add")
+
+
+class DecisionBody(BaseModel):
+    """A decision on a step waiting for approval."""
+
+    model_config = ConfigDict(extra="forbid")
+    approve: bool
+    reason: str = ""
 
 
 class NoteBody(BaseModel):
@@ -202,12 +217,39 @@ def add_api_routes(app: FastAPI, store: Store, syncing: set[asyncio.Task[int]],
         return {**incident.model_dump(mode="json"), "allowed_next": allowed_next(incident),
                 "changes": [{"changed": c.changed, "said": c.said} for c in done]}
 
+    @app.post("/api/v1/incidents/{ref}/approvals/{step}", tags=["approvals"])
+    async def approval(ref: str, step: str, body: DecisionBody, token: Writer) -> Any:
+        """Approve or reject a step waiting for approval, as the token's owner (a verified
+        decision: it counts where the step names `approvers`, if the owner is one)."""
+        return await _decide(store, ref, step, body, token)
+
     @app.post("/api/v1/incidents/{ref}/notes", status_code=201, tags=["incidents"])
     async def note(ref: str, body: NoteBody, token: Writer) -> Any:
         """Add a note to the incident's timeline."""
         by = Actor(token.owner, "api", verified=True)
         done = await asyncio.to_thread(cmds.note, ref, body.text, by)
         return {"incident": f"INC-{done.incident.number}", "said": done.said}
+
+
+async def _decide(store: Store, ref: str, step: str, body: DecisionBody,
+                  token: ApiToken) -> dict[str, Any]:
+    from flows.runs.approvals import decide
+
+    incident = await asyncio.to_thread(store.get_incident, ref)
+    pending = [a for a in await asyncio.to_thread(store.approvals_for, incident.id, step)
+               if a.status == "pending"]
+    if not pending:
+        raise NotFound(f"INC-{incident.number} step {step!r} has no pending approval")
+    try:
+        approval, won = await decide(store, pending[0], body.approve, token.owner, body.reason,
+                                     how="api")
+    except ApprovalRefused as exc:
+        raise TokenRefused(str(exc), status=403) from exc
+    if not won:
+        raise InvalidTransition(f"too late: {step} was already {approval.status} by "
+                                f"{approval.decided_by}")
+    return {"incident": f"INC-{incident.number}", "step": step, "status": approval.status,
+            "decided_by": approval.decided_by}
 
 
 def _runbook(name: str, folder: Path) -> LoadedRunbook:

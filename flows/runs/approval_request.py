@@ -94,6 +94,11 @@ class ApprovalRequest:
                 f"- No decision by {self.deadline:%Y-%m-%d %H:%M:%S} UTC: rejected "
                 "automatically, as Reject.",
                 f"- Approvers: {', '.join(self.approvers) or 'anyone'}."]
+        if self.approvers:
+            out.append("- Only a decision that proves who made it counts: the Slack buttons, "
+                       "or an approver's own API token (`firelane approve "
+                       f"{self.incident} {self.step_id} --token ...`). A decision in this "
+                       "form is refused.")
         if self.war_room or links:
             out += ["", " · ".join(x for x in (
                 f"War room: {self.war_room}" if self.war_room else "", links) if x)]
