@@ -194,6 +194,8 @@ def schema_problems(located: Located, model: type[BaseModel], errors: list[Any],
             msg = unknown_key_message(str(loc[-1]), _keys_at(model, loc[:-1]))
         elif err["type"] == "missing" and loc:
             msg = f"required key {loc[-1]!r} is missing"
+        elif err["type"] == "value_error":
+            msg = str(err["msg"]).removeprefix("Value error, ")
         else:
             msg = err["msg"]
         out.append(located.problem(where, msg))

@@ -51,12 +51,15 @@ def cmd_validate(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_lint(args: argparse.Namespace, settings: Settings) -> int:
     loaded, failed = _load_all(_files(args.paths, settings))
-    count = 0
+    hints = warnings = 0
     for rb in loaded:
         for problem in [*rb.warnings, *lint_runbook(rb)]:
-            count += 1
+            if problem.message.startswith("warning:"):
+                warnings += 1
+            else:
+                hints += 1
             print(str(problem))
-    print(f"{count} hints, {failed} invalid")
+    print(f"{warnings} warnings, {hints} hints, {failed} invalid")
     return 1 if failed else 0
 
 
