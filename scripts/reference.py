@@ -124,7 +124,16 @@ def cli_page() -> str:
         for kind, code in EXIT_CODES.items())
     lines = [_header("Command line", "the `firelane` argparse parser"),
              f"{root.description} Every command exits 0 on success and 1 on failure; a "
-             "Firelane error is one line on stderr naming what is wrong and where.\n\n"
+             "Firelane error is one line on stderr naming what is wrong and where. "
+             "`firelane --version` prints the version; `firelane -v COMMAND` also shows "
+             "Prefect's own INFO log lines, which are kept off the terminal otherwise (they "
+             "still reach the Prefect API and its UI). A command whose reader closes the pipe "
+             "(`firelane actions | head`) stops quietly with 141.\n\n"
+             "`PREFECT_API_URL` names the Prefect server. `run` and `resume` without it start "
+             "a temporary server for the run (a few seconds; it stops when they exit); "
+             "`approve`, `serve` (unless `--no-respond`), `respond`, `serve-flows`, `worker`, "
+             "`sandbox --save-blocks` and `action-items add` need a real one and say so in "
+             "one line when it is not set; no other command starts a server.\n\n"
              "`firelane run` and `firelane resume` exit with the execution's outcome, and their "
              "last line says what happened and what to do next (the execution is stored "
              "`succeeded` only for exit 0, `failed` otherwise; the Prefect flow run ends in the "

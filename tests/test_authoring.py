@@ -86,9 +86,12 @@ def test_a_misspelt_key_gives_one_error_not_a_cascade() -> None:
 
 
 def test_a_broken_step_is_reported_once_not_again_by_every_step_that_needs_it() -> None:
+    reads = "with: {message: \"{{ steps.probe.status }}\"}"
     text = H + "steps:\n  - {id: probe, uses: http.check, retries: lots}\n" \
-        "  - {id: b, uses: core.note, needs: [probe], with: {message: \"{{ steps.probe.status }}\"}}\n"
+        f"  - {{id: b, uses: core.note, needs: [probe], {reads}}}\n"
     assert [e.split(":")[0] for e in _errors(text)] == ["4 steps[0].retries"]
+    text = text.replace("id: probe", "id: Probe").replace("probe", "Probe")
+    assert [e.split(":")[0] for e in _errors(text)] == ["4 steps[0].id", "4 steps[0].retries"]
 
 
 GUARD = H + """inputs: {unhealthy: {type: boolean, default: false, description: d}}
