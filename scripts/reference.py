@@ -276,7 +276,8 @@ environment otherwise built from scratch ([Remediate with guardrails](../how-to/
 
 ## Prefect's own
 
-`PREFECT_API_URL` (set it, or each process starts a temporary Prefect server),
+`PREFECT_API_URL` (set it; without it `firelane run` and `resume` start a temporary Prefect
+server for the run, and the commands that need a real one say so: [Command line](cli.md)),
 `PREFECT_API_AUTH_STRING` (clients) and `PREFECT_SERVER_API_AUTH_STRING`,
 `PREFECT_SERVER_ENCRYPTION_KEY`, `PREFECT_API_DATABASE_CONNECTION_URL` (the server):
 [Deploy at scale](../how-to/deploy-at-scale.md). `PREFECT_CLIENT_MAX_RETRIES` bounds how long a
