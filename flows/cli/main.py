@@ -333,11 +333,11 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     try:
+        quiet_prefect(args.verbose)
         missing = prefect_missing(args)
         if missing:
             print(f"firelane: {missing}", file=sys.stderr)
             return 1
-        quiet_prefect(args.verbose)
         settings = Settings.from_env()
         load_plugins(settings)
         install_redaction()
