@@ -77,11 +77,11 @@ def _lenient_step(item: Any) -> Step | None:
         try:
             return Step.model_validate(data)
         except ValidationError as exc:
-            bad = {str(e["loc"][0]) for e in exc.errors() if e["loc"]}
-            if not bad or bad & {"id", "uses"}:
+            bad = {str(e["loc"][0]) for e in exc.errors() if e["loc"]} - {"id", "uses"}
+            if not bad:
                 return None
-            for key in bad:
-                value = data.pop(key, None)
+            for key in bad & set(data):
+                value = data.pop(key)
                 near = _near(key, _STEP_KEYS)
                 if key not in _STEP_KEYS and near is not None and near not in data:
                     data[near] = value

@@ -85,6 +85,14 @@ def test_a_misspelt_key_gives_one_error_not_a_cascade() -> None:
     assert _errors(text) == ["7 steps[1].need: unknown key 'need'; did you mean 'needs'?"]
 
 
+def test_a_misspelt_required_key_is_one_error_not_also_a_missing_one() -> None:
+    uses = H + "steps:\n  - {id: a, use: core.note, with: {message: hi}}\n" \
+        "  - {id: b, uses: core.note, needs: [a], with: {message: \"{{ steps.a.status }}\"}}\n"
+    assert _errors(uses) == ["4 steps[0].use: unknown key 'use'; did you mean 'uses'?"]
+    top = H + "step:\n  - {id: a, uses: core.note, with: {message: hi}}\n"
+    assert _errors(top) == ["3 step: unknown key 'step'; did you mean 'steps'?"]
+
+
 def test_a_broken_step_is_reported_once_not_again_by_every_step_that_needs_it() -> None:
     reads = "with: {message: \"{{ steps.probe.status }}\"}"
     text = H + "steps:\n  - {id: probe, uses: http.check, retries: lots}\n" \
