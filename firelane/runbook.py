@@ -110,8 +110,13 @@ class Step(_Strict):
     id: str = Field(json_schema_extra={"pattern": STEP_ID})
     uses: str
     with_: dict[str, Any] = Field(default_factory=dict, alias="with")
-    needs: list[str] = Field(default_factory=list)
-    if_: str | None = Field(default=None, alias="if")
+    needs: list[str] = Field(default_factory=list, description=(
+        "Earlier steps this one waits for; it is skipped when one of them failed or was "
+        "skipped, unless its if: calls always()"))
+    if_: str | None = Field(default=None, alias="if", description=(
+        "An expression over incident, inputs, steps, run; false skips the step (and the "
+        "steps that need it). always() is true and lets the step run whatever its needs did: "
+        "if: always() and steps.guard.status != 'failed'"))
     retries: int = Field(default=0, ge=0, le=20)
     retry_delay_seconds: float = Field(default=1.0, ge=0, le=3600)
     timeout_seconds: float | None = Field(default=None, gt=0, le=24 * 3600)
