@@ -119,7 +119,7 @@ def _describe(spec: ActionSpec) -> dict[str, Any]:
         defs = schema.get("$defs", {})
         return {name: {"type": type_text(prop, defs),
                        "required": name in required, "default": prop.get("default"),
-                       "description": prop.get("description", "")}
+                       "description": prop.get("description", ""), "schema": prop}
                 for name, prop in schema.get("properties", {}).items()}
 
     return {"name": spec.name, "destructive": spec.destructive, "doc": spec.doc,
@@ -147,11 +147,13 @@ def cmd_actions(args: argparse.Namespace, settings: Settings) -> int:
             continue
         print(f"{d['name']}{flag}\n\n{d['doc']}\n\ninputs:")
         for key, f in d["inputs"].items():
-            need = ", required" if f["required"] else \
-                ", optional" if f["default"] is None else f", default {json.dumps(f['default'])}"
-            supplied = " (service catalog: " + d["from_catalog"][key] + ")" \
-                if key in d["from_catalog"] else ""
-            print(_field_line(key, f, need + supplied))
+            need = ", optional" if f["default"] is None else \
+                f", default {json.dumps(f['default'])}"
+            if key in d["from_catalog"]:
+                need = f", default: the service catalog's {d['from_catalog'][key]}"
+            elif f["required"]:
+                need = ", required"
+            print(_field_line(key, f, need))
         print("outputs:")
         for key, f in d["outputs"].items():
             print(_field_line(key, f, ""))
