@@ -130,7 +130,7 @@ def cli_page() -> str:
              "still reach the Prefect API and its UI). A command whose reader closes the pipe "
              "(`firelane actions | head`) stops quietly with 141.\n\n"
              "`PREFECT_API_URL` names the Prefect server. `run` and `resume` without it start "
-             "a temporary server for the run (a few seconds; it stops when they exit); "
+             "a temporary server for the run and say so (a few seconds; it stops when they exit); "
              "`approve`, `serve` (unless `--no-respond`), `respond`, `serve-flows`, `worker`, "
              "`sandbox --save-blocks` and `action-items add` need a real one and say so in "
              "one line when it is not set; no other command starts a server.\n\n"

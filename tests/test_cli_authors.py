@@ -164,6 +164,10 @@ def test_run_without_prefect_api_url_leaves_no_server_behind(tmp_path: Path) -> 
                     "--input", "settle_seconds=0", env=env, timeout=180)
     assert out.returncode == 0, out.stderr
     assert out.stdout.splitlines()[-1].startswith("INC-1 sample-triage: succeeded")
+    assert out.stderr.splitlines() == [
+        "firelane: PREFECT_API_URL is not set: starting a temporary Prefect server for this "
+        "run (a few seconds; it stops when the run ends). Set PREFECT_API_URL to see the run "
+        "in your Prefect UI."]
     deadline = time.monotonic() + 10
     while _processes_with(env["PREFECT_HOME"]) and time.monotonic() < deadline:
         time.sleep(0.2)

@@ -33,7 +33,12 @@ from flows.cli.authoring import add_authoring_commands
 from flows.cli.automation import add_automation_command
 from flows.cli.db import add_db_command
 from flows.cli.deployments import add_deployment_commands
-from flows.cli.prefect_env import no_api_message, prefect_missing, quiet_prefect
+from flows.cli.prefect_env import (
+    no_api_message,
+    prefect_missing,
+    quiet_prefect,
+    temporary_server_note,
+)
 from flows.cli.records import add_records_commands
 from flows.cli.respond import add_respond_command
 from flows.cli.sandbox import add_sandbox_command, sandbox_for_run, summarize_sandbox
@@ -338,6 +343,9 @@ def main(argv: list[str] | None = None) -> int:
         if missing:
             print(f"firelane: {missing}", file=sys.stderr)
             return 1
+        note = temporary_server_note(args)
+        if note:
+            print(f"firelane: {note}", file=sys.stderr, flush=True)
         settings = Settings.from_env()
         load_plugins(settings)
         install_redaction()

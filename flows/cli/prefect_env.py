@@ -18,7 +18,8 @@ from __future__ import annotations
 import argparse
 import os
 
-__all__ = ["no_api_message", "prefect_missing", "quiet_prefect", "server_need"]
+__all__ = ["no_api_message", "prefect_missing", "quiet_prefect", "server_need",
+           "temporary_server_note"]
 
 EPHEMERAL_OK = frozenset({"run", "resume"})
 
@@ -67,6 +68,16 @@ def prefect_missing(args: argparse.Namespace) -> str | None:
     if args.command not in EPHEMERAL_OK:
         os.environ["PREFECT_SERVER_EPHEMERAL_ENABLED"] = "false"
     return None
+
+
+def temporary_server_note(args: argparse.Namespace) -> str | None:
+    """For `run` and `resume` without a Prefect server: one line saying why the next seconds
+    go to starting a temporary one, and how to use a real one instead."""
+    if args.command not in EPHEMERAL_OK or getattr(args, "plan", False) or _api_url_set():
+        return None
+    return ("PREFECT_API_URL is not set: starting a temporary Prefect server for this run "
+            "(a few seconds; it stops when the run ends). Set PREFECT_API_URL to see the run "
+            "in your Prefect UI.")
 
 
 def quiet_prefect(verbose: bool) -> None:
