@@ -1,12 +1,18 @@
 """Runbook validation: every problem at once, each with file, line and path.
 
 Checks, in the order an author meets them: YAML hazards; the schema (unknown keys with a "did
-you mean", types, required keys); step ids; `uses` names a registered action; `needs` names
-earlier steps (so there are no cycles); templates compile, read only the four roots, only
-declared inputs and only steps this step (transitively) needs; literal `with:` values fit the
-action's `Inputs` model and required inputs are present unless the service catalog supplies
-them; `approval` only on destructive actions. Warnings: destructive actions without approval in
-a runbook that matches SEV1 incidents. Never contacts Prefect or any integration.
+you mean", types, required keys, input defaults that fit their type); step ids; `uses` names a
+registered action; `needs` names earlier steps (so there are no cycles); templates compile,
+read only the four roots, only declared inputs, only steps this step (transitively) needs and
+only outputs their actions declare; literal `with:` values fit the action's `Inputs` model and
+required inputs are present unless the service catalog supplies them; `approval` only on
+destructive actions. An unknown name gets the closest known one. Warnings: destructive actions
+without approval in a runbook that matches SEV1 incidents. Never contacts Prefect or any
+integration.
+
+One mistake, one error: after the schema has reported a step's bad key, the later checks read
+the step as its author meant it (`_lenient_step`), and leave out errors that only name a step
+that could not be read at all.
 """
 
 from __future__ import annotations
