@@ -57,6 +57,24 @@ def _every_action(parser: argparse.ArgumentParser, name: str) -> Iterator[tuple[
             yield f"{name} {'/'.join(action.option_strings) or action.dest}", action.help or ""
 
 
+def test_lint_warns_of_the_skip_trap(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    runbook = tmp_path / "guard.yaml"
+    runbook.write_text("""# yaml-language-server: $schema=./runbook.schema.json
+version: 1
+name: guard
+description: d
+steps:
+  - {id: diagnose, uses: core.note, with: {message: looked}}
+  - {id: guard, uses: core.fail, needs: [diagnose], if: "incident.severity == 'SEV1'"}
+  - {id: resolve, uses: core.note, needs: [guard], with: {message: resolved}}
+""")
+    assert main(["lint", str(runbook)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[-1] == "1 warning, 1 hint, 0 invalid"
+    assert any(line.startswith(f"{runbook}:7 steps[1].if: warning: guard is a guard") and
+               "(resolve)" in line for line in lines), lines
+
+
 def test_every_command_and_option_has_help() -> None:
     missing = [where for where, text in _every_action(_parser(), "firelane") if not text]
     assert missing == []

@@ -60,7 +60,8 @@ def cmd_lint(args: argparse.Namespace, settings: Settings) -> int:
             else:
                 hints += 1
             print(str(problem))
-    print(f"{warnings} warnings, {hints} hints, {failed} invalid")
+    print(f"{warnings} warning{'s' * (warnings != 1)}, {hints} hint{'s' * (hints != 1)}, "
+          f"{failed} invalid")
     return 1 if failed else 0
 
 

@@ -38,6 +38,10 @@ def server_need(args: argparse.Namespace) -> str | None:
         return "firelane sandbox --save-blocks"
     if command == "action-items" and args.action == "add":
         return "firelane action-items add"
+    if command == "incidents" and args.action == "status" and args.report \
+            and args.to in ("resolved", "closed"):
+        return f"firelane incidents status {args.to} (its report is a Prefect flow run; " \
+            "--no-report skips it)"
     return None
 
 
