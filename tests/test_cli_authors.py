@@ -141,7 +141,10 @@ def test_action_summaries_are_whole_sentences(capsys: pytest.CaptureFixture[str]
 
 
 @pytest.mark.parametrize("argv", [["respond"], ["serve", "--port", "0"], ["serve-flows"],
-                                  ["approve", "INC-1", "rollback"]])
+                                  ["approve", "INC-1", "rollback"], ["worker"],
+                                  ["sandbox", "--save-blocks", "sb"],
+                                  ["action-items", "add", "INC-1", "write the postmortem"],
+                                  ["incidents", "status", "INC-1", "resolved"]])
 def test_without_prefect_api_url_a_command_that_needs_it_says_so_in_one_line(
         tmp_path: Path, argv: list[str]) -> None:
     started = time.monotonic()
