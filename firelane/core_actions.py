@@ -80,7 +80,10 @@ class FailOutputs(BaseModel):
 async def fail(inputs: FailInputs, ctx: ActionContext) -> FailOutputs:
     """Fail the step with a message: stop a runbook on a condition, or rehearse failure paths.
 
-    Example: `{uses: core.fail, if: "inputs.service == 'db'", with: {message: "manual only"}}`
+    Example: `{id: guard, uses: core.fail, if: "inputs.service == 'db'", with: {message:
+    "manual only"}}`. When the condition is false the guard is skipped, and so is every step
+    that needs it: give the step after it `if: always() and steps.guard.status != 'failed'`
+    (`firelane lint` warns when a guard would skip the rest).
     """
     if inputs.attempts == 0 or ctx.attempt <= inputs.attempts:
         raise ActionError(inputs.message)

@@ -124,7 +124,17 @@ def cli_page() -> str:
         for kind, code in EXIT_CODES.items())
     lines = [_header("Command line", "the `firelane` argparse parser"),
              f"{root.description} Every command exits 0 on success and 1 on failure; a "
-             "Firelane error is one line on stderr naming what is wrong and where.\n\n"
+             "Firelane error is one line on stderr naming what is wrong and where. "
+             "`firelane --version` prints the version; `firelane -v COMMAND` also shows "
+             "Prefect's own INFO log lines, which are kept off the terminal otherwise (they "
+             "still reach the Prefect API and its UI). A command whose reader closes the pipe "
+             "(`firelane actions | head`) stops quietly with 141.\n\n"
+             "`PREFECT_API_URL` names the Prefect server. `run` and `resume` without it start "
+             "a temporary server for the run and say so (a few seconds; it stops when they exit); "
+             "`approve`, `serve` (unless `--no-respond`), `respond`, `serve-flows`, `worker`, "
+             "`sandbox --save-blocks`, `action-items add` and `incidents status` to resolved or "
+             "closed with its report need a real one and say so in "
+             "one line when it is not set; no other command starts a server.\n\n"
              "`firelane run` and `firelane resume` exit with the execution's outcome, and their "
              "last line says what happened and what to do next (the execution is stored "
              "`succeeded` only for exit 0, `failed` otherwise; the Prefect flow run ends in the "
@@ -267,7 +277,8 @@ environment otherwise built from scratch ([Remediate with guardrails](../how-to/
 
 ## Prefect's own
 
-`PREFECT_API_URL` (set it, or each process starts a temporary Prefect server),
+`PREFECT_API_URL` (set it; without it `firelane run` and `resume` start a temporary Prefect
+server for the run, and the commands that need a real one say so: [Command line](cli.md)),
 `PREFECT_API_AUTH_STRING` (clients) and `PREFECT_SERVER_API_AUTH_STRING`,
 `PREFECT_SERVER_ENCRYPTION_KEY`, `PREFECT_API_DATABASE_CONNECTION_URL` (the server):
 [Deploy at scale](../how-to/deploy-at-scale.md). `PREFECT_CLIENT_MAX_RETRIES` bounds how long a

@@ -14,6 +14,7 @@ import json
 import os
 import sys
 from collections.abc import Callable
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,12 @@ from flows.cli.automation import add_automation_command
 from flows.cli.db import add_db_command
 from flows.cli.deployments import add_deployment_commands
 from flows.cli.incident_verbs import add_declare_command, add_incident_verbs, sync_now
+from flows.cli.prefect_env import (
+    no_api_message,
+    prefect_missing,
+    quiet_prefect,
+    temporary_server_note,
+)
 from flows.cli.records import add_records_commands
 from flows.cli.respond import add_respond_command
 from flows.cli.sandbox import add_sandbox_command, sandbox_for_run, summarize_sandbox
@@ -173,6 +180,20 @@ def _incident_dict(store: Store, incident: Incident, full: bool) -> dict[str, An
     return data
 
 
+def _print_incidents(found: list[Incident], status: str | None) -> None:
+    if not found:
+        print(f"no {status} incidents" if status else
+              "no incidents yet (declare one with `firelane run RUNBOOK --incident FILE`, or "
+              "send an alert to `firelane serve`)")
+        return
+    print(f"{'INCIDENT':<9} {'SEV':<4} {'STATUS':<12} {'DECLARED (UTC)':<16} "
+          f"{'UPDATED (UTC)':<16} {'SERVICE':<16} TITLE")
+    for i in found:
+        print(f"{f'INC-{i.number}':<9} {i.severity:<4} {i.status:<12} "
+              f"{i.created_at:%Y-%m-%d %H:%M} {i.updated_at:%Y-%m-%d %H:%M} {i.service:<16} "
+              f"{i.title}")
+
+
 def cmd_incidents(args: argparse.Namespace, settings: Settings) -> int:
     store = open_store(settings.database_url)
     if args.action == "status":
@@ -195,8 +216,8 @@ def cmd_incidents(args: argparse.Namespace, settings: Settings) -> int:
         found = store.list_incidents(status=status, limit=args.limit)
         if args.json:
             print(json.dumps([_incident_dict(store, i, False) for i in found], indent=2))
-        for i in [] if args.json else found:
-            print(f"INC-{i.number:<5} {i.severity} {i.status:<13} {i.service:<16} {i.title}")
+        else:
+            _print_incidents(found, args.status)
         return 0
     incident = store.get_incident(args.ref)
     data = _incident_dict(store, incident, True)
@@ -219,6 +240,10 @@ def cmd_incidents(args: argparse.Namespace, settings: Settings) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="firelane", description=__doc__.splitlines()[0])
+    p.add_argument("--version", action="version", version=f"firelane {_version()}",
+                   help="print Firelane's version and exit")
+    p.add_argument("-v", "--verbose", action="store_true",
+                   help="also show Prefect's own INFO log lines (hidden by default)")
     sub = p.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run a runbook for a new incident")
     run.add_argument("runbook", help="runbook name (in FIRELANE_RUNBOOKS_DIR) or file path")
@@ -235,13 +260,14 @@ def _parser() -> argparse.ArgumentParser:
                             "(interrupted, crashed, or waiting with nobody running it)")
     resume.add_argument("execution", help="execution id, or INC-12 / 12 / the incident id "
                         "(its one unfinished execution)")
-    resume.add_argument("--json", action="store_true")
+    resume.add_argument("--json", action="store_true", help="machine-readable output")
     resume.set_defaults(fn=cmd_resume)
     approve = sub.add_parser("approve", help="approve (or --reject) a step waiting for approval")
     approve.add_argument("incident", help="INC-12, 12 or the incident id")
-    approve.add_argument("step")
-    approve.add_argument("--reject", action="store_true")
-    approve.add_argument("--reason", default="")
+    approve.add_argument("step", help="the step id waiting for approval")
+    approve.add_argument("--reject", action="store_true", help="reject instead of approving")
+    approve.add_argument("--reason", default="", help="why (on the timeline and in the war "
+                         "room)")
     approve.add_argument("--as", dest="as_", metavar="NAME",
                          help="who decides (default: $USER; a claim, refused where the step "
                          "names approvers)")
@@ -251,18 +277,20 @@ def _parser() -> argparse.ArgumentParser:
     approve.set_defaults(fn=cmd_approve)
     inc = sub.add_parser("incidents", help="list or show incidents")
     inc_sub = inc.add_subparsers(dest="action", required=True)
-    lst = inc_sub.add_parser("list")
-    lst.add_argument("--status", choices=[s.value for s in IncidentStatus])
-    lst.add_argument("--limit", type=int, default=50)
-    lst.add_argument("--json", action="store_true")
-    show = inc_sub.add_parser("show")
+    lst = inc_sub.add_parser("list", help="incidents, newest first")
+    lst.add_argument("--status", choices=[s.value for s in IncidentStatus],
+                     help="only incidents in this status")
+    lst.add_argument("--limit", type=int, default=50, help="at most this many (default 50)")
+    lst.add_argument("--json", action="store_true", help="machine-readable output")
+    show = inc_sub.add_parser("show", help="one incident: links, executions, timeline")
     show.add_argument("ref", help="INC-12, 12 or the incident id")
-    show.add_argument("--json", action="store_true")
+    show.add_argument("--json", action="store_true", help="machine-readable output")
     status = inc_sub.add_parser("status", help="acknowledge, mitigate, resolve, close, reopen; "
                                 "resolving runs the timeline report and postmortem draft")
     status.add_argument("ref", help="INC-12, 12 or the incident id")
-    status.add_argument("to", choices=[s.value for s in IncidentStatus])
-    status.add_argument("--reason", default="")
+    status.add_argument("to", choices=[s.value for s in IncidentStatus],
+                        help="the new status")
+    status.add_argument("--reason", default="", help="why (on the timeline)")
     status.add_argument("--as", dest="as_", metavar="NAME", help="who (default: $USER)")
     status.add_argument("--tz", default="UTC", help="time zone of the report")
     status.add_argument("--no-report", dest="report", action="store_false",
@@ -291,20 +319,51 @@ def _log_role(args: argparse.Namespace) -> str | None:
     return _LOG_ROLES.get(args.command)
 
 
+def _version() -> str:
+    try:
+        return version("firelane")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the `firelane` console script."""
+    """Entry point of the `firelane` console script.
+
+    Without `PREFECT_API_URL`, a command that needs a Prefect server says so in one line
+    instead of starting a temporary one; Prefect's INFO lines stay off the terminal unless
+    `-v` (they still reach the Prefect API and its UI). A reader that closes the pipe
+    (`| head`) ends the command quietly with 141, as a shell tool killed by SIGPIPE would.
+    """
     args = _parser().parse_args(argv)
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     try:
+        quiet_prefect(args.verbose)
+        missing = prefect_missing(args)
+        if missing:
+            print(f"firelane: {missing}", file=sys.stderr)
+            return 1
+        note = temporary_server_note(args)
+        if note:
+            print(f"firelane: {note}", file=sys.stderr, flush=True)
         settings = Settings.from_env()
         load_plugins(settings)
         install_redaction()
         with logging_for(_log_role(args), settings):
             code: int = args.fn(args, settings)
+        sys.stdout.flush()
         return code
     except FirelaneError as exc:
         print(f"firelane: {exc}", file=sys.stderr)
         return 1
+    except ValueError as exc:
+        if not str(exc).startswith("No Prefect API URL provided"):
+            raise
+        print(f"firelane: {no_api_message(f'firelane {args.command}')}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
 
 
 if __name__ == "__main__":
