@@ -235,7 +235,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--input", action="append", metavar="KEY=VALUE", help="runbook input")
     run.add_argument("--plan", action="store_true", help="print the plan; run nothing")
     run.add_argument("--dry-run", action="store_true",
-                     help="run, but destructive actions only report what they would do")
+                     help="run, but change nothing outside: read-only steps run, every "
+                     "other step reports what it would do or send")
     run.add_argument("--sandbox", action="store_true",
                      help="point integrations at the embedded sandbox")
     run.add_argument("--json", action="store_true", help="machine-readable output")
