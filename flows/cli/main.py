@@ -26,6 +26,7 @@ from firelane.loader import find_runbook, load_runbook
 from firelane.logs import logging_for
 from firelane.models import Incident, IncidentDraft, IncidentStatus
 from firelane.redaction import install as install_redaction
+from firelane.run_marks import DRY_RUN, SANDBOX, describe_marks
 from firelane.settings import Settings
 from firelane.store import Store, open_store
 from flows.cli.authoring import add_authoring_commands
@@ -155,8 +156,11 @@ def cmd_approve(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _incident_dict(store: Store, incident: Incident, full: bool) -> dict[str, Any]:
+def _incident_dict(store: Store, incident: Incident, full: bool,
+                   marks: tuple[str, ...] | None = None) -> dict[str, Any]:
     data = incident.model_dump(mode="json")
+    data["marks"] = list(marks if marks is not None
+                         else store.run_marks([incident.id])[incident.id])
     if full:
         data["executions"] = [e.model_dump(mode="json", exclude={"runbook_source"})
                               for e in store.list_executions(incident.id)]
@@ -202,17 +206,21 @@ def cmd_incidents(args: argparse.Namespace, settings: Settings) -> int:
     if args.action == "list":
         status = IncidentStatus(args.status) if args.status else None
         found = store.list_incidents(status=status, limit=args.limit)
+        marks = store.run_marks([i.id for i in found])
         if args.json:
-            print(json.dumps([_incident_dict(store, i, False) for i in found], indent=2))
+            print(json.dumps([_incident_dict(store, i, False, marks[i.id]) for i in found],
+                             indent=2))
         for i in [] if args.json else found:
-            print(f"INC-{i.number:<5} {i.severity} {i.status:<13} {i.service:<16} {i.title}")
+            print(f"INC-{i.number:<5} {i.severity} {i.status:<13} {i.service:<16} {i.title}"
+                  + (f"  {describe_marks(marks[i.id])}" if marks[i.id] else ""))
         return 0
     incident = store.get_incident(args.ref)
     data = _incident_dict(store, incident, True)
     if args.json:
         print(json.dumps(data, indent=2))
         return 0
-    print(f"INC-{incident.number} [{incident.severity}] {incident.title}\n"
+    print(f"INC-{incident.number} [{incident.severity}] {incident.title}"
+          + (f"  {describe_marks(data['marks'])}" if data["marks"] else "") + "\n"
           f"  status {incident.status} · service {incident.service} · "
           f"commander {incident.commander or '-'}")
     views = incident_links(incident, store.timeline(incident.id))
@@ -220,7 +228,9 @@ def cmd_incidents(args: argparse.Namespace, settings: Settings) -> int:
     for view in views:
         print(f"    {view.title:<18} {view.url}" + ("  (sandbox)" if view.sandbox else ""))
     for ex in data["executions"]:
-        print(f"  execution {ex['id']} {ex['runbook_name']} {ex['status']}")
+        print(f"  execution {ex['id']} {ex['runbook_name']} {ex['status']}"
+              + "".join(f" ({m})" for m, on in ((DRY_RUN, ex["dry_run"]),
+                                                 (SANDBOX, ex["sandbox"])) if on))
     for ev in data["timeline"]:
         print(f"  {ev['at'][:23]}  {ev['kind']:<20} {ev['summary']}")
     return 0

@@ -227,6 +227,7 @@ def create_app(store: Store, config: IntakeConfig | LiveConfig,
         events = store.timeline(found.id)
         return {**found.model_dump(mode="json"),
                 "sandbox_links": [v.kind for v in incident_links(found, events) if v.sandbox],
+                "marks": list(store.run_marks([found.id])[found.id]),
                 "alerts": [a.model_dump(mode="json", exclude={"raw"})
                            for a in store.alerts_of(found.id)],
                 "executions": [e.model_dump(mode="json", exclude={"runbook_source"})
