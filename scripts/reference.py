@@ -198,7 +198,8 @@ def actions_page() -> str:
            "**read-only** actions change nothing anywhere, so they run for real in a dry run "
            "and no guardrail (approval, service lock, rate limit, kill switch) holds them; "
            "any other action (coordination) is not called in a dry run unless `--sandbox` is "
-           "given too: it records what it would have sent; **pages** marks an action that wakes a human; **link: kind** marks one whose output "
+           "given too: it records what it would have sent; **pages** marks an action that "
+           "wakes a human; **link: kind** marks one whose output "
            "`url` is recorded on the incident's links ([Incident links]"
            "(../explanation/incident-links.md)). Plugins (`FIRELANE_PLUGINS`) add "
            "their own; `firelane actions` lists what is registered where it runs.", "",
