@@ -81,6 +81,8 @@ def test_dry_run_runs_read_only_steps_and_calls_no_vendor(fl_store: Store) -> No
     rc = prepare(fl_store, DISK.replace("guardrails: {max_runs_per_hour: 1}\n", "") % {
         "tag": "dry"} + """  - {id: follow, uses: test.effect, needs: [announce],
      with: {name: "after {{ steps.announce.outputs.name }} {{ steps.announce.outputs.created }}"}}
+  - {id: look, uses: shell.check, needs: [announce],
+     with: {argv: [df, "{{ steps.announce.outputs.name }}"]}}
 """, dry_run=True)
     result = asyncio.run(run_runbook_result(rc.execution.id))
     assert result["status"] == "succeeded", statuses(rc)
@@ -95,6 +97,9 @@ def test_dry_run_runs_read_only_steps_and_calls_no_vendor(fl_store: Store) -> No
     assert follow["would_send"]["name"] == "after dry-run-name False", \
         "a step reading a step that did not act reads plain, marked placeholders"
     assert (records["fix"].outputs or {})["dry_run"] is True
+    look = records["look"].outputs or {}
+    assert look["dry_run"] is True and look["would_send"]["argv"] == ["df", "dry-run-name"], \
+        "a read-only step fed a placeholder is not run against an object that does not exist"
     assert effects() == [], "a dry run makes no outward side effect"
     kinds = [e.kind for e in fl_store.timeline(rc.incident.id) if e.step_id == "announce"]
     assert "step.dry_run" in kinds

@@ -1,6 +1,7 @@
 """What a step does in a dry run: a dry run makes no outward side effect at all.
 
-- A read-only action (diagnostics, status reads) runs for real: its outputs are real evidence.
+- A read-only action (diagnostics, status reads) runs for real: its outputs are real evidence
+  (unless its inputs hold a placeholder: then, like coordination, it only records them).
 - A destructive action is called with `dry_run` set and reports what it would do (every
   remediation action supports it).
 - Any other action (coordination: tickets, pages, channels, messages, bridges) is not called:
@@ -37,13 +38,27 @@ class DryMode(enum.Enum):
     SIMULATED = "simulated"
 
 
-def dry_mode(execution: Execution, spec: ActionSpec) -> DryMode:
-    """The mode of a step of `spec` in `execution` (see the module docstring)."""
-    if not execution.dry_run or spec.read_only:
+def dry_mode(execution: Execution, spec: ActionSpec, would_send: dict[str, Any]) -> DryMode:
+    """The mode of a step of `spec` in `execution` (see the module docstring). A read-only
+    step whose inputs hold a placeholder (it reads a step that did not act) is not run: it
+    would look for an object that does not exist."""
+    if not execution.dry_run:
         return DryMode.REAL
+    if spec.read_only:
+        return DryMode.SIMULATED if _holds_placeholder(would_send) else DryMode.REAL
     if spec.destructive:
         return DryMode.ACTION_DRY_RUN
     return DryMode.REAL if execution.sandbox else DryMode.SIMULATED
+
+
+def _holds_placeholder(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.startswith(f"{DRY_RUN_MARK}-") or f" {DRY_RUN_MARK}-" in value
+    if isinstance(value, list):
+        return any(_holds_placeholder(v) for v in value)
+    if isinstance(value, dict):
+        return any(_holds_placeholder(v) for v in value.values())
+    return False
 
 
 def _placeholder(annotation: Any, name: str) -> Any:

@@ -173,8 +173,8 @@ async def _simulate(rc: RunContext, step: Step, spec: ActionSpec, would_send: di
 
 async def _run_attempts(rc: RunContext, step: Step, spec: ActionSpec, inputs: BaseModel,
                         events: list[TimelineEvent]) -> StepRecord:
-    mode = dry_mode(rc.execution, spec)
     would_send = inputs.model_dump(mode="json", by_alias=True)
+    mode = dry_mode(rc.execution, spec, would_send)
     if mode is DryMode.SIMULATED:
         return await _simulate(rc, step, spec, would_send, events)
     dry_run = mode is DryMode.ACTION_DRY_RUN
