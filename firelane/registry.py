@@ -112,13 +112,6 @@ class ActionSpec:
     link_field: str = "url"
     read_only: bool = False
 
-    @property
-    def kind(self) -> str:
-        """`destructive`, `read-only` or `coordination` (talks to people and their tools)."""
-        if self.destructive:
-            return "destructive"
-        return "read-only" if self.read_only else "coordination"
-
     def link_url(self, outputs: dict[str, Any] | None) -> str | None:
         """The URL this action's outputs link to, when it declares a link and made one."""
         if self.link is None or not outputs:
