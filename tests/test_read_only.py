@@ -31,7 +31,7 @@ shell: {read_only: [df]}
 steps:
   - {id: disk, uses: shell.check, with: {argv: [df, -P, /]}}
   - {id: announce, uses: test.effect, needs: [disk],
-     with: {name: "df exit {{ steps.disk.outputs.exit_code }} %(tag)s"}}
+     with: {name: "{{ steps.disk.outputs.stdout.splitlines()[0].split()[0] }} %(tag)s"}}
   - {id: fix, uses: test.change, needs: [announce], with: {name: "fix %(tag)s"}}
 """
 
@@ -54,7 +54,7 @@ def test_shell_check_runs_under_the_kill_switch(fl_store: Store) -> None:
     assert {k: v.status.value for k, v in records.items()} == {
         "disk": "succeeded", "announce": "succeeded", "fix": "skipped"}
     assert "Filesystem" in str((records["disk"].outputs or {})["stdout"])
-    assert [n for _, n in effects()] == ["df exit 0 paused"]
+    assert [n for _, n in effects()] == ["Filesystem paused"]
     outcome = result["outcome"]
     assert isinstance(outcome, dict)
     assert (outcome["kind"], outcome["guardrail"]) == ("blocked", "kill_switch")
@@ -73,7 +73,7 @@ def test_shell_check_runs_under_the_rate_limit_and_the_stop_is_not_a_success(
     assert second["status"] == "failed"
     outcome = second["outcome"]
     assert isinstance(outcome, dict) and outcome["kind"] == "blocked"
-    assert [n for _, n in effects()] == ["df exit 0 first", "fix first", "df exit 0 second"]
+    assert [n for _, n in effects()] == ["Filesystem first", "fix first", "Filesystem second"]
 
 
 def test_dry_run_runs_read_only_steps_and_calls_no_vendor(fl_store: Store) -> None:
@@ -91,7 +91,7 @@ def test_dry_run_runs_read_only_steps_and_calls_no_vendor(fl_store: Store) -> No
     assert disk["exit_code"] == 0 and "Filesystem" in disk["stdout"] and not disk["dry_run"]
     announce = records["announce"].outputs or {}
     assert announce["dry_run"] is True
-    assert announce["would_send"] == {"name": "df exit 0 dry", "before_seconds": 0.0,
+    assert announce["would_send"] == {"name": "Filesystem dry", "before_seconds": 0.0,
                                       "after_seconds": 0.0}
     follow = records["follow"].outputs or {}
     assert follow["would_send"]["name"] == "after dry-run-name False", \
