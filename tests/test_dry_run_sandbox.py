@@ -106,6 +106,15 @@ def _run(store: Store, sandboxed: bool) -> tuple[str, str, dict[str, dict[str, o
     return str(result["status"]), incident.id, outputs
 
 
+async def _flow_run_name(flow_run_id: str) -> str:
+    from uuid import UUID
+
+    from prefect import get_client
+
+    async with get_client() as client:
+        return (await client.read_flow_run(UUID(flow_run_id))).name
+
+
 def test_dry_run_of_the_rollback_runbook_contacts_no_vendor(
         setup: Store, sandbox: Sandbox, health: Health, releases: Path,
         capsys: pytest.CaptureFixture[str]) -> None:
@@ -156,6 +165,9 @@ def test_dry_run_with_sandbox_exercises_the_coordination_for_real(
     assert steps["rollback"]["dry_run"] is True, "the sandbox does not make remediation real"
     assert (releases / "current").readlink() == Path("releases") / "r2"
     number = setup.get_incident(incident_id).number
+    [execution] = setup.list_executions(incident_id)
+    assert asyncio.run(_flow_run_name(str(execution.flow_run_id))) == \
+        f"INC-{number} · web-5xx-rollback · DRY RUN · SANDBOX"
     assert main(["incidents", "show", str(number)]) == 0
     shown = capsys.readouterr().out
     assert shown.splitlines()[0].endswith("[DRY RUN · SANDBOX]")
