@@ -194,3 +194,19 @@ def test_placeholders_follow_the_output_model() -> None:
     ShellOutputs.model_validate(shell)
     ticket = placeholder_outputs(get_action("jira.create_issue").outputs)
     get_action("jira.create_issue").outputs.model_validate(ticket)
+
+
+def test_dry_run_tells_slack_nothing_and_says_so(fl_store: Store,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FIRELANE_PAGE_FAILURE_CHANNEL", "C0ALARMS")
+    rc = prepare(fl_store, """version: 1
+name: t
+steps:
+  - {id: stop, uses: core.fail, with: {message: "not today"}}
+""", dry_run=True)
+    result = asyncio.run(run_runbook_result(rc.execution.id))
+    assert result["status"] == "failed"
+    kinds = [e.kind for e in fl_store.timeline(rc.incident.id)]
+    assert "notice.dry_run" in kinds and "notice.failed" not in kinds
+    [held] = [e for e in fl_store.timeline(rc.incident.id) if e.kind == "notice.dry_run"]
+    assert held.details["channels"] == ["C0ALARMS"] and "not today" in held.details["text"]

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-from firelane.models import StepStatus
+from firelane.models import StepStatus, TimelineEvent
 from firelane.registry import ActionContext, call_action
 from firelane.runbook import Step
 from flows.engine.context import RunContext
@@ -56,9 +56,14 @@ async def _notify(rc: RunContext, text: str,
                   context: Callable[[str], ActionContext]) -> tuple[list[str], dict[str, str]]:
     notified: list[str] = []
     failures: dict[str, str] = {}
+    channels = list(dict.fromkeys(c for c in (rc.alarm_channel, war_room_channel(rc)) if c))
     if quiet(rc):
+        await asyncio.to_thread(rc.store.append_events, [TimelineEvent(
+            incident_id=rc.incident.id, kind="notice.dry_run", source="runbook",
+            execution_id=rc.execution.id, summary="Slack notice not sent (dry run)",
+            details={"text": text, "channels": channels})])
         return notified, failures
-    for channel in dict.fromkeys(c for c in (rc.alarm_channel, war_room_channel(rc)) if c):
+    for channel in channels:
         problem = await _post(context(channel), channel, text)
         if problem is None:
             notified.append(channel)

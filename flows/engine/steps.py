@@ -164,7 +164,8 @@ async def _attempt(spec: ActionSpec, inputs: BaseModel, ctx: ActionContext,
 
 async def _simulate(rc: RunContext, step: Step, spec: ActionSpec, would_send: dict[str, Any],
                     events: list[TimelineEvent]) -> StepRecord:
-    """A coordination step in a dry run without the sandbox: record what it would have sent."""
+    """A step that does not act in this dry run (`flows.engine.dry_run`): record what it
+    would have sent and placeholder outputs, so the steps that read it still render."""
     outputs = mark_dry_run(placeholder_outputs(spec.outputs), would_send)
     events = [*events, rc.event(step, "step.dry_run", f"{step.id} not run (dry run): would "
                                 f"call {step.uses}", uses=step.uses, would_send=would_send)]
