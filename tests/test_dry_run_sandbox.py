@@ -147,6 +147,9 @@ def test_dry_run_of_the_rollback_runbook_contacts_no_vendor(
     report = capsys.readouterr().out
     assert report.startswith(f"# INC-{incident.number} [SEV1] web 5xx above 20% [DRY RUN]")
     assert "not a real incident" in report
+    assert main(["timeline", str(incident.number), "--format", "html", "--offline"]) == 0
+    html = capsys.readouterr().out
+    assert "[DRY RUN]</title>" in html and '<span class="sandbox">dry run</span>' in html
 
 
 def test_dry_run_with_sandbox_exercises_the_coordination_for_real(
