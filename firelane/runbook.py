@@ -28,6 +28,9 @@ __all__ = [
 ]
 
 STEP_ID = r"^[a-z][a-z0-9_]*$"
+COMMAND_RUNNERS = frozenset({"sh", "bash", "dash", "zsh", "ksh", "fish", "env", "sudo", "su",
+                             "doas", "xargs", "nohup", "timeout", "nice", "ssh", "python",
+                             "python3", "perl", "ruby", "node", "busybox", "find"})
 RUNBOOK_NAME = r"^[a-z][a-z0-9-]*$"
 
 
@@ -83,10 +86,26 @@ class ApprovalSpec(_Strict):
 
 class ShellPolicy(_Strict):
     """What `shell.run` may start in this runbook: argv[0] must equal one of `allow` exactly,
-    and only the variables named in `env` reach the command's environment."""
+    and only the variables named in `env` reach the command's environment. `read_only` lists
+    the diagnostics `shell.check` may start (`df`, `du`, `curl`): commands the author vouches
+    change nothing, so they run under dry runs, the kill switch and the rate limit."""
 
     allow: list[str] = Field(default_factory=list)
+    read_only: list[str] = Field(default_factory=list, description=(
+        "Executables shell.check may run (argv[0] exactly): diagnostics that change nothing"))
     env: list[str] = Field(default_factory=list)
+
+    @field_validator("read_only")
+    @classmethod
+    def _diagnostics(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if not name.strip() or name != name.strip():
+                raise ValueError(f"{name!r} is not an executable name (argv[0], exactly as "
+                                 "shell.check steps write it)")
+            if name.rsplit("/", 1)[-1] in COMMAND_RUNNERS:
+                raise ValueError(f"{name!r} runs other commands, so it cannot be read-only; "
+                                 "list the diagnostic itself (df, du, curl)")
+        return value
 
 
 class Guardrails(_Strict):

@@ -27,6 +27,7 @@ from firelane.errors import FirelaneError, Problem
 from firelane.models import Severity
 from firelane.registry import ActionSpec, get_action
 from firelane.runbook import Runbook, Step
+from firelane.shell_policy import shell_problems
 from firelane.templating import (
     CONDITION_FUNCTIONS,
     ROOTS,
@@ -320,6 +321,8 @@ def validate_source(text: str, path: str = "<string>") -> Report:
     checker.step_list("steps", main, set(), set())
     checker.step_list("on_failure", after, main_ids, main_ids)
     errors += checker.errors
+    if runbook is not None:
+        errors += shell_problems(located, runbook)
     errors.sort(key=lambda p: (p.line or 0, p.path))
     if errors or runbook is None:
         return Report(None, errors)

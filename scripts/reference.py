@@ -205,7 +205,11 @@ def actions_page() -> str:
            "What a step can `uses:`: every action bundled with Firelane, with the inputs its "
            "`with:` takes and the outputs later steps read as `steps.<id>.outputs`. "
            "**Destructive** actions only report in a dry run and may need an approval; "
-           "**pages** marks an action that wakes a human; **link: kind** marks one whose output "
+           "**read-only** actions change nothing anywhere, so they run for real in a dry run "
+           "and no guardrail (approval, service lock, rate limit, kill switch) holds them; "
+           "any other action (coordination) is not called in a dry run unless `--sandbox` is "
+           "given too: it records what it would have sent; **pages** marks an action that "
+           "wakes a human; **link: kind** marks one whose output "
            "`url` is recorded on the incident's links ([Incident links]"
            "(../explanation/incident-links.md)). Plugins (`FIRELANE_PLUGINS`) add "
            "their own; `firelane actions` lists what is registered where it runs.", "",
@@ -214,7 +218,8 @@ def actions_page() -> str:
             for n, s in specs.items()]
     out.append("")
     for name, spec in specs.items():
-        flags = [f for f, on in (("destructive", spec.destructive), ("pages", spec.pages),
+        flags = [f for f, on in (("destructive", spec.destructive),
+                                 ("read-only", spec.read_only), ("pages", spec.pages),
                                  (f"link: {spec.link}", spec.link is not None)) if on]
         out += [f"## {name}", ""]
         if flags:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -25,6 +25,7 @@ from firelane.models import (
     utcnow,
 )
 from firelane.redaction import redact, redact_value
+from firelane.run_marks import marks_of
 from firelane.store.base import StoreBase, aware
 from firelane.store.lifecycle import insert_sync, sync_for
 from firelane.store.notify import notify_work
@@ -128,6 +129,19 @@ class IncidentOps(StoreBase):
         (None: nothing changed, nothing recorded); with `via`, a status change also records
         the lifecycle sync that brings its page and ticket in step, in the same transaction."""
         return self._mutate(ref, change, via)
+
+    def run_marks(self, incident_ids: Sequence[str]) -> dict[str, tuple[str, ...]]:
+        """Per incident, the marks (`dry run`, `sandbox`) every one of its executions
+        carries (`firelane.run_marks`); listings show them beside the incident."""
+        if not incident_ids:
+            return {}
+        query = select(executions.c.incident_id, executions.c.dry_run, executions.c.sandbox
+                       ).where(executions.c.incident_id.in_(list(incident_ids)))
+        runs: dict[str, list[tuple[bool, bool]]] = {i: [] for i in incident_ids}
+        with self.tx(write=False) as conn:
+            for row in conn.execute(query):
+                runs[row.incident_id].append((bool(row.dry_run), bool(row.sandbox)))
+        return {i: marks_of(flags) for i, flags in runs.items()}
 
     def _mutate(self, ref: str, change: Callable[[Incident], TimelineEvent | None],
                 via: str | None = None) -> Incident:

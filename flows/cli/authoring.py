@@ -123,8 +123,8 @@ def _describe(spec: ActionSpec) -> dict[str, Any]:
                        "description": prop.get("description", ""), "schema": prop}
                 for name, prop in schema.get("properties", {}).items()}
 
-    return {"name": spec.name, "destructive": spec.destructive, "doc": spec.doc,
-            "summary": summary_of(spec.doc), "inputs": fields(spec.inputs),
+    return {"name": spec.name, "destructive": spec.destructive, "read_only": spec.read_only,
+            "doc": spec.doc, "summary": summary_of(spec.doc), "inputs": fields(spec.inputs),
             "outputs": fields(spec.outputs), "from_catalog": spec.catalog_fields()}
 
 
@@ -140,7 +140,8 @@ def cmd_actions(args: argparse.Namespace, settings: Settings) -> int:
         print(json.dumps(described, indent=2, default=str))
         return 0
     for d in described:
-        flag = "  DESTRUCTIVE (dry_run, approval)" if d["destructive"] else ""
+        flag = "  DESTRUCTIVE (dry_run, approval)" if d["destructive"] else \
+            "  READ-ONLY (runs in dry runs, no guardrail)" if d["read_only"] else ""
         if not args.name:
             print(textwrap.fill(f"{d['summary']}{flag}", width=100,
                                 initial_indent=f"{d['name']:<28}", subsequent_indent=" " * 28,

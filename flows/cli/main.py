@@ -28,6 +28,7 @@ from firelane.loader import find_runbook, load_runbook
 from firelane.logs import logging_for
 from firelane.models import Incident, IncidentDraft, IncidentStatus
 from firelane.redaction import install as install_redaction
+from firelane.run_marks import DRY_RUN, SANDBOX, describe_marks
 from firelane.settings import Settings
 from firelane.store import Store, open_store
 from flows.cli.authoring import add_authoring_commands
@@ -169,8 +170,11 @@ def cmd_approve(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _incident_dict(store: Store, incident: Incident, full: bool) -> dict[str, Any]:
+def _incident_dict(store: Store, incident: Incident, full: bool,
+                   marks: tuple[str, ...] | None = None) -> dict[str, Any]:
     data = incident.model_dump(mode="json")
+    data["marks"] = list(marks if marks is not None
+                         else store.run_marks([incident.id])[incident.id])
     if full:
         data["executions"] = [e.model_dump(mode="json", exclude={"runbook_source"})
                               for e in store.list_executions(incident.id)]
@@ -180,10 +184,11 @@ def _incident_dict(store: Store, incident: Incident, full: bool) -> dict[str, An
     return data
 
 
-def _print_incidents(found: list[Incident], status: str | None) -> None:
+def _print_incidents(found: list[Incident], status: str | None,
+                     marks: dict[str, tuple[str, ...]]) -> None:
     if not found:
         print(f"no {status} incidents" if status else
-              "no incidents yet (declare one with `firelane run RUNBOOK --incident FILE`, or "
+              "no incidents yet (declare one with `firelane declare`, or "
               "send an alert to `firelane serve`)")
         return
     print(f"{'INCIDENT':<9} {'SEV':<4} {'STATUS':<12} {'DECLARED (UTC)':<16} "
@@ -191,7 +196,7 @@ def _print_incidents(found: list[Incident], status: str | None) -> None:
     for i in found:
         print(f"{f'INC-{i.number}':<9} {i.severity:<4} {i.status:<12} "
               f"{i.created_at:%Y-%m-%d %H:%M} {i.updated_at:%Y-%m-%d %H:%M} {i.service:<16} "
-              f"{i.title}")
+              f"{i.title}" + (f"  {describe_marks(marks[i.id])}" if marks.get(i.id) else ""))
 
 
 def cmd_incidents(args: argparse.Namespace, settings: Settings) -> int:
@@ -214,17 +219,20 @@ def cmd_incidents(args: argparse.Namespace, settings: Settings) -> int:
     if args.action == "list":
         status = IncidentStatus(args.status) if args.status else None
         found = store.list_incidents(status=status, limit=args.limit)
+        marks = store.run_marks([i.id for i in found])
         if args.json:
-            print(json.dumps([_incident_dict(store, i, False) for i in found], indent=2))
+            print(json.dumps([_incident_dict(store, i, False, marks[i.id]) for i in found],
+                             indent=2))
         else:
-            _print_incidents(found, args.status)
+            _print_incidents(found, args.status, marks)
         return 0
     incident = store.get_incident(args.ref)
     data = _incident_dict(store, incident, True)
     if args.json:
         print(json.dumps(data, indent=2))
         return 0
-    print(f"INC-{incident.number} [{incident.severity}] {incident.title}\n"
+    print(f"INC-{incident.number} [{incident.severity}] {incident.title}"
+          + (f"  {describe_marks(data['marks'])}" if data["marks"] else "") + "\n"
           f"  status {incident.status} · service {incident.service} · "
           f"commander {incident.commander or '-'}")
     views = incident_links(incident, store.timeline(incident.id))
@@ -232,7 +240,9 @@ def cmd_incidents(args: argparse.Namespace, settings: Settings) -> int:
     for view in views:
         print(f"    {view.title:<18} {view.url}" + ("  (sandbox)" if view.sandbox else ""))
     for ex in data["executions"]:
-        print(f"  execution {ex['id']} {ex['runbook_name']} {ex['status']}")
+        print(f"  execution {ex['id']} {ex['runbook_name']} {ex['status']}"
+              + "".join(f" ({m})" for m, on in ((DRY_RUN, ex["dry_run"]),
+                                                 (SANDBOX, ex["sandbox"])) if on))
     for ev in data["timeline"]:
         print(f"  {ev['at'][:23]}  {ev['kind']:<20} {ev['summary']}")
     return 0
@@ -251,7 +261,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--input", action="append", metavar="KEY=VALUE", help="runbook input")
     run.add_argument("--plan", action="store_true", help="print the plan; run nothing")
     run.add_argument("--dry-run", action="store_true",
-                     help="run, but destructive actions only report what they would do")
+                     help="run, but change nothing outside: read-only steps run, every "
+                     "other step reports what it would do or send")
     run.add_argument("--sandbox", action="store_true",
                      help="point integrations at the embedded sandbox")
     run.add_argument("--json", action="store_true", help="machine-readable output")

@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from firelane.run_marks import describe_marks
 from firelane.settings import Settings
 from firelane.store import open_store
 from firelane.timeparse import parse_time
@@ -27,8 +28,10 @@ def _timeline(args: argparse.Namespace, settings: Settings) -> int:
         text = json.dumps([e.model_dump(mode="json") for e in report.entries], indent=2)
     elif args.format == "text":
         tz = zone(args.tz)
-        text = "\n".join(f"{e.at.astimezone(tz):%Y-%m-%d %H:%M:%S}  {e.source:<9} "
-                         f"{'*' if e.key else ' '} {e.summary}" for e in report.entries)
+        head = [f"INC-{inc.number} {describe_marks(report.marks)}: not a real incident"] \
+            if report.marks else []
+        text = "\n".join(head + [f"{e.at.astimezone(tz):%Y-%m-%d %H:%M:%S}  {e.source:<9} "
+                         f"{'*' if e.key else ' '} {e.summary}" for e in report.entries])
     else:
         text = render(report, args.format)
     if args.output:

@@ -90,6 +90,7 @@ def incident_view(store: Store, found: Incident) -> dict[str, Any]:
     events = store.timeline(found.id)
     return {**found.model_dump(mode="json"),
             "sandbox_links": [v.kind for v in incident_links(found, events) if v.sandbox],
+            "marks": list(store.run_marks([found.id])[found.id]),
             "alerts": [a.model_dump(mode="json", exclude={"raw"})
                        for a in store.alerts_of(found.id)],
             "executions": [e.model_dump(mode="json", exclude={"runbook_source"})
