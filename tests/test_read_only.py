@@ -7,6 +7,7 @@ and enforced at run time; `--plan` and `firelane actions` say READ-ONLY. Real pa
 from __future__ import annotations
 
 import asyncio
+import re
 
 import pytest
 
@@ -171,7 +172,8 @@ def test_plan_and_actions_say_read_only(capsys: pytest.CaptureFixture[str]) -> N
     assert "READ-ONLY" in lines["disk_before"] and "READ-ONLY" in lines["disk_after"]
     assert "DESTRUCTIVE" in lines["clean"] and "READ-ONLY" not in lines["clean"]
     assert main(["actions"]) == 0
-    listing = {line.split()[0]: line for line in capsys.readouterr().out.splitlines() if line}
+    entries = re.split(r"\n(?=\S)", capsys.readouterr().out.strip())
+    listing = {entry.split()[0]: " ".join(entry.split()) for entry in entries}
     assert "READ-ONLY" in listing["shell.check"] and "READ-ONLY" in listing["http.check"]
     assert "READ-ONLY" not in listing["shell.run"]
     assert get_action("pagerduty.find_incident").read_only
