@@ -7,6 +7,7 @@ created and upgraded by Alembic migrations (`Store.migrate()`).
 import threading
 
 from firelane.store.alerts import Accepted
+from firelane.store.events import LIFECYCLE_KINDS, EventOps
 from firelane.store.guardrails import Pause
 from firelane.store.health import Health
 from firelane.store.ledger import Claim, ClaimOutcome, StepRecord, idempotency_key
@@ -22,10 +23,10 @@ from firelane.store.outage import (
 )
 from firelane.store.processes import LiveProcess
 from firelane.store.tables import metadata
-from firelane.store.tokens import SCOPES, ApiToken, TokenOps
+from firelane.store.tokens import SCOPES, ApiToken
 
 
-class Store(TokenOps):
+class Store(EventOps):
     """The whole store. `Store(url).migrate()` makes it ready to use."""
 
 
@@ -55,6 +56,7 @@ def shared_store(url: str) -> Store:
 
 
 __all__ = [
+    "LIFECYCLE_KINDS",
     "SCOPES",
     "WORK_CHANNEL",
     "Accepted",

@@ -36,6 +36,7 @@ from firelane.models import ExecutionStatus, utcnow
 from firelane.settings import Settings, worker_identity
 from firelane.store import Store, ride_out, store_call
 from flows.engine.lifecycle import sync_forever
+from flows.respond.events import relay_forever
 from flows.respond.fast_path import run_flow_in_thread, run_in_flow_thread, run_with_fast_path
 from flows.respond.liveness import Liveness
 from flows.respond.run_mode import ROLES, RunMode
@@ -113,6 +114,8 @@ async def respond_forever(store: Store, settings: Settings, stop: asyncio.Event,
     stopping = asyncio.create_task(stop.wait())
     reports = asyncio.create_task(report_resolved(store, stop)) if role == "flows" else None
     syncs = asyncio.create_task(sync_forever(store, stop)) if role != "flows" else None
+    events = asyncio.create_task(relay_forever(store, stop)) \
+        if role in ("flows", "all") else None
     takeover = PageTakeover(store, settings)
     try:
         while not stop.is_set():
@@ -155,6 +158,8 @@ async def respond_forever(store: Store, settings: Settings, stop: asyncio.Event,
             reports.cancel()
         if syncs is not None:
             syncs.cancel()
+        if events is not None:
+            events.cancel()
         wake.close()
     return started
 

@@ -1,0 +1,36 @@
+"""Incident lifecycle events as they were recorded, for the Prefect event relay
+(`flows.respond.events`): each change once, with the incident it belongs to."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+
+from firelane.models import Incident, TimelineEvent
+from firelane.store.incidents import _event, _incident
+from firelane.store.tables import incidents, timeline_events
+from firelane.store.tokens import TokenOps
+
+__all__ = ["LIFECYCLE_KINDS", "EventOps"]
+
+LIFECYCLE_KINDS = ("incident.declared", "incident.status", "incident.reopened",
+                   "incident.severity", "incident.role", "incident.note")
+
+
+class EventOps(TokenOps):
+    """Reads for the event relay."""
+
+    def lifecycle_since(self, since: datetime, limit: int = 500,
+                        ) -> list[tuple[TimelineEvent, Incident]]:
+        """Lifecycle events (`LIFECYCLE_KINDS`) recorded at or after `since`, oldest first,
+        each with its incident as it is now."""
+        query = (select(timeline_events).where(timeline_events.c.kind.in_(LIFECYCLE_KINDS),
+                                               timeline_events.c.at >= since)
+                 .order_by(timeline_events.c.at).limit(limit))
+        with self.tx(write=False) as conn:
+            events = [_event(row) for row in conn.execute(query)]
+            ids = sorted({e.incident_id for e in events})
+            found = {row.id: _incident(row) for row in conn.execute(
+                select(incidents).where(incidents.c.id.in_(ids)))} if ids else {}
+        return [(e, found[e.incident_id]) for e in events if e.incident_id in found]
