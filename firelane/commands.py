@@ -17,6 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from firelane.errors import ConfigError
+from firelane.inputs import new_execution
+from firelane.matching import newly_matching
 from firelane.models import (
     ALLOWED_TRANSITIONS,
     Incident,
@@ -26,6 +28,7 @@ from firelane.models import (
     Severity,
     TimelineEvent,
 )
+from firelane.runbook import LoadedRunbook
 from firelane.store import Store
 
 __all__ = ["NOTE_MAX", "OPEN_STATUSES", "Actor", "Changed", "IncidentCommands", "allowed_next"]
@@ -53,11 +56,14 @@ class Actor:
 
 @dataclass(frozen=True)
 class Changed:
-    """The incident after a command, and whether the command changed anything."""
+    """The incident after a command, whether the command changed anything, and the runbooks
+    it queued for the responders (a severity change that a runbook's `match:` now fits)."""
 
     incident: Incident
     changed: bool
     said: str
+    queued: tuple[str, ...] = ()
+    executions: tuple[str, ...] = ()
 
 
 class IncidentCommands:
@@ -68,8 +74,18 @@ class IncidentCommands:
         >>> cmds.acknowledge("INC-7", Actor("alice", "cli"))
     """
 
-    def __init__(self, store: Store) -> None:
-        self.store = store
+    def __init__(self, store: Store,
+                 runbooks: list[LoadedRunbook] | Callable[[], list[LoadedRunbook]] | None = None,
+                 sandbox: bool = False, for_responder: bool = True) -> None:
+        self.store, self.sandbox, self.for_responder = store, sandbox, for_responder
+        self._runbooks = runbooks
+
+    @property
+    def runbooks(self) -> list[LoadedRunbook]:
+        """The runbooks a severity change may start (read at each change: a reloaded set
+        counts at once)."""
+        found = self._runbooks() if callable(self._runbooks) else self._runbooks
+        return list(found or [])
 
     def declare(self, draft: IncidentDraft, by: Actor) -> Incident:
         """A new incident (its commander when the draft names one)."""
@@ -113,16 +129,33 @@ class IncidentCommands:
         return self._apply(ref, by, change, via=by.via)
 
     def set_severity(self, ref: str, to: Severity, by: Actor, reason: str = "") -> Changed:
-        """Raise or lower the severity, with the reason on the timeline."""
+        """Raise or lower the severity, with the reason on the timeline; queue, for the
+        responders, each runbook whose `match:` fits the new severity and did not fit the old
+        (once per incident and runbook)."""
+        before: list[Severity] = []
+
         def change(incident: Incident) -> TimelineEvent | str:
             if incident.severity is to:
                 return f"INC-{incident.number} is already {to}"
+            before[:] = [incident.severity]
             event = incident.change_severity(to, by.name)
             if reason:
                 event.summary += f" ({reason})"
                 event.details = {**event.details, "reason": reason}
             return event
-        return self._apply(ref, by, change)
+        done = self._apply(ref, by, change)
+        if not done.changed or not before:
+            return done
+        ran = {e.runbook_name for e in self.store.list_executions(done.incident.id)}
+        queued, ids = [], []
+        for loaded in newly_matching(self.runbooks, done.incident, before[0]):
+            if loaded.runbook.name not in ran:
+                ids.append(self.store.create_execution(new_execution(
+                    loaded, done.incident, {}, sandbox=self.sandbox,
+                    for_responder=self.for_responder)).id)
+                queued.append(loaded.runbook.name)
+        said = done.said + (f"; started {', '.join(queued)}" if queued else "")
+        return Changed(done.incident, True, said, tuple(queued), tuple(ids))
 
     def assign(self, ref: str, role: Role, person: str, by: Actor) -> Changed:
         """Name the commander or communicator (replacing), or add an investigator."""

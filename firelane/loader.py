@@ -9,7 +9,7 @@ from firelane.errors import FirelaneError, RunbookError, RunbookValidationError
 from firelane.runbook import LoadedRunbook
 from firelane.validation import validate_source
 
-__all__ = ["find_runbook", "load_runbook", "parse_runbook", "parse_snapshot"]
+__all__ = ["find_runbook", "load_runbook", "load_valid_runbooks", "parse_runbook", "parse_snapshot"]
 
 
 def parse_runbook(text: str, path: str = "<string>") -> LoadedRunbook:
@@ -61,3 +61,15 @@ def find_runbook(name_or_path: str, runbooks_dir: Path) -> Path:
             continue
     raise RunbookError(f"no runbook named {name_or_path!r} in {runbooks_dir}/ "
                        "(give a path, or set FIRELANE_RUNBOOKS_DIR)")
+
+
+def load_valid_runbooks(folder: Path) -> tuple[list[LoadedRunbook], list[str]]:
+    """Every runbook in `folder` that loads, and one line per file that does not (so one bad
+    file never stops the others from being matched)."""
+    loaded, problems = [], []
+    for path in sorted(folder.glob("*.y*ml")) if folder.is_dir() else []:
+        try:
+            loaded.append(load_runbook(path))
+        except FirelaneError as exc:
+            problems.append(f"{path}: {str(exc).splitlines()[0]}")
+    return loaded, problems

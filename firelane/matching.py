@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from firelane.models import Alert
+from firelane.models import Alert, Incident, Severity
 from firelane.runbook import LoadedRunbook
 
-__all__ = ["match_runbook"]
+__all__ = ["match_runbook", "newly_matching"]
 
 
 def match_runbook(runbooks: list[LoadedRunbook], alert: Alert,
@@ -26,3 +26,22 @@ def match_runbook(runbooks: list[LoadedRunbook], alert: Alert,
     if fitting:
         return max(fitting, key=lambda pair: pair[0])[1]
     return next((r for r in runbooks if r.runbook.name == default), None)
+
+
+def newly_matching(runbooks: list[LoadedRunbook], incident: Incident,
+                   before: Severity) -> list[LoadedRunbook]:
+    """Runbooks whose `match:` names severities and fits `incident` at its severity now but
+    did not at `before` (its labels and service fitting both times): what a severity change
+    starts, e.g. an upgrade to SEV1 that pages more people."""
+    out = []
+    for loaded in runbooks:
+        match = loaded.runbook.match
+        if match is None or not match.severity:
+            continue
+        if any(incident.labels.get(k) != v for k, v in match.labels.items()):
+            continue
+        if match.services and incident.service not in match.services:
+            continue
+        if incident.severity in match.severity and before not in match.severity:
+            out.append(loaded)
+    return out

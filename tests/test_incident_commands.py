@@ -157,3 +157,16 @@ def test_two_people_changing_severity_at_once_both_land_in_order(firelane_env: s
     assert changes[0].details["from"] == "SEV2"
     assert changes[1].details["from"] == changes[0].details["to"], "applied one after the other"
     assert incident.severity.value == changes[1].details["to"], "the later one wins"
+
+
+def test_cli_severity_upgrade_queues_newly_matching_runbooks_once(
+        firelane_env: str, capsys: pytest.CaptureFixture[str]) -> None:
+    store = open_store(firelane_env)
+    ref = _incident(store, "checkout 5xx", Severity.SEV3)
+    assert main(["incidents", "severity", ref, "SEV2", "--as", "ann"]) == 0
+    assert "Severity SEV3 → SEV2; started declare-incident" in capsys.readouterr().out
+    assert main(["incidents", "severity", ref, "SEV1", "--as", "ann"]) == 0
+    assert "started" not in capsys.readouterr().out, "declare-incident fitted SEV2 already"
+    [queued] = store.list_executions(store.get_incident(ref).id)
+    assert (queued.runbook_name, queued.status) == ("declare-incident", "pending"), \
+        "left for the responders"

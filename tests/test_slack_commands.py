@@ -231,3 +231,43 @@ def test_a_slow_store_cannot_break_slacks_deadline(
                        "text": "INC-1: Incident acknowledged by @ann via slack; @ann is "
                                "commander"}]
     assert store.get_incident("INC-1").status == "acknowledged"
+
+
+ESCALATE = """version: 1
+name: sev1-escalate
+description: An upgrade to SEV1 pages the service's leadership too.
+match:
+  severity: [SEV1]
+credentials: {pagerduty: default}
+steps:
+  - id: page_leads
+    uses: pagerduty.trigger
+    with: {summary: "SEV1: {{ incident.title }}"}
+"""
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_a_severity_upgrade_starts_the_runbooks_it_now_matches(
+        firelane_env: str, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch,
+        tmp_path: Path) -> None:
+    shipped = Path(__file__).resolve().parent.parent / "runbooks" / "declare-incident.yaml"
+    folder = tmp_path / "runbooks"
+    folder.mkdir()
+    (folder / "declare-incident.yaml").write_text(shipped.read_text())
+    (folder / "sev1-escalate.yaml").write_text(ESCALATE)
+    monkeypatch.setenv("FIRELANE_RUNBOOKS_DIR", str(folder))
+    store = open_store(firelane_env)
+    starter = ResponseStarter(store, Settings.from_env(), "declare-incident", sandbox=True)
+    app = _app(store, monkeypatch, starter)
+    _send(app, [_form("declare SEV2 checkout Checkout 5xx")], starter)
+    room = str(next(iter(sandbox.state.dump()["slack_channels"].values()))["id"])
+    up, again = _send(app, [_form("sev SEV1 customers cannot pay", room),
+                            _form("sev SEV2 back", room)], starter)
+    assert up["text"] == ("INC-1: Severity SEV2 → SEV1 (customers cannot pay); started "
+                          "sev1-escalate")
+    assert again["text"] == "INC-1: Severity SEV1 → SEV2 (back)"
+    _send(app, [_form("sev SEV1 worse again", room)], starter)
+    pages = [p["title"] for p in sandbox.state.dump()["pd_incidents"].values()]
+    assert len(pages) == 2 and pages.count("SEV1: Checkout 5xx") == 1, pages
+    runs = sorted(e.runbook_name for e in store.list_executions(store.get_incident("INC-1").id))
+    assert runs == ["declare-incident", "sev1-escalate"]

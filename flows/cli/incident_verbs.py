@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from firelane.commands import Actor, Changed, IncidentCommands
 from firelane.errors import ConfigError
 from firelane.inputs import new_execution
-from firelane.loader import find_runbook, load_runbook
+from firelane.loader import find_runbook, load_runbook, load_valid_runbooks
 from firelane.models import IncidentDraft, Role, Severity
 from firelane.settings import Settings
 from firelane.store import Store, open_store
@@ -100,7 +100,8 @@ def cmd_declare(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_verb(args: argparse.Namespace, settings: Settings) -> int:
     """One of ack, severity, role, note, open."""
     store = open_store(settings.database_url)
-    cmds = IncidentCommands(store)
+    cmds = IncidentCommands(store, load_valid_runbooks(settings.runbooks_dir)[0]
+                            if args.action == "severity" else None)
     if args.action == "open":
         found = cmds.open_incidents(args.limit)
         if not found:

@@ -125,13 +125,15 @@ def _error(status: int, message: str, **extra: Any) -> JSONResponse:
 
 
 def add_api_routes(app: FastAPI, store: Store, syncing: set[asyncio.Task[int]],
-                   runbooks_dir: Path, start: Callable[[str], None] | None = None) -> None:
+                   runbooks_dir: Path, start: Callable[[str], None] | None = None,
+                   commands: IncidentCommands | None = None) -> None:
     """Mount the incident API. A status change brings the page and ticket in step in the
     background (tasks kept in `syncing`; the responders' sweep takes over if this process
     dies first). Declaring with a `runbook` records a pending execution of it (from
     `runbooks_dir`) and hands it to `start` (wake the responders, or run it here); without
-    `start` this intake refuses to queue runbooks."""
-    cmds = IncidentCommands(store)
+    `start` this intake refuses to queue runbooks. `commands` (default: without runbooks)
+    says which runbooks a severity change may start; what it starts goes to `start`."""
+    cmds = commands or IncidentCommands(store)
     app.state.firelane_store = store
 
     def sync(incident_id: str) -> None:
@@ -215,6 +217,9 @@ def add_api_routes(app: FastAPI, store: Store, syncing: set[asyncio.Task[int]],
         incident = done[-1].incident
         if body.status is not None and done[0].changed:
             sync(incident.id)
+        for execution_id in (x for c in done for x in c.executions):
+            if start is not None:
+                start(execution_id)
         return {**incident.model_dump(mode="json"), "allowed_next": allowed_next(incident),
                 "changes": [{"changed": c.changed, "said": c.said} for c in done]}
 

@@ -22,6 +22,7 @@ from slack_sdk.signature import Clock
 from sqlalchemy.exc import SQLAlchemyError
 
 from firelane import audit
+from firelane.commands import IncidentCommands
 from firelane.errors import AlertRejected, StoreError
 from firelane.settings import Settings
 from firelane.store import Store, is_transient, note_reachable, note_unreachable, ping
@@ -244,10 +245,14 @@ def create_app(store: Store, config: IntakeConfig | LiveConfig,
             raise exc
         return _store_down(exc)
 
-    add_api_routes(app, store, syncing, settings.runbooks_dir, _starter(starter))
+    commands = IncidentCommands(store, (lambda: starter.runbooks) if starter is not None else None,
+                                sandbox=starter is not None and starter.sandbox,
+                                for_responder=starter is None or starter.external)
+    add_api_routes(app, store, syncing, settings.runbooks_dir, _starter(starter), commands)
     add_slack_routes(app, store, lambda: live.current.slack_signing_secret, slack_clock,
                      live.current.config.max_body_bytes)
     add_slack_command_route(app, store, lambda: live.current.slack_signing_secret, slack_clock,
                             live.current.config.max_body_bytes,
-                            starter.plan if starter is not None else None, _starter(starter))
+                            starter.plan if starter is not None else None, _starter(starter),
+                            commands)
     return app

@@ -97,9 +97,10 @@ def _person(word: str) -> str:
 class _Runner:
     """Runs one command against the store (in a worker thread)."""
 
-    def __init__(self, store: Store, plan: Planner | None,
-                 start: Callable[[str], None] | None) -> None:
-        self.store, self.cmds, self.plan, self.start = store, IncidentCommands(store), plan, start
+    def __init__(self, store: Store, plan: Planner | None, start: Callable[[str], None] | None,
+                 commands: IncidentCommands | None = None) -> None:
+        self.store, self.plan, self.start = store, plan, start
+        self.cmds = commands or IncidentCommands(store)
 
     def _ref(self, cmd: Command) -> str:
         if cmd.ref is not None:
@@ -141,6 +142,9 @@ class _Runner:
             done = self.cmds.set_status(ref, IncidentStatus.RESOLVED, by, " ".join(words))
         else:
             return False, f"I did not understand `{verb} {' '.join(words)}`.\n{HELP}"
+        for execution_id in done.executions:
+            if self.start is not None:
+                loop.call_soon_threadsafe(self.start, execution_id)
         if done.changed and verb in ("ack", "status", "resolve"):
             from flows.engine.lifecycle import drain
 
@@ -199,9 +203,11 @@ async def _post_later(url: str, work: asyncio.Future[tuple[bool, str]]) -> None:
 def add_slack_command_route(app: FastAPI, store: Store, signing_secret: SecretSource,
                             clock: Clock | None = None, max_body_bytes: int = 1 << 20,
                             plan: Planner | None = None,
-                            start: Callable[[str], None] | None = None) -> None:
-    """Mount `POST /slack/commands` (404 when no signing secret is configured)."""
-    runner = _Runner(store, plan, start)
+                            start: Callable[[str], None] | None = None,
+                            commands: IncidentCommands | None = None) -> None:
+    """Mount `POST /slack/commands` (404 when no signing secret is configured); `commands`
+    says which runbooks a severity change may start."""
+    runner = _Runner(store, plan, start, commands)
     later: set[asyncio.Task[None]] = set()
 
     @app.post("/slack/commands")

@@ -16,6 +16,7 @@ from prefect import flow, get_run_logger
 
 from firelane.commands import Actor, Changed, IncidentCommands
 from firelane.errors import ConfigError
+from firelane.loader import load_valid_runbooks
 from firelane.models import IncidentStatus, Role, Severity
 from firelane.settings import Settings
 from firelane.store import open_store
@@ -48,8 +49,9 @@ async def incident_command(incident: str, verb: Verb, value: str, by: str,
         reason: why (status and severity changes).
     """
     logger = get_run_logger()
-    store = open_store(Settings.from_env().database_url)
-    cmds = IncidentCommands(store)
+    settings = Settings.from_env()
+    store = open_store(settings.database_url)
+    cmds = IncidentCommands(store, load_valid_runbooks(settings.runbooks_dir)[0])
     actor = Actor(name=by.strip() or "prefect-ui", via="prefect-ui", verified=False)
     result = _apply(cmds, incident, Verb(verb), value.strip(), actor, reason)
     if result.changed and Verb(verb) in (Verb.ACKNOWLEDGE, Verb.STATUS):
