@@ -130,20 +130,25 @@ def test_declare_opens_a_war_room_whose_commands_act_on_its_incident(
     room = str(channel["id"])
     answers = _send(app, [_form("ack", room), _form("ack", room, "U0BOB", "bob"),
                           _form("sev SEV1 customers cannot pay", room),
-                          _form("role investigator <@U0CAROL|carol>", room),
+                          _form("role investigator <@U0BOB|bob>", room),
                           _form("note rolled back deploy 42", room),
                           _form("show", room), _form("resolve error rate normal", room)])
     assert [a["text"] for a in answers[:5]] == [
         "INC-1: Incident acknowledged by @ann via slack; @ann is commander",
         "INC-1: nothing to change (INC-1 is already acknowledged)",
         "INC-1: Severity SEV2 → SEV1 (customers cannot pay)",
-        "INC-1: carol is investigator", "INC-1: rolled back deploy 42"]
-    assert "commander @ann" in answers[5]["text"] and "investigators carol" in answers[5]["text"]
+        "INC-1: bob is investigator", "INC-1: rolled back deploy 42"]
+    assert "commander @ann" in answers[5]["text"] and "investigators bob" in answers[5]["text"]
     incident = store.get_incident("INC-1")
     assert (incident.status, incident.severity, incident.investigators) == (
-        "resolved", "SEV1", ["carol"])
+        "resolved", "SEV1", ["bob"])
     [page] = sandbox.state.dump()["pd_incidents"].values()
     assert page["status"] == "resolved", "the page follows the incident"
+    [room_now] = sandbox.state.dump()["slack_channels"].values()
+    assert room_now["topic"]["value"] == ("INC-1 [SEV1] resolved · IC @ann · investigating "
+                                          "bob · Checkout 5xx above 20%"), "the topic follows"
+    assert "U0BOB" in room_now["members"], "a named person is invited"
+    assert not [e for e in store.timeline(incident.id) if e.kind == "war_room.mirror_failed"]
     made = [e for e in store.timeline(incident.id) if e.details.get("via") == "slack"
             and e.kind.startswith("incident.")]
     assert [e.kind for e in made] == ["incident.declared", "incident.status",

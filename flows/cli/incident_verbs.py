@@ -24,7 +24,7 @@ from firelane.models import IncidentDraft, Role, Severity
 from firelane.settings import Settings
 from firelane.store import Store, open_store
 
-__all__ = ["add_declare_command", "add_incident_verbs", "sync_now"]
+__all__ = ["add_declare_command", "add_incident_verbs", "mirror_now", "sync_now"]
 
 
 def sync_now(store: Store, incident_id: str) -> str:
@@ -49,12 +49,26 @@ def _actor(args: argparse.Namespace) -> Actor:
     return Actor(name=args.as_ or getpass.getuser(), via="cli", verified=False)
 
 
-def _told(store: Store, result: Changed, sync: bool = False) -> int:
+def mirror_now(store: Store, incident_id: str, invite: list[str] | None = None) -> str:
+    """Bring the war room's topic (and members) in step now; what it says."""
+    from flows.engine.war_room import mirror_war_room
+
+    try:
+        done = asyncio.run(mirror_war_room(store, incident_id, invite))
+    except Exception as exc:
+        return f"war room not updated ({type(exc).__name__}: {exc})"
+    return "war room topic updated" if done else "no war room updated"
+
+
+def _told(store: Store, result: Changed, sync: bool = False, mirror: bool = True,
+          invite: list[str] | None = None) -> int:
     incident = result.incident
     print(f"INC-{incident.number}: {result.said}" if result.changed
           else f"INC-{incident.number}: nothing to change ({result.said})")
     if sync and result.changed:
         print(sync_now(store, incident.id))
+    if mirror and result.changed:
+        print(mirror_now(store, incident.id, invite))
     return 0
 
 
@@ -116,8 +130,9 @@ def cmd_verb(args: argparse.Namespace, settings: Settings) -> int:
     if args.action == "severity":
         return _told(store, cmds.set_severity(args.ref, Severity(args.to), by, args.reason))
     if args.action == "role":
-        return _told(store, cmds.assign(args.ref, Role(args.role), args.person, by))
-    return _told(store, cmds.note(args.ref, " ".join(args.text), by))
+        return _told(store, cmds.assign(args.ref, Role(args.role), args.person, by),
+                     invite=[args.person])
+    return _told(store, cmds.note(args.ref, " ".join(args.text), by), mirror=False)
 
 
 def _who(parser: argparse.ArgumentParser) -> None:

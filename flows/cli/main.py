@@ -35,7 +35,12 @@ from flows.cli.authoring import add_authoring_commands
 from flows.cli.automation import add_automation_command
 from flows.cli.db import add_db_command
 from flows.cli.deployments import add_deployment_commands
-from flows.cli.incident_verbs import add_declare_command, add_incident_verbs, sync_now
+from flows.cli.incident_verbs import (
+    add_declare_command,
+    add_incident_verbs,
+    mirror_now,
+    sync_now,
+)
 from flows.cli.prefect_env import (
     no_api_message,
     prefect_missing,
@@ -209,6 +214,7 @@ def cmd_incidents(args: argparse.Namespace, settings: Settings) -> int:
         print(f"INC-{changed.number} is {changed.status}")
         if result.changed:
             print(sync_now(store, changed.id))
+            print(mirror_now(store, changed.id))
         if changed.status in (IncidentStatus.RESOLVED, IncidentStatus.CLOSED) and args.report:
             from flows.runs.report import report_once
 

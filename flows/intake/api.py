@@ -136,12 +136,21 @@ def add_api_routes(app: FastAPI, store: Store, syncing: set[asyncio.Task[int]],
     cmds = commands or IncidentCommands(store)
     app.state.firelane_store = store
 
+    mirroring: set[asyncio.Task[bool]] = set()
+
     def sync(incident_id: str) -> None:
         from flows.engine.lifecycle import drain
 
         task = asyncio.create_task(drain(store, incident_id))
         syncing.add(task)
         task.add_done_callback(syncing.discard)
+
+    def mirror(incident_id: str, invite: list[str]) -> None:
+        from flows.engine.war_room import mirror_war_room
+
+        task = asyncio.create_task(mirror_war_room(store, incident_id, invite))
+        mirroring.add(task)
+        task.add_done_callback(mirroring.discard)
 
     @app.exception_handler(TokenRefused)
     async def refused(_: Request, exc: TokenRefused) -> JSONResponse:
@@ -217,6 +226,9 @@ def add_api_routes(app: FastAPI, store: Store, syncing: set[asyncio.Task[int]],
         incident = done[-1].incident
         if body.status is not None and done[0].changed:
             sync(incident.id)
+        if any(c.changed for c in done):
+            mirror(incident.id, [p for p in (body.commander, body.communicator,
+                                             *body.investigators) if p])
         for execution_id in (x for c in done for x in c.executions):
             if start is not None:
                 start(execution_id)

@@ -87,6 +87,11 @@ def parse_command(body: bytes) -> Command:
                    response_url=form.get("response_url", ""))
 
 
+def _slack_id(word: str) -> str | None:
+    found = _MENTION.match(word)
+    return found.group(1) if found else None
+
+
 def _person(word: str) -> str:
     found = _MENTION.match(word)
     if found:
@@ -116,6 +121,7 @@ class _Runner:
         by = Actor(name=f"@{cmd.user_name}" if cmd.user_name else f"slack:{cmd.user_id}",
                    via="slack", verified=True, ref=cmd.user_id)
         verb, words = cmd.verb, cmd.words
+        invite: list[str] = []
         if verb == "help":
             return False, HELP
         if verb == "list":
@@ -133,6 +139,7 @@ class _Runner:
             done = self.cmds.set_severity(ref, Severity(words[0].upper()), by, " ".join(words[1:]))
         elif verb == "role" and len(words) >= 2:
             done = self.cmds.assign(ref, Role(words[0].lower()), _person(words[1]), by)
+            invite = [_slack_id(words[1]) or _person(words[1])]
         elif verb == "note" and words:
             done = self.cmds.note(ref, " ".join(words), by)
         elif verb == "status" and words:
@@ -149,6 +156,11 @@ class _Runner:
             from flows.engine.lifecycle import drain
 
             asyncio.run_coroutine_threadsafe(drain(self.store, done.incident.id), loop)
+        if done.changed and verb != "note":
+            from flows.engine.war_room import mirror_war_room
+
+            asyncio.run_coroutine_threadsafe(
+                mirror_war_room(self.store, done.incident.id, invite), loop)
         number = done.incident.number
         return done.changed, (f"INC-{number}: {done.said}" if done.changed
                               else f"INC-{number}: nothing to change ({done.said})")

@@ -58,6 +58,11 @@ async def incident_command(incident: str, verb: Verb, value: str, by: str,
         from flows.engine.lifecycle import drain
 
         await drain(store, result.incident.id)
+    if result.changed and Verb(verb) is not Verb.NOTE:
+        from flows.engine.war_room import mirror_war_room
+
+        person = value.partition(" ")[2] if Verb(verb) is Verb.ROLE else ""
+        await mirror_war_room(store, result.incident.id, [person] if person else None)
     told = f"INC-{result.incident.number}: " + (
         result.said if result.changed else f"nothing to change ({result.said})")
     logger.info(told)
