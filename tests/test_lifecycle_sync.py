@@ -187,6 +187,8 @@ def test_pagerduty_webhook_moves_the_incident_that_paged_once(
     asyncio.run(drain(store))
     assert [i.number for i in store.list_incidents()] == [incident.number]
     assert store.get_incident(incident.id).status is IncidentStatus.RESOLVED
+    assert store.get_incident(incident.id).commander == "Bob Oncall", \
+        "the first to acknowledge, here or at PagerDuty, becomes commander"
     assert _changes(store, incident.id) == [("acknowledged", "pagerduty", "Bob Oncall"),
                                             ("resolved", "pagerduty", "Bob Oncall")]
     [page], issues = _vendors(sandbox)

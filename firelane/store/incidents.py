@@ -170,7 +170,8 @@ class IncidentOps(StoreBase):
                       at: datetime | None = None) -> Incident | None:
         """Take a status change that happened at a vendor (PagerDuty acknowledged or resolved
         the page): moved and recorded once, None when the incident is already there or past
-        it (our own change coming back, or a repeated webhook)."""
+        it (our own change coming back, or a repeated webhook). The first to acknowledge
+        becomes commander unless one is set, as with Firelane's own acknowledgement."""
         rank = list(IncidentStatus)
         current = self.get_incident(ref)
         if current.status is to or rank.index(current.status) > rank.index(to):
@@ -180,6 +181,10 @@ class IncidentOps(StoreBase):
             if incident.status is to or rank.index(incident.status) > rank.index(to):
                 return None
             event = incident.transition(to, actor, f"at {via}", via)
+            if to is IncidentStatus.ACKNOWLEDGED and incident.commander is None and actor:
+                incident.commander = actor
+                event.summary += f"; {actor} is commander"
+                event.details = {**event.details, "commander": actor}
             if at is not None:
                 event.at = at
             return event
