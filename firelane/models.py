@@ -165,6 +165,9 @@ class IncidentDraft(BaseModel):
     labels: dict[str, str] = Field(default_factory=dict)
     description: str = ""
     commander: str | None = None
+    private: bool = Field(default=False, description=(
+        "A security incident: its channel is private and it is left out of listings for "
+        "tokens and channels without access"))
 
     @model_validator(mode="before")
     @classmethod
@@ -197,6 +200,7 @@ class Incident(BaseModel):
     reopened: int = 0
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
+    private: bool = False
 
     def transition(self, to: IncidentStatus, actor: str | None = None,
                    reason: str = "", via: str = "firelane") -> TimelineEvent:

@@ -171,3 +171,31 @@ def test_tokens_cli_shows_once_lists_and_revokes(
     with store.tx(write=False) as conn:
         stored = conn.execute(api_tokens.select()).one()
     assert token.split("_")[-1] not in str(tuple(stored)), "only a hash is stored"
+
+
+def test_private_incidents_are_invisible_without_private_access(
+        api: tuple[Store, str, str]) -> None:
+    store, reader, writer = api
+    secret, _ = store.create_token("secops", "write", "sam", private_access=True)
+    public = store.declare_incident(IncidentDraft(title="t", severity=Severity.SEV2,
+                                                  service="web"))
+    refused, made = _call(store, [
+        ("POST", "/api/v1/incidents", writer, {"title": "credential leak", "severity": "SEV1",
+                                               "service": "auth", "private": True}),
+        ("POST", "/api/v1/incidents", secret, {"title": "credential leak", "severity": "SEV1",
+                                               "service": "auth", "private": True})])
+    assert refused.status_code == 403 and "no private access" in refused.json()["error"]
+    assert made.status_code == 201 and made.json()["private"] is True
+    ref = f"/api/v1/incidents/INC-{made.json()['number']}"
+    hidden = _call(store, [("GET", "/api/v1/incidents", reader, None),
+                           ("GET", ref, reader, None), ("GET", "/incidents/INC-2", reader, None),
+                           ("PATCH", ref, writer, {"severity": "SEV2"}),
+                           ("POST", f"{ref}/notes", writer, {"text": "hi"})])
+    assert [i["number"] for i in hidden[0].json()["incidents"]] == [public.number]
+    assert [a.status_code for a in hidden[1:]] == [404] * 4
+    assert all("INC-2" in a.json()["error"] and "private" not in a.json()["error"]
+               for a in hidden[1:]), "not even its existence is told"
+    seen = _call(store, [("GET", "/api/v1/incidents", secret, None), ("GET", ref, secret, None)])
+    assert [i["number"] for i in seen[0].json()["incidents"]] == [2, 1]
+    assert seen[1].json()["title"] == "credential leak"
+    assert store.get_incident("INC-2").severity == "SEV1", "the refused change did nothing"

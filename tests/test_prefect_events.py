@@ -113,3 +113,17 @@ def test_documented_trigger_runs_its_deployment_once_for_its_service(firelane_en
     time.sleep(2.0)
     runs = _api("/flow_runs/filter", {"flow_runs": {"deployment_id": {"any_": [deployment_id]}}})
     assert [r["parameters"] for r in runs] == [{"incident": f"INC-{mine.number}"}]
+
+
+def test_a_private_incident_event_says_only_that_it_changed() -> None:
+    from firelane.models import Incident, TimelineEvent
+    from flows.respond.events import prefect_event
+
+    incident = Incident(title="credential leak", severity=Severity.SEV1, service="auth",
+                        private=True, number=4)
+    event = TimelineEvent(incident_id=incident.id, kind="incident.declared", actor="sam",
+                          summary="INC-4 declared: [SEV1] credential leak",
+                          details={"service": "auth"})
+    spec = prefect_event(event, incident, ["declare-incident"])
+    assert spec is not None and spec["payload"] == {"private": True, "actor": "sam"}
+    assert "credential leak" not in str(spec)

@@ -276,3 +276,24 @@ def test_a_severity_upgrade_starts_the_runbooks_it_now_matches(
     assert len(pages) == 2 and pages.count("SEV1: Checkout 5xx") == 1, pages
     runs = sorted(e.runbook_name for e in store.list_executions(store.get_incident("INC-1").id))
     assert runs == ["declare-incident", "sev1-escalate"]
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_a_private_incident_has_a_private_room_and_stays_out_of_sight(
+        firelane_env: str, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = open_store(firelane_env)
+    store.declare_incident(IncidentDraft(title="cdn slow", severity=Severity.SEV3,
+                                         service="cdn"))
+    starter = ResponseStarter(store, Settings.from_env(), "declare-incident", sandbox=True)
+    app = _app(store, monkeypatch, starter)
+    [declared] = _send(app, [_form("declare private SEV1 auth Credential leak")], starter)
+    assert declared["text"].startswith("Private INC-2 declared by @ann")
+    assert "Credential leak" not in declared["text"], "the answer is seen in a public channel"
+    [room] = [c for c in sandbox.state.dump()["slack_channels"].values()
+              if c["name"].startswith("inc-2-")]
+    assert room["is_private"] is True
+    listed, outside, inside = _send(app, [_form("list"), _form("ack INC-2"),
+                                          _form("ack INC-2", str(room["id"]))], starter)
+    assert listed["text"] == "INC-1 [SEV3] declared · cdn · cdn slow"
+    assert outside["text"].startswith("Not done: no incident 'INC-2' here")
+    assert inside["text"].startswith("INC-2: Incident acknowledged by @ann")

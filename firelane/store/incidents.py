@@ -67,7 +67,8 @@ class IncidentOps(StoreBase):
         number = (conn.execute(select(func.max(incidents.c.number))).scalar() or 0) + 1
         incident = Incident(number=number, title=draft.title, severity=draft.severity,
                             service=draft.service, labels=draft.labels,
-                            description=draft.description, commander=draft.commander)
+                            description=draft.description, commander=draft.commander,
+                            private=draft.private)
         conn.execute(insert(incidents), incident.model_dump(mode="python"))
         self._insert_events(conn, [TimelineEvent(
             incident_id=incident.id, kind="incident.declared", actor=actor,
@@ -107,10 +108,11 @@ class IncidentOps(StoreBase):
 
     def find_incidents(self, statuses: list[IncidentStatus] | None = None,
                        severity: Severity | None = None, service: str | None = None,
-                       limit: int = 50, offset: int = 0,
-                       by_severity: bool = False) -> list[Incident]:
+                       limit: int = 50, offset: int = 0, by_severity: bool = False,
+                       include_private: bool = True) -> list[Incident]:
         """Incidents matching every filter given: newest first, or (`by_severity`) the most
-        severe first and then the oldest, the order an incident commander compares them in."""
+        severe first and then the oldest, the order an incident commander compares them in;
+        private incidents only with `include_private`."""
         order = [incidents.c.severity, incidents.c.number] if by_severity \
             else [incidents.c.number.desc()]
         query = select(incidents).order_by(*order).limit(limit).offset(offset)
@@ -120,6 +122,8 @@ class IncidentOps(StoreBase):
             query = query.where(incidents.c.severity == severity.value)
         if service is not None:
             query = query.where(incidents.c.service == service)
+        if not include_private:
+            query = query.where(incidents.c.private.is_(False))
         with self.tx(write=False) as conn:
             return [_incident(r) for r in conn.execute(query)]
 

@@ -60,6 +60,7 @@ incidents = Table(
     Column("reopened", Integer, nullable=False, default=0),
     Column("created_at", TS, nullable=False),
     Column("updated_at", TS, nullable=False),
+    Column("private", Boolean, nullable=False, default=False, server_default=false()),
 )
 
 alerts = Table(
@@ -273,4 +274,5 @@ api_tokens = Table(
     Column("expires_at", TS),
     Column("last_used_at", TS),
     Column("revoked_at", TS),
+    Column("private_access", Boolean, nullable=False, default=False, server_default=false()),
 )

@@ -49,6 +49,7 @@ class ApiToken:
     expires_at: datetime | None
     last_used_at: datetime | None
     revoked_at: datetime | None
+    private_access: bool = False
 
     def allows(self, scope: Scope) -> bool:
         """A `write` token may also read."""
@@ -71,8 +72,10 @@ class TokenOps(SyncOps):
     """Make, list, revoke and check API tokens."""
 
     def create_token(self, name: str, scope: str, owner: str,
-                     expires_in: timedelta | None = None) -> tuple[str, ApiToken]:
-        """A new token: (the token text, shown once; its record)."""
+                     expires_in: timedelta | None = None,
+                     private_access: bool = False) -> tuple[str, ApiToken]:
+        """A new token: (the token text, shown once; its record). Only a token with
+        `private_access` sees private (security) incidents."""
         if not _NAME.match(name):
             raise ConfigError(f"token name {name!r}: use letters, digits, '.', '_' or '-' "
                               "(at most 100), starting with a letter or digit")
@@ -85,7 +88,7 @@ class TokenOps(SyncOps):
         row = {"id": token_id, "name": name, "scope": scope, "owner": owner.strip(),
                "secret_hash": _hash(secret), "created_at": now,
                "expires_at": now + expires_in if expires_in is not None else None,
-               "last_used_at": None, "revoked_at": None}
+               "last_used_at": None, "revoked_at": None, "private_access": private_access}
         try:
             with self.tx() as conn:
                 conn.execute(insert(api_tokens), row)

@@ -87,7 +87,8 @@ def cmd_declare(args: argparse.Namespace, settings: Settings) -> int:
     try:
         draft = IncidentDraft(title=args.title, severity=Severity(args.severity),
                               service=args.service, description=args.description,
-                              commander=args.commander, labels=_labels(args.label or []))
+                              commander=args.commander, labels=_labels(args.label or []),
+                              private=args.private)
     except ValidationError as exc:
         raise ConfigError("declare: " + "; ".join(
             f"--{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())) from exc
@@ -102,7 +103,8 @@ def cmd_declare(args: argparse.Namespace, settings: Settings) -> int:
                                 "execution_id": execution.id if execution else None}
         print(json.dumps(data, indent=2))
         return 0
-    print(f"INC-{incident.number} declared: [{incident.severity}] {incident.title}"
+    print(("Private " if incident.private else "")
+          + f"INC-{incident.number} declared: [{incident.severity}] {incident.title}"
           + (f" · commander {incident.commander}" if incident.commander else ""))
     if execution is not None and loaded is not None:
         print(f"runbook {loaded.runbook.name} queued (execution {execution.id}): a responder "
@@ -176,6 +178,8 @@ def add_declare_command(sub: Any) -> None:
     dec.add_argument("--description", default="", help="more detail")
     dec.add_argument("--commander", default=None, help="the incident commander")
     dec.add_argument("--label", action="append", metavar="KEY=VALUE", help="a label")
+    dec.add_argument("--private", action="store_true", help="a security incident: private "
+                     "war room, hidden from listings without access")
     dec.add_argument("--runbook", default=None,
                      help="queue this runbook for the responders (`firelane run` runs one "
                      "attended instead)")

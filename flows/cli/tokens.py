@@ -24,9 +24,10 @@ def cmd_tokens(args: argparse.Namespace, settings: Settings) -> int:
     if args.action == "create":
         expires = timedelta(days=args.expires_days) if args.expires_days else None
         text, token = store.create_token(args.name, args.scope, args.owner or getpass.getuser(),
-                                         expires)
+                                         expires, args.private_access)
         print(text)
-        print(f"token {token.name!r} ({token.scope}, owner {token.owner}"
+        print(f"token {token.name!r} ({token.scope}"
+              + (", private access" if token.private_access else "") + f", owner {token.owner}"
               + (f", expires {token.expires_at:%Y-%m-%d}" if token.expires_at else "")
               + "): shown once, store it now (e.g. in a secret manager)")
         return 0
@@ -59,6 +60,8 @@ def add_tokens_command(sub: Any) -> None:
                         help="read: read incidents; write: also declare and change them")
     create.add_argument("--owner", default=None, help="the person changes are made by "
                         "(default: $USER)")
+    create.add_argument("--private-access", action="store_true",
+                        help="may see private (security) incidents")
     create.add_argument("--expires-days", type=int, default=None, metavar="DAYS",
                         help="expire after this many days (default: never)")
     revoke = act.add_parser("revoke", help="revoke a token at once")

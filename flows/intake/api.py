@@ -37,7 +37,7 @@ from firelane.runbook import LoadedRunbook
 from firelane.store import ApiToken, Store
 from firelane.store.tokens import Scope
 
-__all__ = ["add_api_routes", "incident_view"]
+__all__ = ["add_api_routes", "incident_view", "visible"]
 
 _BEARER = HTTPBearer(auto_error=False, description="An API token from `firelane tokens create`")
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)]
@@ -53,6 +53,8 @@ class DeclareBody(BaseModel):
     description: str = ""
     commander: str | None = None
     labels: dict[str, str] = Field(default_factory=dict)
+    private: bool = Field(default=False, description="A security incident (needs a token "
+                          "with private access)")
     runbook: str | None = Field(default=None, description="Queue this runbook for the "
                                 "responders")
 
@@ -83,6 +85,15 @@ class NoteBody(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     text: str = Field(min_length=1)
+
+
+def visible(store: Store, ref: str, token: ApiToken) -> Incident:
+    """The incident `ref`, if `token` may see it: a private incident is "not found" for a
+    token without private access (its existence is not told either)."""
+    found = store.get_incident(ref)
+    if found.private and not token.private_access:
+        raise NotFound(f"no incident {ref!r} (give its number, INC-number or id)")
+    return found
 
 
 def incident_view(store: Store, found: Incident) -> dict[str, Any]:
@@ -171,7 +182,7 @@ def add_api_routes(app: FastAPI, store: Store, syncing: set[asyncio.Task[int]],
     @app.get("/incidents/{ref}", tags=["incidents"])
     async def legacy_incident(ref: str, token: Reader) -> Any:
         """An incident (the same as `GET /api/v1/incidents/{ref}`)."""
-        found = await asyncio.to_thread(store.get_incident, ref)
+        found = await asyncio.to_thread(visible, store, ref, token)
         return await asyncio.to_thread(incident_view, store, found)
 
     @app.get("/api/v1/incidents", tags=["incidents"])
@@ -184,7 +195,7 @@ def add_api_routes(app: FastAPI, store: Store, syncing: set[asyncio.Task[int]],
         first. Filters combine; page with `limit` and `offset`."""
         statuses = status or (list(IncidentStatus)[:3] if open else None)
         found = await asyncio.to_thread(store.find_incidents, statuses, severity, service,
-                                        limit, offset, open)
+                                        limit, offset, open, token.private_access)
         return {"incidents": [i.model_dump(mode="json") for i in found], "limit": limit,
                 "offset": offset, "next_offset": offset + limit if len(found) == limit
                 else None}
@@ -194,6 +205,9 @@ def add_api_routes(app: FastAPI, store: Store, syncing: set[asyncio.Task[int]],
         """Declare an incident (and queue `runbook` for the responders)."""
         draft = IncidentDraft.model_validate(body.model_dump(exclude={"runbook"}))
         by = Actor(token.owner, "api", verified=True)
+        if draft.private and not token.private_access:
+            raise TokenRefused(f"token {token.name!r} has no private access: it cannot "
+                               "declare a private incident", status=403)
         loaded = None
         if body.runbook is not None:
             if start is None:
@@ -212,13 +226,14 @@ def add_api_routes(app: FastAPI, store: Store, syncing: set[asyncio.Task[int]],
     @app.get("/api/v1/incidents/{ref}", tags=["incidents"])
     async def show(ref: str, token: Reader) -> Any:
         """An incident with its links, alerts, executions and timeline."""
-        found = await asyncio.to_thread(store.get_incident, ref)
+        found = await asyncio.to_thread(visible, store, ref, token)
         return await asyncio.to_thread(incident_view, store, found)
 
     @app.patch("/api/v1/incidents/{ref}", tags=["incidents"])
     async def change(ref: str, body: ChangeBody, token: Writer) -> Any:
         """Change status, severity or roles; each change once on the timeline."""
         by = Actor(token.owner, "api", verified=True)
+        await asyncio.to_thread(visible, store, ref, token)
         done = await asyncio.to_thread(_apply, cmds, ref, body, by)
         if not done:
             raise ConfigError("nothing to change: give status, severity, commander, "
@@ -245,6 +260,7 @@ def add_api_routes(app: FastAPI, store: Store, syncing: set[asyncio.Task[int]],
     async def note(ref: str, body: NoteBody, token: Writer) -> Any:
         """Add a note to the incident's timeline."""
         by = Actor(token.owner, "api", verified=True)
+        await asyncio.to_thread(visible, store, ref, token)
         done = await asyncio.to_thread(cmds.note, ref, body.text, by)
         return {"incident": f"INC-{done.incident.number}", "said": done.said}
 
@@ -253,7 +269,7 @@ async def _decide(store: Store, ref: str, step: str, body: DecisionBody,
                   token: ApiToken) -> dict[str, Any]:
     from flows.runs.approvals import decide
 
-    incident = await asyncio.to_thread(store.get_incident, ref)
+    incident = await asyncio.to_thread(visible, store, ref, token)
     pending = [a for a in await asyncio.to_thread(store.approvals_for, incident.id, step)
                if a.status == "pending"]
     if not pending:

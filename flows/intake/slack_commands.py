@@ -46,7 +46,7 @@ __all__ = ["HELP", "INLINE_SECONDS", "add_slack_command_route", "parse_command"]
 log = logging.getLogger("firelane.intake")
 INLINE_SECONDS = 2.0
 HELP = """*`/incident` commands*
-• `declare SEV1-4 <service> <title>`: open an incident and start its runbook
+• `declare [private] SEV1-4 <service> <title>`: open an incident and start its runbook
 • `ack`: acknowledge (the first to acknowledge becomes commander)
 • `sev SEV1-4 [reason]`: change the severity
 • `role commander|communicator|investigator @person`
@@ -108,9 +108,14 @@ class _Runner:
         self.cmds = commands or IncidentCommands(store)
 
     def _ref(self, cmd: Command) -> str:
+        room = self.store.incident_for_channel(cmd.channel_id) if cmd.channel_id else None
         if cmd.ref is not None:
-            return cmd.ref
-        found = self.store.incident_for_channel(cmd.channel_id) if cmd.channel_id else None
+            named = self.store.get_incident(cmd.ref)
+            if named.private and named.id != room:
+                raise ConfigError(f"no incident {cmd.ref!r} here: a private incident is run "
+                                  "from its own war room")
+            return named.id
+        found = room
         if found is None:
             raise ConfigError("this channel is no incident's war room: name the incident, "
                                 f"e.g. `/incident {cmd.verb} INC-7`")
@@ -125,7 +130,7 @@ class _Runner:
         if verb == "help":
             return False, HELP
         if verb == "list":
-            found = self.cmds.open_incidents(20)
+            found = [i for i in self.cmds.open_incidents(50) if not i.private][:20]
             return False, "\n".join(f"INC-{i.number} [{i.severity}] {i.status} · {i.service} · "
                                     f"{i.title}" for i in found) or "No open incidents."
         if verb == "declare":
@@ -166,14 +171,19 @@ class _Runner:
                               else f"INC-{number}: nothing to change ({done.said})")
 
     def _declare(self, words: list[str], by: Actor, loop: asyncio.AbstractEventLoop) -> str:
+        private = bool(words) and words[0].lower() == "private"
+        words = words[1:] if private else words
         if len(words) < 3:
             raise ConfigError("declare needs a severity, a service and a title: "
-                                "`/incident declare SEV2 web checkout 5xx above 20%`")
+                              "`/incident declare [private] SEV2 web checkout 5xx above 20%`")
         draft = IncidentDraft(title=" ".join(words[2:]), severity=Severity(words[0].upper()),
-                              service=words[1])
+                              service=words[1], private=private)
         incident = self.cmds.declare(draft, by)
         said = f"INC-{incident.number} declared by {by.name}: [{incident.severity}] " \
                f"{incident.title}"
+        if incident.private:
+            said = f"Private INC-{incident.number} declared by {by.name}; its war room is a " \
+                   "private channel"
         if self.plan is None or self.start is None:
             return said + " (this intake runs no runbooks: start one with `firelane run`)"
         alert = Alert(source="slack", fingerprint=f"slack-{incident.id}", title=draft.title,

@@ -4,7 +4,8 @@ incidents (notify, run a deployment) without code.
 Each change the store records (declared, acknowledged, mitigated, resolved, closed, reopened,
 severity changed, role assigned, note added) becomes one event named `firelane.incident.<what>`
 with the incident as its resource (`firelane.incident.<id>`, named `INC-n`, labelled with its
-service, severity, status and runbooks) and the change in its payload.
+service, severity, status and runbooks) and the change in its payload. A private incident's
+events carry no title, summary or details: only that it changed, and who changed it.
 
 The relay reads the store (`Store.lifecycle_since`) rather than being called where changes are
 made: a change from any surface (an alert, the CLI, the API, Slack, a runbook) is covered, and
@@ -63,6 +64,9 @@ def prefect_event(event: TimelineEvent, incident: Incident,
                for name in runbooks]
     payload = {"summary": event.summary, "actor": event.actor, "title": incident.title,
                **{k: v for k, v in event.details.items() if isinstance(v, str | int | bool)}}
+    if incident.private:
+        payload = {"private": True, "actor": event.actor}
+        resource["firelane.private"] = "true"
     return {"event": name, "resource": resource, "related": related, "payload": payload,
             "occurred": event.at, "id": uuid.uuid5(_NAMESPACE, event.id)}
 

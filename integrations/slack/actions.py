@@ -112,7 +112,8 @@ async def _find_channel(client: Any, name: str) -> dict[str, Any] | None:
 
 @action("slack.create_channel", link="channel")
 async def create_channel(inputs: ChannelInputs, ctx: ActionContext) -> ChannelOutputs:
-    """Open the incident's war-room channel, or reuse it when the name already exists.
+    """Open the incident's war-room channel, or reuse it when the name already exists. A
+    private incident's channel is always private.
 
     Example: `{uses: slack.create_channel}` → `#inc-42-checkout`
     """
@@ -122,7 +123,7 @@ async def create_channel(inputs: ChannelInputs, ctx: ActionContext) -> ChannelOu
         client = await _client(ctx)
         try:
             made = await _call(client.conversations_create, name=name,
-                               is_private=inputs.is_private)
+                               is_private=inputs.is_private or ctx.incident.private)
             cid = made["channel"]["id"]
             return ChannelOutputs(id=cid, name=name, created=True,
                                   url=await _channel_url(client, cid))

@@ -1,5 +1,6 @@
 """API tokens: who may read and change incidents through the intake's HTTP API. Only a hash of
-each token is stored; the token itself is shown once, when it is made.
+each token is stored; the token itself is shown once, when it is made. Private incidents
+(security): `incidents.private`, seen only by tokens with `private_access`.
 
 Revision ID: 0010
 Revises: 0009
@@ -26,8 +27,14 @@ def upgrade() -> None:
         sa.Column("expires_at", sa.DateTime(timezone=True)),
         sa.Column("last_used_at", sa.DateTime(timezone=True)),
         sa.Column("revoked_at", sa.DateTime(timezone=True)),
+        sa.Column("private_access", sa.Boolean, nullable=False, server_default=sa.false()),
     )
+    with op.batch_alter_table("incidents") as batch:
+        batch.add_column(sa.Column("private", sa.Boolean, nullable=False,
+                                   server_default=sa.false()))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("incidents") as batch:
+        batch.drop_column("private")
     op.drop_table("api_tokens")
