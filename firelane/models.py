@@ -152,6 +152,11 @@ class Alert(BaseModel):
     received_at: datetime = Field(default_factory=utcnow)
     raw: dict[str, Any] = Field(default_factory=dict)
     incident_id: str | None = None
+    group: str | None = Field(default=None, exclude=True, description=(
+        "The sender's own notification group (Alertmanager's and Grafana's `groupKey`): "
+        "alerts the sender grouped into one notification join one incident unless the "
+        "intake's `group_by` says otherwise. Not stored with the alert; the timeline's "
+        "`alert.grouped` event carries it."))
 
 
 class IncidentDraft(BaseModel):

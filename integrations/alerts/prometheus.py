@@ -25,6 +25,8 @@ def _parse(source: str, data: Any, severities: Mapping[str, str] | None) -> list
     if not isinstance(items, list) or not items:
         raise AlertRejected(f"{source}: alerts: expected a non-empty list")
     check_count(items)
+    group_key = data.get("groupKey")
+    group = f"{source}:{group_key}" if isinstance(group_key, str) and group_key else None
     common_labels = as_text_map(data.get("commonLabels"), "commonLabels")
     common_annotations = as_text_map(data.get("commonAnnotations"), "commonAnnotations")
     out = []
@@ -53,7 +55,7 @@ def _parse(source: str, data: Any, severities: Mapping[str, str] | None) -> list
                       service=labels.get("service") or labels.get("job") or labels.get("app"),
                       labels=labels, annotations=annotations,
                       ends_at=parse_time(item.get("endsAt"), f"{where}.endsAt"),
-                      raw=item)
+                      raw=item, group=group)
         if starts is not None:
             alert.starts_at = starts
         out.append(alert)
@@ -61,7 +63,8 @@ def _parse(source: str, data: Any, severities: Mapping[str, str] | None) -> list
 
 
 def parse_alertmanager(data: Any, severities: Mapping[str, str] | None = None) -> list[Alert]:
-    """Alertmanager webhook (version 4): one alert per `alerts[]` item, group labels merged."""
+    """Alertmanager webhook (version 4): one alert per `alerts[]` item, group labels merged;
+    each alert carries the notification's `groupKey` (`Alert.group`)."""
     if isinstance(data, dict) and data.get("version") not in (None, "4"):
         raise AlertRejected(f"alertmanager: version {data.get('version')!r} is not supported "
                             "(webhook format version 4 is)")
