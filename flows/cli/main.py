@@ -32,6 +32,7 @@ from flows.cli.authoring import add_authoring_commands
 from flows.cli.automation import add_automation_command
 from flows.cli.db import add_db_command
 from flows.cli.deployments import add_deployment_commands
+from flows.cli.doctor import add_doctor_command
 from flows.cli.records import add_records_commands
 from flows.cli.respond import add_respond_command
 from flows.cli.sandbox import add_sandbox_command, sandbox_for_run, summarize_sandbox
@@ -280,6 +281,7 @@ def _parser() -> argparse.ArgumentParser:
     add_deployment_commands(sub)
     add_records_commands(sub)
     add_db_command(sub)
+    add_doctor_command(sub)
     return p
 
 
