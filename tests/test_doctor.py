@@ -135,3 +135,30 @@ def test_doctor_reports_each_broken_dependency_and_fix_registers_block_types(
     refused = _line(lines, "FAIL", "credentials slack/default")
     assert "not_authed" in refused and "its token" in refused
     _line(lines, "FAIL", "credentials pagerduty/default")
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_firelane_worker_registers_the_block_types(folder: dict[str, str],
+                                                    tmp_path: Path) -> None:
+    import signal
+    import time
+
+    from integrations.block_types import missing_block_types
+
+    asyncio.run(_forget_block_types())
+    assert asyncio.run(missing_block_types())
+    log = tmp_path / "worker.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([str(Path(sys.executable).parent / "firelane"), "worker",
+                                 "--limit", "1"], cwd=ROOT, stdout=out,
+                                env={**folder, "PREFECT_API_URL": os.environ["PREFECT_API_URL"]},
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while "Firelane block types with Prefect" not in log.read_text():
+            assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.1)
+        assert asyncio.run(missing_block_types()) == []
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
