@@ -235,7 +235,14 @@ class AlertOps(LedgerOps):
             if incident_id is None:
                 incident = self._declare(conn, IncidentDraft(
                     title=alert.title, severity=alert.severity,
-                    service=alert.service or "unknown", labels=alert.labels), actor=alert.source)
+                    service=alert.service or "unknown", labels=alert.labels,
+                    description=alert.gaps_text()), actor=alert.source)
+                if alert.gaps:
+                    events.append(TimelineEvent(
+                        incident_id=incident.id, source=alert.source, kind="alert.incomplete",
+                        summary="The alert left out " + ", ".join(alert.gaps) + "; defaults "
+                        "were used (see the description for the mapping to fix)",
+                        details={"gaps": dict(alert.gaps)}))
                 incident_id, declared = incident.id, True
                 self._open_group(conn, alert, policy, incident_id)
             conn.execute(insert(open_fingerprints).values(

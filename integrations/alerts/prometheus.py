@@ -11,11 +11,35 @@ from integrations.alerts.common import (
     as_text_map,
     check_count,
     fingerprint,
+    known_severity,
     parse_time,
     severity,
 )
 
 __all__ = ["parse_alertmanager", "parse_grafana"]
+
+
+def _gaps(source: str, labels: Mapping[str, str], annotations: Mapping[str, str],
+          severities: Mapping[str, str] | None) -> dict[str, str]:
+    """What an alert left out, with the default used and where to fix it."""
+    rule = "the alerting rule" if source == "alertmanager" else "the Grafana alert rule"
+    gaps = {}
+    if not (annotations.get("summary") or annotations.get("title") or labels.get("alertname")):
+        gaps["title"] = (f"no summary or title annotation and no alertname label, so the "
+                         f"title is 'alert'; add a summary annotation to {rule}")
+    raw = labels.get("severity") or labels.get("priority")
+    if not raw:
+        gaps["severity"] = (f"no severity label, so SEV3 was assumed; add a severity label "
+                            f"(critical, warning, ...) to {rule}")
+    elif not known_severity(raw, severities):
+        gaps["severity"] = (f"severity {raw!r} is not a known spelling, so SEV3 was assumed; "
+                            f"map it in intake.yaml sources.{source}.severities "
+                            f"(for example {{{raw}: SEV2}})")
+    if not (labels.get("service") or labels.get("job") or labels.get("app")):
+        gaps["service"] = (f"no service, job or app label, so the service is 'unknown' (no "
+                           f"catalog entry; runbooks that match services never match); add a "
+                           f"service label to {rule}")
+    return gaps
 
 
 def _parse(source: str, data: Any, severities: Mapping[str, str] | None) -> list[Alert]:
@@ -55,7 +79,8 @@ def _parse(source: str, data: Any, severities: Mapping[str, str] | None) -> list
                       service=labels.get("service") or labels.get("job") or labels.get("app"),
                       labels=labels, annotations=annotations,
                       ends_at=parse_time(item.get("endsAt"), f"{where}.endsAt"),
-                      raw=item, group=group)
+                      raw=item, group=group,
+                      gaps=_gaps(source, labels, annotations, severities))
         if starts is not None:
             alert.starts_at = starts
         out.append(alert)
