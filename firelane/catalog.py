@@ -111,18 +111,20 @@ def serve_catalog(path: Path | None, catalog: Catalog) -> None:
 
 
 def serving_catalog(path: Path | None) -> Catalog:
-    """The catalog runs use: the file as it is when valid, else the version this process
-    chose to keep serving (`serve_catalog`); with none, the file's ConfigError.
+    """The catalog runs use: the file as it is when valid, else the last valid version this
+    process read or chose to keep serving (`serve_catalog`); with none, the file's ConfigError.
 
     One bad merge of `services.yaml` must not fail every response of a running intake,
     while `load_catalog` (what `validate` and `doctor` read) still reports it."""
     try:
-        return load_catalog(path)
+        catalog = load_catalog(path)
     except ConfigError:
         kept = _SERVING.get(str(path))
         if kept is None:
             raise
         return kept
+    _SERVING[str(path)] = catalog
+    return catalog
 
 
 @lru_cache(maxsize=8)

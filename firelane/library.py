@@ -96,8 +96,9 @@ class Library:
     @property
     def refused(self) -> list[Refusal]:
         """Every file refused now (its current content failed validation)."""
-        out = [refusal for _, refusal in self._bad.values()]
-        return out + ([self._catalog_refusal] if self._catalog_refusal else [])
+        with self._lock:
+            out = [refusal for _, refusal in self._bad.values()]
+            return out + ([self._catalog_refusal] if self._catalog_refusal else [])
 
     def on_refused(self, listener: Callable[[Refusal], None]) -> None:
         """Call `listener` with each refusal a later reload finds (a metric, a Slack notice);
@@ -115,10 +116,11 @@ class Library:
     def changed(self) -> bool:
         """Whether any runbook or the catalog differs from the last reload (cheap: stat only)."""
         files = self._files()
-        known = {p: s for p, (s, _) in self._good.items()}
-        known.update({p: s for p, (s, _) in self._bad.items()})
         catalog = _signature(self.catalog_path) if self.catalog_path else None
-        return files != known or (catalog,) != self._catalog_seen
+        with self._lock:
+            known = {p: s for p, (s, _) in self._good.items()}
+            known.update({p: s for p, (s, _) in self._bad.items()})
+            return files != known or (catalog,) != self._catalog_seen
 
     def reload(self) -> list[Refusal]:
         """Re-read what changed; the new refusals (the old set keeps serving for them)."""

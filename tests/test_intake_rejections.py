@@ -83,3 +83,13 @@ def test_refusals_are_warnings_with_peer_rate_limited_and_counted(
     assert {s: page[("firelane_alerts_rejected_total", (("source", "alertmanager"),
                                                         ("status", s)))]
             for s in ("400", "401", "413", "415")} == {"400": 1, "401": 7, "413": 1, "415": 1}
+
+
+def test_a_reason_quoting_the_request_cannot_forge_a_log_line(
+        caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="firelane.intake")
+    RejectionLog().refused("generic", 400, "alerts[0].labels.x\nFAKE ERROR line" + "y" * 500,
+                           "10.0.0.1")
+    [line] = caplog.records
+    assert "\n" not in line.getMessage() and "x\\nFAKE" in line.getMessage()
+    assert len(line.getMessage()) < 450

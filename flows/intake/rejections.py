@@ -16,11 +16,17 @@ import threading
 import time
 from collections.abc import Callable
 
-__all__ = ["RejectionLog"]
+__all__ = ["MAX_REASON", "RejectionLog"]
 
 log = logging.getLogger("firelane.intake")
 
 Key = tuple[str, int, str]
+MAX_REASON = 300
+
+
+def _printable(text: str) -> str:
+    safe = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    return safe if len(safe) <= MAX_REASON else safe[:MAX_REASON] + "..."
 
 
 class RejectionLog:
@@ -41,7 +47,10 @@ class RejectionLog:
         self._lock = threading.Lock()
 
     def refused(self, source: str, status: int, reason: str, peer: str) -> bool:
-        """Note one refusal; True when it was logged (False: left out, counted for later)."""
+        """Note one refusal; True when it was logged (False: left out, counted for later).
+        The reason can quote the request (a label name), so control characters are escaped
+        and it is cut at `MAX_REASON` characters: a request cannot forge a log line."""
+        reason = _printable(reason)
         key = (source, status, peer)
         now = self.clock()
         with self._lock:
