@@ -61,7 +61,8 @@ def folder(tmp_path: Path) -> dict[str, str]:
     for name in ("declare-incident.yaml", "web-5xx-rollback.yaml"):
         shutil.copy(ROOT / "runbooks" / name, runbooks)
     (runbooks / "broken.yaml").write_text("version: 1\nname: broken\nsteps: []\nbogus: 1\n")
-    (tmp_path / "services.yaml").write_text("services:\n  web: {jira_project: OPS}\n")
+    (tmp_path / "services.yaml").write_text(
+        "services:\n  web: {jira_project: OPS, pagerduty: {routing_key_block: pd-web-key}}\n")
     return {**os.environ, "PYTHONPATH": str(ROOT), "FIRELANE_RUNBOOKS_DIR": str(runbooks),
             "FIRELANE_CATALOG": str(tmp_path / "services.yaml"),
             "FIRELANE_DATABASE_URL": f"sqlite:///{tmp_path / 'never-migrated.db'}"}
@@ -135,6 +136,8 @@ def test_doctor_reports_each_broken_dependency_and_fix_registers_block_types(
     refused = _line(lines, "FAIL", "credentials slack/default")
     assert "not_authed" in refused and "its token" in refused
     _line(lines, "FAIL", "credentials pagerduty/default")
+    assert "no Secret block named 'pd-web-key' (services web)" in _line(
+        lines, "FAIL", "catalog block pd-web-key")
 
 
 @pytest.mark.usefixtures("prefect_api")

@@ -131,6 +131,41 @@ async def _credentials(runbooks: list[LoadedRunbook], timeout: float) -> list[Fi
     return out
 
 
+async def _catalog_blocks(catalog: Catalog | None, timeout: float) -> list[Finding]:
+    """The blocks the catalog names per service: PagerDuty routing-key Secret blocks and
+    supervisord credentials."""
+    if catalog is None:
+        return []
+    from prefect.blocks.system import Secret
+
+    from integrations.block_types import SupervisorCredentials
+
+    wanted: dict[tuple[str, str], Any] = {}
+    for name, entry in sorted(catalog.services.items()):
+        if entry.pagerduty is not None and entry.pagerduty.routing_key_block:
+            wanted.setdefault(("Secret", entry.pagerduty.routing_key_block), []).append(name)
+        if entry.supervisor is not None and entry.supervisor.credentials_block:
+            wanted.setdefault(("SupervisorCredentials", entry.supervisor.credentials_block),
+                              []).append(name)
+    out = []
+    for (kind, block), services in wanted.items():
+        cls: Any = Secret if kind == "Secret" else SupervisorCredentials
+        check = f"catalog block {block}"
+        try:
+            async with asyncio.timeout(timeout):
+                await cls.aload(block)
+        except ValueError:
+            out.append(Finding("FAIL", check, f"no {kind} block named {block!r} (services "
+                               f"{', '.join(services)})", f"create the {kind} block {block!r} "
+                               "in the Prefect UI"))
+        except TimeoutError:
+            out.append(Finding("FAIL", check, f"no answer within {timeout:g} s",
+                               "check the Prefect API"))
+        else:
+            out.append(Finding("ok", check, f"{kind} block present"))
+    return out
+
+
 def _runbooks(settings: Settings) -> tuple[list[LoadedRunbook], list[Finding]]:
     loaded, out = [], []
     paths = sorted([*settings.runbooks_dir.glob("*.yaml"), *settings.runbooks_dir.glob("*.yml")])
@@ -208,13 +243,14 @@ async def run_checks(settings: Settings, intake_url: str | None, fix: bool = Fal
 
     findings = [await _prefect_api(timeout)]
     runbooks, runbook_findings = _runbooks(settings)
+    catalog, catalog_finding = _catalog(settings.catalog_path)
     if findings[0].state == "ok":
         findings.append(await _block_types(fix))
         findings += await _credentials(runbooks, timeout)
+        findings += await _catalog_blocks(catalog, timeout)
     else:
         findings.append(Finding("skip", "block-types", "the Prefect API is not usable"))
         findings.append(Finding("skip", "credentials", "the Prefect API is not usable"))
-    catalog, catalog_finding = _catalog(settings.catalog_path)
     findings += [catalog_finding, *runbook_findings]
     if catalog is not None:
         findings += _coverage(runbooks, catalog)
