@@ -108,15 +108,19 @@ def test_an_invalid_catalog_keeps_the_last_good_one_serving(tmp_path: Path) -> N
 def test_the_intake_keeps_paging_after_an_invalid_runbook_and_catalog_are_written(
         firelane_env: str, sandbox: Sandbox, tmp_path: Path) -> None:
     from bench.common import free_port
+    from integrations.slack.block import SlackCredentials
 
     runbooks, catalog = _folder(tmp_path)
     (runbooks / "broken-at-start.yaml").write_text(BAD_SCHEMA)
+    slack = SlackCredentials.for_sandbox(sandbox.url, sandbox.ca_file)
+    slack.save("default", overwrite=True)
+    alarms = slack.get_client().conversations_create(name="firelane-alarms")["channel"]["id"]
     config = tmp_path / "intake.yaml"
     config.write_text("sources:\n  alertmanager: {bearer_token: {env: TEST_LIB_TOKEN}}\n")
     port, log = free_port(), tmp_path / "serve.log"
     env = {**os.environ, "PYTHONPATH": str(ROOT), "TEST_LIB_TOKEN": "lib-secret",
            "FIRELANE_RUNBOOKS_DIR": str(runbooks), "FIRELANE_CATALOG": str(catalog),
-           "FIRELANE_WAKE_ADDRESS": "off"}
+           "FIRELANE_WAKE_ADDRESS": "off", "FIRELANE_PAGE_FAILURE_CHANNEL": alarms}
     with open(log, "wb") as out:
         proc = subprocess.Popen([sys.executable, "-m", "flows.cli", "serve", "--port",
                                  str(port), "--config", str(config), "--sandbox",
@@ -129,10 +133,9 @@ def test_the_intake_keeps_paging_after_an_invalid_runbook_and_catalog_are_writte
         _touch_later(runbooks / GOOD.name, "version: 1\nname: declare-incident\nsteps: [\n")
         _touch_later(runbooks / "new-and-broken.yml", BAD_SCHEMA.replace("broken", "newer"))
         _touch_later(catalog, "services:\n  Web: {}\n")
-        _wait(lambda: _metrics(base)[_invalid("runbook")] == 3
-              and _metrics(base)[_invalid("catalog")] == 1, proc, log)
-        page = _metrics(base)
-        assert (page[_refused("runbook")], page[_refused("catalog")]) == (3, 1)
+        _wait(lambda: [_metrics(base)[k] for k in (
+            _invalid("runbook"), _invalid("catalog"), _refused("runbook"), _refused("catalog"))]
+            == [3, 1, 3, 1], proc, log)
         answer = httpx.post(f"{base}/alerts/alertmanager", content=AM, headers=TOKEN,
                             timeout=10)
         assert answer.status_code == 202, answer.text
@@ -146,11 +149,22 @@ def test_the_intake_keeps_paging_after_an_invalid_runbook_and_catalog_are_writte
             "keeps serving)" in text
         assert "new-and-broken.yml refused (it is not served)" in text
         assert "catalog " + str(catalog) + " refused (its last good version" in text
+        _wait(lambda: len(_notices(sandbox, alarms)) == 4, proc, log)
+        notices = _notices(sandbox, alarms)
+        assert any("broken-at-start.yaml refused (it is not served)" in n for n in notices)
+        assert any("refused (its last good version keeps serving)" in n for n in notices)
+        assert any(n.startswith(":warning: Firelane intake on") and "catalog" in n
+                   for n in notices)
         _touch_later(runbooks / GOOD.name, GOOD.read_text())
         _wait(lambda: _metrics(base)[_invalid("runbook")] == 2, proc, log)
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=30)
+
+
+def _notices(sandbox: Sandbox, channel: str) -> list[str]:
+    return [str(m["text"]) for m in sandbox.state.dump()["slack_messages"]
+            if m["channel"] == channel]
 
 
 def _get(url: str) -> int:

@@ -30,6 +30,9 @@ __all__ = ["Reloader", "notify_refusals", "slack_notice"]
 log = logging.getLogger("firelane.intake")
 
 SLACK_BLOCK = "default"
+NOTICE_MAX = 3500
+"""Slack advises message text of at most 4,000 characters
+(https://api.slack.com/methods/chat.postMessage#truncating); a long validation report is cut."""
 
 
 class Reloader:
@@ -93,8 +96,10 @@ def slack_notice(settings: Settings) -> Callable[[str], None] | None:
 
         try:
             client = SlackCredentials.load(SLACK_BLOCK).get_client()  # type: ignore[union-attr]
-            client.chat_postMessage(channel=channel, text=f":warning: Firelane intake on "
-                                    f"{host}: {text}")
+            message = f":warning: Firelane intake on {host}: {text}"
+            if len(message) > NOTICE_MAX:
+                message = message[:NOTICE_MAX] + " ... (the rest is in the intake's log)"
+            client.chat_postMessage(channel=channel, text=message)
         except Exception as exc:
             log.error("could not post the refusal notice to Slack %s: %s: %s", channel,
                       type(exc).__name__, exc)
