@@ -165,3 +165,36 @@ def test_firelane_worker_registers_the_block_types(folder: dict[str, str],
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=30)
+
+
+def test_doctor_says_when_the_prefect_api_wants_authentication(folder: dict[str, str]) -> None:
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Locked(BaseHTTPRequestHandler):
+        """A Prefect server behind PREFECT_SERVER_API_AUTH_STRING, as a client without the
+        auth string meets it: 401 to everything."""
+
+        def _refuse(self) -> None:
+            body = b'{"exception_message": "Unauthorized"}'
+            self.send_response(401)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_GET = do_POST = _refuse
+
+        def log_message(self, *args: object) -> None:
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Locked)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        env = {**folder, "PREFECT_API_URL": f"http://127.0.0.1:{server.server_port}/api"}
+        code, lines = _doctor(env, "--intake-url", "")
+    finally:
+        server.shutdown()
+    assert code == 1
+    line = _line(lines, "FAIL", "prefect-api")
+    assert "refused the request (401)" in line and "PREFECT_API_AUTH_STRING" in line
