@@ -157,6 +157,10 @@ class Alert(BaseModel):
         "alerts the sender grouped into one notification join one incident unless the "
         "intake's `group_by` says otherwise. Not stored with the alert; the timeline's "
         "`alert.grouped` event carries it."))
+    group_title: str | None = Field(default=None, exclude=True, description=(
+        "A title for the whole notification group (`HighErrorRate: 2 alerts (web-1, web-2)`) "
+        "when its alerts' own titles differ: the incident a group declares is about all of "
+        "them, not the first one. Not stored with the alert."))
     gaps: dict[str, str] = Field(default_factory=dict, exclude=True, description=(
         "What the alert did not say and Firelane filled in (field → what was used and which "
         "mapping to fix), set by the source's parser; an incident it declares says so in its "

@@ -60,6 +60,7 @@ def test_a_notification_group_is_one_incident_by_default(sqlite_url: str) -> Non
     assert len(set(first)) == 1 and later == first[:1]
     assert other != first[:1] and len(store.list_incidents()) == 2
     [incident, _] = sorted(store.list_incidents(), key=lambda i: i.number)
+    assert incident.title == "HighErrorRate: 2 alerts (web-1, web-2)"
     grouped = [e for e in store.timeline(incident.id) if e.kind == "alert.grouped"]
     assert len(grouped) == 2
     assert grouped[0].details["group_key"] == 'sender:alertmanager:{}:{alertname="HighErrorRate"}'
@@ -169,6 +170,7 @@ def test_a_real_alertmanager_group_is_one_incident_one_page_one_war_room(
         _fire(am, "web-1", "web-2")
         until(lambda: _alerts(store) == 2)
         [incident] = store.list_incidents()
+        assert incident.title == "HighErrorRate: 2 alerts (web-1, web-2)"
         until(lambda: store.list_executions(incident.id)[0].status == "succeeded", 90)
         _fire(am, *(f"web-{n}" for n in range(3, 51)))
         until(lambda: _alerts(store) == 50)

@@ -233,8 +233,10 @@ class AlertOps(LedgerOps):
                 incident_id = self._join_group(conn, alert, policy, events)
                 grouped = incident_id is not None
             if incident_id is None:
+                sender_grouped = policy.sender_groups and not policy.group_by
                 incident = self._declare(conn, IncidentDraft(
-                    title=alert.title, severity=alert.severity,
+                    title=(alert.group_title if sender_grouped else None) or alert.title,
+                    severity=alert.severity,
                     service=alert.service or "unknown", labels=alert.labels,
                     description=alert.gaps_text()), actor=alert.source)
                 if alert.gaps:

@@ -84,7 +84,24 @@ def _parse(source: str, data: Any, severities: Mapping[str, str] | None) -> list
         if starts is not None:
             alert.starts_at = starts
         out.append(alert)
+    group_title = _group_title(out, common_labels, common_annotations) if group else None
+    for alert in out:
+        alert.group_title = group_title
     return out
+
+
+def _group_title(alerts: list[Alert], common_labels: Mapping[str, str],
+                 common_annotations: Mapping[str, str]) -> str | None:
+    """One title for a notification of several firing alerts whose own titles differ: the
+    group's name, how many, and what tells them apart (the labels they do not share)."""
+    firing = [a for a in alerts if a.status == "firing"]
+    if len(firing) < 2 or len({a.title for a in firing}) == 1:
+        return None
+    name = common_annotations.get("summary") or common_labels.get("alertname") or "alerts"
+    varying = sorted({k for a in firing for k in a.labels} - set(common_labels))
+    names = ["/".join(a.labels[k] for k in varying if k in a.labels) or a.title for a in firing]
+    shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+    return fit_title(f"{name}: {len(firing)} alerts ({shown})")
 
 
 def parse_alertmanager(data: Any, severities: Mapping[str, str] | None = None) -> list[Alert]:
