@@ -194,3 +194,29 @@ def _wait(check: object, proc: subprocess.Popen[bytes], log: Path,
         assert proc.poll() is None, log.read_text()
         assert time.monotonic() < deadline, log.read_text()[-4000:]
         time.sleep(0.1)
+
+
+def test_sighup_reloads_runbooks_and_the_catalog_without_polling(tmp_path: Path) -> None:
+    from flows.cli.serve import _reload_on_sighup
+    from flows.intake.live import LiveConfig
+    from flows.intake.reloading import Reloader
+
+    runbooks, catalog = _folder(tmp_path)
+    library = Library(runbooks, catalog)
+    reloader = Reloader(LiveConfig.load(None), library)
+    previous = signal.getsignal(signal.SIGHUP)
+    try:
+        _reload_on_sighup(reloader)
+        _touch_later(runbooks / "second.yaml", GOOD.read_text().replace(
+            "name: declare-incident", "name: second"))
+        _touch_later(catalog, "services: [oops]\n")
+        os.kill(os.getpid(), signal.SIGHUP)
+        deadline = time.monotonic() + 10
+        while len(library.runbooks) < 2 or not library.refused:
+            assert time.monotonic() < deadline, library.refused
+            time.sleep(0.05)
+    finally:
+        signal.signal(signal.SIGHUP, previous)
+    assert sorted(r.runbook.name for r in library.runbooks) == ["declare-incident", "second"]
+    [refusal] = library.refused
+    assert refusal.kind == "catalog" and library.catalog.get("web") is not None
