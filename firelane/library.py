@@ -162,7 +162,7 @@ class Library:
                 log.info("runbook %s reloaded (%s)", path, loaded.runbook.name)
             self._bad.pop(path, None)
             self._good[path] = (signature, loaded)
-        self._runbooks = [loaded for _, loaded in self._good.values()]
+        self._runbooks = [self._good[path][1] for path in sorted(self._good)]
         return refusals
 
     def _reload_catalog(self) -> Refusal | None:
