@@ -28,7 +28,7 @@ class NoteOutputs(BaseModel):
     event_id: str
 
 
-@action("core.note")
+@action("core.note", read_only=True)
 async def note(inputs: NoteInputs, ctx: ActionContext) -> NoteOutputs:
     """Add a note to the incident timeline.
 
@@ -51,7 +51,7 @@ class WaitOutputs(BaseModel):
     waited_seconds: float
 
 
-@action("core.wait")
+@action("core.wait", read_only=True)
 async def wait(inputs: WaitInputs, ctx: ActionContext) -> WaitOutputs:
     """Wait a number of seconds (let a deploy settle before verifying it).
 
@@ -76,11 +76,14 @@ class FailOutputs(BaseModel):
     attempt: int
 
 
-@action("core.fail")
+@action("core.fail", read_only=True)
 async def fail(inputs: FailInputs, ctx: ActionContext) -> FailOutputs:
     """Fail the step with a message: stop a runbook on a condition, or rehearse failure paths.
 
-    Example: `{uses: core.fail, if: "inputs.service == 'db'", with: {message: "manual only"}}`
+    Example: `{id: guard, uses: core.fail, if: "inputs.service == 'db'", with: {message:
+    "manual only"}}`. When the condition is false the guard is skipped, and so is every step
+    that needs it: give the step after it `if: always() and steps.guard.status != 'failed'`
+    (`firelane lint` warns when a guard would skip the rest).
     """
     if inputs.attempts == 0 or ctx.attempt <= inputs.attempts:
         raise ActionError(inputs.message)

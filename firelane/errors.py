@@ -18,6 +18,8 @@
     │       ├── VendorUnavailable   5xx, timeout, connection refused or reset
     │       └── VendorRejected      4xx: the request itself is wrong; retrying cannot help
     ├── ApprovalRefused             a decision from someone who may not (or cannot prove it)
+    ├── TokenRefused                an API token that is missing, unknown, revoked, expired
+    │                               (HTTP 401) or lacks the scope (HTTP 403)
     ├── ExecutionFailed             an execution ended in anything but success (carries its result)
     ├── StoreError                  the incident store refused an operation
     │   ├── NotFound                no such incident, execution or approval
@@ -193,6 +195,15 @@ class ApprovalRefused(FirelaneError):
     """A decision on an approval that its `approvers` do not allow, or that comes through a
     path that cannot prove who decided (the Prefect UI or the CLI without API authentication).
     """
+
+
+class TokenRefused(FirelaneError):
+    """An API token is not accepted: `status` is 401 (missing, malformed, unknown, revoked,
+    expired) or 403 (valid, but its scope does not allow this); the message says which."""
+
+    def __init__(self, message: str, status: int = 401) -> None:
+        self.status = status
+        super().__init__(message)
 
 
 class ExecutionFailed(FirelaneError):

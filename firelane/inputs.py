@@ -8,22 +8,12 @@ import yaml
 
 from firelane.errors import RunbookError
 from firelane.models import Execution, ExecutionStatus, Incident
-from firelane.runbook import InputSpec, LoadedRunbook
+from firelane.runbook import LoadedRunbook
 
 if TYPE_CHECKING:
     from firelane.registry import ActionContext
 
 __all__ = ["new_execution", "parse_cli_inputs", "resolve_inputs"]
-
-_TYPES: dict[str, tuple[type, ...]] = {
-    "string": (str,),
-    "integer": (int,),
-    "number": (int, float),
-    "boolean": (bool,),
-    "array": (list,),
-    "object": (dict,),
-}
-
 
 def parse_cli_inputs(pairs: list[str]) -> dict[str, Any]:
     """`["count=3", "force=true", "msg=hi there"]` → typed values (YAML scalars)."""
@@ -38,12 +28,6 @@ def parse_cli_inputs(pairs: list[str]) -> dict[str, Any]:
             value = raw
         out[key.strip()] = raw if value is None else value
     return out
-
-
-def _fits(spec: InputSpec, value: Any) -> bool:
-    if spec.type in ("integer", "number") and isinstance(value, bool):
-        return False
-    return isinstance(value, _TYPES[spec.type])
 
 
 def resolve_inputs(loaded: LoadedRunbook, given: dict[str, Any]) -> dict[str, Any]:
@@ -70,7 +54,7 @@ def resolve_inputs(loaded: LoadedRunbook, given: dict[str, Any]) -> dict[str, An
             continue
         else:
             value = None
-        if value is not None and not _fits(spec, value):
+        if value is not None and not spec.fits(value):
             problems.append(f"input {name!r} must be {spec.type}, got {value!r}")
         elif value is not None and spec.enum is not None and value not in spec.enum:
             problems.append(f"input {name!r} must be one of {spec.enum}, got {value!r}")

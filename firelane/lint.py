@@ -1,4 +1,11 @@
-"""Style hints beyond errors: what a reviewer would point out in a runbook's pull request."""
+"""Style hints beyond errors: what a reviewer would point out in a runbook's pull request.
+
+One warning (not a hint) is about behaviour: the skip trap. A step whose `if:` is false is
+skipped, and so is every step that needs it, and a run of skipped steps still `succeeded`. A
+guard written as `core.fail` with `if:` is skipped exactly when all is well, so everything after
+it (resolving the page, closing the ticket) never runs. `if: always()` on the dependents is the
+way out; the warning names the steps and says so.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +13,11 @@ from typing import Any
 
 from firelane.errors import Problem
 from firelane.registry import get_action
-from firelane.runbook import LoadedRunbook
-from firelane.templating import has_template, referenced_names
+from firelane.runbook import LoadedRunbook, Step
+from firelane.templating import has_template, referenced_names, runs_always
 from firelane.yamlsrc import load_yaml
 
-__all__ = ["SCHEMA_COMMENT", "lint_runbook"]
+__all__ = ["SCHEMA_COMMENT", "lint_runbook", "skip_traps", "skipped_with"]
 
 SCHEMA_COMMENT = "# yaml-language-server: $schema="
 
@@ -25,6 +32,45 @@ def _strings(value: Any) -> list[str]:
     return []
 
 
+def skipped_with(steps: list[Step], gate: Step) -> list[str]:
+    """The steps that are skipped when `gate` is: those that need it, or need one of them,
+    unless their `if:` calls `always()`."""
+    gone = {gate.id}
+    out: list[str] = []
+    for step in steps:
+        if step.id not in gone and not runs_always(step.if_) and gone & set(step.needs):
+            gone.add(step.id)
+            out.append(step.id)
+    return out
+
+
+def _trap_message(gate: Step, after: list[str]) -> str:
+    shown = ", ".join(after[:6]) + (f" and {len(after) - 6} more" if len(after) > 6 else "")
+    fix = (f"if they should run whatever {gate.id} did, give {after[0]} "
+           f"`if: always() and steps.{gate.id}.status != 'failed'`")
+    if gate.uses == "core.fail":
+        return (f"warning: {gate.id} is a guard (core.fail with if:): when all is well its "
+                f"condition is false and it is skipped, and so is every step after it "
+                f"({shown}), yet the run says succeeded; {fix}")
+    return (f"warning: when {gate.id}'s if: is false it is skipped, and so is every step "
+            f"that needs it ({shown}), yet the run says succeeded; {fix}")
+
+
+def skip_traps(loaded: LoadedRunbook) -> list[Problem]:
+    """A warning for every step with `if:` that would take other steps down with it (not when
+    that `if:` itself calls `always()`: its author has already weighed what a skip does)."""
+    located = load_yaml(loaded.source, loaded.path)
+    out: list[Problem] = []
+    for key, steps in (("steps", loaded.runbook.steps), ("on_failure",
+                                                         loaded.runbook.on_failure)):
+        for index, step in enumerate(steps):
+            gate = step.if_ is not None and not runs_always(step.if_)
+            after = skipped_with(steps, step) if gate else []
+            if after:
+                out.append(located.problem((key, index, "if"), _trap_message(step, after)))
+    return out
+
+
 def lint_runbook(loaded: LoadedRunbook) -> list[Problem]:
     """Hints for a runbook that already validates."""
     rb = loaded.runbook
@@ -37,6 +83,7 @@ def lint_runbook(loaded: LoadedRunbook) -> list[Problem]:
     if not loaded.source.lstrip().startswith(SCHEMA_COMMENT):
         hints.append(Problem(loaded.path, 1, "", "hint: start with '# yaml-language-server: "
                              "$schema=./runbook.schema.json' so editors check as you type"))
+    hints += skip_traps(loaded)
     if not rb.description.strip():
         hint(("name",), "add a description: what incident this runbook answers")
     read_inputs: set[str] = set()

@@ -135,7 +135,7 @@ class Outcome:
         not_run = f"{step} was not run" + (
             f", nor {', '.join(self.not_run)} after it" if self.not_run else "")
         if self.kind is OutcomeKind.SUCCEEDED:
-            return "succeeded"
+            return "succeeded" + self._chained_skips()
         if self.kind is OutcomeKind.FAILED:
             return f"failed at step {step}: {self.reason}" if self.step_id else \
                 f"failed: {self.reason}"
@@ -146,6 +146,17 @@ class Outcome:
             return f"remediation rejected by {self.by}{said}; {not_run}"
         name = _GUARDRAIL_NAMES.get(self.guardrail or "", "a guardrail")
         return f"remediation blocked by {name} ({self.reason}); {not_run}"
+
+    def _chained_skips(self) -> str:
+        """A success that left steps behind says which (the skip trap: a step skipped by its
+        `if:` takes every step that needs it along, and those may be the ones that resolve
+        the page)."""
+        chained = [s.step_id for s in self.skipped if s.cause is SkipCause.NEEDS]
+        if not chained:
+            return ""
+        verb = "was" if len(chained) == 1 else "were"
+        return (f"; {', '.join(chained)} {verb} skipped because a step they need was skipped "
+                "(`if: always()` runs a step whatever its needs did)")
 
     def advice(self, rerun: str) -> str:
         """What to do next; `rerun` is the command that runs the runbook again."""
@@ -249,5 +260,6 @@ def decide_outcome(steps: Sequence[Step], records: Mapping[str, StepRecord],
     by_id = {s.id: s for s in steps}
     root = str(first.step_id)
     after = tuple(s.step_id for s in skipped
-                  if s.cause is SkipCause.NEEDS and _depends_on(by_id[s.step_id], root, by_id))
+                  if s.cause in (SkipCause.NEEDS, SkipCause.CONDITION)
+                  and _depends_on(by_id[s.step_id], root, by_id))
     return replace(first, skipped=tuple(skipped), not_run=after)

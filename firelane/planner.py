@@ -6,7 +6,9 @@ Plain Python with no I/O and no Prefect, so every rule is unit-tested on its own
 Rules:
 - a step is ready when every step it needs has finished (`succeeded`, or `failed` with
   `on_error: continue`);
-- it is skipped when a step it needs was skipped or failed with `on_error: fail` (the default);
+- it is skipped when a step it needs was skipped or failed with `on_error: fail` (the default),
+  unless its `if:` calls `always()`: then it is ready once every step it needs has finished,
+  however it finished, and its `if:` decides;
 - the runbook failed when any step failed with `on_error: fail`; then its `on_failure` steps run.
 """
 
@@ -16,6 +18,7 @@ from dataclasses import dataclass, field
 
 from firelane.models import StepStatus
 from firelane.runbook import Step
+from firelane.templating import runs_always
 
 __all__ = ["Advance", "Planner"]
 
@@ -65,8 +68,10 @@ class Planner:
         for step_id in self.order:
             if step_id in self.status or step_id in self.running:
                 continue
-            needs = self.steps[step_id].needs
-            blocker = next((n for n in needs if self._blocked(n)), None)
+            step = self.steps[step_id]
+            needs = step.needs
+            blocker = None if runs_always(step.if_) else \
+                next((n for n in needs if self._blocked(n)), None)
             if blocker is not None:
                 out.skip[step_id] = f"needs {blocker}, which {self.status[blocker].value}"
             elif all(self.status.get(n) in TERMINAL for n in needs):

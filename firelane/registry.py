@@ -61,6 +61,7 @@ class ActionContext:
     credentials: dict[str, str] = field(default_factory=dict)
     events: list[TimelineEvent] = field(default_factory=list)
     shell_allow: tuple[str, ...] = ()
+    shell_read_only: tuple[str, ...] = ()
     shell_env: tuple[str, ...] = ()
     action_items: list[ActionItem] = field(default_factory=list)
     repeat_since: datetime | None = None
@@ -93,7 +94,12 @@ ActionFn = Callable[[Any, ActionContext], Awaitable[BaseModel]]
 
 @dataclass(frozen=True)
 class ActionSpec:
-    """A registered action: its name, function, typed models and whether it changes things."""
+    """A registered action: its name, function, typed models and whether it changes things.
+
+    `destructive` actions change a system and sit behind every guardrail; `read_only` actions
+    change nothing anywhere (diagnostics, status reads), so they skip approvals, locks, rate
+    limits and the kill switch and run for real in dry runs. An action is at most one of both.
+    """
 
     name: str
     fn: ActionFn
@@ -104,6 +110,18 @@ class ActionSpec:
     pages: bool = False
     link: str | None = None
     link_field: str = "url"
+    read_only: bool = False
+    preview: Callable[[Any], dict[str, str]] | None = None
+
+    def describe_effect(self, inputs: BaseModel) -> dict[str, str]:
+        """What a run with `inputs` will touch, worked out before it runs (`preview`), for an
+        approver to judge; a preview that cannot be worked out says why instead."""
+        if self.preview is None:
+            return {}
+        try:
+            return self.preview(inputs)
+        except Exception as exc:
+            return {"preview": f"not available: {exc}"}
 
     def link_url(self, outputs: dict[str, Any] | None) -> str | None:
         """The URL this action's outputs link to, when it declares a link and made one."""
@@ -149,15 +167,19 @@ _REGISTRY: dict[str, ActionSpec] = {}
 F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
 
 
-def action(name: str, *, destructive: bool = False, pages: bool = False,
-           link: str | None = None, link_field: str = "url") -> Callable[[F], F]:
+def action(name: str, *, destructive: bool = False, read_only: bool = False,
+           pages: bool = False, link: str | None = None, link_field: str = "url",
+           preview: Callable[[Any], dict[str, str]] | None = None) -> Callable[[F], F]:
     """Register an async function as the action `name` (`<integration>.<verb_noun>`).
 
-    `destructive` actions are dry-run in dry runs and never run on the fast path; `pages`
+    `destructive` actions are dry-run in dry runs and never run on the fast path; `read_only`
+    actions promise no side effect at all, so they run for real in dry runs and no guardrail
+    holds them (the engine trusts the declaration: declare it only when true); `pages`
     marks an action that wakes a human, whose failure the engine raises loudly. `link` names
     what the action creates for the incident (`ticket`, `page`, `channel`, `bridge`): when a
     step of it succeeds, the engine records the output `link_field` (an http(s) URL) on the
-    incident's links, with the step's outcome.
+    incident's links, with the step's outcome. `preview(inputs)` says what a run will touch
+    (the from/to release of a rollback), shown in its approval request.
 
     The Inputs and Outputs models are read from the type hints of the first parameter and the
     return value. Registering the same function again (a module imported twice) is harmless;
@@ -171,6 +193,8 @@ def action(name: str, *, destructive: bool = False, pages: bool = False,
     def register(fn: F) -> F:
         if not _NAME.match(name):
             raise ValueError(f"action name {name!r} must look like integration.verb_noun")
+        if destructive and read_only:
+            raise ValueError(f"action {name}: cannot be both destructive and read_only")
         plain: Callable[..., Any] = fn
         if not inspect.iscoroutinefunction(plain):
             raise TypeError(f"action {name}: {fn.__qualname__} must be `async def`")
@@ -198,7 +222,8 @@ def action(name: str, *, destructive: bool = False, pages: bool = False,
                             f"{link_field!r} in {outputs.__name__}")
         _REGISTRY[name] = ActionSpec(name=name, fn=fn, inputs=inputs, outputs=outputs,
                                      destructive=destructive, doc=doc, pages=pages,
-                                     link=link, link_field=link_field)
+                                     link=link, link_field=link_field, read_only=read_only,
+                                     preview=preview)
         return fn
 
     return register

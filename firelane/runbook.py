@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from firelane.errors import Problem
 from firelane.models import Severity
@@ -28,11 +28,24 @@ __all__ = [
 ]
 
 STEP_ID = r"^[a-z][a-z0-9_]*$"
+COMMAND_RUNNERS = frozenset({"sh", "bash", "dash", "zsh", "ksh", "fish", "env", "sudo", "su",
+                             "doas", "xargs", "nohup", "timeout", "nice", "ssh", "python",
+                             "python3", "perl", "ruby", "node", "busybox", "find"})
 RUNBOOK_NAME = r"^[a-z][a-z0-9-]*$"
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+_INPUT_TYPES: dict[str, tuple[type, ...]] = {
+    "string": (str,),
+    "integer": (int,),
+    "number": (int, float),
+    "boolean": (bool,),
+    "array": (list,),
+    "object": (dict,),
+}
 
 
 class InputSpec(_Strict):
@@ -43,6 +56,24 @@ class InputSpec(_Strict):
     description: str = ""
     enum: list[Any] | None = None
     required: bool = False
+
+    def fits(self, value: Any) -> bool:
+        """`value` has this input's type (a boolean is not a number here, as in JSON)."""
+        if self.type in ("integer", "number") and isinstance(value, bool):
+            return False
+        return isinstance(value, _INPUT_TYPES[self.type])
+
+    @model_validator(mode="after")
+    def _default_fits(self) -> InputSpec:
+        """A default that does not fit would only fail when a run starts without the input."""
+        if self.default is None:
+            return self
+        if not self.fits(self.default):
+            hint = " (quote it in YAML)" if self.type == "string" else ""
+            raise ValueError(f"default {self.default!r} is not of type {self.type}{hint}")
+        if self.enum is not None and self.default not in self.enum:
+            raise ValueError(f"default {self.default!r} is not one of enum {self.enum}")
+        return self
 
 
 class ApprovalSpec(_Strict):
@@ -55,10 +86,26 @@ class ApprovalSpec(_Strict):
 
 class ShellPolicy(_Strict):
     """What `shell.run` may start in this runbook: argv[0] must equal one of `allow` exactly,
-    and only the variables named in `env` reach the command's environment."""
+    and only the variables named in `env` reach the command's environment. `read_only` lists
+    the diagnostics `shell.check` may start (`df`, `du`, `curl`): commands the author vouches
+    change nothing, so they run under dry runs, the kill switch and the rate limit."""
 
     allow: list[str] = Field(default_factory=list)
+    read_only: list[str] = Field(default_factory=list, description=(
+        "Executables shell.check may run (argv[0] exactly): diagnostics that change nothing"))
     env: list[str] = Field(default_factory=list)
+
+    @field_validator("read_only")
+    @classmethod
+    def _diagnostics(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if not name.strip() or name != name.strip():
+                raise ValueError(f"{name!r} is not an executable name (argv[0], exactly as "
+                                 "shell.check steps write it)")
+            if name.rsplit("/", 1)[-1] in COMMAND_RUNNERS:
+                raise ValueError(f"{name!r} runs other commands, so it cannot be read-only; "
+                                 "list the diagnostic itself (df, du, curl)")
+        return value
 
 
 class Guardrails(_Strict):
@@ -82,8 +129,13 @@ class Step(_Strict):
     id: str = Field(json_schema_extra={"pattern": STEP_ID})
     uses: str
     with_: dict[str, Any] = Field(default_factory=dict, alias="with")
-    needs: list[str] = Field(default_factory=list)
-    if_: str | None = Field(default=None, alias="if")
+    needs: list[str] = Field(default_factory=list, description=(
+        "Earlier steps this one waits for; it is skipped when one of them failed or was "
+        "skipped, unless its if: calls always()"))
+    if_: str | None = Field(default=None, alias="if", description=(
+        "An expression over incident, inputs, steps, run; false skips the step (and the "
+        "steps that need it). always() is true and lets the step run whatever its needs did: "
+        "if: always() and steps.guard.status != 'failed'"))
     retries: int = Field(default=0, ge=0, le=20)
     retry_delay_seconds: float = Field(default=1.0, ge=0, le=3600)
     timeout_seconds: float | None = Field(default=None, gt=0, le=24 * 3600)

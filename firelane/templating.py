@@ -25,6 +25,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from firelane.errors import TemplateError
 
 __all__ = [
+    "CONDITION_FUNCTIONS",
     "ROOTS",
     "Refs",
     "analyze",
@@ -33,11 +34,24 @@ __all__ = [
     "has_template",
     "referenced_names",
     "referenced_roots",
+    "referenced_step_members",
     "referenced_steps",
     "render_value",
+    "runs_always",
 ]
 
 ROOTS = frozenset({"incident", "inputs", "steps", "run"})
+
+
+def _always() -> bool:
+    return True
+
+
+CONDITION_FUNCTIONS: dict[str, Callable[[], bool]] = {"always": _always}
+"""Functions an `if:` expression may call besides the roots. `always()` is true; a step whose
+`if:` calls it also runs when a step it needs failed or was skipped (GitHub Actions'
+`if: always()`), so `if: always() and steps.gate.status != 'failed'` reads as "after gate,
+whatever it did, unless it failed"."""
 
 _ENV = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False,
                                      keep_trailing_newline=True)
@@ -121,9 +135,28 @@ def compile_condition(expr: str) -> Callable[..., Any]:
 
 
 def evaluate_condition(expr: str, context: Mapping[str, Any], where: str = "if") -> bool:
-    """Evaluate an `if:` expression to a bool."""
+    """Evaluate an `if:` expression to a bool (with `CONDITION_FUNCTIONS` in scope)."""
     fn = compile_condition(expr)
-    return bool(_run(lambda: _check_strict(fn(**context), where), where))
+    scope = {**CONDITION_FUNCTIONS, **context}
+    return bool(_run(lambda: _check_strict(fn(**scope), where), where))
+
+
+@lru_cache(maxsize=4096)
+def runs_always(expr: str | None) -> bool:
+    """The `if:` expression calls `always()`: its step waits for the steps it needs to finish
+    however they finished, instead of being skipped with them. False for an expression that
+    does not parse (validation reports it)."""
+    if expr is None or "always" not in expr:
+        return False
+    text = expr.strip()
+    if text.startswith("{{") and text.endswith("}}"):
+        text = text[2:-2]
+    try:
+        tree = _ENV.parse("{{ " + text + " }}")
+    except TemplateSyntaxError:
+        return False
+    return any(isinstance(call.node, nodes.Name) and call.node.name == "always"
+               for call in tree.find_all(nodes.Call))
 
 
 _SIMPLE = re.compile(r"\{\{\s*([a-z_][a-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)\s*\}\}")
@@ -135,40 +168,75 @@ _LITERALS = frozenset({"true", "false", "none"})
 
 @dataclass(frozen=True)
 class Refs:
-    """What a template reads: top-level names, and `root.X` attributes per root."""
+    """What a template reads: top-level names, `root.X` attributes per root, and the
+    `steps.X.member[.name]` paths (member `outputs`, `status` or `error`; name is the output
+    read, or "" when there is none)."""
 
     roots: frozenset[str]
     attrs: tuple[tuple[str, str], ...]
+    members: tuple[tuple[str, str, str], ...] = ()
 
     def names(self, root: str) -> set[str]:
         """The X of every `root.X` / `root['X']`."""
         return {attr for r, attr in self.attrs if r == root}
 
 
+def _member(parts: list[str]) -> tuple[str, str, str] | None:
+    if len(parts) < 3 or parts[0] != "steps":
+        return None
+    return parts[1], parts[2], parts[3] if len(parts) > 3 and parts[2] == "outputs" else ""
+
+
 def _simple_refs(paths: list[str]) -> Refs:
     roots: set[str] = set()
     attrs: list[tuple[str, str]] = []
+    members: set[tuple[str, str, str]] = set()
     for path in paths:
         parts = path.strip().split(".")
         roots.add(parts[0])
         if len(parts) > 1:
             attrs.append((parts[0], parts[1]))
-    return Refs(frozenset(roots), tuple(attrs))
+        member = _member(parts)
+        if member is not None:
+            members.add(member)
+    return Refs(frozenset(roots), tuple(attrs), tuple(sorted(members)))
+
+
+def _chain(node: nodes.Node) -> list[str] | None:
+    """`steps.a.outputs['key']` as ["steps", "a", "outputs", "key"]; None for anything else
+    than names, attributes and constant string subscripts."""
+    parts: list[str] = []
+    while True:
+        if isinstance(node, nodes.Name):
+            return [node.name, *reversed(parts)]
+        if isinstance(node, nodes.Getattr):
+            parts.append(node.attr)
+        elif (isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const)
+              and isinstance(node.arg.value, str)):
+            parts.append(node.arg.value)
+        else:
+            return None
+        node = node.node
 
 
 def _tree_refs(tree: nodes.Node) -> Refs:
     loaded: set[str] = set()
     stored: set[str] = set()
     attrs: list[tuple[str, str]] = []
+    members: set[tuple[str, str, str]] = set()
     for node in tree.find_all((nodes.Name, nodes.Getattr, nodes.Getitem)):
         if isinstance(node, nodes.Name):
             (loaded if node.ctx == "load" else stored).add(node.name)
-        elif isinstance(node, nodes.Getattr) and isinstance(node.node, nodes.Name):
-            attrs.append((node.node.name, node.attr))
-        elif (isinstance(node, nodes.Getitem) and isinstance(node.node, nodes.Name)
-              and isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str)):
-            attrs.append((node.node.name, node.arg.value))
-    return Refs(frozenset(loaded - stored), tuple(attrs))
+            continue
+        chain = _chain(node)
+        if chain is None:
+            continue
+        if len(chain) == 2:
+            attrs.append((chain[0], chain[1]))
+        member = _member(chain)
+        if member is not None:
+            members.add(member)
+    return Refs(frozenset(loaded - stored), tuple(attrs), tuple(sorted(members)))
 
 
 @lru_cache(maxsize=8192)
@@ -208,6 +276,11 @@ def referenced_steps(text: str, expression: bool = False) -> set[str]:
 def referenced_names(text: str, root: str, expression: bool = False) -> set[str]:
     """Names read through `root.X` or `root['X']` in a template (or an expression)."""
     return analyze(text, expression).names(root)
+
+
+def referenced_step_members(text: str, expression: bool = False) -> set[tuple[str, str, str]]:
+    """`(step, member, output)` for every `steps.X.member[.output]` a template reads."""
+    return set(analyze(text, expression).members)
 
 
 def referenced_roots(text: str, expression: bool = False) -> set[str]:

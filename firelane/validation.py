@@ -1,16 +1,23 @@
 """Runbook validation: every problem at once, each with file, line and path.
 
 Checks, in the order an author meets them: YAML hazards; the schema (unknown keys with a "did
-you mean", types, required keys); step ids; `uses` names a registered action; `needs` names
-earlier steps (so there are no cycles); templates compile, read only the four roots, only
-declared inputs and only steps this step (transitively) needs; literal `with:` values fit the
-action's `Inputs` model and required inputs are present unless the service catalog supplies
-them; `approval` only on destructive actions. Warnings: destructive actions without approval in
-a runbook that matches SEV1 incidents. Never contacts Prefect or any integration.
+you mean", types, required keys, input defaults that fit their type); step ids; `uses` names a
+registered action; `needs` names earlier steps (so there are no cycles); templates compile,
+read only the four roots, only declared inputs, only steps this step (transitively) needs and
+only outputs their actions declare; literal `with:` values fit the action's `Inputs` model and
+required inputs are present unless the service catalog supplies them; `approval` only on
+destructive actions. An unknown name gets the closest known one. Warnings: destructive actions
+without approval in a runbook that matches SEV1 incidents. Never contacts Prefect or any
+integration.
+
+One mistake, one error: after the schema has reported a step's bad key, the later checks read
+the step as its author meant it (`_lenient_step`), and leave out errors that only name a step
+that could not be read at all.
 """
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,11 +27,14 @@ from firelane.errors import FirelaneError, Problem
 from firelane.models import Severity
 from firelane.registry import ActionSpec, get_action
 from firelane.runbook import Runbook, Step
+from firelane.shell_policy import shell_problems
 from firelane.templating import (
+    CONDITION_FUNCTIONS,
     ROOTS,
     has_template,
     referenced_names,
     referenced_roots,
+    referenced_step_members,
 )
 from firelane.yamlsrc import (
     Located,
@@ -47,23 +57,66 @@ class Report:
     warnings: list[Problem] = field(default_factory=list)
 
 
-def _valid_steps(data: dict[str, Any], key: str) -> list[tuple[int, Step]]:
+_STEP_KEYS = sorted((f.alias or n) for n, f in Step.model_fields.items())
+_MEMBERS = ("outputs", "status", "error")
+
+
+def _near(name: str, names: set[str] | list[str]) -> str | None:
+    """The closest name, by spelling (`tickt` → `ticket`) or by a shared word (`issue_key` →
+    `key`)."""
+    found = difflib.get_close_matches(name, sorted(names), n=1, cutoff=0.6)
+    if found:
+        return found[0]
+    words = set(name.split("_"))
+    shared = [n for n in sorted(names) if n in words or name in n.split("_")]
+    return shared[0] if shared else None
+
+
+def _lenient_step(item: Any) -> Step | None:
+    """The step as its author meant it, for the checks after the schema: a misspelt key
+    (`need:`) read as the key it is close to, a key with a bad value dropped. The schema
+    already reported those once; reading the step anyway keeps one typo from turning into an
+    error at every step that needs or reads it."""
+    if not isinstance(item, dict):
+        return None
+    data = dict(item)
+    for _ in range(len(item) + 1):
+        try:
+            return Step.model_validate(data)
+        except ValidationError as exc:
+            bad = {str(e["loc"][0]) for e in exc.errors() if e["loc"]} - {"id", "uses"}
+            if not bad:
+                return None
+            for key in bad & set(data):
+                value = data.pop(key)
+                near = _near(key, _STEP_KEYS)
+                if key not in _STEP_KEYS and near is not None and near not in data:
+                    data[near] = value
+    return None
+
+
+def _valid_steps(data: dict[str, Any], key: str) -> tuple[list[tuple[int, Step]], set[str]]:
+    """The steps that could be read, and the ids of those that could not (errors that merely
+    name a broken step are left out: the step's own error says what is wrong)."""
     raw = data.get(key)
     if not isinstance(raw, list):
-        return []
-    out = []
+        return [], set()
+    out, broken = [], set()
     for index, item in enumerate(raw):
-        try:
-            out.append((index, Step.model_validate(item)))
-        except ValidationError:
-            continue
-    return out
+        step = _lenient_step(item)
+        if step is not None:
+            out.append((index, step))
+        elif isinstance(item, dict) and isinstance(item.get("id"), str):
+            broken.add(item["id"])
+    return out, broken
 
 
 @dataclass
 class _Checker:
     located: Located
     inputs: set[str]
+    specs: dict[str, ActionSpec | None] = field(default_factory=dict)
+    broken: set[str] = field(default_factory=set)
     errors: list[Problem] = field(default_factory=list)
 
     def error(self, path: PathKey, message: str) -> None:
@@ -78,20 +131,54 @@ class _Checker:
         except FirelaneError as exc:
             self.error(path, str(exc))
             return
-        for root in sorted(roots - ROOTS):
-            if root in ("secrets", "secret", "env", "environ"):
+        for root in sorted(roots - ROOTS - (set(CONDITION_FUNCTIONS) if expression else set())):
+            if root in CONDITION_FUNCTIONS:
+                self.error(path, f"{root}() is for if: expressions only")
+            elif root in ("secrets", "secret", "env", "environ"):
                 self.error(path, f"{root!r} is not available to templates: secrets live in "
                            "Prefect blocks named under credentials:, never in runbooks")
             else:
                 self.error(path, f"unknown name {root!r}; templates may read only "
                            f"{', '.join(sorted(ROOTS))}")
-        for ref in sorted(steps - allowed):
-            self.error(path, f"reads steps.{ref} but {step_id!r} does not need {ref!r}; "
-                       "add it to needs")
+        for ref in sorted(steps - allowed - self.broken):
+            if ref in self.specs:
+                self.error(path, f"reads steps.{ref} but {step_id!r} does not need {ref!r}; "
+                           "add it to needs")
+            else:
+                self.error(path, f"reads steps.{ref}, but there is no step {ref!r}"
+                           + self.suggest(ref, step_id))
+        self.members(text, path, expression, steps & allowed)
         for name in sorted(inputs - self.inputs):
             declared = ", ".join(sorted(self.inputs)) or "none"
             self.error(path, f"reads inputs.{name}, which is not declared under inputs: "
                        f"(declared: {declared})")
+
+    def suggest(self, ref: str, step_id: str) -> str:
+        near = _near(ref, set(self.specs) - {step_id})
+        return f"; did you mean {near!r}?" if near else \
+            f" (steps: {', '.join(sorted(self.specs)) or 'none'})"
+
+    def members(self, text: str, path: PathKey, expression: bool, known: set[str]) -> None:
+        """`steps.X.outputs.Y` names an output X's action declares; `steps.X.Z` is one of
+        outputs, status, error."""
+        for ref, member, output in sorted(referenced_step_members(text, expression)):
+            spec = self.specs.get(ref)
+            if ref not in known:
+                continue
+            if member not in _MEMBERS:
+                near = _near(member, list(_MEMBERS))
+                self.error(path, f"reads steps.{ref}.{member}; a step has "
+                           f"{', '.join(_MEMBERS)}"
+                           + (f"; did you mean {near!r}?" if near else ""))
+            elif output and spec is not None \
+                    and spec.outputs.model_config.get("extra") != "allow":
+                names = {(f.alias or n) for n, f in spec.outputs.model_fields.items()}
+                if output not in names:
+                    near = _near(output, names)
+                    self.error(path, f"reads steps.{ref}.outputs.{output}, but {spec.name} "
+                               f"has no output {output!r}"
+                               + (f"; did you mean {near!r}?" if near else
+                                  f" (outputs: {', '.join(sorted(names)) or 'none'})"))
 
     def templates(self, step: Step, at: PathKey, allowed: set[str]) -> None:
         def walk(value: Any, path: PathKey) -> None:
@@ -143,11 +230,12 @@ class _Checker:
             at: PathKey = (key, index)
             if step.id in seen or step.id in before:
                 self.error((*at, "id"), f"duplicate step id {step.id!r}")
-            try:
-                spec: ActionSpec | None = get_action(step.uses)
-            except FirelaneError as exc:
-                self.error((*at, "uses"), str(exc))
-                spec = None
+            spec = self.specs.get(step.id)
+            if spec is None:
+                try:
+                    get_action(step.uses)
+                except FirelaneError as exc:
+                    self.error((*at, "uses"), str(exc))
             reach: set[str] = set()
             for n, need in enumerate(step.needs):
                 if need == step.id:
@@ -160,8 +248,11 @@ class _Checker:
                 elif key == "on_failure" and need in main_ids:
                     self.error((*at, "needs", n), f"{need!r} is a main step; on_failure steps "
                                "run after the main steps and may read them without needs")
-                else:
-                    self.error((*at, "needs", n), f"no step {need!r} in {key}")
+                elif need not in self.broken:
+                    near = _near(need, (ids_here | before) - {step.id}
+                                 if key == "steps" else ids_here - {step.id})
+                    self.error((*at, "needs", n), f"no step {need!r} in {key}"
+                               + (f"; did you mean {near!r}?" if near else ""))
             seen.add(step.id)
             closure[step.id] = reach
             self.templates(step, at, reach | main_ids)
@@ -170,6 +261,13 @@ class _Checker:
                 if step.approval is not None and not spec.destructive:
                     self.error((*at, "approval"), f"{step.uses} changes nothing; approval is "
                                "only for destructive actions")
+
+
+def _spec(uses: str) -> ActionSpec | None:
+    try:
+        return get_action(uses)
+    except FirelaneError:
+        return None
 
 
 def _templated(value: Any) -> bool:
@@ -215,11 +313,16 @@ def validate_source(text: str, path: str = "<string>") -> Report:
         errors += schema_problems(located, Runbook, exc.errors())
     raw_inputs = data.get("inputs")
     checker = _Checker(located, set(raw_inputs) if isinstance(raw_inputs, dict) else set())
-    main = _valid_steps(data, "steps")
+    main, broken = _valid_steps(data, "steps")
+    after, broken_after = _valid_steps(data, "on_failure")
+    checker.broken = broken | broken_after
+    checker.specs = {s.id: _spec(s.uses) for _, s in [*main, *after]}
     main_ids = {s.id for _, s in main}
     checker.step_list("steps", main, set(), set())
-    checker.step_list("on_failure", _valid_steps(data, "on_failure"), main_ids, main_ids)
+    checker.step_list("on_failure", after, main_ids, main_ids)
     errors += checker.errors
+    if runbook is not None:
+        errors += shell_problems(located, runbook)
     errors.sort(key=lambda p: (p.line or 0, p.path))
     if errors or runbook is None:
         return Report(None, errors)

@@ -185,15 +185,27 @@ def unknown_key_message(key: str, allowed: list[str] | None) -> str:
 
 def schema_problems(located: Located, model: type[BaseModel], errors: list[Any],
                     prefix: PathKey = ()) -> list[Problem]:
-    """Pydantic errors as located problems, with "did you mean" for unknown keys."""
+    """Pydantic errors as located problems, with "did you mean" for unknown keys. A required
+    key that is missing because it was misspelt is one problem (the unknown key's), not two."""
     out: list[Problem] = []
+    meant: set[PathKey] = set()
+    for err in errors:
+        extra: PathKey = tuple(p for p in err["loc"] if isinstance(p, str | int))
+        if err["type"] == "extra_forbidden" and extra:
+            near = difflib.get_close_matches(str(extra[-1]), _keys_at(model, extra[:-1]) or [],
+                                             n=1, cutoff=0.6)
+            meant |= {(*extra[:-1], n) for n in near}
     for err in errors:
         loc: PathKey = tuple(p for p in err["loc"] if isinstance(p, str | int))
         where = (*prefix, *loc)
+        if err["type"] == "missing" and loc in meant:
+            continue
         if err["type"] == "extra_forbidden" and loc:
             msg = unknown_key_message(str(loc[-1]), _keys_at(model, loc[:-1]))
         elif err["type"] == "missing" and loc:
             msg = f"required key {loc[-1]!r} is missing"
+        elif err["type"] == "value_error":
+            msg = str(err["msg"]).removeprefix("Value error, ")
         else:
             msg = err["msg"]
         out.append(located.problem(where, msg))

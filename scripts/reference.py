@@ -124,7 +124,17 @@ def cli_page() -> str:
         for kind, code in EXIT_CODES.items())
     lines = [_header("Command line", "the `firelane` argparse parser"),
              f"{root.description} Every command exits 0 on success and 1 on failure; a "
-             "Firelane error is one line on stderr naming what is wrong and where.\n\n"
+             "Firelane error is one line on stderr naming what is wrong and where. "
+             "`firelane --version` prints the version; `firelane -v COMMAND` also shows "
+             "Prefect's own INFO log lines, which are kept off the terminal otherwise (they "
+             "still reach the Prefect API and its UI). A command whose reader closes the pipe "
+             "(`firelane actions | head`) stops quietly with 141.\n\n"
+             "`PREFECT_API_URL` names the Prefect server. `run` and `resume` without it start "
+             "a temporary server for the run and say so (a few seconds; it stops when they exit); "
+             "`approve`, `serve` (unless `--no-respond`), `respond`, `serve-flows`, `worker`, "
+             "`sandbox --save-blocks`, `action-items add` and `incidents status` to resolved or "
+             "closed with its report need a real one and say so in "
+             "one line when it is not set; no other command starts a server.\n\n"
              "`firelane run` and `firelane resume` exit with the execution's outcome, and their "
              "last line says what happened and what to do next (the execution is stored "
              "`succeeded` only for exit 0, `failed` otherwise; the Prefect flow run ends in the "
@@ -195,7 +205,11 @@ def actions_page() -> str:
            "What a step can `uses:`: every action bundled with Firelane, with the inputs its "
            "`with:` takes and the outputs later steps read as `steps.<id>.outputs`. "
            "**Destructive** actions only report in a dry run and may need an approval; "
-           "**pages** marks an action that wakes a human; **link: kind** marks one whose output "
+           "**read-only** actions change nothing anywhere, so they run for real in a dry run "
+           "and no guardrail (approval, service lock, rate limit, kill switch) holds them; "
+           "any other action (coordination) is not called in a dry run unless `--sandbox` is "
+           "given too: it records what it would have sent; **pages** marks an action that "
+           "wakes a human; **link: kind** marks one whose output "
            "`url` is recorded on the incident's links ([Incident links]"
            "(../explanation/incident-links.md)). Plugins (`FIRELANE_PLUGINS`) add "
            "their own; `firelane actions` lists what is registered where it runs.", "",
@@ -204,7 +218,8 @@ def actions_page() -> str:
             for n, s in specs.items()]
     out.append("")
     for name, spec in specs.items():
-        flags = [f for f, on in (("destructive", spec.destructive), ("pages", spec.pages),
+        flags = [f for f, on in (("destructive", spec.destructive),
+                                 ("read-only", spec.read_only), ("pages", spec.pages),
                                  (f"link: {spec.link}", spec.link is not None)) if on]
         out += [f"## {name}", ""]
         if flags:
@@ -267,7 +282,8 @@ environment otherwise built from scratch ([Remediate with guardrails](../how-to/
 
 ## Prefect's own
 
-`PREFECT_API_URL` (set it, or each process starts a temporary Prefect server),
+`PREFECT_API_URL` (set it; without it `firelane run` and `resume` start a temporary Prefect
+server for the run, and the commands that need a real one say so: [Command line](cli.md)),
 `PREFECT_API_AUTH_STRING` (clients) and `PREFECT_SERVER_API_AUTH_STRING`,
 `PREFECT_SERVER_ENCRYPTION_KEY`, `PREFECT_API_DATABASE_CONNECTION_URL` (the server):
 [Deploy at scale](../how-to/deploy-at-scale.md). `PREFECT_CLIENT_MAX_RETRIES` bounds how long a

@@ -1,7 +1,7 @@
 """`firelane run` waiting for an approval, as an operator meets it in a terminal: it prints the
-request and the `firelane approve` command; Ctrl-C stops it cleanly (exit 130, no traceback,
-`execution.interrupted` on the timeline, the execution left `interrupted`); after `firelane
-approve`, `firelane resume INC-n` finishes it."""
+request and the `firelane approve` command; Ctrl-C (SIGINT) or SIGTERM stops it cleanly (exit
+130 or 143, no traceback, `execution.interrupted` on the timeline, the execution left
+`interrupted`); after `firelane approve`, `firelane resume INC-n` finishes it."""
 
 from __future__ import annotations
 
@@ -41,8 +41,11 @@ def _paused(api: str, flow_run_id: str | None) -> bool:
     return bool(httpx.get(f"{api}/flow_runs/{flow_run_id}").json()["state_type"] == "PAUSED")
 
 
-def test_ctrl_c_while_waiting_leaves_it_resumable_and_resume_inc_finishes_it(
-        prefect_api: str, firelane_env: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize(("signum", "exit_code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)],
+                         ids=["SIGINT", "SIGTERM"])
+def test_a_signal_while_waiting_leaves_it_resumable_and_resume_inc_finishes_it(
+        prefect_api: str, firelane_env: str, tmp_path: Path, signum: signal.Signals,
+        exit_code: int) -> None:
     (tmp_path / "gate.yaml").write_text(RUNBOOK)
     (tmp_path / "inc.json").write_text(json.dumps(
         {"title": "web down", "severity": "SEV2", "service": "web"}))
@@ -60,23 +63,24 @@ def test_ctrl_c_while_waiting_leaves_it_resumable_and_resume_inc_finishes_it(
                         for i in store.list_incidents() for a in store.approvals_for(i.id))):
             assert proc.poll() is None, err.read_text()[-3000:]
             time.sleep(0.25)
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signum)
         try:
             code = proc.wait(timeout=60)
         except subprocess.TimeoutExpired:
             proc.kill()
-            pytest.fail("firelane run did not stop on SIGINT: " + err.read_text()[-3000:])
+            pytest.fail(f"firelane run did not stop on {signum.name}: "
+                        + err.read_text()[-3000:])
     printed, complaints = out.read_text(), err.read_text()
-    assert code == 130, complaints[-3000:]
+    assert code == exit_code, complaints[-3000:]
     assert "Traceback" not in complaints, complaints[-3000:]
     assert "Fix web?" in printed and "name: `fixed-web`" in printed and "{{" not in printed
-    assert complaints.strip().splitlines()[-1].startswith("firelane: stopped by SIGINT")
+    assert complaints.strip().splitlines()[-1].startswith(f"firelane: stopped by {signum.name}")
     assert "`firelane resume INC-1`" in complaints.strip().splitlines()[-1]
     [incident] = store.list_incidents()
     [execution] = store.list_executions(incident.id)
     assert execution.status == "interrupted"
     [stopped] = [e for e in store.timeline(incident.id) if e.kind == "execution.interrupted"]
-    assert stopped.details["signal"] == "SIGINT"
+    assert stopped.details["signal"] == signum.name
     assert store.step_records(execution.id)["fix"].status == "claimed", "nothing recorded"
 
     assert main(["approve", "INC-1", "fix", "--as", "ann"]) == 0

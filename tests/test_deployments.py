@@ -41,7 +41,8 @@ def test_prefect_yaml_is_current_and_lists_every_runbook(
     assert main(["deployments", "--check"]) == 0
     spec = yaml.safe_load(text)
     names = [d["name"] for d in spec["deployments"]]
-    assert names == ["respond-to-incident", *RUNBOOKS, "timeline-report", "remind-action-items"]
+    assert names == ["respond-to-incident", *RUNBOOKS, "incident-command", "timeline-report",
+                     "remind-action-items"]
     for d in spec["deployments"]:
         assert ".py" not in d["entrypoint"] and d["work_pool"] == {"name": POOL}, d
     assert spec["deployments"][-1]["schedules"] == [{"cron": REMINDER_CRON, "timezone": "UTC"}]

@@ -130,9 +130,12 @@ steps:
   - {id: safe, uses: test.effect, with: {name: ticket}}
 """, dry_run=True)
     assert run(rc) is False
+    would_send = {"name": "rollback", "before_seconds": 0.0, "after_seconds": 0.0}
     assert sq.step_records(rc.execution.id)["change"].outputs == {
-        "name": "rollback", "created": False, "dry_run": True}
-    assert [name for _, name in effects()] == ["ticket"]
+        "name": "rollback", "created": False, "dry_run": True, "would_send": would_send}
+    safe = sq.step_records(rc.execution.id)["safe"].outputs or {}
+    assert safe["dry_run"] is True and safe["would_send"]["name"] == "ticket"
+    assert effects() == [], "a dry run calls no vendor, not even a harmless one"
 
 
 def test_second_caller_reuses_recorded_outcome(sq: Store, effects_db: object) -> None:

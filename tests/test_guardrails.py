@@ -141,8 +141,10 @@ def test_dry_run_is_not_stopped_and_touches_nothing(fl_store: Store) -> None:
     asyncio.run(run_runbook_result(rc.execution.id))
     records = fl_store.step_records(rc.execution.id)
     assert records["fix"].status.value == "succeeded" and records["fix"].outputs == {
-        "name": "fix-dry", "created": False, "dry_run": True}
-    assert [n for _, n in effects()] == ["page-dry"]
+        "name": "fix-dry", "created": False, "dry_run": True,
+        "would_send": {"name": "fix-dry", "before_seconds": 0.0, "after_seconds": 0.0}}
+    assert records["page"].outputs and records["page"].outputs["dry_run"] is True
+    assert effects() == [], "a dry run pages nobody"
 
 
 def test_times_parse_relative_and_iso() -> None:
@@ -196,5 +198,6 @@ steps:
     assert rc.execution.dry_run
     asyncio.run(run_runbook_result(rc.execution.id))
     assert fl_store.step_records(rc.execution.id)["fix"].outputs == {
-        "name": "would-fix", "created": False, "dry_run": True}
+        "name": "would-fix", "created": False, "dry_run": True,
+        "would_send": {"name": "would-fix", "before_seconds": 0.0, "after_seconds": 0.0}}
     assert effects() == []

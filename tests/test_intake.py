@@ -38,11 +38,13 @@ def _post(app: Any, calls: list[tuple[str, bytes, dict[str, str]]]) -> list[http
     return asyncio.run(go())
 
 
-def _get(app: Any, path: str) -> httpx.Response:
+def _get(app: Any, path: str, token: str | None = None) -> httpx.Response:
+    headers = {"authorization": f"Bearer {token}"} if token else {}
+
     async def go() -> httpx.Response:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
                                      base_url="http://intake") as client:
-            return await client.get(path)
+            return await client.get(path, headers=headers)
     return asyncio.run(go())
 
 
@@ -80,7 +82,9 @@ def test_accept_dedup_and_resolve(sqlite_url: str, monkeypatch: pytest.MonkeyPat
     assert again.json()["alerts"][0]["incident_id"] == alerts[0]["incident_id"]
     assert again.json()["alerts"][0]["deduplicated"] is True
     assert len(store.alerts_of(alerts[0]["incident_id"])) == 2
-    shown = _get(app, "/incidents/INC-1").json()
+    assert _get(app, "/incidents/INC-1").status_code == 401, "incidents need a token"
+    reader, _ = store.create_token("reader", "read", "ann")
+    shown = _get(app, "/incidents/INC-1", reader).json()
     assert shown["title"] == "Disk 95% full on db-1" and len(shown["alerts"]) == 2
     resolved = json.loads(AM)
     resolved["alerts"] = [{**resolved["alerts"][0], "status": "resolved"}]

@@ -105,6 +105,41 @@ def test_cli_acknowledge_and_resolve_move_page_and_ticket(
     assert store.pending_syncs() == []
 
 
+@pytest.mark.usefixtures("prefect_api")
+def test_api_and_prefect_ui_acknowledge_and_resolve_move_page_and_ticket(
+        firelane_env: str, sandbox: Sandbox, tmp_path: Path) -> None:
+    from flows.runs.incident_command import Verb, incident_command
+
+    incident = _run(tmp_path)
+    store = open_store(firelane_env)
+    token, _ = store.create_token("oncall", "write", "bob")
+    app = create_app(store, IntakeConfig())
+
+    async def patch() -> httpx.Response:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                     base_url="http://intake") as client:
+            response = await client.patch(f"/api/v1/incidents/INC-{incident.number}",
+                                          json={"status": "acknowledged"},
+                                          headers={"authorization": f"Bearer {token}"})
+        for _ in range(400):
+            if len(asyncio.all_tasks()) <= 1:
+                break
+            await asyncio.sleep(0.05)
+        return response
+    assert asyncio.run(patch()).status_code == 200
+    [page], issues = _vendors(sandbox)
+    assert page["status"] == "acknowledged" and issues["OPS-1"]["status"] == "In Progress"
+    told = asyncio.run(incident_command(f"INC-{incident.number}", Verb.STATUS, "resolved",
+                                        "carol", "fixed"))
+    assert told == f"INC-{incident.number}: Incident resolved by carol via prefect-ui: fixed"
+    [page], issues = _vendors(sandbox)
+    assert page["status"] == "resolved" and issues["OPS-1"]["status"] == "Done"
+    assert _changes(store, incident.id) == [("acknowledged", "api", "bob"),
+                                            ("resolved", "prefect-ui", "carol")]
+    assert store.get_incident(incident.id).commander == "bob"
+    assert store.pending_syncs() == []
+
+
 def _pd_webhook(event_type: str, dedup_key: str, agent: str, at: str) -> bytes:
     data = json.loads((SHARED / "pagerduty_v3_event_data_incident.json").read_text())
     data.update(incident_key=dedup_key, status=event_type.split(".")[1])

@@ -82,11 +82,14 @@ def test_declare_incident_links_its_war_room_everywhere_once(
         assert line.split()[:len(title.split())] == title.split(), line
         assert links[kind] in line and ("(sandbox)" in line) == (kind != "flow_run"), line
 
+    reader, _ = store.create_token("links-reader", "read", "ann")
+
     async def get() -> httpx.Response:
         app = create_app(store, IntakeConfig(), insecure=True)
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
                                      base_url="http://intake") as client:
-            return await client.get(f"/incidents/INC-{incident.number}")
+            return await client.get(f"/incidents/INC-{incident.number}",
+                                    headers={"authorization": f"Bearer {reader}"})
 
     body = asyncio.run(get()).json()
     assert body["links"] == links

@@ -127,7 +127,8 @@ def test_report_from_every_source_reaches_folder_artifact_jira_and_slack(
     assert set(asyncio.run(artifacts())) == {"markdown", "table"}
     capsys.readouterr()
     assert main(["timeline", f"INC-{incident.number}", "--offline"]) == 0
-    lines = [line for line in capsys.readouterr().out.splitlines() if line.strip()]
+    mark, *lines = [line for line in capsys.readouterr().out.splitlines() if line.strip()]
+    assert mark == f"INC-{incident.number} [SANDBOX]: not a real incident"
     assert f"INC-{incident.number} declared" in lines[0]
     assert "Timeline report" in lines[-1]
     assert lines == sorted(lines, key=lambda line: line[:19])

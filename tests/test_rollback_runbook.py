@@ -88,6 +88,10 @@ def test_rejected_rollback_changes_nothing(firelane_env: str, sandbox: Sandbox,
         e.id for e in store.list_executions(incident_id)))["rollback"]
     assert rollback.error == "approval rejected by cli:ann: not now"
     assert status == "failed", "nothing was rolled back: the runbook did not do its job"
+    switch = f"{service.release_dir}/current: {BAD} → {GOOD}, then restart web"
+    [approval] = store.approvals_for(incident_id, "rollback")
+    assert switch in approval.message, "the approver sees the releases it will switch"
+    assert any(switch in str(m.get("blocks")) for m in sandbox.state.dump()["slack_messages"])
 
 
 def _start(store: Store, name: str, inputs: dict[str, object] | None = None,
@@ -150,3 +154,46 @@ def test_shell_remediation_over_ssh_behind_an_approval(
     assert sorted(p.name for p in logs.iterdir()) == ["new.gz", "old.log"]
     clean = store.step_records(execution_id)["clean"]
     assert clean.outputs and str(logs / "old.gz") in clean.outputs["stdout"]
+
+
+def test_healthy_service_skips_the_rollback_but_still_resolves_the_page(
+        firelane_env: str, sandbox: Sandbox, service: Service, tmp_path: Path) -> None:
+    """The skip trap of issue 20: the rollback's `if:` is false when the diagnosis finds the
+    service healthy; `verify`'s `if: always() ...` keeps that from skipping the page's
+    resolution (the run used to say succeeded with the page still open)."""
+    import http.server
+    import threading
+
+    class Healthy(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, *args: object) -> None:
+            return
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Healthy)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        catalog = _catalog(service).replace(
+            service.health_url, f"http://127.0.0.1:{server.server_address[1]}/healthz")
+        (tmp_path / "services.yaml").write_text(catalog)
+        store = open_store(firelane_env)
+        incident_id, execution_id, _ = _start(store, "web-5xx-rollback")
+        result = asyncio.run(run_runbook_result(execution_id))
+    finally:
+        server.shutdown()
+        server.server_close()
+    records = {k: v.status.value for k, v in store.step_records(execution_id).items()}
+    assert result["status"] == "succeeded", records
+    assert records["diagnose"] == "succeeded" and records["rollback"] == "skipped"
+    assert records["verify"] == records["resolve_page"] == records["close_ticket"] == \
+        records["resolve_incident"] == records["outcome"] == "succeeded"
+    assert store.get_incident(incident_id).status.value == "resolved"
+    state = sandbox.state.dump()
+    assert [i["status"] for i in state["pd_incidents"].values()] == ["resolved"]
+    assert any("No rollback was needed: web answered healthy." in m["text"]
+               for m in state["slack_messages"])
+    assert service.current() == BAD, "nothing was rolled back"

@@ -236,8 +236,11 @@ def test_the_intake_never_answers_or_logs_a_secret(firelane_env: str, sandbox: S
                       for e in store.list_executions(incident.id)):
             assert time.monotonic() < deadline + 120, "the response never finished"
             time.sleep(0.5)
-        sent += [httpx.get(f"{base}/incidents/INC-{incident.number}"),
-                 httpx.get(f"{base}/metrics")]
+        reader, _ = store.create_token("secrets-reader", "read", "ann")
+        shown = httpx.get(f"{base}/incidents/INC-{incident.number}",
+                          headers={"authorization": f"Bearer {reader}"})
+        assert shown.status_code == 200, shown.text
+        sent += [shown, httpx.get(f"{base}/metrics")]
         answers = [f"{r.status_code} {r.headers} {r.text}" for r in sent]
     finally:
         proc.send_signal(signal.SIGTERM)

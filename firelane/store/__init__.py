@@ -21,11 +21,11 @@ from firelane.store.outage import (
     store_call,
 )
 from firelane.store.processes import LiveProcess
-from firelane.store.syncs import SyncOps
 from firelane.store.tables import metadata
+from firelane.store.tokens import SCOPES, ApiToken, TokenOps
 
 
-class Store(SyncOps):
+class Store(TokenOps):
     """The whole store. `Store(url).migrate()` makes it ready to use."""
 
 
@@ -55,8 +55,10 @@ def shared_store(url: str) -> Store:
 
 
 __all__ = [
+    "SCOPES",
     "WORK_CHANNEL",
     "Accepted",
+    "ApiToken",
     "Claim",
     "ClaimOutcome",
     "Health",

@@ -1,6 +1,7 @@
 """What the intake's `/metrics` reads from the store: responses waiting, executions stuck,
-failed and overdue pages, resolved incidents whose page is still open, and how long each
-execution took to act first.
+failed and overdue pages, resolved incidents whose page is still open, how long each
+execution took to act first, and which incidents were resolved since the last scrape (for
+their key times).
 
 Read from the store rather than counted in memory, so the figures cover every intake and
 responder process sharing the store, and survive their restarts.
@@ -121,3 +122,20 @@ class HealthOps(AlertOps):
                     latest[incident_id] = when
         return sum(1 for incident_id, at in paged.items()
                    if incident_id not in unpaged or unpaged[incident_id] < at)
+
+    def resolved_since(self, since: datetime | None, limit: int = 1_000) -> list[
+            tuple[str, datetime, str]]:
+        """(event id, when, incident id) of each move to `resolved` recorded at or after
+        `since`, oldest first: the resolutions whose key times a scrape may not have observed
+        yet (the caller skips the event ids it has seen). A reopened and re-resolved incident
+        appears once per resolution."""
+        query = select(timeline_events.c.id, timeline_events.c.at,
+                       timeline_events.c.incident_id).where(
+            timeline_events.c.kind == "incident.status",
+            timeline_events.c.details["to"].as_string() == IncidentStatus.RESOLVED.value)
+        if since is not None:
+            query = query.where(timeline_events.c.at >= since)
+        with self.tx(write=False) as conn:
+            rows = conn.execute(query.order_by(timeline_events.c.at).limit(limit)).all()
+        return [(str(event_id), when, str(incident_id)) for event_id, at, incident_id in rows
+                if (when := aware(at)) is not None]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -25,6 +25,7 @@ from firelane.models import (
     utcnow,
 )
 from firelane.redaction import redact, redact_value
+from firelane.run_marks import marks_of
 from firelane.store.base import StoreBase, aware
 from firelane.store.lifecycle import insert_sync, sync_for
 from firelane.store.notify import notify_work
@@ -62,7 +63,7 @@ class IncidentOps(StoreBase):
             conn.execute(insert(timeline_events), rows)
 
     def _declare(self, conn: Connection, draft: IncidentDraft,
-                 actor: str | None = None) -> Incident:
+                 actor: str | None = None, details: dict[str, Any] | None = None) -> Incident:
         number = (conn.execute(select(func.max(incidents.c.number))).scalar() or 0) + 1
         incident = Incident(number=number, title=draft.title, severity=draft.severity,
                             service=draft.service, labels=draft.labels,
@@ -71,15 +72,18 @@ class IncidentOps(StoreBase):
         self._insert_events(conn, [TimelineEvent(
             incident_id=incident.id, kind="incident.declared", actor=actor,
             summary=f"INC-{number} declared: [{draft.severity}] {draft.title}",
-            details={"severity": draft.severity.value, "service": draft.service})])
+            details={"severity": draft.severity.value, "service": draft.service,
+                     **(details or {})})])
         return incident
 
-    def declare_incident(self, draft: IncidentDraft, actor: str | None = None) -> Incident:
-        """Create an incident with the next human number and a `declared` timeline event."""
+    def declare_incident(self, draft: IncidentDraft, actor: str | None = None,
+                         details: dict[str, Any] | None = None) -> Incident:
+        """Create an incident with the next human number and a `declared` timeline event
+        (`details` added to the event's, e.g. the surface it was declared through)."""
         for _ in range(20):
             try:
                 with self.tx() as conn:
-                    return self._declare(conn, draft, actor)
+                    return self._declare(conn, draft, actor, details)
             except IntegrityError:
                 continue
         raise StoreError("could not allocate an incident number after 20 tries")
@@ -99,11 +103,45 @@ class IncidentOps(StoreBase):
     def list_incidents(self, status: IncidentStatus | None = None,
                        limit: int = 50) -> list[Incident]:
         """Newest first."""
-        query = select(incidents).order_by(incidents.c.number.desc()).limit(limit)
-        if status is not None:
-            query = query.where(incidents.c.status == status.value)
+        return self.find_incidents([status] if status is not None else None, limit=limit)
+
+    def find_incidents(self, statuses: list[IncidentStatus] | None = None,
+                       severity: Severity | None = None, service: str | None = None,
+                       limit: int = 50, offset: int = 0,
+                       by_severity: bool = False) -> list[Incident]:
+        """Incidents matching every filter given: newest first, or (`by_severity`) the most
+        severe first and then the oldest, the order an incident commander compares them in."""
+        order = [incidents.c.severity, incidents.c.number] if by_severity \
+            else [incidents.c.number.desc()]
+        query = select(incidents).order_by(*order).limit(limit).offset(offset)
+        if statuses is not None:
+            query = query.where(incidents.c.status.in_([s.value for s in statuses]))
+        if severity is not None:
+            query = query.where(incidents.c.severity == severity.value)
+        if service is not None:
+            query = query.where(incidents.c.service == service)
         with self.tx(write=False) as conn:
             return [_incident(r) for r in conn.execute(query)]
+
+    def mutate_incident(self, ref: str, change: Callable[[Incident], TimelineEvent | None],
+                        via: str | None = None) -> Incident:
+        """Apply `change` to the incident under its row lock and record the event it returns
+        (None: nothing changed, nothing recorded); with `via`, a status change also records
+        the lifecycle sync that brings its page and ticket in step, in the same transaction."""
+        return self._mutate(ref, change, via)
+
+    def run_marks(self, incident_ids: Sequence[str]) -> dict[str, tuple[str, ...]]:
+        """Per incident, the marks (`dry run`, `sandbox`) every one of its executions
+        carries (`firelane.run_marks`); listings show them beside the incident."""
+        if not incident_ids:
+            return {}
+        query = select(executions.c.incident_id, executions.c.dry_run, executions.c.sandbox
+                       ).where(executions.c.incident_id.in_(list(incident_ids)))
+        runs: dict[str, list[tuple[bool, bool]]] = {i: [] for i in incident_ids}
+        with self.tx(write=False) as conn:
+            for row in conn.execute(query):
+                runs[row.incident_id].append((bool(row.dry_run), bool(row.sandbox)))
+        return {i: marks_of(flags) for i, flags in runs.items()}
 
     def _mutate(self, ref: str, change: Callable[[Incident], TimelineEvent | None],
                 via: str | None = None) -> Incident:

@@ -1,6 +1,6 @@
 """Lifecycle syncs (see `firelane.lifecycle`): claimed with a lease, done once, and the ledger
-lookups they need: which of our pages a PagerDuty webhook is about, and which vendor key a
-reopened incident's new execution reuses."""
+lookups they need: which of our pages a PagerDuty webhook is about, which incident a Slack
+channel is the war room of, and which vendor key a reopened incident's new execution reuses."""
 
 from __future__ import annotations
 
@@ -98,6 +98,18 @@ class SyncOps(ProcessOps):
                 if dedup_key in (row.idempotency_key, (row.outputs or {}).get("dedup_key")):
                     return str(row.incident_id)
         return None
+
+    def incident_for_channel(self, channel_id: str) -> str | None:
+        """The incident whose war room is the Slack channel `channel_id` (a step that created
+        or joined it recorded its id), the newest if a channel was reused."""
+        query = (select(step_ledger.c.incident_id)
+                 .where(step_ledger.c.status == StepStatus.SUCCEEDED.value,
+                        step_ledger.c.outputs["id"].as_string() == channel_id,
+                        step_ledger.c.outputs["name"].as_string().is_not(None))
+                 .order_by(step_ledger.c.started_at.desc()).limit(1))
+        with self.tx(write=False) as conn:
+            found = conn.execute(query).scalar()
+        return str(found) if found is not None else None
 
     def first_vendor_key(self, incident_id: str, step_id: str,
                          execution_id: str) -> str | None:

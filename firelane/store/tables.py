@@ -22,6 +22,7 @@ from sqlalchemy import (
 __all__ = [
     "action_items",
     "alerts",
+    "api_tokens",
     "approvals",
     "automation_pauses",
     "digests",
@@ -259,4 +260,17 @@ lifecycle_syncs = Table(
     Column("done_at", TS),
     Column("error", Text),
     Index("ix_lifecycle_syncs_done_at", "done_at"),
+)
+
+api_tokens = Table(
+    "api_tokens", metadata,
+    Column("id", String(16), primary_key=True),
+    Column("name", String(100), nullable=False, unique=True),
+    Column("scope", String(8), nullable=False),
+    Column("owner", String(200), nullable=False),
+    Column("secret_hash", String(64), nullable=False),
+    Column("created_at", TS, nullable=False),
+    Column("expires_at", TS),
+    Column("last_used_at", TS),
+    Column("revoked_at", TS),
 )

@@ -65,14 +65,15 @@ def add_automation_command(sub: Any) -> None:
                        help="one service (default: all)")
     pause.add_argument("--until", help="+30m, +2h, +1d or an ISO 8601 time (default: until "
                        "resumed)")
-    pause.add_argument("--reason", default="")
+    pause.add_argument("--reason", default="", help="why (shown to whoever is blocked)")
     resume = acts.add_parser("resume", help="lift the pause")
-    resume.add_argument("service", nargs="?", default=ALL_SERVICES)
+    resume.add_argument("service", nargs="?", default=ALL_SERVICES,
+                        help="the service whose pause to lift (default: the pause of all)")
     window = acts.add_parser("maintenance", help="schedule a maintenance window")
-    window.add_argument("service")
-    window.add_argument("--start", required=True)
-    window.add_argument("--end", required=True)
-    window.add_argument("--reason", default="")
+    window.add_argument("service", help="the service under maintenance")
+    window.add_argument("--start", required=True, help="+30m or an ISO 8601 time")
+    window.add_argument("--end", required=True, help="+3h or an ISO 8601 time")
+    window.add_argument("--reason", default="", help="why (shown to whoever is blocked)")
     acts.add_parser("status", help="pauses and windows in force or scheduled")
     for parser in (pause, resume, window):
         parser.add_argument("--as", dest="as_", metavar="NAME",

@@ -44,6 +44,7 @@ def _step_entry(step: Step, context: dict[str, Any]) -> dict[str, Any]:
     spec = get_action(step.uses)
     return {
         "id": step.id, "uses": step.uses, "destructive": spec.destructive,
+        "read_only": spec.read_only,
         "needs": step.needs, "if": step.if_,
         "approval": step.approval.model_dump() if step.approval else None,
         "retries": step.retries, "timeout_seconds": step.timeout_seconds,
@@ -79,6 +80,8 @@ def _format_waves(waves: list[list[dict[str, Any]]], lines: list[str], indent: s
             flags = []
             if entry["destructive"]:
                 flags.append("DESTRUCTIVE")
+            elif entry["read_only"]:
+                flags.append("READ-ONLY")
             if entry["approval"]:
                 flags.append(f"waits for approval ({entry['approval']['timeout_seconds']:g} s)")
             if entry["if"]:

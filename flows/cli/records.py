@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from firelane.run_marks import describe_marks
 from firelane.settings import Settings
 from firelane.store import open_store
 from firelane.timeparse import parse_time
@@ -27,8 +28,10 @@ def _timeline(args: argparse.Namespace, settings: Settings) -> int:
         text = json.dumps([e.model_dump(mode="json") for e in report.entries], indent=2)
     elif args.format == "text":
         tz = zone(args.tz)
-        text = "\n".join(f"{e.at.astimezone(tz):%Y-%m-%d %H:%M:%S}  {e.source:<9} "
-                         f"{'*' if e.key else ' '} {e.summary}" for e in report.entries)
+        head = [f"INC-{inc.number} {describe_marks(report.marks)}: not a real incident"] \
+            if report.marks else []
+        text = "\n".join(head + [f"{e.at.astimezone(tz):%Y-%m-%d %H:%M:%S}  {e.source:<9} "
+                         f"{'*' if e.key else ' '} {e.summary}" for e in report.entries])
     else:
         text = render(report, args.format)
     if args.output:
@@ -62,7 +65,8 @@ def add_records_commands(sub: Any) -> None:
     """Register `firelane timeline` and `firelane action-items`."""
     cmd = sub.add_parser("timeline", help="an incident's timeline from every source")
     cmd.add_argument("incident", help="INC-12, 12 or the incident id")
-    cmd.add_argument("--format", choices=["text", "md", "html", "json"], default="text")
+    cmd.add_argument("--format", choices=["text", "md", "html", "json"], default="text",
+                     help="text lines (default), the Markdown or HTML report, or JSON events")
     cmd.add_argument("--tz", default="UTC", help="IANA time zone to show times in")
     cmd.add_argument("--output", help="write to this file instead of stdout")
     cmd.add_argument("--offline", action="store_true",
@@ -71,10 +75,10 @@ def add_records_commands(sub: Any) -> None:
     items = sub.add_parser("action-items", help="postmortem action items")
     acts = items.add_subparsers(dest="action", required=True)
     add = acts.add_parser("add", help="add an item (and its Jira issue)")
-    add.add_argument("incident")
-    add.add_argument("title")
+    add.add_argument("incident", help="INC-12, 12 or the incident id")
+    add.add_argument("title", help="what has to be done")
     add.add_argument("--owner", help="owner's email (Slack reminders go to it)")
     add.add_argument("--due", help="2026-12-01, or +7d")
     lst = acts.add_parser("list", help="items, of one incident or all")
-    lst.add_argument("incident", nargs="?")
+    lst.add_argument("incident", nargs="?", help="INC-12, 12 or the incident id (default: all)")
     items.set_defaults(fn=_action_items)

@@ -62,8 +62,9 @@ def _reload_on_sighup(reloader: Reloader) -> None:
 def add_serve_command(sub: Any) -> None:
     """Register `firelane serve`."""
     cmd = sub.add_parser("serve", help="run the alert intake service")
-    cmd.add_argument("--host", default="127.0.0.1")
-    cmd.add_argument("--port", type=int, default=8787)
+    cmd.add_argument("--host", default="127.0.0.1",
+                     help="address to listen on (default 127.0.0.1: this machine only)")
+    cmd.add_argument("--port", type=int, default=8787, help="port to listen on (default 8787)")
     cmd.add_argument("--config", help="intake configuration (YAML)")
     cmd.add_argument("--insecure-no-auth", action="store_true",
                      help="accept alerts without checking credentials (local use only)")

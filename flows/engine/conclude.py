@@ -11,7 +11,7 @@ import logging
 from firelane.models import TimelineEvent
 from firelane.outcome import Outcome, decide_outcome
 from flows.engine.context import RunContext
-from flows.engine.notices import notify_execution
+from flows.engine.notices import notify_execution, quiet
 
 __all__ = ["FINISHED", "conclude", "headline", "rerun_command"]
 
@@ -52,7 +52,7 @@ async def conclude(rc: RunContext) -> Outcome:
         return outcome
     text = f":warning: {summary}. {outcome.advice(rerun_command(rc))}"
     notified, failures = await notify_execution(rc, text, FINISHED)
-    if not notified and not failures:
+    if not notified and not failures and not quiet(rc):
         log.warning("outcome of execution %s not told in Slack: no war room and no alarm "
                     "channel (FIRELANE_PAGE_FAILURE_CHANNEL)", rc.execution.id)
     if failures:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -129,25 +130,32 @@ async def drain(store: Store, incident_id: str | None = None,
     """Carry out pending syncs (of one incident, or of each incident once); returns how many
     were done. A sync a vendor refused for good (a ticket workflow without the status) is
     done with a `lifecycle.sync_failed` event; one that may work later stays pending. A
-    drain cancelled part-way (its request or process ends) gives its leases back at once."""
+    drain cancelled part-way (its request or process ends) gives its leases back at once.
+
+    Each drain leases under an owner of its own, so two drains of one incident in one
+    process (two quick changes) never run the same sync twice or out of order: the second
+    finds the first's lease and leaves the work to it, and the first, before it returns,
+    takes the syncs recorded while it ran."""
     settings = settings or Settings.from_env()
-    owner = owner or worker_identity()
-    seen: set[str] = set()
+    owner = owner or f"{worker_identity()}:{uuid.uuid4().hex[:8]}"
+    seen_incidents: set[str] = set()
+    tried: set[str] = set()
     done = 0
     while True:
         syncs = await asyncio.to_thread(store.claim_syncs, owner, LEASE_SECONDS, incident_id)
-        if not syncs or syncs[0].incident_id in seen:
+        fresh = [s for s in syncs if s.id not in tried]
+        if not syncs or not fresh or (incident_id is None
+                                      and syncs[0].incident_id in seen_incidents):
             if syncs:
                 await asyncio.to_thread(store.release_syncs, [s.id for s in syncs])
             return done
-        seen.add(syncs[0].incident_id)
+        seen_incidents.add(syncs[0].incident_id)
+        tried.update(s.id for s in syncs)
         try:
             done += await _run_batch(store, syncs, settings)
         except BaseException:
             store.release_syncs([s.id for s in syncs])
             raise
-        if incident_id is not None:
-            return done
 
 
 async def sync_forever(store: Store, stop: asyncio.Event, every: float = 2.0) -> int:

@@ -1,22 +1,27 @@
 """Slack notices the engine sends on its own (a failed page, a guardrail that stopped a step,
 a Prefect outage that interrupted a run): to the alarm channel (`FIRELANE_PAGE_FAILURE_CHANNEL`)
 and to the incident's war-room channel when the runbook already created one. A notice Slack
-refuses is returned, never raised."""
+refuses is returned, never raised. A dry run without the sandbox sends none."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
 
-from firelane.models import StepStatus
+from firelane.models import StepStatus, TimelineEvent
 from firelane.registry import ActionContext, call_action
 from firelane.runbook import Step
 from flows.engine.context import RunContext
 
 __all__ = ["NOTICE_TIMEOUT_SECONDS", "notice_context", "notify_execution", "notify_slack",
-           "war_room_channel"]
+           "quiet", "war_room_channel"]
 
 NOTICE_TIMEOUT_SECONDS = 20.0
+
+
+def quiet(rc: RunContext) -> bool:
+    """A dry run without the sandbox tells nobody anything (it makes no outward effect)."""
+    return rc.execution.dry_run and not rc.execution.sandbox
 
 
 def war_room_channel(rc: RunContext) -> str | None:
@@ -24,7 +29,8 @@ def war_room_channel(rc: RunContext) -> str | None:
     for step in rc.loaded.runbook.all_steps():
         record = rc.records.get(step.id)
         if step.uses == "slack.create_channel" and record is not None \
-                and record.status is StepStatus.SUCCEEDED and record.outputs:
+                and record.status is StepStatus.SUCCEEDED and record.outputs \
+                and not record.outputs.get("dry_run"):
             return str(record.outputs.get("id") or "") or None
     return None
 
@@ -50,7 +56,14 @@ async def _notify(rc: RunContext, text: str,
                   context: Callable[[str], ActionContext]) -> tuple[list[str], dict[str, str]]:
     notified: list[str] = []
     failures: dict[str, str] = {}
-    for channel in dict.fromkeys(c for c in (rc.alarm_channel, war_room_channel(rc)) if c):
+    channels = list(dict.fromkeys(c for c in (rc.alarm_channel, war_room_channel(rc)) if c))
+    if quiet(rc):
+        await asyncio.to_thread(rc.store.append_events, [TimelineEvent(
+            incident_id=rc.incident.id, kind="notice.dry_run", source="runbook",
+            execution_id=rc.execution.id, summary="Slack notice not sent (dry run)",
+            details={"text": text, "channels": channels})])
+        return notified, failures
+    for channel in channels:
         problem = await _post(context(channel), channel, text)
         if problem is None:
             notified.append(channel)

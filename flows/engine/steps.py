@@ -37,6 +37,7 @@ from firelane.runbook import Step
 from firelane.store import ClaimOutcome, StepRecord, is_transient, ride_out
 from firelane.templating import evaluate_condition, render_value
 from flows.engine.context import RunContext, template_context
+from flows.engine.dry_run import DryMode, dry_mode, mark_dry_run, placeholder_outputs
 from flows.engine.guardrails import check_pause, guard
 from flows.engine.lifecycle import mover
 from flows.engine.page_alarm import raise_page_alarm
@@ -111,6 +112,8 @@ async def _keep_lease(rc: RunContext, step: Step) -> None:
 def _link(rc: RunContext, step: Step, spec: ActionSpec | None,
           outputs: dict[str, Any] | None) -> Link | None:
     """What the step created for the incident (its action's declared link), if anything."""
+    if outputs is not None and outputs.get("dry_run") is True:
+        return None
     url = spec.link_url(outputs) if spec is not None else None
     if spec is None or spec.link is None or url is None:
         return None
@@ -159,9 +162,23 @@ async def _attempt(spec: ActionSpec, inputs: BaseModel, ctx: ActionContext,
     return result.model_dump(mode="json")
 
 
+async def _simulate(rc: RunContext, step: Step, spec: ActionSpec, would_send: dict[str, Any],
+                    events: list[TimelineEvent]) -> StepRecord:
+    """A step that does not act in this dry run (`flows.engine.dry_run`): record what it
+    would have sent and placeholder outputs, so the steps that read it still render."""
+    outputs = mark_dry_run(placeholder_outputs(spec.outputs), would_send)
+    events = [*events, rc.event(step, "step.dry_run", f"{step.id} not run (dry run): would "
+                                f"call {step.uses}", uses=step.uses, would_send=would_send)]
+    return await _finish(rc, step, StepStatus.SUCCEEDED, events, outputs=outputs, spec=spec)
+
+
 async def _run_attempts(rc: RunContext, step: Step, spec: ActionSpec, inputs: BaseModel,
                         events: list[TimelineEvent]) -> StepRecord:
-    dry_run = rc.execution.dry_run and spec.destructive
+    would_send = inputs.model_dump(mode="json", by_alias=True)
+    mode = dry_mode(rc.execution, spec, would_send)
+    if mode is DryMode.SIMULATED:
+        return await _simulate(rc, step, spec, would_send, events)
+    dry_run = mode is DryMode.ACTION_DRY_RUN
     error = "not attempted"
     record = rc.records[step.id]
     vendor_key = await _vendor_key(rc, step, record.idempotency_key)
@@ -176,6 +193,7 @@ async def _run_attempts(rc: RunContext, step: Step, spec: ActionSpec, inputs: Ba
             service=rc.catalog.get(rc.incident.service),
             credentials=dict(rc.loaded.runbook.credentials),
             shell_allow=tuple(rc.loaded.runbook.shell.allow),
+            shell_read_only=tuple(rc.loaded.runbook.shell.read_only),
             shell_env=tuple(rc.loaded.runbook.shell.env))
         started = rc.event(step, "step.started", f"{step.id} started ({step.uses}"
                            + (f", attempt {attempt}" if attempt > 1 else "") + ")",
@@ -190,6 +208,8 @@ async def _run_attempts(rc: RunContext, step: Step, spec: ActionSpec, inputs: Ba
         except Exception as exc:
             error, retryable = f"{type(exc).__name__}: {exc}", True
         else:
+            if dry_run:
+                outputs = mark_dry_run(outputs, would_send)
             record = await _finish(rc, step, StepStatus.SUCCEEDED, ctx.events, outputs=outputs,
                                    spec=spec)
             audit.page_sent(rc.incident, rc.execution.id, step.id, step.uses, spec.pages,
@@ -311,7 +331,8 @@ async def _execute_claimed(rc: RunContext, step: Step, outcome: ClaimOutcome,
         guarded = spec.destructive and not rc.execution.dry_run
         if guarded:
             await check_pause(rc, step)
-        if step.approval is not None and not (rc.execution.dry_run and spec.destructive):
+        if step.approval is not None and not spec.read_only \
+                and not (rc.execution.dry_run and spec.destructive):
             if rc.approve is None:
                 raise ActionError("this step needs approval, which needs a Prefect flow run "
                                   "(run it through `firelane run`, not the fast path)")

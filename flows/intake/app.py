@@ -22,11 +22,11 @@ from slack_sdk.signature import Clock
 from sqlalchemy.exc import SQLAlchemyError
 
 from firelane import audit
-from firelane.errors import AlertRejected, NotFound, StoreError
+from firelane.errors import AlertRejected, StoreError
 from firelane.library import Library
-from firelane.links import incident_links
 from firelane.settings import Settings
 from firelane.store import Store, is_transient, note_reachable, note_unreachable, ping
+from flows.intake.api import add_api_routes
 from flows.intake.bodies import read_bounded
 from flows.intake.committer import Committer
 from flows.intake.config import IntakeConfig
@@ -35,6 +35,7 @@ from flows.intake.metrics import IntakeMetrics
 from flows.intake.pagerduty_follow import follow_pagerduty
 from flows.intake.readiness import PrefectCheck
 from flows.intake.rejections import RejectionLog
+from flows.intake.slack_commands import add_slack_command_route
 from flows.intake.slack_interactions import add_slack_routes
 from flows.respond.liveness import Liveness
 from flows.respond.starter import ResponseStarter
@@ -78,6 +79,20 @@ def _unknown_source(source: str) -> JSONResponse:
 
 def _peer(request: Request) -> str:
     return request.client.host if request.client is not None else "unknown"
+
+
+def _starter(starter: ResponseStarter | None) -> Callable[[str], None] | None:
+    """How the API hands a queued execution on: wake the responders, or start it here; None
+    when this intake runs no responses."""
+    if starter is None:
+        return None
+
+    def start(execution_id: str) -> None:
+        if starter.external:
+            starter.waker.wake()
+        else:
+            starter.start(execution_id)
+    return start
 
 
 def create_app(store: Store, config: IntakeConfig | LiveConfig,
@@ -232,23 +247,6 @@ def create_app(store: Store, config: IntakeConfig | LiveConfig,
         return {"ready": True, "store": store.dialect, "prefect": state,
                 "degraded": [] if state == "ok" else ["prefect"]}
 
-    @app.get("/incidents/{ref}")
-    async def incident(ref: str) -> Any:
-        """An incident with its links (`links`: kind → URL; `sandbox_links`: the kinds that
-        point at Firelane's sandbox, not a real vendor), alerts, executions and timeline."""
-        try:
-            found = await asyncio.to_thread(store.get_incident, ref)
-        except NotFound as exc:
-            return JSONResponse({"error": str(exc)}, status_code=404)
-        events = store.timeline(found.id)
-        return {**found.model_dump(mode="json"),
-                "sandbox_links": [v.kind for v in incident_links(found, events) if v.sandbox],
-                "alerts": [a.model_dump(mode="json", exclude={"raw"})
-                           for a in store.alerts_of(found.id)],
-                "executions": [e.model_dump(mode="json", exclude={"runbook_source"})
-                               for e in store.list_executions(found.id)],
-                "timeline": [e.model_dump(mode="json") for e in events]}
-
     @app.get("/metrics", response_class=Response)
     async def prometheus() -> Response:
         """Prometheus text format (every series: docs/reference/metrics.md)."""
@@ -262,6 +260,10 @@ def create_app(store: Store, config: IntakeConfig | LiveConfig,
             raise exc
         return _store_down(exc)
 
+    add_api_routes(app, store, syncing, settings.runbooks_dir, _starter(starter))
     add_slack_routes(app, store, lambda: live.current.slack_signing_secret, slack_clock,
                      live.current.config.max_body_bytes)
+    add_slack_command_route(app, store, lambda: live.current.slack_signing_secret, slack_clock,
+                            live.current.config.max_body_bytes,
+                            starter.plan if starter is not None else None, _starter(starter))
     return app

@@ -1,8 +1,9 @@
 """The intake's Prometheus metrics, through `prometheus_client`, one registry per intake app.
 
 Counters and the intake-latency histogram are this process's own; the response figures
-(waiting, stuck, failed pages, alert→first-action) are read from the store at scrape time, so
-they cover every intake and responder process that shares it.
+(waiting, stuck, failed pages, alert→first-action) and the key-time histograms (time to
+acknowledge, mitigate and resolve, observed once per resolution) are read from the store at
+scrape time, so they cover every intake and responder process that shares it.
 
 Every label value comes from a fixed vocabulary and every series exists from the moment the app
 is built: `source` is one of `SOURCES` or `unknown`, `status` one of `ALERT_STATUSES` (alerts
@@ -16,7 +17,7 @@ import os
 import resource
 import threading
 from collections.abc import Callable, Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -30,7 +31,9 @@ from prometheus_client import (
 )
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
+from firelane.models import Severity
 from firelane.store import Accepted, Health, Store
+from firelane.timeline import KeyTimes, from_store, key_times
 from flows.respond.liveness import PROCESS_ROLES
 from integrations.alerts import SOURCES
 
@@ -39,10 +42,14 @@ if TYPE_CHECKING:
     from flows.intake.live import LiveConfig
     from flows.respond.starter import ResponseStarter
 
-__all__ = ["ALERT_STATUSES", "BUCKETS", "CONFIG_KINDS", "REJECTED_STATUSES", "SOURCE_LABELS",
-           "IntakeMetrics", "peak_resident_bytes", "resident_bytes", "source_label", "status_label"]
+__all__ = ["ALERT_STATUSES", "BUCKETS", "CONFIG_KINDS", "KEY_TIME_BUCKETS",
+           "REJECTED_STATUSES", "SOURCE_LABELS", "IntakeMetrics", "peak_resident_bytes",
+           "resident_bytes", "source_label", "status_label"]
 
 BUCKETS = (0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+KEY_TIME_LOOKBACK = timedelta(hours=1)
+KEY_TIME_BUCKETS = (60.0, 300.0, 600.0, 900.0, 1800.0, 3600.0, 7200.0, 14400.0, 28800.0,
+                    86400.0, 259200.0)
 SOURCE_LABELS = (*SOURCES, "unknown")
 ALERT_STATUSES = ("firing", "resolved")
 REJECTED_STATUSES = ("400", "401", "404", "413", "415", "503", "other")
@@ -73,6 +80,14 @@ _FAILED = ("firelane_responses_failed", "Responses this process could not run")
 _FIRST_ACTION = ("firelane_alert_first_action_seconds",
                  "From the response being recorded (with its alert) to its first step "
                  "succeeding")
+_KEY_TIMES: tuple[tuple[str, str, Callable[[KeyTimes], timedelta | None]], ...] = (
+    ("firelane_incident_time_to_acknowledge_seconds", "Detected to acknowledged (first "
+     "acknowledgement from any side), per resolved incident", lambda t: t.time_to_acknowledge),
+    ("firelane_incident_time_to_mitigate_seconds", "Detected to mitigated (or resolved when "
+     "never mitigated first), per resolved incident", lambda t: t.time_to_mitigate),
+    ("firelane_incident_time_to_resolve_seconds", "Detected to the incident's own resolution, "
+     "per resolved incident", lambda t: t.time_to_resolve),
+)
 _PEAK = ("firelane_process_peak_resident_memory_bytes",
          "Highest resident memory of this process since it started")
 
@@ -126,6 +141,55 @@ class _StoreCollector:
         yield CounterMetricFamily(*_STARTED, value=starter.started if starter else 0)
         yield CounterMetricFamily(*_FAILED, value=starter.failed if starter else 0)
         yield from self.first_action.collect()
+
+
+class _KeyTimesCollector:
+    """Time to acknowledge, mitigate and resolve, by severity: each resolution the store
+    records is observed once, with the key times the report and postmortem show (the same
+    `key_times` over the store's timeline and alerts).
+
+    A resolution taken from a vendor carries the vendor's time, which can be earlier than one
+    already observed; so each scrape looks back `KEY_TIME_LOOKBACK` before the newest
+    resolution it observed and skips the events it has seen."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.histograms = [Histogram(name, text, ("severity",), buckets=KEY_TIME_BUCKETS,
+                                     registry=None) for name, text, _ in _KEY_TIMES]
+        for histogram in self.histograms:
+            for severity in Severity:
+                histogram.labels(severity.value)
+        self.newest: datetime | None = None
+        self.observed: dict[str, datetime] = {}
+        self.lock = threading.Lock()
+
+    def describe(self) -> Iterator[Metric]:
+        for histogram in self.histograms:
+            yield from histogram.describe()
+
+    def collect(self) -> Iterator[Metric]:
+        with self.lock:
+            since = self.newest - KEY_TIME_LOOKBACK if self.newest else None
+            for event_id, at, incident_id in self.store.resolved_since(since):
+                if event_id not in self.observed:
+                    self.observe(incident_id)
+                    self.observed[event_id] = at
+                    self.newest = max(self.newest or at, at)
+            if since is not None:
+                self.observed = {k: v for k, v in self.observed.items() if v >= since}
+        for histogram in self.histograms:
+            yield from histogram.collect()
+
+    def observe(self, incident_id: str) -> None:
+        """Observe one resolved incident's key times (a missing one is not observed)."""
+        incident = self.store.get_incident(incident_id)
+        times = key_times(incident, from_store(self.store.timeline(incident.id),
+                                               self.store.alerts_of(incident.id)))
+        for histogram, (_, _, read) in zip(self.histograms, _KEY_TIMES, strict=True):
+            value = read(times)
+            if value is not None:
+                histogram.labels(incident.severity.value).observe(
+                    max(0.0, value.total_seconds()))
 
 
 class _PeakMemoryCollector:
@@ -199,6 +263,7 @@ class IntakeMetrics:
         ProcessCollector(namespace="firelane", registry=registry)
         registry.register(_PeakMemoryCollector())
         registry.register(_StoreCollector(store, stale_after, starter, live_within))
+        registry.register(_KeyTimesCollector(store))
 
     def watch_config(self, live: LiveConfig, library: Library | None) -> None:
         """Count the refusals of `live` and `library` (those found at start once) and show

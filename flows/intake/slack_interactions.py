@@ -1,4 +1,6 @@
-"""`POST /slack/interactions`: the Approve/Reject buttons of approval requests.
+"""`POST /slack/interactions`: the Approve/Reject buttons of approval requests, and the "Add to
+timeline" message shortcut (callback id `add_to_timeline`), which records a war-room message as
+a note on its incident's timeline.
 
 Slack signs every request (`X-Slack-Signature`, v0 HMAC-SHA256 over `v0:<timestamp>:<body>`
 with the app's signing secret; requests older than 5 minutes are refused), so this is the one
@@ -20,7 +22,8 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from slack_sdk.signature import Clock, SignatureVerifier
 
-from firelane.errors import AlertRejected, ApprovalRefused, NotFound
+from firelane.commands import Actor, IncidentCommands
+from firelane.errors import AlertRejected, ApprovalRefused, FirelaneError, NotFound
 from firelane.inputs import execution_context
 from firelane.models import Approval
 from firelane.registry import ActionContext
@@ -29,7 +32,8 @@ from flows.intake.bodies import read_bounded
 from flows.runs.approvals import decide
 from flows.runs.slack_approvals import APPROVE, REJECT, show_decision
 
-__all__ = ["add_slack_routes", "parse_interaction"]
+__all__ = ["ADD_TO_TIMELINE", "add_slack_routes", "add_to_timeline", "message_shortcut",
+           "parse_interaction", "verified_body"]
 
 log = logging.getLogger("firelane.intake")
 
@@ -52,6 +56,43 @@ def parse_interaction(body: bytes) -> tuple[str, str, str, str, str | None]:
             str(channel) if channel else None)
 
 
+ADD_TO_TIMELINE = "add_to_timeline"
+
+
+def message_shortcut(body: bytes) -> tuple[str, str, str, str, str] | None:
+    """(user id, user name, channel id, message text, message ts) of an "Add to timeline"
+    message shortcut; None for any other payload."""
+    try:
+        form = parse_qs(body.decode("utf-8"))
+        payload = json.loads(form["payload"][0])
+    except (KeyError, ValueError, UnicodeDecodeError):
+        return None
+    if payload.get("type") != "message_action" or payload.get("callback_id") != ADD_TO_TIMELINE:
+        return None
+    user, message = payload.get("user") or {}, payload.get("message") or {}
+    return (str(user.get("id", "")), str(user.get("username") or user.get("name") or ""),
+            str((payload.get("channel") or {}).get("id", "")), str(message.get("text", "")),
+            str(message.get("ts", "")))
+
+
+def add_to_timeline(store: Store, user: str, name: str, channel: str, text: str,
+                    ts: str) -> dict[str, Any]:
+    """Record a war-room message as a note on its incident's timeline (the person who used
+    the shortcut, verified by Slack's signature); answered to them only."""
+    incident_id = store.incident_for_channel(channel) if channel else None
+    if incident_id is None:
+        return {"response_type": "ephemeral", "text": "Not added: this channel is no "
+                "incident's war room"}
+    by = Actor(name=f"@{name}" if name else f"slack:{user}", via="slack", verified=True,
+               ref=user)
+    try:
+        done = IncidentCommands(store).note(incident_id, text, by)
+    except FirelaneError as exc:
+        return {"response_type": "ephemeral", "text": f"Not added: {exc}"}
+    return {"response_type": "ephemeral", "text": f"Added to the timeline of "
+            f"INC-{done.incident.number} (message {ts})"}
+
+
 async def _approval_context(store: Store, approval: Approval, suffix: str) -> ActionContext:
     """A context with the Slack credentials (and sandbox flag) of the approval's runbook."""
     execution = await asyncio.to_thread(store.get_execution, approval.execution_id)
@@ -71,8 +112,31 @@ async def _email(store: Store, approval: Approval, user: str) -> str | None:
         return None
 
 
+SecretSource = str | Callable[[], str | None] | None
+
+
+async def verified_body(request: Request, signing_secret: SecretSource, clock: Clock | None,
+                        max_body_bytes: int) -> bytes | JSONResponse:
+    """The request's body if Slack signed it with the signing secret in force (within 5
+    minutes), else the answer to give: 404 when no secret is configured, 413 when too big,
+    401 when the signature is bad or stale."""
+    secret = signing_secret() if callable(signing_secret) else signing_secret
+    if not secret:
+        return JSONResponse({"error": "Slack is not configured: set slack_signing_secret in "
+                             "the intake configuration"}, 404)
+    try:
+        body = await read_bounded(request, max_body_bytes)
+    except AlertRejected as exc:
+        return JSONResponse({"error": str(exc)}, exc.status)
+    if not SignatureVerifier(secret, clock or Clock()).is_valid(
+            body, request.headers.get("x-slack-request-timestamp"),
+            request.headers.get("x-slack-signature")):
+        return JSONResponse({"error": "bad or stale X-Slack-Signature"}, 401)
+    return body
+
+
 def add_slack_routes(app: FastAPI, store: Store,
-                     signing_secret: str | Callable[[], str | None] | None,
+                     signing_secret: SecretSource,
                      clock: Clock | None = None, max_body_bytes: int = 1 << 20) -> None:
     """Mount the interaction endpoint (answers 404 when no signing secret is configured;
     bodies over `max_body_bytes` are refused before they are read whole). A callable
@@ -81,18 +145,12 @@ def add_slack_routes(app: FastAPI, store: Store,
     @app.post("/slack/interactions")
     async def interactions(request: Request) -> Any:
         """Slack's interactivity callback (Approve/Reject buttons)."""
-        secret = signing_secret() if callable(signing_secret) else signing_secret
-        verifier = SignatureVerifier(secret, clock or Clock()) if secret else None
-        if verifier is None:
-            return JSONResponse({"error": "Slack interactions are not configured: set "
-                                 "slack_signing_secret in the intake configuration"}, 404)
-        try:
-            body = await read_bounded(request, max_body_bytes)
-        except AlertRejected as exc:
-            return JSONResponse({"error": str(exc)}, exc.status)
-        if not verifier.is_valid(body, request.headers.get("x-slack-request-timestamp"),
-                                 request.headers.get("x-slack-signature")):
-            return JSONResponse({"error": "bad or stale X-Slack-Signature"}, 401)
+        body = await verified_body(request, signing_secret, clock, max_body_bytes)
+        if isinstance(body, JSONResponse):
+            return body
+        shortcut = message_shortcut(body)
+        if shortcut is not None:
+            return await asyncio.to_thread(add_to_timeline, store, *shortcut)
         try:
             user, name, action_id, approval_id, _ = parse_interaction(body)
         except (KeyError, ValueError, json.JSONDecodeError) as exc:

@@ -50,6 +50,7 @@ class Report:
     tz: str = "UTC"
     left_out: dict[str, str] = field(default_factory=dict)
     links: list[LinkView] = field(default_factory=list)
+    marks: tuple[str, ...] = ()
 
 
 def zone(name: str) -> ZoneInfo:
@@ -70,7 +71,8 @@ def build_report(store: Store, incident: Incident, vendor: list[Entry] | None = 
     entries = merge(from_store(events, store.alerts_of(incident.id)), vendor or [])
     return Report(incident=incident, entries=entries, times=key_times(incident, entries),
                   automation=automation_summary(entries, minutes_saved), tz=tz,
-                  left_out=dict(left_out or {}), links=incident_links(incident, events))
+                  left_out=dict(left_out or {}), links=incident_links(incident, events),
+                  marks=store.run_marks([incident.id]).get(incident.id, ()))
 
 
 def _duration(value: timedelta | None) -> str:

@@ -39,7 +39,8 @@ def find_artifacts(store: Store, incident: Incident) -> Found:
         uses = {s.id: s.uses for s in loaded.runbook.all_steps()}
         for step_id, record in store.step_records(execution.id).items():
             kind = wanted.get(uses.get(step_id, ""))
-            if kind is None or record.status is not StepStatus.SUCCEEDED or not record.outputs:
+            if kind is None or record.status is not StepStatus.SUCCEEDED or not record.outputs \
+                    or record.outputs.get("dry_run"):
                 continue
             value = str(record.outputs.get(kind[1]) or "")
             if value and value not in [v for v, _ in found[kind[0]]]:

@@ -71,10 +71,16 @@ class ApprovalRequest:
     description: str = ""
     war_room: str = ""
     links: dict[str, str] = field(default_factory=dict)
+    effect: dict[str, str] = field(default_factory=dict)
 
     def _lines(self, code: str) -> list[str]:
         rows = [f"- {k}: {code}{v}{code}" for k, v in self.inputs.items()] or ["- (no inputs)"]
         return rows
+
+    def _effect(self, code: str) -> list[str]:
+        if not self.effect:
+            return []
+        return ["It will change:", *(f"- {k}: {code}{v}{code}" for k, v in self.effect.items())]
 
     def markdown(self) -> str:
         """The request as Markdown (Prefect UI resume form, CLI, timeline)."""
@@ -82,12 +88,17 @@ class ApprovalRequest:
         out = [f"**{self.incident}: approve `{self.step_id}` ({self.uses})?** {self.question}"]
         if self.description:
             out.append(self.description)
-        out += ["", "It will run with:", *self._lines("`"), "",
+        out += ["", *self._effect("`"), "It will run with:", *self._lines("`"), "",
                 f"- Approve: `{self.step_id}` runs with exactly these inputs.",
                 f"- Reject: {self.on_reject}",
                 f"- No decision by {self.deadline:%Y-%m-%d %H:%M:%S} UTC: rejected "
                 "automatically, as Reject.",
                 f"- Approvers: {', '.join(self.approvers) or 'anyone'}."]
+        if self.approvers:
+            out.append("- Only a decision that proves who made it counts: the Slack buttons, "
+                       "or an approver's own API token (`firelane approve "
+                       f"{self.incident} {self.step_id} --token ...`). A decision in this "
+                       "form is refused.")
         if self.war_room or links:
             out += ["", " · ".join(x for x in (
                 f"War room: {self.war_room}" if self.war_room else "", links) if x)]
@@ -98,7 +109,7 @@ class ApprovalRequest:
         who = ", ".join(f"<@{a}>" if a.startswith("U") else a for a in self.approvers)
         links = " · ".join(f"<{v}|{k}>" for k, v in self.links.items())
         out = [f":raised_hand: *{self.incident}: approve `{self.step_id}` ({self.uses})?* "
-               f"{self.question}", "It will run with:", *self._lines("`"),
+               f"{self.question}", *self._effect("`"), "It will run with:", *self._lines("`"),
                f"*Reject:* {self.on_reject}",
                f"*No decision by {self.deadline:%H:%M} UTC:* rejected automatically.",
                f"Approvers: {who or 'anyone in this channel'}"]
@@ -136,13 +147,18 @@ def _question(rc: RunContext, step: Step) -> str:
         return f"{message} (message not rendered: {exc})"
 
 
-def _inputs(step: Step, rendered: dict[str, Any]) -> dict[str, str]:
-    """The inputs as the action receives them (its model's defaults filled in)."""
+def _inputs(step: Step, rendered: dict[str, Any]) -> tuple[dict[str, str], dict[str, str]]:
+    """The inputs as the action receives them (its model's defaults filled in), and what a
+    run with them will change (the action's preview, e.g. a rollback's from/to release)."""
+    effect: dict[str, str] = {}
     try:
-        full = get_action(step.uses).inputs.model_validate(rendered).model_dump(mode="json")
+        spec = get_action(step.uses)
+        model = spec.inputs.model_validate(rendered)
+        full = model.model_dump(mode="json")
+        effect = spec.describe_effect(model)
     except (FirelaneError, ValueError):
         full = dict(rendered)
-    return {k: _shown(v) for k, v in full.items() if v is not None}
+    return {k: _shown(v) for k, v in full.items() if v is not None}, effect
 
 
 def build_request(rc: RunContext, step: Step, rendered: dict[str, Any], deadline: datetime,
@@ -158,8 +174,9 @@ def build_request(rc: RunContext, step: Step, rendered: dict[str, Any], deadline
     bridge = _bridge(rc)
     if bridge:
         links["bridge"] = bridge
+    inputs, effect = _inputs(step, rendered)
     return ApprovalRequest(
         incident=f"INC-{rc.incident.number}", step_id=step.id, uses=step.uses,
-        question=_question(rc, step), inputs=_inputs(step, rendered),
+        question=_question(rc, step), inputs=inputs, effect=effect,
         approvers=list(spec.approvers), deadline=deadline, on_reject=on_reject,
         description=step.description, war_room=_war_room(rc), links=links)

@@ -40,11 +40,11 @@ from flows.runs.approval_ui import runs_above, tell_decision, tell_waiting
 from flows.runs.slack_approvals import post_approval_request, show_decision
 
 __all__ = [
+    "VERIFIED_HOWS",
     "ApprovalDecision",
     "approve_step",
     "check_decider",
     "decide",
-    "identity_trusted",
     "request_and_wait",
 ]
 
@@ -91,34 +91,26 @@ async def _resume(store: Store, approval_id: str, decision: dict[str, Any]) -> b
     return False
 
 
-def identity_trusted() -> bool:
-    """Does the Prefect API this process talks to require authentication? Then a UI or CLI
-    decision comes from someone the API let in (`PREFECT_API_AUTH_STRING` for a self-hosted
-    server with `PREFECT_SERVER_API_AUTH_STRING`, or `PREFECT_API_KEY` for Prefect Cloud)."""
-    from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_KEY
-
-    return bool(PREFECT_API_AUTH_STRING.value() or PREFECT_API_KEY.value())
+VERIFIED_HOWS = frozenset({"slack", "token", "api"})
 
 
 def check_decider(approval: Approval, how: str, by: str, aliases: tuple[str, ...] = ()) -> None:
-    """Refuse a decision `approval.approvers` does not allow (Slack user ids or emails; a
-    Slack decider's email comes in `aliases`). Slack proves the user (its request is signed);
-    the UI and the CLI prove nobody unless the Prefect API requires authentication."""
+    """Refuse a decision `approval.approvers` does not allow (Slack user ids, emails or names;
+    a Slack decider's email comes in `aliases`). Only a surface that proves who decided counts
+    (`VERIFIED_HOWS`): a signed Slack click, or an API token (the CLI's `--token`, the HTTP
+    API), whose owner is the decider. The Prefect UI and the CLI without a token prove nobody:
+    every Prefect user shares one API credential, and `--as` is a claim."""
     if not approval.approvers:
         return
-    allowed = {a.lower() for a in approval.approvers}
-    if how == "slack":
-        if not {by.lower(), *(a.lower() for a in aliases)} & allowed:
-            raise ApprovalRefused(f"{by} is not among the approvers of {approval.step_id} "
-                                  f"({', '.join(approval.approvers)})")
-        return
-    if not identity_trusted():
+    if how not in VERIFIED_HOWS:
         raise ApprovalRefused(
             f"{approval.step_id} names approvers ({', '.join(approval.approvers)}), and a "
-            f"{how} decision cannot prove who made it while the Prefect API needs no "
-            "authentication: decide with the Slack buttons, or require API authentication")
-    if by.lower() not in allowed:
-        raise ApprovalRefused(f"{by} is not among the approvers of {approval.step_id}")
+            f"{how} decision cannot prove who made it: decide with the Slack buttons, or with "
+            "your own API token (`firelane approve ... --token`, or the HTTP API)")
+    allowed = {a.lower() for a in approval.approvers}
+    if not {by.lower(), *(a.lower() for a in aliases)} & allowed:
+        raise ApprovalRefused(f"{by} is not among the approvers of {approval.step_id} "
+                              f"({', '.join(approval.approvers)})")
 
 
 def _refused(store: Store, approval: Approval, how: str, by: str, why: str) -> None:

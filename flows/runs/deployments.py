@@ -2,7 +2,8 @@
 
 `prefect.yaml` is the one source of truth for Firelane's deployments, all on one process work
 pool: `respond-to-incident` (the intake hands long runs to it), one operator deployment per
-runbook (its UI form is the runbook's incident fields and inputs), `timeline-report` and
+runbook (its UI form is the runbook's incident fields and inputs), `incident-command` (the
+incident commander's verbs), `timeline-report` and
 `remind-action-items` (hourly cron). `prefect deploy --all` registers them; `firelane worker`
 only runs a worker for the pool and never registers anything itself.
 """
@@ -54,6 +55,10 @@ def render_prefect_yaml(settings: Settings | None = None) -> str:
             name, f"Runbook {name}: {rb.description or 'declare an incident and run it.'}",
             f"flows.runs.operator:{attribute_name(name)}", ["firelane", "runbook"]))
     deployments += [
+        _entry("incident-command", "An incident commander's command from the UI: "
+               "acknowledge, set status or severity (with a reason), assign a role "
+               "(value `commander alice`), add a note; the page and ticket follow.",
+               "flows.runs.incident_command:incident_command", ["firelane"]),
         _entry("timeline-report", "Assemble, render and publish an incident's timeline report "
                "(takes INC-n).", "flows.runs.report:timeline_report", ["firelane"]),
         _entry("remind-action-items", "Chase open postmortem action items (Slack DMs, "

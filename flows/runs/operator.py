@@ -63,7 +63,9 @@ _FIELD_HELP = {
     "service": "The affected service (from the service catalog).",
     "labels": "Labels the runbook can match and template on, e.g. {\"region\": \"eu-1\"}.",
     "description": "Anything the responders should know.",
-    "dry_run": "Go through every step and guardrail but change nothing.",
+    "dry_run": "Change nothing and page nobody: read-only steps run, every other step "
+               "records what it would have done or sent (with sandbox: coordination runs "
+               "against the sandbox).",
     "sandbox": "Talk to Firelane's sandbox instead of the real vendors (the worker needs "
                "FIRELANE_SANDBOX_URL).",
 }

@@ -25,6 +25,7 @@ from firelane.errors import ExecutionFailed, FirelaneError
 from firelane.models import ExecutionStatus, StepStatus, TimelineEvent
 from firelane.outcome import Outcome
 from firelane.redaction import install as install_redaction
+from firelane.run_marks import marks_of
 from firelane.runbook import Step
 from firelane.settings import Settings
 from firelane.store import StepRecord, Store, shared_store
@@ -163,8 +164,10 @@ async def run_runbook(execution_id: str) -> State[Any]:
     rc.approve = request_and_wait
     rc.service_lock = prefect_service_lock
     tag = f"incident:{rc.incident.id}"
+    marks = marks_of([(rc.execution.dry_run, rc.execution.sandbox)])
     flow_run_id = await tag_flow_run(
-        tag, f"INC-{rc.incident.number} · {rc.execution.runbook_name}")
+        tag, f"INC-{rc.incident.number} · {rc.execution.runbook_name}"
+        + "".join(f" · {m.upper()}" for m in marks))
     previous_run = rc.execution.flow_run_id
     store.set_execution_status(execution_id, ExecutionStatus.RUNNING, flow_run_id)
     await record_flow_run_link(rc, flow_run_id)

@@ -336,7 +336,7 @@ class SearchOutputs(BaseModel):
     issues: list[dict[str, Any]]
 
 
-@action("jira.search")
+@action("jira.search", read_only=True)
 async def search(inputs: SearchInputs, ctx: ActionContext) -> SearchOutputs:
     """Search issues with JQL (key, summary, status, due date, labels of each)."""
 
@@ -363,7 +363,7 @@ class HistoryOutputs(BaseModel):
     entries: list[dict[str, Any]]
 
 
-@action("jira.history")
+@action("jira.history", read_only=True)
 async def history(inputs: HistoryInputs, ctx: ActionContext) -> HistoryOutputs:
     """Read an issue's status transitions (changelog) and comments, for the timeline."""
 

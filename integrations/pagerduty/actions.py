@@ -131,7 +131,7 @@ class FindOutputs(BaseModel):
     status: str = ""
 
 
-@action("pagerduty.find_incident", link="page")
+@action("pagerduty.find_incident", read_only=True, link="page")
 async def find_incident(inputs: FindInputs, ctx: ActionContext) -> FindOutputs:
     """Find the PagerDuty incident a page opened, for its web address: the incident's `page`
     link and a war-room bookmark. Kept out of `pagerduty.trigger` so the page itself never
@@ -257,7 +257,7 @@ class OncallOutputs(BaseModel):
     emails: list[str]
 
 
-@action("pagerduty.get_oncall")
+@action("pagerduty.get_oncall", read_only=True)
 async def get_oncall(inputs: OncallInputs, ctx: ActionContext) -> OncallOutputs:
     """Who is on call now at `level` (feed `emails` to slack.invite)."""
 
@@ -288,7 +288,7 @@ class LogOutputs(BaseModel):
     entries: list[dict[str, Any]]
 
 
-@action("pagerduty.log_entries")
+@action("pagerduty.log_entries", read_only=True)
 async def log_entries(inputs: LogInputs, ctx: ActionContext) -> LogOutputs:
     """Read every log entry of the page's incident (all pages of them)."""
 

@@ -75,6 +75,13 @@ def plan_rollback(release_dir: Path, to: str | None) -> tuple[str, str]:
     return now, older[-1]
 
 
+def preview_rollback(inputs: RollbackInputs) -> dict[str, str]:
+    """The releases a rollback will switch between, read now for its approval request."""
+    source, target = plan_rollback(Path(inputs.release_dir), inputs.to)
+    restart = f", then restart {inputs.program}" if inputs.program else ""
+    return {"switch": f"{inputs.release_dir}/current: {source} → {target}{restart}"}
+
+
 def _switch(release_dir: Path, target: str) -> None:
     link = release_dir / f".current.{os.getpid()}.tmp"
     link.unlink(missing_ok=True)
@@ -82,7 +89,7 @@ def _switch(release_dir: Path, target: str) -> None:
     os.replace(link, release_dir / "current")
 
 
-@action("release.rollback", destructive=True)
+@action("release.rollback", destructive=True, preview=preview_rollback)
 async def rollback(inputs: RollbackInputs, ctx: ActionContext) -> RollbackOutputs:
     """Switch `current` to the previous (or `to`) release and restart the program; records
     from→to on the timeline. Refuses when there is nothing to roll back to.

@@ -1,7 +1,9 @@
-"""`shell.run`: a command as an argv list, locally or over SSH, inside the runbook's allowlist.
+"""`shell.run` and `shell.check`: a command as an argv list, locally or over SSH, inside the
+runbook's allowlist (`shell.allow` for `shell.run`, `shell.read_only` for the diagnostics
+`shell.check` runs, which no guardrail holds and dry runs run for real).
 
 Never a shell string: template values land in argv elements, so `; rm -rf /` is one harmless
-argument. argv[0] must equal an entry of the runbook's `shell.allow` exactly. The environment
+argument. argv[0] must equal an entry of the runbook's list exactly. The environment
 is built from scratch: a fixed PATH, the variables the runbook's `shell.env` names (passed
 through from the worker or set in `env:`), and `FIRELANE_IDEMPOTENCY_KEY`, which scripts can use
 to recognise a re-run after a crash. Output is captured up to a bound and put on the timeline.
@@ -31,7 +33,7 @@ TIMELINE_BYTES = 4096
 
 
 class ShellInputs(BaseModel):
-    """`shell.run` inputs."""
+    """`shell.run` and `shell.check` inputs."""
 
     model_config = ConfigDict(extra="forbid")
     argv: list[str] = Field(min_length=1, description="The command and its arguments")
@@ -57,10 +59,11 @@ class ShellOutputs(BaseModel):
     dry_run: bool = False
 
 
-def check_allowed(argv: list[str], allow: tuple[str, ...]) -> None:
-    """Refuse an executable the runbook did not allow."""
+def check_allowed(argv: list[str], allow: tuple[str, ...], action: str = "shell.run",
+                  policy: str = "allow") -> None:
+    """Refuse an executable the runbook did not list under `shell.<policy>`."""
     if argv[0] not in allow:
-        raise ConfigError(f"shell.run: {argv[0]!r} is not in this runbook's shell.allow "
+        raise ConfigError(f"{action}: {argv[0]!r} is not in this runbook's shell.{policy} "
                           f"({', '.join(allow) or 'empty'}); add it there to allow it")
 
 
@@ -116,13 +119,31 @@ async def run(inputs: ShellInputs, ctx: ActionContext) -> ShellOutputs:
     with `shell: {allow: [systemctl]}` at the top of the runbook.
     """
     check_allowed(inputs.argv, ctx.shell_allow)
-    env = build_env(inputs.env, ctx.shell_env, ctx.idempotency_key)
     where = inputs.target or "local"
     if ctx.dry_run:
+        build_env(inputs.env, ctx.shell_env, ctx.idempotency_key)
         ctx.emit("shell.dry_run", f"would run on {where}: {shlex.join(inputs.argv)}",
                  {"argv": inputs.argv, "target": inputs.target})
         return ShellOutputs(exit_code=None, stdout="", stderr="", truncated=False, seconds=0,
                             host=where, dry_run=True)
+    return await _execute(inputs, ctx)
+
+
+@action("shell.check", read_only=True)
+async def check(inputs: ShellInputs, ctx: ActionContext) -> ShellOutputs:
+    """Run a read-only diagnostic (argv list) locally or over SSH: argv[0] must be in the
+    runbook's `shell.read_only` list. It changes nothing, so it runs in dry runs and under the
+    kill switch and rate limit, without approval or the service lock; its output is evidence.
+
+    Example: `{uses: shell.check, with: {argv: [df, -h, /var]}}` with
+    `shell: {read_only: [df]}` at the top of the runbook.
+    """
+    check_allowed(inputs.argv, ctx.shell_read_only, "shell.check", "read_only")
+    return await _execute(inputs, ctx)
+
+
+async def _execute(inputs: ShellInputs, ctx: ActionContext) -> ShellOutputs:
+    env = build_env(inputs.env, ctx.shell_env, ctx.idempotency_key)
     if inputs.target:
         done, host = await _over_ssh(inputs, ctx, env)
     else:

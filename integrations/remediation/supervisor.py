@@ -143,7 +143,7 @@ def _out(inputs: ProcessInputs, info: dict[str, Any], changed: bool,
                           pid=int(info.get("pid") or 0), changed=changed, dry_run=dry_run)
 
 
-@action("supervisor.status")
+@action("supervisor.status", read_only=True)
 async def status(inputs: ProcessInputs, ctx: ActionContext) -> ProcessOutputs:
     """Read a program's state (RUNNING, STOPPED, FATAL, ...) and pid."""
     return _out(inputs, await _state(inputs), changed=False)

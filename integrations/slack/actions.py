@@ -338,7 +338,7 @@ class HistoryOutputs(BaseModel):
     messages: list[dict[str, Any]]
 
 
-@action("slack.history")
+@action("slack.history", read_only=True)
 async def history(inputs: HistoryInputs, ctx: ActionContext) -> HistoryOutputs:
     """Read the channel's messages (text, user, ts, pinned), oldest first."""
 

@@ -1,0 +1,166 @@
+"""The verbs people run an incident with, one implementation for every surface.
+
+The CLI (`firelane declare`, `firelane incidents ack|severity|role|note|status`), the Prefect UI
+(the `incident-command` deployment) and, as they are added, the HTTP API and Slack call these
+and nothing else, so a verb behaves the same wherever it is used. Each change is one timeline
+event carrying its actor, the surface it came through (`via`) and whether that surface proved
+who the actor is (`verified`: a signed Slack request, the owner of an API token) or only took
+their word for it (the CLI's OS user, the Prefect UI's form). Changes are serialised on the
+incident's row, so two people changing the severity at once both land, in order, both recorded.
+A change that changes nothing (acknowledging twice, naming the same investigator again) records
+nothing and says so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from firelane.errors import ConfigError
+from firelane.models import (
+    ALLOWED_TRANSITIONS,
+    Incident,
+    IncidentDraft,
+    IncidentStatus,
+    Role,
+    Severity,
+    TimelineEvent,
+)
+from firelane.store import Store
+
+__all__ = ["NOTE_MAX", "OPEN_STATUSES", "Actor", "Changed", "IncidentCommands", "allowed_next"]
+
+NOTE_MAX = 10_000
+OPEN_STATUSES = (IncidentStatus.DECLARED, IncidentStatus.ACKNOWLEDGED, IncidentStatus.MITIGATED)
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who made a change, through which surface, and whether that surface proved it."""
+
+    name: str
+    via: str
+    verified: bool = False
+    ref: str | None = None
+
+    def stamp(self, event: TimelineEvent) -> TimelineEvent:
+        """`event` with where it came from and how sure Firelane is of who made it (and the
+        surface's own id for the person, such as a Slack user id, when it has one)."""
+        event.details = {**event.details, "via": self.via, "verified": self.verified,
+                         **({"actor_id": self.ref} if self.ref else {})}
+        return event
+
+
+@dataclass(frozen=True)
+class Changed:
+    """The incident after a command, and whether the command changed anything."""
+
+    incident: Incident
+    changed: bool
+    said: str
+
+
+class IncidentCommands:
+    """Declare, acknowledge, set severity, assign roles, add notes, change status, list.
+
+    Example:
+        >>> cmds = IncidentCommands(store)
+        >>> cmds.acknowledge("INC-7", Actor("alice", "cli"))
+    """
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def declare(self, draft: IncidentDraft, by: Actor) -> Incident:
+        """A new incident (its commander when the draft names one)."""
+        return self.store.declare_incident(draft, actor=by.name, details={
+            "via": by.via, "verified": by.verified, **({"actor_id": by.ref} if by.ref else {})})
+
+    def _apply(self, ref: str, by: Actor, change: Callable[[Incident], TimelineEvent | str],
+               via: str | None = None) -> Changed:
+        said: list[tuple[bool, str]] = []
+
+        def wrapped(incident: Incident) -> TimelineEvent | None:
+            event = change(incident)
+            if isinstance(event, str):
+                said[:] = [(False, event)]
+                return None
+            said[:] = [(True, event.summary)]
+            return by.stamp(event)
+        incident = self.store.mutate_incident(ref, wrapped, via)
+        changed, text = said[-1]
+        return Changed(incident=incident, changed=changed, said=text)
+
+    def acknowledge(self, ref: str, by: Actor) -> Changed:
+        """Acknowledge; the first to acknowledge becomes commander unless one is set."""
+        def change(incident: Incident) -> TimelineEvent | str:
+            if incident.status is not IncidentStatus.DECLARED:
+                return f"INC-{incident.number} is already {incident.status}"
+            event = incident.transition(IncidentStatus.ACKNOWLEDGED, by.name, "", by.via)
+            if incident.commander is None:
+                incident.commander = by.name
+                event.summary += f"; {by.name} is commander"
+                event.details = {**event.details, "commander": by.name}
+            return event
+        return self._apply(ref, by, change, via=by.via)
+
+    def set_status(self, ref: str, to: IncidentStatus, by: Actor, reason: str = "") -> Changed:
+        """Move along the lifecycle (the page and ticket follow through the lifecycle sync)."""
+        def change(incident: Incident) -> TimelineEvent | str:
+            if incident.status is to:
+                return f"INC-{incident.number} is already {to}"
+            return incident.transition(to, by.name, reason, by.via)
+        return self._apply(ref, by, change, via=by.via)
+
+    def set_severity(self, ref: str, to: Severity, by: Actor, reason: str = "") -> Changed:
+        """Raise or lower the severity, with the reason on the timeline."""
+        def change(incident: Incident) -> TimelineEvent | str:
+            if incident.severity is to:
+                return f"INC-{incident.number} is already {to}"
+            event = incident.change_severity(to, by.name)
+            if reason:
+                event.summary += f" ({reason})"
+                event.details = {**event.details, "reason": reason}
+            return event
+        return self._apply(ref, by, change)
+
+    def assign(self, ref: str, role: Role, person: str, by: Actor) -> Changed:
+        """Name the commander or communicator (replacing), or add an investigator."""
+        person = person.strip().removeprefix("@")
+        if not person:
+            raise ConfigError("a role needs a person: give a name or handle")
+
+        def change(incident: Incident) -> TimelineEvent | str:
+            held: list[str | None] = list(incident.investigators)
+            if role is Role.COMMANDER:
+                held = [incident.commander]
+            elif role is Role.COMMUNICATOR:
+                held = [incident.communicator]
+            if person in held:
+                return f"{person} is already {role} of INC-{incident.number}"
+            return incident.assign(role, person, by.name)
+        return self._apply(ref, by, change)
+
+    def note(self, ref: str, text: str, by: Actor) -> Changed:
+        """Add a note to the timeline (a key event in the report)."""
+        text = text.strip()
+        if not text:
+            raise ConfigError("an empty note: say what happened")
+        if len(text) > NOTE_MAX:
+            raise ConfigError(f"a note is at most {NOTE_MAX} characters (got {len(text)}): "
+                              "link a document instead")
+
+        def change(incident: Incident) -> TimelineEvent:
+            return TimelineEvent(incident_id=incident.id, kind="incident.note", actor=by.name,
+                                 summary=text, details={})
+        return self._apply(ref, by, change)
+
+    def open_incidents(self, limit: int = 200) -> list[Incident]:
+        """Open incidents, the most severe first, then the oldest first (the order in which
+        an incident commander compares this incident with the others)."""
+        return self.store.find_incidents(list(OPEN_STATUSES), limit=limit, by_severity=True)
+
+
+def allowed_next(incident: Incident) -> list[str]:
+    """The statuses `incident` may move to now (for error messages and forms)."""
+    return sorted(s.value for s in ALLOWED_TRANSITIONS[incident.status])

@@ -1,0 +1,80 @@
+"""The `incident-command` flow: the incident commander's verbs from the Prefect UI.
+
+An operator who lives in the Prefect UI opens the `incident-command` deployment, picks the
+incident, the verb (acknowledge, set status, set severity, assign a role, add a note) and its
+value, and runs it: the same `firelane.commands` implementation as the CLI, recorded through
+`prefect-ui` and marked not verified (the form's "by" is the operator's word; every Prefect user
+shares one API credential). Acknowledging or changing status brings the page and ticket in step,
+as from any other side. A refused change fails the run with the reason.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from prefect import flow, get_run_logger
+
+from firelane.commands import Actor, Changed, IncidentCommands
+from firelane.errors import ConfigError
+from firelane.models import IncidentStatus, Role, Severity
+from firelane.settings import Settings
+from firelane.store import open_store
+
+__all__ = ["Verb", "incident_command"]
+
+
+class Verb(StrEnum):
+    """What `incident-command` does."""
+
+    ACKNOWLEDGE = "acknowledge"
+    STATUS = "status"
+    SEVERITY = "severity"
+    ROLE = "role"
+    NOTE = "note"
+
+
+@flow(name="incident-command", log_prints=False)
+async def incident_command(incident: str, verb: Verb, value: str, by: str,
+                           reason: str = "") -> str:
+    """Run one incident command from the Prefect UI.
+
+    Args:
+        incident: INC-12, 12 or the incident id.
+        verb: acknowledge, status, severity, role or note.
+        value: status: declared/acknowledged/mitigated/resolved/closed; severity: SEV1-SEV4;
+            role: `commander alice`, `communicator bob` or `investigator carol`; note: its
+            text; acknowledge: ignored.
+        by: who you are (recorded, not verified).
+        reason: why (status and severity changes).
+    """
+    logger = get_run_logger()
+    store = open_store(Settings.from_env().database_url)
+    cmds = IncidentCommands(store)
+    actor = Actor(name=by.strip() or "prefect-ui", via="prefect-ui", verified=False)
+    result = _apply(cmds, incident, Verb(verb), value.strip(), actor, reason)
+    if result.changed and Verb(verb) in (Verb.ACKNOWLEDGE, Verb.STATUS):
+        from flows.engine.lifecycle import drain
+
+        await drain(store, result.incident.id)
+    told = f"INC-{result.incident.number}: " + (
+        result.said if result.changed else f"nothing to change ({result.said})")
+    logger.info(told)
+    return told
+
+
+def _apply(cmds: IncidentCommands, ref: str, verb: Verb, value: str, actor: Actor,
+           reason: str) -> Changed:
+    try:
+        if verb is Verb.ACKNOWLEDGE:
+            return cmds.acknowledge(ref, actor)
+        if verb is Verb.STATUS:
+            return cmds.set_status(ref, IncidentStatus(value.lower()), actor, reason)
+        if verb is Verb.SEVERITY:
+            return cmds.set_severity(ref, Severity(value.upper()), actor, reason)
+        if verb is Verb.ROLE:
+            role, _, person = value.partition(" ")
+            return cmds.assign(ref, Role(role.lower()), person, actor)
+    except ValueError as exc:
+        raise ConfigError(f"incident-command {verb}: value {value!r} is not valid ({exc}); "
+                          "see the deployment's description for each verb's values") from exc
+    return cmds.note(ref, value, actor)
