@@ -155,6 +155,12 @@ def test_the_intake_keeps_paging_after_an_invalid_runbook_and_catalog_are_writte
         assert any("refused (its last good version keeps serving)" in n for n in notices)
         assert any(n.startswith(":warning: Firelane intake on") and "catalog" in n
                    for n in notices)
+        doctor = subprocess.run([sys.executable, "-m", "flows.cli", "doctor", "--intake-url",
+                                 base], cwd=ROOT, env=env, capture_output=True, text=True,
+                                timeout=120)
+        [seen] = [line for line in doctor.stdout.splitlines()
+                  if line.startswith("FAIL  intake-config")]
+        assert "refuses 3 runbook file(s), 1 catalog file(s)" in seen
         _touch_later(runbooks / GOOD.name, GOOD.read_text())
         _wait(lambda: _metrics(base)[_invalid("runbook")] == 2, proc, log)
     finally:

@@ -220,20 +220,40 @@ def _store(settings: Settings) -> Finding:
                    "Firelane", "upgrade Firelane")
 
 
-async def _intake(url: str, timeout: float) -> Finding:
+async def _intake(url: str, timeout: float) -> list[Finding]:
+    base = url.rstrip("/")
     try:
         async with httpx.AsyncClient(timeout=timeout) as client:
-            answer = await client.get(f"{url.rstrip('/')}/readyz")
+            answer = await client.get(f"{base}/readyz")
+            metrics = await client.get(f"{base}/metrics") if answer.status_code == 200 else None
     except httpx.HTTPError as exc:
-        return Finding("FAIL", "intake", f"{url} unreachable ({type(exc).__name__})",
-                       "start it (`firelane serve`), or pass --intake-url")
+        return [Finding("FAIL", "intake", f"{url} unreachable ({type(exc).__name__})",
+                        "start it (`firelane serve`), or pass --intake-url")]
     if answer.status_code != 200:
-        return Finding("FAIL", "intake", f"{url}/readyz answered {answer.status_code}: "
-                       f"{answer.text[:200]}", "see the intake's log")
+        return [Finding("FAIL", "intake", f"{url}/readyz answered {answer.status_code}: "
+                        f"{answer.text[:200]}", "see the intake's log")]
     body: dict[str, Any] = answer.json()
     degraded = body.get("degraded") or []
-    return Finding("ok", "intake", f"{url} ready" + (f" (degraded: {', '.join(degraded)})"
-                                                     if degraded else ""))
+    out = [Finding("ok", "intake", f"{url} ready" + (f" (degraded: {', '.join(degraded)})"
+                                                     if degraded else ""))]
+    invalid = _refused_files(metrics.text if metrics is not None else "")
+    if invalid:
+        out.append(Finding("FAIL", "intake-config", "the running intake refuses " + ", ".join(
+            f"{n:g} {kind} file(s)" for kind, n in invalid.items()) + " and serves their last "
+            "good versions", "see its ERROR lines (firelane.library, firelane.intake), fix the "
+            "files; it reloads them on change"))
+    return out
+
+
+def _refused_files(page: str) -> dict[str, float]:
+    """`firelane_config_invalid` by kind, from an intake's /metrics page (non-zero only)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    out: dict[str, float] = {}
+    for family in text_string_to_metric_families(page):
+        if family.name == "firelane_config_invalid":
+            out.update({s.labels["kind"]: s.value for s in family.samples if s.value})
+    return out
 
 
 async def run_checks(settings: Settings, intake_url: str | None, fix: bool = False,
@@ -256,7 +276,7 @@ async def run_checks(settings: Settings, intake_url: str | None, fix: bool = Fal
         findings += _coverage(runbooks, catalog)
     findings.append(await asyncio.to_thread(_store, settings))
     if intake_url:
-        findings.append(await _intake(intake_url, timeout))
+        findings += await _intake(intake_url, timeout)
     return findings
 
 
