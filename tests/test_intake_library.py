@@ -149,18 +149,22 @@ def test_the_intake_keeps_paging_after_an_invalid_runbook_and_catalog_are_writte
             "keeps serving)" in text
         assert "new-and-broken.yml refused (it is not served)" in text
         assert "catalog " + str(catalog) + " refused (its last good version" in text
-        _wait(lambda: len(_notices(sandbox, alarms)) == 4, proc, log)
+        _touch_later(config, config.read_text() + "max_body_bytez: 10\n")
+        _wait(lambda: _metrics(base)[_invalid("intake_config")] == 1
+              and _metrics(base)[_refused("intake_config")] == 1, proc, log)
+        _wait(lambda: len(_notices(sandbox, alarms)) == 5, proc, log)
         notices = _notices(sandbox, alarms)
         assert any("broken-at-start.yaml refused (it is not served)" in n for n in notices)
         assert any("refused (its last good version keeps serving)" in n for n in notices)
         assert any(n.startswith(":warning: Firelane intake on") and "catalog" in n
                    for n in notices)
+        assert any("intake configuration" in n and "max_body_bytez" in n for n in notices)
         doctor = subprocess.run([sys.executable, "-m", "flows.cli", "doctor", "--intake-url",
                                  base], cwd=ROOT, env=env, capture_output=True, text=True,
                                 timeout=120)
         [seen] = [line for line in doctor.stdout.splitlines()
                   if line.startswith("FAIL  intake-config")]
-        assert "refuses 3 runbook file(s), 1 catalog file(s)" in seen
+        assert "refuses 1 intake_config file(s), 3 runbook file(s), 1 catalog file(s)" in seen
         _touch_later(runbooks / GOOD.name, GOOD.read_text())
         _wait(lambda: _metrics(base)[_invalid("runbook")] == 2, proc, log)
     finally:
