@@ -28,8 +28,9 @@ lock:
 
 # Debian packages the tests drive for real: PostgreSQL (second store backend), supervisor
 # (remediation against a real supervisord), openssh-server (shell.run over SSH to loopback) and
-# chromium (the Prefect UI test drives it headless with Playwright) and prometheus (promtool checks
-# and unit-tests Firelane's own alerting rules).
+# chromium (the Prefect UI test drives it headless with Playwright), prometheus (promtool checks
+# and unit-tests Firelane's own alerting rules) and prometheus-alertmanager (a real Alertmanager
+# delivers notification groups to the intake).
 system-deps:
 	@missing=""; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
@@ -37,6 +38,7 @@ system-deps:
 	test -x /usr/sbin/sshd || missing="$$missing openssh-server"; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	command -v promtool >/dev/null 2>&1 || missing="$$missing prometheus"; \
+	command -v prometheus-alertmanager >/dev/null 2>&1 || missing="$$missing prometheus-alertmanager"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "installing$$missing (Debian packages)"; \
@@ -50,7 +52,7 @@ lint: venv
 
 unit: venv system-deps
 	FIRELANE_REQUIRE_POSTGRES=1 FIRELANE_REQUIRE_BROWSER=1 FIRELANE_REQUIRE_PROMTOOL=1 \
-	  PREFECT_SERVER_ANALYTICS_ENABLED=false \
+	  FIRELANE_REQUIRE_ALERTMANAGER=1 PREFECT_SERVER_ANALYTICS_ENABLED=false \
 	  $(BIN)/pytest -q
 
 test: lint unit docs

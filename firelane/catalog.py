@@ -27,7 +27,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from firelane.errors import ConfigError
 from firelane.yamlsrc import YamlSourceError, load_yaml, schema_problems
 
-__all__ = ["Catalog", "PagerDutyRef", "ServiceEntry", "SupervisorRef", "load_catalog"]
+__all__ = ["Catalog", "PagerDutyRef", "ServiceEntry", "SupervisorRef", "load_catalog",
+           "serve_catalog", "serving_catalog"]
 
 
 class PagerDutyRef(BaseModel):
@@ -98,6 +99,32 @@ def load_catalog(path: Path | None) -> Catalog:
     except FileNotFoundError:
         return Catalog()
     return _parse_catalog(str(path), stat.st_mtime_ns, stat.st_size)
+
+
+_SERVING: dict[str, Catalog] = {}
+
+
+def serve_catalog(path: Path | None, catalog: Catalog) -> None:
+    """Make `catalog` what `serving_catalog(path)` answers while the file at `path` fails
+    validation (a long-running process's last good version, chosen by `firelane.library`)."""
+    _SERVING[str(path)] = catalog
+
+
+def serving_catalog(path: Path | None) -> Catalog:
+    """The catalog runs use: the file as it is when valid, else the last valid version this
+    process read or chose to keep serving (`serve_catalog`); with none, the file's ConfigError.
+
+    One bad merge of `services.yaml` must not fail every response of a running intake,
+    while `load_catalog` (what `validate` and `doctor` read) still reports it."""
+    try:
+        catalog = load_catalog(path)
+    except ConfigError:
+        kept = _SERVING.get(str(path))
+        if kept is None:
+            raise
+        return kept
+    _SERVING[str(path)] = catalog
+    return catalog
 
 
 @lru_cache(maxsize=8)

@@ -152,6 +152,29 @@ class Alert(BaseModel):
     received_at: datetime = Field(default_factory=utcnow)
     raw: dict[str, Any] = Field(default_factory=dict)
     incident_id: str | None = None
+    group: str | None = Field(default=None, exclude=True, description=(
+        "The sender's own notification group (Alertmanager's and Grafana's `groupKey`): "
+        "alerts the sender grouped into one notification join one incident unless the "
+        "intake's `group_by` says otherwise. Not stored with the alert; the timeline's "
+        "`alert.grouped` event carries it."))
+    group_title: str | None = Field(default=None, exclude=True, description=(
+        "A title for the whole notification group (`HighErrorRate: 2 alerts (web-1, web-2)`) "
+        "when its alerts' own titles differ: the incident a group declares is about all of "
+        "them, not the first one. Not stored with the alert."))
+    gaps: dict[str, str] = Field(default_factory=dict, exclude=True, description=(
+        "What the alert did not say and Firelane filled in (field → what was used and which "
+        "mapping to fix), set by the source's parser; an incident it declares says so in its "
+        "description. Not stored with the alert."))
+
+    def gaps_text(self) -> str:
+        """The gaps as a paragraph for the incident's description ("" when there are none)."""
+        if not self.gaps:
+            return ""
+        lines = "\n".join(f"- {field}: {why}" for field, why in self.gaps.items())
+        return (f"The {self.source} alert that declared this incident left out what Firelane "
+                f"needs, so defaults were used:\n{lines}\nFix the mapping named on each "
+                "line; until then these defaults decide the runbook, the severity and who is "
+                "paged.")
 
 
 class IncidentDraft(BaseModel):

@@ -49,18 +49,29 @@ class AlertPolicy:
     Group: alerts whose `group_by` values (label names; `service`, `severity` and `source` mean
     the alert's own fields) are all present and equal join the incident the first of them
     declared, for `group_window_seconds` after it, while that incident is open.
+
+    Sender groups (`sender_groups`, used when `group_by` is empty): alerts the sender put in
+    one notification group (`Alert.group`, Alertmanager's `groupKey`) join the incident the
+    first of them declared for as long as that incident is open, with no window: the sender
+    keeps a group's identity for as long as it fires, and adds alerts to it every
+    `group_interval`, so a storm across 50 instances is one incident, as PagerDuty's own
+    Alertmanager integration keys it.
     """
 
     reopen_window_seconds: float = 0.0
     flap_after: int = 3
     group_by: tuple[str, ...] = ()
     group_window_seconds: float = 300.0
+    sender_groups: bool = False
 
 
-def group_key(alert: Alert, by: tuple[str, ...]) -> str | None:
+def group_key(alert: Alert, by: tuple[str, ...], sender_groups: bool = False) -> str | None:
     """The alert's group key, or None when grouping is off or a value is missing."""
     if not by:
-        return None
+        if not sender_groups or not alert.group:
+            return None
+        key = "sender:" + alert.group
+        return key if len(key) <= 400 else "sha256:" + hashlib.sha256(key.encode()).hexdigest()
     own = {"service": alert.service, "severity": alert.severity.value, "source": alert.source}
     values = []
     for name in by:
@@ -153,7 +164,7 @@ class AlertOps(LedgerOps):
     def _join_group(self, conn: Connection, alert: Alert, policy: AlertPolicy,
                      events: list[TimelineEvent]) -> str | None:
         """The open incident this alert's group declared within the window, if any."""
-        key = group_key(alert, policy.group_by)
+        key = group_key(alert, policy.group_by, policy.sender_groups)
         if key is None:
             return None
         row = conn.execute(select(open_groups.c.incident_id, open_groups.c.opened_at,
@@ -163,7 +174,8 @@ class AlertOps(LedgerOps):
         if row is None:
             return None
         age = (utcnow() - (aware(row.opened_at) or utcnow())).total_seconds()
-        if age > policy.group_window_seconds or row.status in (
+        windowed = bool(policy.group_by)
+        if (windowed and age > policy.group_window_seconds) or row.status in (
                 IncidentStatus.RESOLVED.value, IncidentStatus.CLOSED.value):
             conn.execute(delete(open_groups).where(open_groups.c.group_key == key,
                                                    open_groups.c.incident_id == row.incident_id))
@@ -177,7 +189,7 @@ class AlertOps(LedgerOps):
     def _open_group(self, conn: Connection, alert: Alert, policy: AlertPolicy,
                     incident_id: str) -> None:
         """Start the alert's group (a concurrent start conflicts, and the batch retries)."""
-        key = group_key(alert, policy.group_by)
+        key = group_key(alert, policy.group_by, policy.sender_groups)
         if key is not None:
             conn.execute(insert(open_groups).values(group_key=key, incident_id=incident_id,
                                                     opened_at=utcnow()))
@@ -221,9 +233,18 @@ class AlertOps(LedgerOps):
                 incident_id = self._join_group(conn, alert, policy, events)
                 grouped = incident_id is not None
             if incident_id is None:
+                sender_grouped = policy.sender_groups and not policy.group_by
                 incident = self._declare(conn, IncidentDraft(
-                    title=alert.title, severity=alert.severity,
-                    service=alert.service or "unknown", labels=alert.labels), actor=alert.source)
+                    title=(alert.group_title if sender_grouped else None) or alert.title,
+                    severity=alert.severity,
+                    service=alert.service or "unknown", labels=alert.labels,
+                    description=alert.gaps_text()), actor=alert.source)
+                if alert.gaps:
+                    events.append(TimelineEvent(
+                        incident_id=incident.id, source=alert.source, kind="alert.incomplete",
+                        summary="The alert left out " + ", ".join(alert.gaps) + "; defaults "
+                        "were used (see the description for the mapping to fix)",
+                        details={"gaps": dict(alert.gaps)}))
                 incident_id, declared = incident.id, True
                 self._open_group(conn, alert, policy, incident_id)
             conn.execute(insert(open_fingerprints).values(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import signal
 import subprocess
@@ -42,6 +43,7 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
         print("PREFECT_API_URL is not set: point it at your Prefect server (a worker without "
               "one would start a throwaway server)", file=sys.stderr)
         return 2
+    _register_block_types()
     argv, env = worker_command(args.pool, args.limit, settings)
     print(f"Firelane worker · pool {args.pool} (created if missing, type process) · up to "
           f"{args.limit} flow runs · polling every {env['PREFECT_WORKER_QUERY_SECONDS']} s · "
@@ -51,6 +53,23 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     store = open_store(settings.database_url, migrate=False)
     with liveness_in_thread(store, settings, ["worker"]):
         return _supervise(argv, env)
+
+
+def _register_block_types() -> None:
+    """Register Firelane's block types, so the Prefect UI can create the credentials blocks
+    error messages point people to; a Prefect API that refuses now leaves the worker to start
+    (and wait for it) anyway."""
+    import httpx
+
+    from integrations.block_types import register_block_types
+
+    try:
+        names = asyncio.run(register_block_types())
+    except httpx.HTTPError as exc:
+        print(f"could not register Firelane's block types ({type(exc).__name__}: {exc}); "
+              "run `firelane doctor --fix` once the Prefect API answers", file=sys.stderr)
+        return
+    print(f"registered {len(names)} Firelane block types with Prefect", flush=True)
 
 
 def _supervise(argv: list[str], env: dict[str, str]) -> int:

@@ -35,6 +35,7 @@ from flows.cli.authoring import add_authoring_commands
 from flows.cli.automation import add_automation_command
 from flows.cli.db import add_db_command
 from flows.cli.deployments import add_deployment_commands
+from flows.cli.doctor import add_doctor_command
 from flows.cli.incident_verbs import (
     add_declare_command,
     add_incident_verbs,
@@ -324,6 +325,7 @@ def _parser() -> argparse.ArgumentParser:
     add_deployment_commands(sub)
     add_records_commands(sub)
     add_db_command(sub)
+    add_doctor_command(sub)
     return p
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
-import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -13,7 +12,7 @@ from firelane.settings import Settings
 from firelane.store import open_store
 
 if TYPE_CHECKING:
-    from flows.intake.live import LiveConfig
+    from flows.intake.reloading import Reloader
 
 __all__ = ["add_serve_command"]
 
@@ -21,8 +20,10 @@ __all__ = ["add_serve_command"]
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
+    from firelane.library import Library
     from flows.intake.app import INSECURE_BANNER, create_app
     from flows.intake.live import LiveConfig
+    from flows.intake.reloading import Reloader, notify_refusals, slack_notice
     from flows.respond.starter import ResponseStarter
 
     live = LiveConfig.load(Path(args.config) if args.config else None)
@@ -30,22 +31,30 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     store = open_store(settings.database_url)
     if args.insecure_no_auth:
         print(INSECURE_BANNER, file=sys.stderr)
+    library = None if args.no_respond else Library(settings.runbooks_dir, settings.catalog_path)
     responder = None if args.no_respond else ResponseStarter(
         store, settings, config.default_runbook, sandbox=args.sandbox,
-        external=args.responder == "external")
-    app = create_app(store, live, responder, insecure=args.insecure_no_auth)
-    _reload_on_sighup(live)
+        external=args.responder == "external", library=library)
+    app = create_app(store, live, responder, insecure=args.insecure_no_auth, library=library)
+    reloader = Reloader(live, library)
+    notice = slack_notice(settings)
+    if notice is not None:
+        notify_refusals(reloader, notice)
+    _reload_on_sighup(reloader)
+    if args.reload_every > 0:
+        reloader.watch(args.reload_every)
     print(f"Firelane intake on http://{args.host}:{args.port} (docs at /docs) · store "
           f"{store.safe_url}" + (" · responses against the sandbox" if args.sandbox else ""))
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", log_config=None)
     return 0
 
 
-def _reload_on_sighup(live: LiveConfig) -> None:
-    """SIGHUP re-reads the configuration in a thread (a block reference may call the Prefect
-    API, which must not run inside a signal handler on the event loop's thread)."""
+def _reload_on_sighup(reloader: Reloader) -> None:
+    """SIGHUP re-reads the configuration, the runbooks and the catalog in a thread (a block
+    reference may call the Prefect API, which must not run inside a signal handler on the
+    event loop's thread)."""
     def handler(signum: int, frame: Any) -> None:
-        threading.Thread(target=live.reload, name="firelane-reload", daemon=True).start()
+        reloader.reload_in_thread()
 
     signal.signal(signal.SIGHUP, handler)
 
@@ -63,6 +72,9 @@ def add_serve_command(sub: Any) -> None:
                      help="store and deduplicate alerts but start no runbooks")
     cmd.add_argument("--responder", choices=["inline", "external"], default="inline",
                      help="run responses in this process, or leave them to `firelane respond`")
+    cmd.add_argument("--reload-every", type=float, default=2.0, metavar="SECONDS",
+                     help="check the intake configuration, runbooks and catalog for changes "
+                     "this often and reload them (0: only on SIGHUP)")
     cmd.add_argument("--sandbox", action="store_true",
                      help="run responses against the sandbox (FIRELANE_SANDBOX_URL)")
     cmd.set_defaults(fn=cmd_serve)

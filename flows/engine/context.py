@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from firelane.catalog import Catalog, load_catalog
+from firelane.catalog import Catalog, serving_catalog
 from firelane.loader import parse_snapshot
 from firelane.models import Approval, Execution, Incident, TimelineEvent
 from firelane.runbook import LoadedRunbook, Step
@@ -80,7 +80,7 @@ def build_context(store: Store, execution_id: str, settings: Settings) -> RunCon
         loaded=parse_snapshot(execution.runbook_source, execution.runbook_path or "<snapshot>"),
         owner=worker_identity(), lease_seconds=settings.lease_seconds,
         page_lease_seconds=settings.page_lease_seconds,
-        catalog=load_catalog(settings.catalog_path),
+        catalog=serving_catalog(settings.catalog_path),
         records=store.step_records(execution_id), alarm_channel=settings.page_failure_channel)
 
 

@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from firelane.catalog import load_catalog
+from firelane.catalog import serving_catalog
 from firelane.errors import ActionError, FirelaneError, StoreUnavailable
 from firelane.inputs import execution_context
 from firelane.lifecycle import LifecycleSync, page_action, ticket_status
@@ -75,7 +75,7 @@ async def _carry_out(store: Store, sync: LifecycleSync, settings: Settings,
                      ) -> list[TimelineEvent]:
     incident = await asyncio.to_thread(store.get_incident, sync.incident_id)
     found = await asyncio.to_thread(find_vendors, store, incident.id)
-    service = load_catalog(settings.catalog_path).get(incident.service)
+    service = serving_catalog(settings.catalog_path).get(incident.service)
     done: list[str] = []
     verb = page_action(sync)
     if verb is not None and found.page is not None:

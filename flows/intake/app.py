@@ -24,6 +24,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from firelane import audit
 from firelane.commands import IncidentCommands
 from firelane.errors import AlertRejected, StoreError
+from firelane.library import Library
 from firelane.settings import Settings
 from firelane.store import Store, is_transient, note_reachable, note_unreachable, ping
 from flows.intake.api import add_api_routes
@@ -34,6 +35,7 @@ from flows.intake.live import LiveConfig, Snapshot
 from flows.intake.metrics import IntakeMetrics
 from flows.intake.pagerduty_follow import follow_pagerduty
 from flows.intake.readiness import PrefectCheck
+from flows.intake.rejections import RejectionLog
 from flows.intake.slack_commands import add_slack_command_route
 from flows.intake.slack_interactions import add_slack_routes
 from flows.respond.liveness import Liveness
@@ -76,6 +78,10 @@ def _unknown_source(source: str) -> JSONResponse:
                          f"{', '.join(SOURCES)}"}, status_code=404)
 
 
+def _peer(request: Request) -> str:
+    return request.client.host if request.client is not None else "unknown"
+
+
 def _starter(starter: ResponseStarter | None) -> Callable[[str], None] | None:
     """How the API hands a queued execution on: wake the responders, or start it here; None
     when this intake runs no responses."""
@@ -93,8 +99,13 @@ def _starter(starter: ResponseStarter | None) -> Callable[[str], None] | None:
 def create_app(store: Store, config: IntakeConfig | LiveConfig,
                starter: ResponseStarter | None = None, insecure: bool = False,
                fetch_cert: Callable[[str], bytes] = default_cert_fetcher,
-               slack_clock: Clock | None = None, settings: Settings | None = None) -> FastAPI:
-    """The ASGI app (OpenAPI docs at /docs); a `LiveConfig` may be reloaded while it runs.
+               slack_clock: Clock | None = None, settings: Settings | None = None,
+               library: Library | None = None,
+               rejections: RejectionLog | None = None) -> FastAPI:
+    """The ASGI app (OpenAPI docs at /docs); a `LiveConfig` and the runbook `Library`
+    (default: the starter's) may be reloaded while it runs, and their refusals are counted.
+    Refused requests are logged by `rejections` (default: one line per source, status and peer
+    per minute).
 
     While it runs, the app records its heartbeat as role `intake` and, when it runs responses
     itself (a starter that is not `external`), also as role `inline`, a paging process. Settings
@@ -112,6 +123,13 @@ def create_app(store: Store, config: IntakeConfig | LiveConfig,
     live.on_swap(retune)
     stale_after = 3 * (starter.settings.lease_seconds if starter is not None else 30.0)
     metrics = IntakeMetrics(store, stale_after, starter, settings.liveness_seconds)
+    metrics.watch_config(live, library or (starter.library if starter is not None else None))
+    rejections = rejections or RejectionLog()
+
+    def refuse(source: str, status: int, reason: str, request: Request) -> None:
+        metrics.count_rejected(source, status)
+        audit.intake_refused(source, status, reason)
+        rejections.refused(source, status, reason, _peer(request))
     prefect = PrefectCheck() if inline else None
     syncing: set[asyncio.Task[int]] = set()
 
@@ -143,8 +161,7 @@ def create_app(store: Store, config: IntakeConfig | LiveConfig,
         in_force = live.current
         sources: dict[str, SourceConfig] = in_force.sources
         if source not in SOURCES:
-            metrics.count_rejected("unknown", 404)
-            audit.intake_refused("unknown", 404, "unknown source")
+            refuse("unknown", 404, "unknown source", request)
             return _unknown_source(source)
         try:
             body = await read_bounded(request, in_force.config.max_body_bytes)
@@ -162,8 +179,7 @@ def create_app(store: Store, config: IntakeConfig | LiveConfig,
                 await asyncio.to_thread(fetch_cert, parsed.confirm_url)
                 metrics.sns_confirmed.inc()
         except AlertRejected as exc:
-            metrics.count_rejected(source, exc.status)
-            audit.intake_refused(source, exc.status, str(exc))
+            refuse(source, exc.status, str(exc), request)
             return _reject(exc)
         except httpx.HTTPError as exc:
             log.warning("cloudwatch: could not reach SNS: %s: %s", type(exc).__name__, exc)

@@ -7,6 +7,8 @@
     flap_after_reopens: 3          # from the 3rd reopen on: marked flapping, no new page
     group_by: [service, cluster]   # alerts sharing these join one incident ...
     group_window_seconds: 300      # ... for 5 minutes after the first of them
+                                   # (unset: one sender notification group, Alertmanager's
+                                   # groupKey, is one incident; []: one incident per alert)
     slack_signing_secret: {env: SLACK_SIGNING_SECRET}   # approval buttons
     sources:
       alertmanager: {bearer_token: {env: FIRELANE_ALERTMANAGER_TOKEN}}
@@ -117,7 +119,7 @@ class IntakeConfig(BaseModel):
     default_runbook: str = "declare-incident"
     reopen_window_seconds: float = Field(default=600, ge=0)
     flap_after_reopens: int = Field(default=3, ge=1)
-    group_by: list[str] = Field(default_factory=list)
+    group_by: list[str] | None = None
     group_window_seconds: float = Field(default=300, ge=0)
     slack_signing_secret: SecretRef | None = None
     sources: dict[str, SourceSettings] = Field(default_factory=dict)
@@ -125,7 +127,8 @@ class IntakeConfig(BaseModel):
     def policy(self) -> AlertPolicy:
         """How alerts fold into incidents (dedup, reopen, flapping, grouping)."""
         return AlertPolicy(self.reopen_window_seconds, self.flap_after_reopens,
-                           tuple(self.group_by), self.group_window_seconds)
+                           tuple(self.group_by or ()), self.group_window_seconds,
+                           sender_groups=self.group_by is None)
 
     def source_configs(self) -> dict[str, SourceConfig]:
         """Resolved per-source settings (secrets read now)."""

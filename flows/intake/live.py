@@ -76,6 +76,16 @@ def describe_changes(old: Snapshot, new: Snapshot) -> str:
     return "; ".join(parts) or "no change"
 
 
+def _signature(path: Path | None) -> tuple[int, int] | None:
+    if path is None:
+        return None
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return stat.st_mtime_ns, stat.st_size
+
+
 class LiveConfig:
     """The snapshot requests read (`current`), and `reload()` from the file it came from."""
 
@@ -84,6 +94,9 @@ class LiveConfig:
         self._current = Snapshot.resolve(config)
         self._lock = threading.Lock()
         self._listeners: list[Callable[[Snapshot], None]] = []
+        self._refusal_listeners: list[Callable[[str], None]] = []
+        self.refusal: str | None = None
+        self._seen = _signature(path)
 
     @classmethod
     def load(cls, path: Path | None) -> LiveConfig:
@@ -99,16 +112,29 @@ class LiveConfig:
         """Call `listener` with each new snapshot right after it is swapped in."""
         self._listeners.append(listener)
 
+    def on_refused(self, listener: Callable[[str], None]) -> None:
+        """Call `listener` with the reason each time a reload is refused."""
+        self._refusal_listeners.append(listener)
+
+    def changed(self) -> bool:
+        """Whether the file's modification time or size differs from the last (re)load."""
+        return _signature(self.path) != self._seen
+
     def reload(self) -> bool:
         """Read the file again and swap it in if it is valid and every secret resolves;
         False (old configuration kept, ERROR logged) otherwise."""
         with self._lock:
+            self._seen = _signature(self.path)
             try:
                 new = Snapshot.resolve(load_intake_config(self.path))
             except ConfigError as exc:
                 log.error("reload of %s refused; the previous configuration stays in force: "
                           "%s", self.path or "(defaults)", exc)
+                self.refusal = str(exc)
+                for refused in self._refusal_listeners:
+                    refused(self.refusal)
                 return False
+            self.refusal = None
             old, self._current = self._current, new
             for listener in self._listeners:
                 listener(new)

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 from prometheus_client import (
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     ProcessCollector,
     generate_latest,
@@ -37,11 +38,13 @@ from flows.respond.liveness import PROCESS_ROLES
 from integrations.alerts import SOURCES
 
 if TYPE_CHECKING:
+    from firelane.library import Library
+    from flows.intake.live import LiveConfig
     from flows.respond.starter import ResponseStarter
 
-__all__ = ["ALERT_STATUSES", "BUCKETS", "KEY_TIME_BUCKETS", "REJECTED_STATUSES",
-           "SOURCE_LABELS", "IntakeMetrics", "peak_resident_bytes", "resident_bytes",
-           "source_label", "status_label"]
+__all__ = ["ALERT_STATUSES", "BUCKETS", "CONFIG_KINDS", "KEY_TIME_BUCKETS",
+           "REJECTED_STATUSES", "SOURCE_LABELS", "IntakeMetrics", "peak_resident_bytes",
+           "resident_bytes", "source_label", "status_label"]
 
 BUCKETS = (0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 KEY_TIME_LOOKBACK = timedelta(hours=1)
@@ -50,6 +53,7 @@ KEY_TIME_BUCKETS = (60.0, 300.0, 600.0, 900.0, 1800.0, 3600.0, 7200.0, 14400.0, 
 SOURCE_LABELS = (*SOURCES, "unknown")
 ALERT_STATUSES = ("firing", "resolved")
 REJECTED_STATUSES = ("400", "401", "404", "413", "415", "503", "other")
+CONFIG_KINDS = ("intake_config", "runbook", "catalog")
 
 _STORE_GAUGES: tuple[tuple[str, str, Callable[[Health], float]], ...] = (
     ("firelane_responses_waiting", "Executions accepted and waiting for a responder",
@@ -239,6 +243,17 @@ class IntakeMetrics:
         self.intake = Histogram("firelane_intake_seconds",
                                 "Request to committed 202, this process", buckets=BUCKETS,
                                 registry=registry)
+        self.config_refused = Counter(
+            "firelane_config_refused", "Files refused by a load or reload because they failed "
+            "validation (the last good version keeps serving), by kind", ("kind",),
+            registry=registry)
+        self.config_invalid = Gauge(
+            "firelane_config_invalid", "Files that fail validation now, by kind (0 when every "
+            "runbook, the catalog and the intake configuration in force are their files)",
+            ("kind",), registry=registry)
+        for kind in CONFIG_KINDS:
+            self.config_refused.labels(kind)
+            self.config_invalid.labels(kind)
         for source in SOURCES:
             for status in ALERT_STATUSES:
                 self.received.labels(source, status)
@@ -249,6 +264,23 @@ class IntakeMetrics:
         registry.register(_PeakMemoryCollector())
         registry.register(_StoreCollector(store, stale_after, starter, live_within))
         registry.register(_KeyTimesCollector(store))
+
+    def watch_config(self, live: LiveConfig, library: Library | None) -> None:
+        """Count the refusals of `live` and `library` (those found at start once) and show
+        how many of their files fail validation now."""
+        live.on_refused(lambda _: self.config_refused.labels("intake_config").inc())
+        self.config_invalid.labels("intake_config").set_function(
+            lambda: float(live.refusal is not None))
+        if library is None:
+            return
+        for refusal in library.refused:
+            self.config_refused.labels(refusal.kind).inc()
+        library.on_refused(lambda refusal: self.config_refused.labels(refusal.kind).inc())
+        def invalid(kind: str) -> Callable[[], float]:
+            return lambda: float(sum(r.kind == kind for r in library.refused))
+
+        for kind in ("runbook", "catalog"):
+            self.config_invalid.labels(kind).set_function(invalid(kind))
 
     def count_accepted(self, source: str, item: Accepted) -> None:
         """Count one committed alert and what the store decided about it."""

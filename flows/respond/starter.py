@@ -8,9 +8,10 @@ import logging
 
 from firelane.errors import FirelaneError
 from firelane.inputs import new_execution
-from firelane.loader import load_runbook
+from firelane.library import Library
 from firelane.matching import match_runbook
 from firelane.models import Alert, Execution, ExecutionStatus, Incident, TimelineEvent
+from firelane.runbook import LoadedRunbook
 from firelane.settings import Settings
 from firelane.store import Store, ride_out
 from flows.respond.fast_path import run_with_fast_path
@@ -26,15 +27,21 @@ class ResponseStarter:
     execution for a `firelane respond` process. The store and ledger make them exactly-once."""
 
     def __init__(self, store: Store, settings: Settings, default_runbook: str,
-                 sandbox: bool = False, external: bool = False) -> None:
+                 sandbox: bool = False, external: bool = False,
+                 library: Library | None = None) -> None:
         self.store, self.settings, self.sandbox = store, settings, sandbox
         self.external = external
         self.default_runbook = default_runbook
-        self.runbooks = [load_runbook(p) for p in sorted(settings.runbooks_dir.glob("*.y*ml"))]
+        self.library = library or Library(settings.runbooks_dir, settings.catalog_path)
         self.tasks: set[asyncio.Task[object]] = set()
         self.waker = Waker(settings.wake_address if external else None)
         self.started = 0
         self.failed = 0
+
+    @property
+    def runbooks(self) -> list[LoadedRunbook]:
+        """The runbooks in force (invalid files refused, the last good ones kept)."""
+        return self.library.runbooks
 
     def plan(self, alert: Alert, incident: Incident) -> Execution | None:
         """The execution that answers `alert` for `incident` (no I/O: the store calls this

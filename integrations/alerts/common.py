@@ -11,8 +11,8 @@ from typing import Any
 from firelane.errors import AlertRejected
 from firelane.models import Severity
 
-__all__ = ["DEFAULT_SEVERITIES", "as_text_map", "fingerprint", "load_json", "parse_time",
-           "severity"]
+__all__ = ["DEFAULT_SEVERITIES", "as_text_map", "fingerprint", "known_severity", "load_json",
+           "parse_time", "severity"]
 
 DEFAULT_SEVERITIES: dict[str, Severity] = {
     **{k: Severity.SEV1 for k in ("critical", "crit", "fatal", "emergency", "emerg", "page",
@@ -40,6 +40,13 @@ def severity(raw: Any, overrides: Mapping[str, str] | None = None,
     if text.upper() in Severity.__members__:
         return Severity(text.upper())
     return DEFAULT_SEVERITIES.get(text, default)
+
+
+def known_severity(raw: Any, overrides: Mapping[str, str] | None = None) -> bool:
+    """Whether `severity(raw, overrides)` recognises the spelling (not the default's guess)."""
+    text = str(raw).strip().lower()
+    return bool(overrides and text in overrides) or text.upper() in Severity.__members__ \
+        or text in DEFAULT_SEVERITIES
 
 
 def fingerprint(source: str, *parts: Any) -> str:

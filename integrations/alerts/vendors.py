@@ -14,6 +14,7 @@ from integrations.alerts.common import (
     as_text_map,
     check_count,
     fingerprint,
+    known_severity,
     parse_time,
     severity,
 )
@@ -149,6 +150,25 @@ def _get(item: Mapping[str, Any], path: str) -> Any:
     return value
 
 
+def _generic_gaps(item: dict[str, Any], mapping: Mapping[str, str],
+                  severities: Mapping[str, str] | None) -> dict[str, str]:
+    """What a generic alert left out, with the default used and the mapping to fix."""
+    gaps = {}
+    path = mapping.get("severity", "severity")
+    raw = _get(item, path)
+    if raw in (None, ""):
+        gaps["severity"] = (f"nothing at {path!r}, so SEV3 was assumed; point intake.yaml "
+                            "sources.generic.mapping.severity at the field that has it")
+    elif not known_severity(raw, severities):
+        gaps["severity"] = (f"{raw!r} at {path!r} is not a known spelling, so SEV3 was "
+                            "assumed; map it in intake.yaml sources.generic.severities")
+    path = mapping.get("service", "service")
+    if _get(item, path) in (None, ""):
+        gaps["service"] = (f"nothing at {path!r}, so the service is 'unknown'; point intake.yaml "
+                           "sources.generic.mapping.service at the field that has it")
+    return gaps
+
+
 def parse_generic(data: Any, mapping: Mapping[str, str],
                   severities: Mapping[str, str] | None = None) -> list[Alert]:
     """Generic JSON: an object, a list, or {"alerts": [...]}, read through a field mapping
@@ -176,7 +196,7 @@ def parse_generic(data: Any, mapping: Mapping[str, str],
             "firing", title=fit_title(title),
             severity=severity(_get(item, mapping.get("severity", "severity")), severities),
             service=str(service) if service not in (None, "") else None, labels=labels,
-            raw=item))
+            raw=item, gaps=_generic_gaps(item, mapping, severities)))
     if not out:
         raise AlertRejected("generic: no alerts in the body")
     return out
