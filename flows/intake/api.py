@@ -213,7 +213,8 @@ def add_api_routes(app: FastAPI, store: Store, syncing: set[asyncio.Task[int]],
             if start is None:
                 raise ConfigError("this intake runs no responses, so it cannot queue a "
                                   "runbook: declare without `runbook`")
-            loaded = await asyncio.to_thread(_runbook, body.runbook, runbooks_dir)
+            loaded = next((r for r in cmds.runbooks if r.runbook.name == body.runbook), None) \
+                or await asyncio.to_thread(_runbook, body.runbook, runbooks_dir)
         incident = await asyncio.to_thread(cmds.declare, draft, by)
         execution_id = None
         if loaded is not None and start is not None:
