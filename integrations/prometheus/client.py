@@ -83,7 +83,7 @@ class PrometheusClient:
             async with httpx.AsyncClient(timeout=timeout, verify=self._verify,
                                          headers=self._headers, auth=self._auth) as client:
                 response = await client.post(endpoint, data={
-                    "query": promql, "timeout": f"{max(timeout, 0.001):.3f}s"})
+                    "query": promql, "timeout": f"{max(int(timeout * 1000), 1)}ms"})
         except httpx.TimeoutException as exc:
             raise VendorUnavailable(VENDOR, f"no answer from {endpoint} within {timeout:g} s "
                                     f"({type(exc).__name__})") from exc
