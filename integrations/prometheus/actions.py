@@ -88,7 +88,7 @@ class QueryInputs(_In):
 class QueryOutputs(BaseModel):
     """The typed result."""
 
-    result_type: ResultType
+    result_type: ResultType = Field(description="scalar, vector or string")
     series: list[Series] = Field(default_factory=list, description=(
         "A vector's series (labels and value); the scalar as one unlabelled entry"))
     value: float | None = Field(default=None, description=(
@@ -122,7 +122,7 @@ class CheckInputs(_In):
 
     query: str = Field(min_length=1, description="PromQL giving a scalar or a vector")
     op: Op = Field(description="Comparison applied to every series: value OP threshold")
-    threshold: float
+    threshold: float = Field(description="The number each value is compared with")
     for_seconds: float = Field(default=60, ge=0, le=3600, description=(
         "How long the condition must hold without a break"))
     within_seconds: float = Field(default=300, gt=0, le=7200, description=(
@@ -144,10 +144,10 @@ class CheckInputs(_In):
 class CheckOutputs(BaseModel):
     """The verdict (only returned when the condition held) and the last values."""
 
-    held: bool
-    held_seconds: float
-    evaluations: int
-    result_type: ResultType
+    held: bool = Field(description="Always true: a check that did not hold fails")
+    held_seconds: float = Field(description="How long the condition had held at the end")
+    evaluations: int = Field(description="Queries made, the failed ones included")
+    result_type: ResultType = Field(description="The type of the last result")
     series: list[Series] = Field(default_factory=list, description="The last values")
 
 
