@@ -293,3 +293,54 @@ def test_inputs_and_blocks_refuse_what_cannot_work() -> None:
                              basic_username="u", basic_password=SecretStr("p"))
     with pytest.raises(ValidationError, match="needs both"):
         PrometheusConnection(url="http://p:9090", basic_username="u")
+
+
+RUNBOOK = """version: 1
+name: verify-ratio
+credentials: {prometheus: prom-engine}
+steps:
+  - {id: ratio, uses: prometheus.query, with: {query: 'firelane_test_ratio{service="web"}'}}
+  - id: verify
+    uses: prometheus.check
+    needs: [ratio]
+    with: {query: firelane_test_ratio, op: "<", threshold: 0.01, for_seconds: 0,
+           within_seconds: 2, interval_seconds: 0.5}
+on_failure:
+  - {id: tell, uses: test.effect, with: {name: "ratio {{ steps.ratio.outputs.value }}"}}
+"""
+
+
+@needs_prometheus
+@pytest.mark.parametrize("dry_run", [False, True], ids=["real", "dry-run"])
+def test_a_runbook_verifies_with_prometheus_and_fails_over_to_on_failure(
+        firelane_env: str, exporter: Exporter, prometheus: PrometheusProcess,
+        dry_run: bool) -> None:
+    from firelane.store import open_store
+    from flows.runs.run_runbook import run_runbook_result
+    from tests.helpers import prepare
+    from tests.plugin_actions import effects
+
+    store = open_store(firelane_env)
+    connection("prom-engine", prometheus.url)
+    exporter.set(web=0.05)
+    prometheus.wait_for(RATIO, 0.05)
+    rc = prepare(store, RUNBOOK, dry_run=dry_run)
+    result = asyncio.run(run_runbook_result(rc.execution.id))
+    records = store.step_records(rc.execution.id)
+    assert result["status"] == "failed"
+    assert records["ratio"].status.value == "succeeded"
+    assert (records["ratio"].outputs or {})["value"] == 0.05
+    assert "dry_run" not in (records["ratio"].outputs or {}), "read-only steps run for real"
+    assert records["verify"].status.value == "failed"
+    assert 'service="web"} 0.05' in str(records["verify"].error)
+    timeline = store.timeline(rc.incident.id)
+    assert [e for e in timeline if e.kind == "prometheus.evaluation" and e.step_id == "verify"]
+    if not dry_run:
+        assert [n for _, n in effects()] == ["ratio 0.05"]
+
+    exporter.set(web=0.001)
+    prometheus.wait_for(RATIO, 0.001)
+    rc = prepare(store, RUNBOOK, dry_run=dry_run)
+    result = asyncio.run(run_runbook_result(rc.execution.id))
+    assert result["status"] == "succeeded"
+    assert (store.step_records(rc.execution.id)["verify"].outputs or {})["held"] is True
