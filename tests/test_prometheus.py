@@ -202,7 +202,7 @@ def test_basic_auth_reaches_a_prometheus_that_requires_it(
             run("prometheus.query", {"query": "1 + 1"}, connection(
                 "prom-basic-wrong", guarded.url, basic_username=BASIC_USER,
                 basic_password=SecretStr("wrong")))
-        assert caught.value.status == 401
+        assert caught.value.status == 401 and "basic auth" in str(caught.value)
     finally:
         guarded.stop()
 

@@ -106,9 +106,11 @@ def _error_text(response: httpx.Response) -> str:
 
 def _result(endpoint: str, response: httpx.Response) -> QueryResult:
     if response.status_code != 200:
+        text = _error_text(response)
+        if response.status_code in (401, 403):
+            text += "; check the PrometheusConnection block's bearer token or basic auth"
         error: IntegrationError = vendor_error(
-            VENDOR, response.status_code, _error_text(response),
-            response.headers.get("Retry-After"))
+            VENDOR, response.status_code, text, response.headers.get("Retry-After"))
         raise error
     try:
         body: Any = response.json()
