@@ -29,8 +29,8 @@ lock:
 # Debian packages the tests drive for real: PostgreSQL (second store backend), supervisor
 # (remediation against a real supervisord), openssh-server (shell.run over SSH to loopback) and
 # chromium (the Prefect UI test drives it headless with Playwright), prometheus (promtool checks
-# and unit-tests Firelane's own alerting rules) and prometheus-alertmanager (a real Alertmanager
-# delivers notification groups to the intake).
+# and unit-tests Firelane's own alerting rules; the prometheus.* actions run against a real
+# server) and prometheus-alertmanager (a real Alertmanager delivers notification groups).
 system-deps:
 	@missing=""; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
@@ -52,7 +52,8 @@ lint: venv
 
 unit: venv system-deps
 	FIRELANE_REQUIRE_POSTGRES=1 FIRELANE_REQUIRE_BROWSER=1 FIRELANE_REQUIRE_PROMTOOL=1 \
-	  FIRELANE_REQUIRE_ALERTMANAGER=1 PREFECT_SERVER_ANALYTICS_ENABLED=false \
+	  FIRELANE_REQUIRE_ALERTMANAGER=1 FIRELANE_REQUIRE_PROMETHEUS=1 \
+	  PREFECT_SERVER_ANALYTICS_ENABLED=false \
 	  $(BIN)/pytest -q
 
 test: lint unit docs

@@ -3,26 +3,28 @@
 `integrations.remediation` holds the remediation actions (shell, HTTP, supervisord, release
 rollback). Jira, PagerDuty, Slack and video (Jitsi/Zoom) each have a credentials Block
 (`integrations.<vendor>.block`), a client built on the vendor's library and actions;
-`integrations.sandbox` holds local stand-ins of all four. Importing the actions does not import
+`integrations.sandbox` holds local stand-ins of all four. `integrations.prometheus` reads a
+real Prometheus (a connection Block, read-only actions). Importing the actions does not import
 Prefect (validation and `--plan` stay fast and offline); the blocks do, when first used.
 """
 
 from typing import Any
 
-from integrations import jira, pagerduty, remediation, slack, video
+from integrations import jira, pagerduty, prometheus, remediation, slack, video
 
 __all__ = ["blocks"]
 
-del jira, pagerduty, remediation, slack, video
+del jira, pagerduty, prometheus, remediation, slack, video
 
 
 def blocks() -> tuple[Any, ...]:
-    """The credentials Block classes (imports Prefect)."""
+    """The credentials and connection Block classes (imports Prefect)."""
     from integrations.jira.block import JiraCredentials
     from integrations.pagerduty.block import PagerDutyCredentials
+    from integrations.prometheus.block import PrometheusConnection
     from integrations.remediation.blocks import HttpHeaders, SshTarget, SupervisorCredentials
     from integrations.slack.block import SlackCredentials
     from integrations.video.block import ZoomCredentials
 
     return (JiraCredentials, PagerDutyCredentials, SlackCredentials, ZoomCredentials,
-            SshTarget, HttpHeaders, SupervisorCredentials)
+            SshTarget, HttpHeaders, SupervisorCredentials, PrometheusConnection)

@@ -25,6 +25,7 @@ class TestBlockStandards(BlockStandardTestSuite):
 
 
 def _example(block_cls: type[Block]) -> Any:
+    from integrations.prometheus.block import PrometheusConnection
     from integrations.remediation.blocks import HttpHeaders, SshTarget, SupervisorCredentials
 
     examples: dict[type[Block], Any] = {
@@ -33,6 +34,8 @@ def _example(block_cls: type[Block]) -> Any:
         HttpHeaders: lambda: HttpHeaders(headers={"Authorization": SecretStr("Bearer s3cr3t")}),
         SupervisorCredentials: lambda: SupervisorCredentials(username="ops",
                                                              password=SecretStr("pw-123456")),
+        PrometheusConnection: lambda: PrometheusConnection(
+            url="https://prometheus.internal:9090", bearer_token=SecretStr("prom-t0ken")),
     }
     if block_cls in examples:
         return examples[block_cls]()
