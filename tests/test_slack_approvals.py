@@ -9,7 +9,6 @@ import hashlib
 import hmac
 import json
 import time
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -25,8 +24,8 @@ from flows.intake.app import create_app
 from flows.intake.config import IntakeConfig, SecretRef
 from flows.runs.run_runbook import run_runbook_result
 from integrations.sandbox import Sandbox
+from tests.slack_vector import vector_intake
 
-SHARED = Path(__file__).resolve().parent.parent.parent / "shared"
 SECRET = "slack-signing-secret-for-tests"
 
 
@@ -75,23 +74,7 @@ async def _post(app: Any, body: bytes, headers: dict[str, str]) -> httpx.Respons
 
 def test_slack_vendor_signature_vector_and_forgeries(sqlite_url: str,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    vector_file = SHARED / "payloads" / "signatures" / "slack_signature_vector.json"
-    if not vector_file.exists():
-        pytest.skip("../shared/payloads is not beside the checkout (the vendor vector lives "
-                    "there)")
-    vector = json.loads(vector_file.read_text())
-    from slack_sdk.signature import Clock
-
-    class AtVectorTime(Clock):
-        def now(self) -> float:
-            return float(vector["X-Slack-Request-Timestamp"])
-
-    monkeypatch.setenv("TEST_SLACK_SECRET", vector["signing_secret"])
-    app = create_app(open_store(sqlite_url), IntakeConfig(slack_signing_secret=SecretRef(
-        env="TEST_SLACK_SECRET")), slack_clock=AtVectorTime())
-    body = vector["raw_body"].encode()
-    headers = {"x-slack-request-timestamp": vector["X-Slack-Request-Timestamp"],
-               "x-slack-signature": vector["X-Slack-Signature"]}
+    app, body, headers = vector_intake(open_store(sqlite_url), monkeypatch)
     good = asyncio.run(_post(app, body, headers))
     assert good.status_code == 400 and "not an interaction" in good.text
     forged = asyncio.run(_post(app, body.replace(b"roadrunner", b"coyote"), headers))

@@ -30,8 +30,8 @@ from flows.intake.app import create_app
 from flows.intake.config import IntakeConfig, SecretRef
 from flows.respond.starter import ResponseStarter
 from integrations.sandbox import Sandbox
+from tests.slack_vector import vector_intake
 
-SHARED = Path(__file__).resolve().parent.parent.parent / "shared"
 SECRET = "slack-signing-secret-for-commands"
 
 
@@ -79,23 +79,7 @@ def _send(app: Any, bodies: list[bytes], starter: ResponseStarter | None = None,
 
 def test_vendor_vector_is_accepted_and_forgeries_refused(sqlite_url: str,
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    vector_file = SHARED / "payloads" / "signatures" / "slack_signature_vector.json"
-    if not vector_file.exists():
-        pytest.skip("../shared/payloads is not beside the checkout (the vendor vector lives "
-                    "there)")
-    vector = json.loads(vector_file.read_text())
-    from slack_sdk.signature import Clock
-
-    class AtVectorTime(Clock):
-        def now(self) -> float:
-            return float(vector["X-Slack-Request-Timestamp"])
-
-    monkeypatch.setenv("TEST_SLACK_SECRET", vector["signing_secret"])
-    app = create_app(open_store(sqlite_url), IntakeConfig(slack_signing_secret=SecretRef(
-        env="TEST_SLACK_SECRET")), slack_clock=AtVectorTime())
-    body = vector["raw_body"].encode()
-    headers = {"x-slack-request-timestamp": vector["X-Slack-Request-Timestamp"],
-               "x-slack-signature": vector["X-Slack-Signature"]}
+    app, body, headers = vector_intake(open_store(sqlite_url), monkeypatch)
 
     async def post(content: bytes) -> httpx.Response:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
