@@ -310,3 +310,44 @@ def test_sandbox_drops_resolve_through_another_routing_key(sandbox: Sandbox) -> 
         refused = client.put(f"{sandbox.url}/jira/rest/api/2/issue/{made.json()['key']}",
                              json={"fields": {"status": {"name": "Done"}}})
         assert refused.status_code == 400
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_a_severity_change_moves_page_urgency_and_ticket_priority(
+        firelane_env: str, sandbox: Sandbox, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    incident = _run(tmp_path)
+    store = open_store(firelane_env)
+    capsys.readouterr()
+    assert main(["incidents", "severity", str(incident.number), "SEV3", "--as", "ann"]) == 0
+    out = capsys.readouterr().out
+    assert "page urgency set to low (SEV3)" in out and "ticket OPS-1 priority set to Medium" \
+        in out
+    [page], issues = _vendors(sandbox)
+    assert page["urgency"] == "low" and issues["OPS-1"]["fields"]["priority"]["name"] == "Medium"
+    assert main(["incidents", "severity", str(incident.number), "SEV1", "--as", "ann"]) == 0
+    [page], issues = _vendors(sandbox)
+    assert page["urgency"] == "high"
+    assert issues["OPS-1"]["fields"]["priority"]["name"] == "Highest"
+    synced = [e.summary for e in store.timeline(incident.id) if e.kind == "severity.synced"]
+    assert len(synced) == 4 and not [e for e in store.timeline(incident.id)
+                                     if e.kind == "severity.sync_failed"]
+
+
+def test_sandbox_jira_refuses_priorities_the_site_lacks(sandbox: Sandbox) -> None:
+    with httpx.Client(base_url=sandbox.url, verify=sandbox.ca_file, timeout=10,
+                      auth=("a", "b")) as client:
+        made = client.post("/jira/rest/api/2/issue", json={"fields": {
+            "project": {"key": "OPS"}, "summary": "s", "issuetype": {"name": "Incident"}}})
+        key = made.json()["key"]
+        bad = client.put(f"/jira/rest/api/2/issue/{key}",
+                         json={"fields": {"priority": {"name": "Critical"}}})
+        flat = client.put(f"/jira/rest/api/2/issue/{key}", json={"fields": {"priority": "High"}})
+        good = client.put(f"/jira/rest/api/2/issue/{key}",
+                          json={"fields": {"priority": {"name": "High"}}})
+        shown = client.get(f"/jira/rest/api/2/issue/{key}").json()["fields"]["priority"]
+    assert (bad.status_code, bad.json()) == (400, {"errorMessages": [], "errors": {
+        "priority": "The priority selected is invalid."}})
+    assert flat.json()["errors"]["priority"] == \
+        "Specify the Priority (id or name) in the string format"
+    assert good.status_code == 204 and shown == {"id": "2", "name": "High"}

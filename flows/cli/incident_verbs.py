@@ -130,7 +130,14 @@ def cmd_verb(args: argparse.Namespace, settings: Settings) -> int:
     if args.action == "ack":
         return _told(store, cmds.acknowledge(args.ref, by), sync=True)
     if args.action == "severity":
-        return _told(store, cmds.set_severity(args.ref, Severity(args.to), by, args.reason))
+        result = cmds.set_severity(args.ref, Severity(args.to), by, args.reason)
+        _told(store, result)
+        if result.changed:
+            from flows.engine.severity import follow_severity
+
+            for line in asyncio.run(follow_severity(store, result.incident.id)):
+                print(line)
+        return 0
     if args.action == "role":
         return _told(store, cmds.assign(args.ref, Role(args.role), args.person, by),
                      invite=[args.person])

@@ -156,10 +156,16 @@ def add_api_routes(app: FastAPI, store: Store, syncing: set[asyncio.Task[int]],
         syncing.add(task)
         task.add_done_callback(syncing.discard)
 
-    def mirror(incident_id: str, invite: list[str]) -> None:
+    async def follow(incident_id: str, invite: list[str], severity: bool) -> bool:
+        from flows.engine.severity import follow_severity
         from flows.engine.war_room import mirror_war_room
 
-        task = asyncio.create_task(mirror_war_room(store, incident_id, invite))
+        if severity:
+            await follow_severity(store, incident_id)
+        return await mirror_war_room(store, incident_id, invite)
+
+    def mirror(incident_id: str, invite: list[str], severity: bool = False) -> None:
+        task = asyncio.create_task(follow(incident_id, invite, severity))
         mirroring.add(task)
         task.add_done_callback(mirroring.discard)
 
@@ -244,7 +250,8 @@ def add_api_routes(app: FastAPI, store: Store, syncing: set[asyncio.Task[int]],
             sync(incident.id)
         if any(c.changed for c in done):
             mirror(incident.id, [p for p in (body.commander, body.communicator,
-                                             *body.investigators) if p])
+                                             *body.investigators) if p],
+                   severity=body.severity is not None)
         for execution_id in (x for c in done for x in c.executions):
             if start is not None:
                 start(execution_id)

@@ -161,6 +161,10 @@ class _Runner:
             from flows.engine.lifecycle import drain
 
             asyncio.run_coroutine_threadsafe(drain(self.store, done.incident.id), loop)
+        if done.changed and verb in ("sev", "severity"):
+            from flows.engine.severity import follow_severity
+
+            asyncio.run_coroutine_threadsafe(follow_severity(self.store, done.incident.id), loop)
         if done.changed and verb != "note":
             from flows.engine.war_room import mirror_war_room
 

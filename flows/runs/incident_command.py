@@ -58,6 +58,11 @@ async def incident_command(incident: str, verb: Verb, value: str, by: str,
         from flows.engine.lifecycle import drain
 
         await drain(store, result.incident.id)
+    if result.changed and Verb(verb) is Verb.SEVERITY:
+        from flows.engine.severity import follow_severity
+
+        for line in await follow_severity(store, result.incident.id):
+            logger.info(line)
     if result.changed and Verb(verb) is not Verb.NOTE:
         from flows.engine.war_room import mirror_war_room
 

@@ -33,6 +33,22 @@ def _error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"errorMessages": [message], "errors": {}}, status_code=status)
 
 
+PRIORITIES = ({"id": "1", "name": "Highest"}, {"id": "2", "name": "High"},
+              {"id": "3", "name": "Medium"}, {"id": "4", "name": "Low"},
+              {"id": "5", "name": "Lowest"})
+
+
+def _priority(value: Any) -> dict[str, str] | str:
+    """The site's priority `value` names (by id or name), or Jira's own refusal text."""
+    if not isinstance(value, dict):
+        return "Specify the Priority (id or name) in the string format"
+    for known in PRIORITIES:
+        if value.get("id") == known["id"] or str(value.get("name", "")).lower() == \
+                known["name"].lower():
+            return dict(known)
+    return "The priority selected is invalid."
+
+
 def _view(issue: dict[str, Any], base: str) -> dict[str, Any]:
     fields = {k: v for k, v in issue["fields"].items()}
     fields["comment"] = {"comments": issue["comments"], "total": len(issue["comments"]),
@@ -141,6 +157,7 @@ def jira_routes(state: SandboxState) -> list[Route]:
             issue_id = str(10000 + state.next_id())
             issue_key = f"{key}-{number}"
             stored = {k: v for k, v in fields_in.items()}
+            stored.setdefault("priority", dict(PRIORITIES[2]))
             stored["project"] = {"key": key, "id": state.jira_projects[key]}
             stored.setdefault("labels", [])
             stored["created"] = stored["updated"] = now_iso()
@@ -165,6 +182,12 @@ def jira_routes(state: SandboxState) -> list[Route]:
                        "unknown." for f in refused}}, status_code=400)
             if "summary" in update and (refusal := limits.jira_summary(update["summary"])):
                 return JSONResponse(refusal, status_code=400)
+            if "priority" in update:
+                chosen = _priority(update["priority"])
+                if isinstance(chosen, str):
+                    return JSONResponse({"errorMessages": [], "errors": {"priority": chosen}},
+                                        status_code=400)
+                update["priority"] = chosen
             with state.lock:
                 found["fields"].update(update)
                 found["fields"]["updated"] = now_iso()

@@ -167,13 +167,22 @@ def pagerduty_routes(state: SandboxState) -> list[Route]:
         if found is None:
             return _error(404, "Not Found")
         if request.method == "PUT":
-            status = (await read_body(request)).get("incident", {}).get("status")
-            if status not in ("acknowledged", "resolved"):
+            change = (await read_body(request)).get("incident", {})
+            status, urgency = change.get("status"), change.get("urgency")
+            if status is None and urgency is None:
+                return _error(400, "Invalid Input Provided", ["status or urgency is required"])
+            if status is not None and status not in ("acknowledged", "resolved"):
                 return _error(400, "Invalid Input Provided", ["status"])
+            if urgency is not None and urgency not in ("high", "low"):
+                return _error(400, "Invalid Input Provided", ["urgency must be high or low"])
             email = request.headers.get("from", "")
             who = next((u for u in state.pd_users.values() if u["email"] == email), None)
             with state.lock:
-                set_status(found, status, who)
+                if status is not None:
+                    set_status(found, status, who)
+                if urgency is not None and urgency != found["urgency"]:
+                    found["urgency"] = urgency
+                    log(found, "urgency_change", f"Urgency changed to {urgency}")
         return JSONResponse({"incident": _public(found)})
 
     async def notes(request: Request) -> Response:
