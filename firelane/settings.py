@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from platformdirs import user_data_dir
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from firelane.errors import ConfigError
@@ -57,6 +57,11 @@ class Settings(BaseSettings):
         "live in `firelane_processes_live` while its last one is younger than this.")
     plugins: Annotated[tuple[str, ...], NoDecode] = Field(
         (), description="Comma-separated modules to import so that they register actions.")
+    api_token: SecretStr | None = Field(
+        None, description="Your own Firelane API token (`firelane tokens create`): "
+        "`firelane approve` decides as its owner, the proof a step with `approvers` needs. A "
+        "personal credential: set it in your own shell, never in a shared service's "
+        "environment.")
     page_failure_channel: str = Field(
         "", description="Slack channel id told when a page fails after its retries (besides "
         "the incident's war room when it exists), and where approvals go without a war room.")

@@ -53,6 +53,9 @@ def _execution(row: Any) -> Execution:
     return Execution.model_validate(data)
 
 
+NUMBER_LOCK = 4242001
+
+
 class IncidentOps(StoreBase):
     """Incident lifecycle, timeline, executions and action items."""
 
@@ -64,6 +67,8 @@ class IncidentOps(StoreBase):
 
     def _declare(self, conn: Connection, draft: IncidentDraft,
                  actor: str | None = None, details: dict[str, Any] | None = None) -> Incident:
+        if self.dialect == "postgresql":
+            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({NUMBER_LOCK})")
         number = (conn.execute(select(func.max(incidents.c.number))).scalar() or 0) + 1
         incident = Incident(number=number, title=draft.title, severity=draft.severity,
                             service=draft.service, labels=draft.labels,
@@ -80,7 +85,12 @@ class IncidentOps(StoreBase):
     def declare_incident(self, draft: IncidentDraft, actor: str | None = None,
                          details: dict[str, Any] | None = None) -> Incident:
         """Create an incident with the next human number and a `declared` timeline event
-        (`details` added to the event's, e.g. the surface it was declared through)."""
+        (`details` added to the event's, e.g. the surface it was declared through).
+
+        On PostgreSQL the number is taken under a transaction-level advisory lock, so
+        concurrent declarations wait their turn instead of colliding on the unique number
+        (8 threads declaring 24 incidents could lose the race more than 20 times); SQLite
+        serialises writers at BEGIN already. The retry stays for the rare collision left."""
         for _ in range(20):
             try:
                 with self.tx() as conn:

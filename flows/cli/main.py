@@ -162,7 +162,8 @@ def cmd_approve(args: argparse.Namespace, settings: Settings) -> int:
         print(f"INC-{incident.number} step {args.step}: no pending approval ({state})",
               file=sys.stderr)
         return 1
-    token = args.token or os.environ.get("FIRELANE_API_TOKEN")
+    token = args.token or (settings.api_token.get_secret_value()
+                           if settings.api_token is not None else None)
     how, by = "cli", args.as_ or getpass.getuser()
     if token:
         how, by = "token", store.check_token(token, "write").owner
