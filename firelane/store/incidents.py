@@ -85,12 +85,9 @@ class IncidentOps(StoreBase):
     def declare_incident(self, draft: IncidentDraft, actor: str | None = None,
                          details: dict[str, Any] | None = None) -> Incident:
         """Create an incident with the next human number and a `declared` timeline event
-        (`details` added to the event's, e.g. the surface it was declared through).
-
-        On PostgreSQL the number is taken under a transaction-level advisory lock, so
-        concurrent declarations wait their turn instead of colliding on the unique number
-        (8 threads declaring 24 incidents could lose the race more than 20 times); SQLite
-        serialises writers at BEGIN already. The retry stays for the rare collision left."""
+        (`details` added to the event's). On PostgreSQL the number is taken under an advisory
+        lock, so concurrent declarations queue instead of colliding (SQLite serialises writers
+        at BEGIN already)."""
         for _ in range(20):
             try:
                 with self.tx() as conn:
@@ -139,14 +136,12 @@ class IncidentOps(StoreBase):
 
     def mutate_incident(self, ref: str, change: Callable[[Incident], TimelineEvent | None],
                         via: str | None = None) -> Incident:
-        """Apply `change` to the incident under its row lock and record the event it returns
-        (None: nothing changed, nothing recorded); with `via`, a status change also records
-        the lifecycle sync that brings its page and ticket in step, in the same transaction."""
+        """Apply `change` under the incident's row lock and record the event it returns (None:
+        nothing recorded); with `via`, a status change's lifecycle sync too."""
         return self._mutate(ref, change, via)
 
     def run_marks(self, incident_ids: Sequence[str]) -> dict[str, tuple[str, ...]]:
-        """Per incident, the marks (`dry run`, `sandbox`) every one of its executions
-        carries (`firelane.run_marks`); listings show them beside the incident."""
+        """Per incident, the marks (`dry run`, `sandbox`) all its executions carry."""
         if not incident_ids:
             return {}
         query = select(executions.c.incident_id, executions.c.dry_run, executions.c.sandbox
