@@ -46,11 +46,15 @@ class Actor:
     verified: bool = False
     ref: str | None = None
 
-    def stamp(self, event: TimelineEvent) -> TimelineEvent:
-        """`event` with where it came from and how sure Firelane is of who made it (and the
+    def details(self) -> dict[str, object]:
+        """Where a change came from and how sure Firelane is of who made it (and the
         surface's own id for the person, such as a Slack user id, when it has one)."""
-        event.details = {**event.details, "via": self.via, "verified": self.verified,
-                         **({"actor_id": self.ref} if self.ref else {})}
+        return {"via": self.via, "verified": self.verified,
+                **({"actor_id": self.ref} if self.ref else {})}
+
+    def stamp(self, event: TimelineEvent) -> TimelineEvent:
+        """`event` with `details()` added."""
+        event.details = {**event.details, **self.details()}
         return event
 
 
@@ -89,8 +93,7 @@ class IncidentCommands:
 
     def declare(self, draft: IncidentDraft, by: Actor) -> Incident:
         """A new incident (its commander when the draft names one)."""
-        return self.store.declare_incident(draft, actor=by.name, details={
-            "via": by.via, "verified": by.verified, **({"actor_id": by.ref} if by.ref else {})})
+        return self.store.declare_incident(draft, actor=by.name, details=by.details())
 
     def _apply(self, ref: str, by: Actor, change: Callable[[Incident], TimelineEvent | str],
                via: str | None = None) -> Changed:
