@@ -131,6 +131,10 @@ def test_open_lists_most_severe_then_oldest(firelane_env: str,
     cmds = IncidentCommands(store)
     cmds.set_status("INC-4", IncidentStatus.RESOLVED, Actor("x", "cli"))
     assert [i.title for i in cmds.open_incidents()] == ["b", "a", "c"]
+    capsys.readouterr()
+    assert main(["incidents", "status", "INC-4", "resolved", "--no-report"]) == 0
+    assert capsys.readouterr().out.strip() == \
+        "INC-4: nothing to change (INC-4 is already resolved)"
     assert main(["incidents", "open"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert [line.split()[0] for line in lines] == ["INC-2", "INC-1", "INC-3"]

@@ -213,7 +213,8 @@ def cmd_incidents(args: argparse.Namespace, settings: Settings) -> int:
         result = IncidentCommands(store).set_status(args.ref, IncidentStatus(args.to), by,
                                                     args.reason)
         changed = result.incident
-        print(f"INC-{changed.number} is {changed.status}")
+        print(f"INC-{changed.number} is {changed.status}" if result.changed
+              else f"INC-{changed.number}: nothing to change ({result.said})")
         if result.changed:
             print(sync_now(store, changed.id))
             print(mirror_now(store, changed.id))
