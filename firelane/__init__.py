@@ -5,6 +5,7 @@ runbooks with the engine in `flows/`.
 """
 
 from firelane import core_actions as _core_actions
+from firelane import update_actions as _update_actions
 from firelane.catalog import Catalog, ServiceEntry, load_catalog
 from firelane.errors import (
     ActionError,
@@ -31,7 +32,7 @@ from firelane.registry import ActionContext, ActionSpec, action, get_action, reg
 from firelane.runbook import LoadedRunbook, Runbook, Step
 from firelane.settings import Settings
 
-del _core_actions
+del _core_actions, _update_actions
 
 __all__ = [
     "ActionContext",

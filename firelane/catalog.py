@@ -14,6 +14,21 @@ the release directory. Block names only, never secrets.
         release_dir: /srv/web
         supervisor: {program: web, url: "unix:///var/run/supervisor.sock"}
         jira_statuses: {acknowledged: "In Progress", resolved: "Done", reopened: "To Do"}
+        display_name: Web shop            # what stakeholders and the status page call it
+        group: Storefront                 # the status page's component group
+        stakeholder_channel: "#web-status"  # updates go here, never to the war room
+        stakeholder_emails: [web-stakeholders@example.com]
+        statuspage_component: 8kbf7d35c070
+        manager: carol
+    communications:
+      cadence_minutes: {SEV1: 30, SEV2: 60}
+      grace_minutes: 10
+      publish_without_approval: false
+      public_emails: [status-subscribers@example.com]
+      managers: {alice: carol}
+      statuspage: true
+      status_page: {title: Example status, folder: /var/www/status,
+                    public_url: https://status.example.com}
 """
 
 from __future__ import annotations
@@ -21,14 +36,15 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 from pathlib import Path
+from typing import Self
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from firelane.errors import ConfigError
 from firelane.yamlsrc import YamlSourceError, load_yaml, schema_problems
 
-__all__ = ["Catalog", "PagerDutyRef", "ServiceEntry", "SupervisorRef", "load_catalog",
-           "serve_catalog", "serving_catalog"]
+__all__ = ["Catalog", "Communications", "PagerDutyRef", "ServiceEntry", "StatusPageConfig",
+           "SupervisorRef", "load_catalog", "serve_catalog", "serving_catalog"]
 
 
 class PagerDutyRef(BaseModel):
@@ -68,6 +84,59 @@ class ServiceEntry(BaseModel):
     jira_statuses: dict[str, str] = Field(
         default_factory=dict, description="Incident status (acknowledged, mitigated, resolved, "
         "closed, reopened) → the Jira status its ticket moves to; overrides the defaults")
+    display_name: str | None = Field(default=None, max_length=100,
+                                     description="The name stakeholders and the status page use")
+    group: str | None = Field(default=None, max_length=100,
+                              description="The status page's component group")
+    stakeholder_channel: str | None = Field(
+        default=None, description="Slack channel for stakeholder updates, not the war room")
+    stakeholder_emails: list[str] = Field(
+        default_factory=list, description="E-mail lists that get this service's internal updates")
+    statuspage_component: str | None = Field(
+        default=None, description="The Atlassian Statuspage component id of this service")
+    manager: str | None = Field(default=None, description="Escalation for overdue updates")
+
+
+class StatusPageConfig(BaseModel):
+    """Firelane's own status page: its title, where its static files are written, its URL."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    title: str = Field(default="Service status", max_length=100)
+    folder: str | None = Field(default=None, description="Folder the static page is written to")
+    public_url: str | None = Field(default=None, pattern=r"^https?://",
+                                   description="Where people read it (printed, linked)")
+    history_days: int = Field(default=90, ge=1, le=366)
+
+
+class Communications(BaseModel):
+    """Stakeholder communication: update cadence, approval, lists, escalation."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    cadence_minutes: dict[str, int] = Field(
+        default_factory=dict, description="Severity → minutes between updates (0: none); "
+        "defaults SEV1 30, SEV2 60")
+    grace_minutes: int = Field(default=10, ge=0, le=24 * 60,
+                               description="How late an update may be before escalation")
+    publish_without_approval: bool = Field(
+        default=False, description="Public updates go out without an approval")
+    internal_emails: list[str] = Field(default_factory=list,
+                                       description="Lists that get every internal update")
+    public_emails: list[str] = Field(default_factory=list,
+                                     description="Subscriber lists that get public updates")
+    managers: dict[str, str] = Field(default_factory=dict,
+                                     description="Person → their manager (escalation)")
+    statuspage: bool = Field(default=False,
+                             description="Also post public updates to Atlassian Statuspage")
+    status_page: StatusPageConfig = Field(default_factory=StatusPageConfig)
+
+    @model_validator(mode="after")
+    def _severities(self) -> Self:
+        bad = sorted(set(self.cadence_minutes) - {"SEV1", "SEV2", "SEV3", "SEV4"})
+        if bad:
+            raise ValueError(f"cadence_minutes keys are SEV1..SEV4, not {', '.join(bad)}")
+        return self
 
 
 _SERVICE_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
@@ -79,6 +148,7 @@ class Catalog(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     services: dict[str, ServiceEntry] = Field(default_factory=dict)
+    communications: Communications = Field(default_factory=Communications)
 
     def get(self, name: str) -> ServiceEntry | None:
         """The entry for `name`, or None when the catalog does not know it."""

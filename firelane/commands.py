@@ -16,7 +16,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from firelane.errors import ConfigError
+from firelane.catalog import Catalog
+from firelane.errors import ConfigError, NotFound
 from firelane.inputs import new_execution
 from firelane.matching import newly_matching
 from firelane.models import (
@@ -27,13 +28,24 @@ from firelane.models import (
     Role,
     Severity,
     TimelineEvent,
+    utcnow,
 )
 from firelane.runbook import LoadedRunbook
 from firelane.store import Store
+from firelane.updates import (
+    Audience,
+    IncidentUpdate,
+    UpdateDraft,
+    UpdateState,
+    UpdateStatus,
+    cadence_for,
+)
 
-__all__ = ["NOTE_MAX", "OPEN_STATUSES", "Actor", "Changed", "IncidentCommands", "allowed_next"]
+__all__ = ["NOTE_MAX", "OPEN_STATUSES", "STAKEHOLDER_RUNBOOK", "Actor", "Changed",
+           "IncidentCommands", "Posted", "allowed_next"]
 
 NOTE_MAX = 10_000
+STAKEHOLDER_RUNBOOK = "stakeholder-update"
 OPEN_STATUSES = (IncidentStatus.DECLARED, IncidentStatus.ACKNOWLEDGED, IncidentStatus.MITIGATED)
 
 
@@ -68,6 +80,15 @@ class Changed:
     said: str
     queued: tuple[str, ...] = ()
     executions: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Posted:
+    """An update as recorded, the execution that delivers it, and what to tell its author."""
+
+    update: IncidentUpdate
+    execution_id: str | None
+    said: str
 
 
 class IncidentCommands:
@@ -190,6 +211,61 @@ class IncidentCommands:
             return TimelineEvent(incident_id=incident.id, kind="incident.note", actor=by.name,
                                  summary=text, details={})
         return self._apply(ref, by, change)
+
+    def post_update(self, ref: str, draft: UpdateDraft, by: Actor, catalog: Catalog,
+                    update_id: str | None = None) -> Posted:
+        """Record an update for stakeholders and queue its delivery (the `stakeholder-update`
+        runbook). Internal updates are published at once; a public one waits for approval
+        unless the draft or the catalog lets it publish alone. With `update_id` (a runbook
+        step's), posting again returns the update already recorded."""
+        if update_id is not None:
+            try:
+                found = self.store.get_update(update_id)
+                return Posted(found, found.execution_id, f"update #{found.seq} already posted")
+            except NotFound:
+                pass
+        incident = self.store.get_incident(ref)
+        if incident.private and draft.audience is Audience.PUBLIC:
+            raise ConfigError(f"INC-{incident.number} is private: its updates stay internal "
+                              "(use audience internal)")
+        unknown = sorted(s for s in draft.affected if catalog.get(s) is None
+                         and s != incident.service)
+        if unknown:
+            raise ConfigError(f"unknown service(s) {', '.join(unknown)}: name services of the "
+                              "catalog (services.yaml)")
+        delivery = next((r for r in self.runbooks if r.runbook.name == STAKEHOLDER_RUNBOOK),
+                        None)
+        if delivery is None:
+            raise ConfigError(f"no {STAKEHOLDER_RUNBOOK!r} runbook is loaded: copy "
+                              f"runbooks/{STAKEHOLDER_RUNBOOK}.yaml from Firelane into the "
+                              "runbooks folder")
+        now = utcnow()
+        alone = draft.publish_alone or catalog.communications.publish_without_approval
+        published = draft.audience is Audience.INTERNAL or alone
+        cadence = cadence_for(catalog, incident.severity)
+        due = (now + cadence if cadence is not None and draft.status is not UpdateStatus.RESOLVED
+               and incident.status in OPEN_STATUSES else None)
+        update = IncidentUpdate(
+            **draft.model_dump(), **({"id": update_id} if update_id else {}),
+            incident_id=incident.id, author=by.name, via=by.via, verified=by.verified,
+            state=UpdateState.PUBLISHED if published else UpdateState.AWAITING_APPROVAL,
+            created_at=now, published_at=now if published else None, next_due_at=due)
+        state = "" if published else ", awaiting approval"
+        event = by.stamp(TimelineEvent(
+            incident_id=incident.id, kind="incident.update", actor=by.name, source=by.via,
+            summary=f"Update #{{seq}} ({draft.audience}, {draft.status}{state}): "
+                    f"{draft.message}",
+            details={"status": draft.status.value, "audience": draft.audience.value,
+                     "affected": {k: v.value for k, v in draft.affected.items()},
+                     "state": update.state.value}))
+        self.store.add_update(update, event)
+        execution = self.store.create_execution(new_execution(
+            delivery, incident, {"update": update.id}, sandbox=self.sandbox,
+            for_responder=self.for_responder))
+        self.store.set_update_execution(update.id, execution.id)
+        said = (f"update #{update.seq} for INC-{incident.number} posted ({draft.audience}"
+                f"{state})" + (f"; next due {due:%H:%M} UTC" if due else ""))
+        return Posted(update, execution.id, said)
 
     def open_incidents(self, limit: int = 200) -> list[Incident]:
         """Open incidents, the most severe first, then the oldest first (the order in which

@@ -47,7 +47,11 @@ class ActionContext:
     worker died): when its first try began, so an action without a vendor key can tell its own
     earlier effect from the state it must change. `move_incident(to, reason)` moves the
     incident along its lifecycle and returns its status; the engine sets it for runs that
-    are not dry runs.
+    are not dry runs. `claim_effect(name)` claims one sub-effect of this step (an e-mail to
+    one list) before it is caused: False when an earlier attempt claimed it, so it is never
+    caused twice; `release_effect(name)` gives the claim back when the effect surely did not
+    happen. `desk` (a `firelane.updates.UpdateDesk`) posts, prepares and publishes incident
+    updates.
     """
 
     incident: Incident
@@ -66,6 +70,9 @@ class ActionContext:
     action_items: list[ActionItem] = field(default_factory=list)
     repeat_since: datetime | None = None
     move_incident: Callable[[str, str], Awaitable[str]] | None = None
+    claim_effect: Callable[[str], Awaitable[bool]] | None = None
+    release_effect: Callable[[str], Awaitable[None]] | None = None
+    desk: Any = None
 
     def emit(self, kind: str, summary: str, details: dict[str, Any] | None = None,
              actor: str | None = None) -> TimelineEvent:

@@ -10,15 +10,15 @@ from sqlalchemy import select
 from firelane.models import Incident, TimelineEvent
 from firelane.store.incidents import _event, _incident
 from firelane.store.tables import incidents, timeline_events
-from firelane.store.tokens import TokenOps
+from firelane.store.updates import UpdateOps
 
 __all__ = ["LIFECYCLE_KINDS", "EventOps"]
 
 LIFECYCLE_KINDS = ("incident.declared", "incident.status", "incident.reopened",
-                   "incident.severity", "incident.role", "incident.note")
+                   "incident.severity", "incident.role", "incident.note", "incident.update")
 
 
-class EventOps(TokenOps):
+class EventOps(UpdateOps):
     """Reads for the event relay."""
 
     def lifecycle_since(self, since: datetime, limit: int = 500,

@@ -27,6 +27,7 @@ __all__ = [
     "automation_pauses",
     "digests",
     "executions",
+    "incident_updates",
     "incidents",
     "lifecycle_syncs",
     "metadata",
@@ -36,8 +37,10 @@ __all__ = [
     "remediation_runs",
     "reminders",
     "report_runs",
+    "step_effects",
     "step_ledger",
     "timeline_events",
+    "update_reminders",
 ]
 
 metadata = MetaData()
@@ -275,4 +278,43 @@ api_tokens = Table(
     Column("last_used_at", TS),
     Column("revoked_at", TS),
     Column("private_access", Boolean, nullable=False, default=False, server_default=false()),
+)
+
+incident_updates = Table(
+    "incident_updates", metadata,
+    Column("id", String(32), primary_key=True),
+    Column("incident_id", String(32), ForeignKey("incidents.id"), nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("audience", String(8), nullable=False),
+    Column("message", Text, nullable=False),
+    Column("affected", JSON, nullable=False),
+    Column("author", String(200), nullable=False),
+    Column("via", String(16), nullable=False),
+    Column("verified", Boolean, nullable=False),
+    Column("state", String(20), nullable=False),
+    Column("created_at", TS, nullable=False),
+    Column("published_at", TS),
+    Column("next_due_at", TS),
+    Column("publish_alone", Boolean, nullable=False),
+    Column("execution_id", String(32)),
+    UniqueConstraint("incident_id", "seq", name="uq_update_seq"),
+    Index("ix_updates_published", "published_at"),
+)
+
+update_reminders = Table(
+    "update_reminders", metadata,
+    Column("incident_id", String(32), ForeignKey("incidents.id"), primary_key=True),
+    Column("due_at", TS, primary_key=True),
+    Column("level", String(16), primary_key=True),
+    Column("claimed_at", TS, nullable=False),
+    Column("claimed_by", String(200), nullable=False),
+    Column("sent_to", Text, nullable=False, default=""),
+)
+
+step_effects = Table(
+    "step_effects", metadata,
+    Column("key", String(128), primary_key=True),
+    Column("effect", String(200), primary_key=True),
+    Column("claimed_at", TS, nullable=False),
 )

@@ -37,6 +37,7 @@ from firelane.runbook import Step
 from firelane.store import ClaimOutcome, StepRecord, is_transient, ride_out
 from firelane.templating import evaluate_condition, render_value
 from flows.engine.context import RunContext, template_context
+from flows.engine.desk import desk_for
 from flows.engine.dry_run import DryMode, dry_mode, mark_dry_run, placeholder_outputs
 from flows.engine.guardrails import check_pause, guard
 from flows.engine.lifecycle import mover
@@ -48,6 +49,18 @@ async def _db(rc: RunContext, fn: Callable[..., Any], *args: Any) -> Any:
     """A ledger call that waits out a store outage for up to three leases (when a responder
     would take the execution over anyway), then raises `StoreUnavailable`."""
     return await ride_out(lambda: run_blocking(fn, *args), give_up_after=3 * rc.lease_seconds)
+
+
+def _claimer(rc: RunContext, key: str) -> Callable[[str], Any]:
+    async def claim(effect: str) -> bool:
+        return bool(await _db(rc, rc.store.claim_effect, key, effect))
+    return claim
+
+
+def _releaser(rc: RunContext, key: str) -> Callable[[str], Any]:
+    async def release(effect: str) -> None:
+        await _db(rc, rc.store.release_effect, key, effect)
+    return release
 
 
 _RUNNING: dict[tuple[str, str], set[str]] = {}
@@ -188,6 +201,8 @@ async def _run_attempts(rc: RunContext, step: Step, spec: ActionSpec, inputs: Ba
             incident=rc.incident, execution_id=rc.execution.id, step_id=step.id,
             idempotency_key=vendor_key, attempt=attempt,
             move_incident=None if rc.execution.dry_run else mover(rc, step),
+            claim_effect=_claimer(rc, vendor_key), release_effect=_releaser(rc, vendor_key),
+            desk=None if rc.execution.dry_run else desk_for(rc, step, vendor_key),
             repeat_since=record.started_at if repeat else None,
             dry_run=dry_run, sandbox=rc.execution.sandbox,
             service=rc.catalog.get(rc.incident.service),
