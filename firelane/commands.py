@@ -30,6 +30,7 @@ from firelane.models import (
     TimelineEvent,
     utcnow,
 )
+from firelane.run_marks import DRY_RUN, SANDBOX
 from firelane.runbook import LoadedRunbook
 from firelane.store import Store
 from firelane.updates import (
@@ -216,8 +217,9 @@ class IncidentCommands:
                     update_id: str | None = None) -> Posted:
         """Record an update for stakeholders and queue its delivery (the `stakeholder-update`
         runbook). Internal updates are published at once; a public one waits for approval
-        unless the draft or the catalog lets it publish alone. With `update_id` (a runbook
-        step's), posting again returns the update already recorded."""
+        unless the draft or the catalog lets it publish alone. The delivery is a sandbox run
+        or a dry run when every run of the incident was. With `update_id` (a runbook step's),
+        posting again returns the update already recorded."""
         if update_id is not None:
             try:
                 found = self.store.get_update(update_id)
@@ -258,10 +260,11 @@ class IncidentCommands:
             details={"status": draft.status.value, "audience": draft.audience.value,
                      "affected": {k: v.value for k, v in draft.affected.items()},
                      "state": update.state.value}))
+        marks = self.store.run_marks([incident.id])[incident.id]
         self.store.add_update(update, event)
         execution = self.store.create_execution(new_execution(
-            delivery, incident, {"update": update.id}, sandbox=self.sandbox,
-            for_responder=self.for_responder))
+            delivery, incident, {"update_id": update.id}, dry_run=DRY_RUN in marks,
+            sandbox=self.sandbox or SANDBOX in marks, for_responder=self.for_responder))
         self.store.set_update_execution(update.id, execution.id)
         said = (f"update #{update.seq} for INC-{incident.number} posted ({draft.audience}"
                 f"{state})" + (f"; next due {due:%H:%M} UTC" if due else ""))

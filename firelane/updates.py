@@ -27,7 +27,7 @@ from firelane.models import Incident, Severity, new_id, utcnow
 
 __all__ = ["DEFAULT_CADENCE", "MESSAGE_MAX", "Audience", "Impact", "IncidentUpdate",
            "Prepared", "UpdateDesk", "UpdateDraft", "UpdateState", "UpdateStatus", "affected_of",
-           "cadence_for", "render_update"]
+           "cadence_for", "parse_affected", "render_update"]
 
 MESSAGE_MAX = 5_000
 DEFAULT_CADENCE: dict[Severity, timedelta] = {
@@ -142,6 +142,23 @@ class UpdateDesk(Protocol):
     async def publish(self, update_id: str, approved: bool) -> IncidentUpdate:
         """Mark a public update published (or rejected) and refresh the status page."""
         ...
+
+
+def parse_affected(pairs: list[str]) -> dict[str, Impact]:
+    """`web=major_outage` pairs (a bare `web` is degraded) → service → impact, with a clear
+    error naming the bad pair and the impacts there are."""
+    found: dict[str, Impact] = {}
+    for pair in pairs:
+        service, _, impact = pair.partition("=")
+        try:
+            found[service.strip()] = Impact((impact.strip() or "degraded").replace(" ", "_")
+                                            .replace("-", "_"))
+        except ValueError:
+            raise ConfigError(f"{pair!r}: an impact is one of "
+                              f"{', '.join(i.value for i in Impact)}") from None
+        if not service.strip():
+            raise ConfigError(f"{pair!r}: name the service, as in web=partial_outage")
+    return found
 
 
 def cadence_for(catalog: Catalog, severity: Severity) -> timedelta | None:

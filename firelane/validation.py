@@ -258,9 +258,9 @@ class _Checker:
             self.templates(step, at, reach | main_ids)
             if spec is not None:
                 self.literal_inputs(step, spec, at)
-                if step.approval is not None and not spec.destructive:
+                if step.approval is not None and spec.read_only:
                     self.error((*at, "approval"), f"{step.uses} changes nothing; approval is "
-                               "only for destructive actions")
+                               "only for actions with an effect")
 
 
 def _spec(uses: str) -> ActionSpec | None:

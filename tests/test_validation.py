@@ -99,7 +99,7 @@ CASES: list[tuple[str, str, str, str, tuple[Any, ...] | None]] = [
      "6 steps[0].with", "valid dictionary", ("steps", 0, "with")),
     ("approval on harmless step", H + "steps:\n  - id: a\n    uses: core.note\n"
      "    with: {message: m}\n    approval: {timeout_seconds: 60}\n", "7 steps[0].approval",
-     "approval is only for destructive actions", None),
+     "approval is only for actions with an effect", None),
     ("input type typo", H + "inputs:\n  n: {type: str}\nsteps:\n" + NOTE, "4 inputs.n.type",
      "'string'", ("inputs", "n", "type")),
     ("bad severity", H + "match:\n  severity: [SEV5]\nsteps:\n" + NOTE,

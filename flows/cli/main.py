@@ -53,6 +53,7 @@ from flows.cli.respond import add_respond_command
 from flows.cli.sandbox import add_sandbox_command, sandbox_for_run, summarize_sandbox
 from flows.cli.serve import add_serve_command
 from flows.cli.tokens import add_tokens_command
+from flows.cli.updates import add_update_commands
 from flows.engine.plugins import load_plugins
 
 __all__ = ["main"]
@@ -318,6 +319,7 @@ def _parser() -> argparse.ArgumentParser:
     inc.set_defaults(fn=cmd_incidents)
     add_incident_verbs(inc_sub)
     add_declare_command(sub)
+    add_update_commands(sub)
     add_tokens_command(sub)
     add_authoring_commands(sub)
     add_sandbox_command(sub)

@@ -202,7 +202,7 @@ async def _run_attempts(rc: RunContext, step: Step, spec: ActionSpec, inputs: Ba
             idempotency_key=vendor_key, attempt=attempt,
             move_incident=None if rc.execution.dry_run else mover(rc, step),
             claim_effect=_claimer(rc, vendor_key), release_effect=_releaser(rc, vendor_key),
-            desk=None if rc.execution.dry_run else desk_for(rc, step, vendor_key),
+            desk=desk_for(rc, step, vendor_key),
             repeat_since=record.started_at if repeat else None,
             dry_run=dry_run, sandbox=rc.execution.sandbox,
             service=rc.catalog.get(rc.incident.service),
