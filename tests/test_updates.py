@@ -176,3 +176,51 @@ def test_a_runbook_posts_its_update_once(comms: Store) -> None:
     delivery = [e for e in comms.list_executions(incident.id)
                 if e.runbook_name == "stakeholder-update"]
     assert [e.id for e in delivery] == [update.execution_id]
+
+
+def test_the_api_and_slack_post_updates_as_their_verified_users(
+        comms: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    import httpx
+
+    from flows.intake.app import create_app
+    from flows.intake.config import IntakeConfig
+    from tests.test_slack_commands import _app, _form, _send
+
+    incident = _incident(comms)
+    writer, _ = comms.create_token("ann", "write", "ann")
+    reader, _ = comms.create_token("ann-read", "read", "ann")
+    app = create_app(comms, IntakeConfig())
+    url = f"/api/v1/incidents/INC-{incident.number}/updates"
+
+    async def api() -> list[httpx.Response]:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                     base_url="http://intake") as client:
+            def auth(token: str) -> dict[str, str]:
+                return {"authorization": f"Bearer {token}"}
+            return [
+                await client.post(url, json={"status": "identified", "message": "Bad deploy",
+                                             "audience": "public"}, headers=auth(writer)),
+                await client.post(url, json={"status": "identified", "message": "x"},
+                                  headers=auth(reader)),
+                await client.post(url, json={"status": "fixed", "message": "x"},
+                                  headers=auth(writer)),
+                await client.post(url, json={"status": "identified", "message": "x"}),
+                await client.get(url, headers=auth(reader))]
+
+    posted, read_only, bad, anonymous, listed = asyncio.run(api())
+    assert posted.status_code == 201, posted.text
+    assert posted.json()["update"]["state"] == "awaiting_approval"
+    assert (read_only.status_code, bad.status_code, anonymous.status_code) == (403, 422, 401)
+    assert [u["message"] for u in listed.json()["updates"]] == ["Bad deploy"]
+
+    slack_app = _app(comms, monkeypatch)
+    [said, wrong] = _send(slack_app, [
+        _form(f"update public monitoring web=major_outage Fix deployed INC-{incident.number}"),
+        _form(f"update INC-{incident.number}")])
+    assert said["response_type"] == "in_channel" and "update #2" in said["text"], said
+    assert "needs a status and a message" in wrong["text"]
+    first, second = comms.list_updates(incident.id)
+    assert (first.author, first.via, first.verified) == ("ann", "api", True)
+    assert (second.author, second.via, second.verified) == ("@ann", "slack", True)
+    assert (second.audience, second.affected, second.message) == (
+        Audience.PUBLIC, {"web": "major_outage"}, "Fix deployed")

@@ -37,7 +37,7 @@ from firelane.runbook import LoadedRunbook
 from firelane.store import ApiToken, Store
 from firelane.store.tokens import Scope
 
-__all__ = ["add_api_routes", "incident_view", "visible"]
+__all__ = ["Reader", "Writer", "add_api_routes", "incident_view", "visible"]
 
 _BEARER = HTTPBearer(auto_error=False, description="An API token from `firelane tokens create`")
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)]

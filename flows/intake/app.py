@@ -28,6 +28,7 @@ from firelane.library import Library
 from firelane.settings import Settings
 from firelane.store import Store, is_transient, note_reachable, note_unreachable, ping
 from flows.intake.api import add_api_routes
+from flows.intake.api_updates import add_update_routes
 from flows.intake.bodies import read_bounded
 from flows.intake.committer import Committer
 from flows.intake.config import IntakeConfig
@@ -265,6 +266,8 @@ def create_app(store: Store, config: IntakeConfig | LiveConfig,
                                 sandbox=starter is not None and starter.sandbox,
                                 for_responder=starter is None or starter.external)
     add_api_routes(app, store, syncing, settings.runbooks_dir, _starter(starter), commands)
+    add_update_routes(app, store, commands, settings.runbooks_dir, settings.catalog_path,
+                      _starter(starter))
     add_slack_routes(app, store, lambda: live.current.slack_signing_secret, slack_clock,
                      live.current.config.max_body_bytes)
     add_slack_command_route(app, store, lambda: live.current.slack_signing_secret, slack_clock,

@@ -27,8 +27,10 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from slack_sdk.signature import Clock
 
+from firelane.catalog import serving_catalog
 from firelane.commands import Actor, IncidentCommands
 from firelane.errors import ConfigError
+from firelane.loader import load_valid_runbooks
 from firelane.models import (
     Alert,
     Execution,
@@ -38,7 +40,9 @@ from firelane.models import (
     Role,
     Severity,
 )
+from firelane.settings import Settings
 from firelane.store import Store
+from firelane.updates import Audience, UpdateDraft, UpdateStatus, parse_affected
 from flows.intake.slack_interactions import SecretSource, verified_body
 
 __all__ = ["HELP", "INLINE_SECONDS", "add_slack_command_route", "parse_command"]
@@ -51,10 +55,13 @@ HELP = """*`/incident` commands*
 • `sev SEV1-4 [reason]`: change the severity
 • `role commander|communicator|investigator @person`
 • `note <text>`: add a note to the timeline
+• `update [public] investigating|identified|monitoring|resolved [web=partial_outage] <message>`:
+  tell stakeholders (a public update waits for approval unless it may publish alone)
 • `status acknowledged|mitigated|resolved|closed [reason]`, `resolve [reason]`
 • `show`, `list` (open incidents, most severe first), `help`
 In a war room these act on its incident; elsewhere add `INC-7`."""
 _REF = re.compile(r"^INC-\d+$", re.IGNORECASE)
+_AFFECTED = re.compile(r"^[a-z0-9][a-z0-9_.-]*=[a-z_-]+$")
 _MENTION = re.compile(r"^<@([A-Z0-9]+)(?:\|([^>]+))?>$")
 Planner = Callable[[Alert, Incident], Execution | None]
 
@@ -147,6 +154,8 @@ class _Runner:
             invite = [_slack_id(words[1]) or _person(words[1])]
         elif verb == "note" and words:
             done = self.cmds.note(ref, " ".join(words), by)
+        elif verb == "update":
+            return self._update(ref, words, by, loop)
         elif verb == "status" and words:
             done = self.cmds.set_status(ref, IncidentStatus(words[0].lower()), by,
                                         " ".join(words[1:]))
@@ -199,6 +208,29 @@ class _Runner:
         self.store.create_execution(execution)
         loop.call_soon_threadsafe(self.start, execution.id)
         return said + f"; runbook {execution.runbook_name} is opening the war room"
+
+    def _update(self, ref: str, words: list[str], by: Actor,
+                loop: asyncio.AbstractEventLoop) -> tuple[bool, str]:
+        public = bool(words) and words[0].lower() == "public"
+        words = words[1:] if public else words
+        affected = [w for w in words[1:] if _AFFECTED.match(w)]
+        message = " ".join(w for w in words[1:] if not _AFFECTED.match(w))
+        if not words or words[0].lower() not in {s.value for s in UpdateStatus} or not message:
+            raise ConfigError("update needs a status and a message: `/incident update [public] "
+                              "investigating|identified|monitoring|resolved [web=partial_outage]"
+                              " We are looking into checkout errors`")
+        draft = UpdateDraft(status=UpdateStatus(words[0].lower()), message=message,
+                            affected=parse_affected(affected),
+                            audience=Audience.PUBLIC if public else Audience.INTERNAL)
+        settings = Settings.from_env()
+        cmds = self.cmds if self.cmds.runbooks else IncidentCommands(
+            self.store, load_valid_runbooks(settings.runbooks_dir)[0],
+            sandbox=self.cmds.sandbox, for_responder=self.cmds.for_responder)
+        posted = cmds.post_update(ref, draft, by, serving_catalog(settings.catalog_path))
+        if posted.execution_id is not None and self.start is not None:
+            loop.call_soon_threadsafe(self.start, posted.execution_id)
+        incident = self.store.get_incident(ref)
+        return True, f"INC-{incident.number}: {posted.said}"
 
     def _show(self, ref: str) -> str:
         i = self.store.get_incident(ref)
