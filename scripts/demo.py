@@ -187,11 +187,17 @@ def _demo(stack: Stack, args: argparse.Namespace, api: str, token: str,
     web_port = free_port()
     conf = stack.start_web_service(web_port)
     (DEMO / "services.yaml").write_text(json.dumps({"services": {"web": {
-        "jira_project": "OPS", "slack_channel": "#web-team",
+        "jira_project": "OPS", "slack_channel": "#web-team", "display_name": "Web shop",
+        "group": "Storefront", "stakeholder_channel": "#web-status",
         "health_url": f"http://127.0.0.1:{web_port}/healthz",
         "release_dir": str(DEMO / "web"),
         "supervisor": {"program": "web", "url": f"unix://{DEMO}/supervisor.sock"}},
-        "checkout": {"jira_project": "PAY", "slack_channel": "#payments"}}}))
+        "checkout": {"jira_project": "PAY", "slack_channel": "#payments",
+                     "display_name": "Checkout", "group": "Storefront"}},
+        "communications": {"status_page": {
+            "title": "Example shop status", "folder": str(DEMO / "status"),
+            "public_url": f"http://127.0.0.1:{intake_port}/status"}}}))
+    stack.sandbox_slack(sandbox_url, sandbox_ca, "conversations.create", name="web-status")
     (DEMO / "intake.yaml").write_text(json.dumps({
         "default_runbook": "declare-incident", "auto_resolve": True,
         "sources": {"alertmanager": {"bearer_token": {"env": "FIRELANE_ALERTMANAGER_TOKEN"}}}}))
@@ -250,6 +256,7 @@ def _demo(stack: Stack, args: argparse.Namespace, api: str, token: str,
             f"{os.readlink(DEMO / 'web' / 'current').rsplit('/', 1)[-1]}; Alertmanager sends "
             "the resolved notification")
         _send(intake, token, _alert("resolved", started))
+    _tell_updates(store, incident_id, intake)
     report = DEMO / "reports" / f"inc-{incident.number}.html"
     _wait("the timeline report", lambda: report.exists() and "report.published" in [
         e.kind for e in store.timeline(incident_id)], 90)
@@ -262,6 +269,23 @@ def _demo(stack: Stack, args: argparse.Namespace, api: str, token: str,
     _summary(store, stack, incident, api, args.port, sent_at, narrator, report)
     store.close()
     return status == "succeeded"
+
+
+def _tell_updates(store: Store, incident_id: str, intake: str) -> None:
+    """What stakeholders were told, once each update's delivery (the `stakeholder-update`
+    runbook, run by the responders) has finished."""
+    def delivered() -> bool:
+        runs = {e.id: e.status for e in store.list_executions(incident_id)}
+        found = store.list_updates(incident_id)
+        return len(found) >= 2 and all(
+            runs.get(u.execution_id or "") in ("succeeded", "failed") for u in found)
+    _wait("the stakeholder updates", delivered, 90)
+    runs = {e.id: e.status for e in store.list_executions(incident_id)}
+    for u in store.list_updates(incident_id):
+        say(f"stakeholder update #{u.seq} [{u.status}] ({u.audience}, {u.state}; delivery "
+            f"{runs.get(u.execution_id or '')}): {u.message}")
+    say(f"status page: {intake}/status (and the static copy in {DEMO / 'status'}); the "
+        "stakeholder channel #web-status got each update once")
 
 
 def _status(port: int) -> int | None:

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -147,6 +148,14 @@ class Stack:
             return bool(m)
         self.wait_for("sandbox", ready, 30)
         return found[0], found[1]
+
+    @staticmethod
+    def sandbox_slack(url: str, ca: str, method: str, **args: str) -> dict[str, Any]:
+        """Call the sandbox's Slack Web API the way a workspace admin would (the demo makes
+        the stakeholder channel that the catalog names)."""
+        answer = httpx.post(f"{url}/slack/api/{method}", data=args, verify=ca, timeout=10,
+                            headers={"authorization": "Bearer xoxb-demo-admin"})
+        return dict(answer.json())
 
     def start_web_service(self, port: int) -> Path:
         """The sample web service (two releases, the good one current) under supervisord;
