@@ -24,6 +24,7 @@ import jinja2
 import firelane
 from firelane.errors import ConfigError
 from firelane.settings import Settings
+from firelane.updates import UpdateStatus
 from flows.records.status_page_snapshot import IncidentView, Snapshot, UpdateView
 
 __all__ = ["ATOM_NS", "JSON_SCHEMA", "content_tag", "render_atom", "render_html",
@@ -133,8 +134,9 @@ def _sub(parent: ElementTree.Element, tag: str, text: str | None = None,
     return node
 
 
-def _entry_text(incident: IncidentView, update: UpdateView) -> str:
-    affected = ", ".join(f"{a.name} ({a.impact.value.replace('_', ' ')})"
+def _entry_text(update: UpdateView) -> str:
+    resolved = update.status is UpdateStatus.RESOLVED
+    affected = ", ".join(a.name if resolved else f"{a.name} ({a.impact.value.replace('_', ' ')})"
                          for a in update.affected)
     return f"{update.status.value.capitalize()}: {update.message}\n\nAffected: {affected}"
 
@@ -165,6 +167,6 @@ def render_atom(snapshot: Snapshot, base_url: str) -> str:
         _sub(entry, "published", _when(update.published_at))
         _sub(entry, "link", rel="alternate", type="text/html",
              href=f"{base}#incident-{incident.id}")
-        _sub(entry, "content", _entry_text(incident, update), type="text")
+        _sub(entry, "content", _entry_text(update), type="text")
     body = ElementTree.tostring(feed, encoding="unicode")
     return '<?xml version="1.0" encoding="utf-8"?>\n' + body + "\n"
