@@ -306,6 +306,15 @@ def test_intake_serves_the_page_publicly_with_caching(
     assert int(again[3].headers["content-length"]) == len(first[0].content)
 
 
+def test_intake_answers_503_while_the_catalog_never_validated(
+        sq: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "services.yaml").write_text("services: [not, a, mapping]\n")
+    monkeypatch.setenv("FIRELANE_CATALOG", str(tmp_path / "services.yaml"))
+    [response] = _get(create_app(sq, IntakeConfig()), [("GET", "/status", {})])
+    assert response.status_code == 503
+    assert "service catalog is invalid" in response.json()["error"]
+
+
 @pytest.fixture
 def served(sq: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """The intake over HTTP on a free port, in a thread; yields its base URL."""

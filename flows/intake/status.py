@@ -6,7 +6,8 @@ a private incident, an internal update, or one awaiting approval). Each answer c
 `Cache-Control: public, max-age=30` and a weak `ETag` over what the page says, and a request
 whose `If-None-Match` matches gets `304 Not Modified`. The snapshot is read from the store at
 most once per `cache_seconds`, so a crowd refreshing the page during an outage costs the store
-one query set every few seconds, not one per reader.
+one query set every few seconds, not one per reader. A service catalog that never validated
+makes them answer 503 rather than a page without its components.
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from fastapi import FastAPI, Request
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
 
 from firelane.catalog import Catalog
+from firelane.errors import ConfigError
 from firelane.models import utcnow
 from firelane.store import Store
 from flows.records.status_page import (
@@ -72,7 +74,11 @@ def add_status_routes(app: FastAPI, store: Store, catalog: Callable[[], Catalog]
             return fresh
 
     async def answer(request: Request, kind: str) -> Response:
-        found = await current()
+        try:
+            found = await current()
+        except ConfigError as exc:
+            return JSONResponse({"error": f"the status page is unavailable: {exc}"},
+                                status_code=503, headers={"Retry-After": "30"})
         etag = f'W/"{kind}-{found.tag}"'
         headers = {"Cache-Control": CACHE_CONTROL, "ETag": etag,
                    "X-Content-Type-Options": "nosniff"}
