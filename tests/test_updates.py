@@ -31,6 +31,7 @@ CATALOG = """services:
     stakeholder_channel: "#web-status"
 communications:
   cadence_minutes: {SEV1: 30}
+  status_page: {folder: "FOLDER"}
 """
 FIRST = """version: 1
 name: first-update
@@ -46,7 +47,7 @@ def comms(firelane_env: str, sandbox: Sandbox, tmp_path: Path,
           monkeypatch: pytest.MonkeyPatch) -> Store:
     """A store, the shipped runbooks, a catalog with a stakeholder channel in the sandbox."""
     monkeypatch.setenv("FIRELANE_RUNBOOKS_DIR", str(RUNBOOKS))
-    (tmp_path / "services.yaml").write_text(CATALOG)
+    (tmp_path / "services.yaml").write_text(CATALOG.replace("FOLDER", str(tmp_path / "status")))
     asyncio.run(run_action("slack.create_channel", {"name": "web-status"}, make_ctx("setup")))
     return open_store(firelane_env)
 
@@ -124,12 +125,15 @@ def test_a_public_update_waits_for_approval_showing_its_text(
     assert "Checkout is failing for some customers." in request
     assert "[Investigating] Checkout errors" in request
     state = comms.get_update(posted.update.id).state
+    page = Path(comms_catalog()).parent / "status" / "index.html"
     if decision == "approve":
         assert state is UpdateState.PUBLISHED
         assert len(_status_messages(sandbox)) == 1
+        assert "Checkout is failing for some customers." in page.read_text()
     else:
         assert state is UpdateState.REJECTED, result
         assert _status_messages(sandbox) == []
+        assert not page.exists() or "Checkout is failing" not in page.read_text()
 
 
 def comms_catalog() -> str:

@@ -79,6 +79,18 @@ class UpdateOps(TokenOps):
         with self.tx(write=False) as conn:
             return [_update(row) for row in conn.execute(query)]
 
+    def incidents_with_public_updates(self, since: datetime) -> list[str]:
+        """Ids of incidents with a published public update at or after `since` (the status
+        page's history), most recent first."""
+        latest = func.max(incident_updates.c.created_at)
+        query = (select(incident_updates.c.incident_id, latest.label("latest"))
+                 .where(incident_updates.c.state == UpdateState.PUBLISHED.value,
+                        incident_updates.c.audience == Audience.PUBLIC.value,
+                        incident_updates.c.created_at >= since)
+                 .group_by(incident_updates.c.incident_id).order_by(latest.desc()))
+        with self.tx(write=False) as conn:
+            return [row.incident_id for row in conn.execute(query)]
+
     def set_update_state(self, update_id: str, state: UpdateState,
                          event: TimelineEvent | None = None) -> tuple[IncidentUpdate, bool]:
         """Move an awaiting update to `state` (with `event` on the timeline); the update and

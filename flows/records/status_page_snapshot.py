@@ -170,10 +170,9 @@ def _public_incidents(store: Any, now: datetime,
     since = now - timedelta(days=days)
     known: dict[str, Incident] = {i.id: i for i in store.find_incidents(
         list(OPEN_STATUSES), limit=500, include_private=False)}
-    recent = store.list_updates(published=True, audience=Audience.PUBLIC, since=since,
-                                limit=5000)
+    recent = store.incidents_with_public_updates(since)
     found: list[tuple[Incident, list[IncidentUpdate]]] = []
-    for incident_id in dict.fromkeys([*known, *(u.incident_id for u in recent)]):
+    for incident_id in dict.fromkeys([*known, *recent]):
         try:
             incident: Incident = known.get(incident_id) or store.get_incident(incident_id)
         except NotFound:
