@@ -8,8 +8,8 @@ from typing import Any
 
 from bench.common import figure_problems
 
-__all__ = ["INVALID", "NOT_MEASURED", "Doc", "Summary", "cite", "fig", "judge", "ms", "num",
-           "rate", "verdict"]
+__all__ = ["INVALID", "NOT_MEASURED", "Doc", "Summary", "cite", "fig", "judge", "load", "ms",
+           "num", "rate", "verdict"]
 
 INVALID = "invalid (rerun needed)"
 NOT_MEASURED = "not measured"
@@ -101,3 +101,15 @@ def cite(d: Doc) -> str:
     checked = "" if d.get("consistency") == "checked" else \
         ", written before runs were checked for consistency"
     return f"{where}, run of {d.date}{checked}"
+
+
+def load(d: Doc) -> str:
+    """The run's 1-minute load average before and after, and how many processes not its own
+    used a CPU-second or more during it (from the result file's `environment`)."""
+    env = d.get("environment")
+    if not isinstance(env, dict):
+        return "machine load not recorded"
+    others = [p for p in env["busiest_processes"] if not p["ours"] and p["cpu_seconds"] >= 1]
+    return (f"load average {num(env['load_average_before'][0])} before, "
+            f"{num(env['load_average_after'][0])} after, {len(others)} other processes busy "
+            "during it")

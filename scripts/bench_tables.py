@@ -31,6 +31,7 @@ from bench.figures import (  # noqa: E402
     cite,
     fig,
     judge,
+    load,
     ms,
     num,
     rate,
@@ -115,7 +116,8 @@ def _intake(r: Results) -> str:
                           verdict("p99 ≤ 1 s", under, p99=1000)))
     if pg is not d:
         lines += ["", f"The PostgreSQL rows are from {cite(pg)}, a separate run "
-                      "(`bench/intake.py --pg-storm-only`)."]
+                      f"(`bench/intake.py --pg-storm-only`; {load(pg)}): compare them with "
+                      "the SQLite rows only as far as the machine's load allows."]
     return "\n".join(lines) + "\n"
 
 
@@ -129,9 +131,9 @@ def _intake_detail(r: Results) -> str:
         ("recorded_to_claimed", "recorded → page step claimed (wake-up, claim, run set-up)"),
         ("page_step", "the page step itself (ledger writes and the PagerDuty call)"))]
     storm = d.get("storm")
-    return (f"The storm stored {storm['alerts_stored']:,} of {storm['requests']:,} alerts and "
-            f"created {storm['incidents_created']} incidents. Where the page's time goes (p50, "
-            f"from the store's own timestamps): {', '.join(parts)}.\n")
+    return (f"The SQLite storm stored {storm['alerts_stored']:,} of {storm['requests']:,} "
+            f"alerts and created {storm['incidents_created']} incidents. Where the page's time "
+            f"goes (p50, from the store's own timestamps): {', '.join(parts)}.\n")
 
 
 @block("intake-spaced")
@@ -158,7 +160,9 @@ def _intake_ingest(r: Results) -> str:
     return (f"Ingestion alone ({cite(d)}) commits {rate(d, 'storm_ingest_only')} alerts/s with "
             f"latency p50 {ms(lat, 'p50')} / p99 {ms(lat, 'p99')} ({s['alerts_stored']:,} of "
             f"{s['requests']:,} stored, {s['incidents_created']} incidents) against a "
-            f"load-generator ceiling of {rate(d, 'load_generator_ceiling')} req/s.\n")
+            f"load-generator ceiling of {rate(d, 'load_generator_ceiling')} req/s; target "
+            f"p99 ≤ 50 ms: {judge(lat, p99=50)}, ≥ 2,000 alerts/s: "
+            f"{judge(lat, at_least=(d.get('storm_ingest_only.per_second'), 2000))}.\n")
 
 
 @block("intake-memory")
