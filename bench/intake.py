@@ -94,8 +94,7 @@ async def storm(intake: str, arrivals: Arrivals, total: int, fingerprints: int, 
 
     async def probe() -> None:
         await asyncio.sleep(0.5)
-        sent = await sequential(intake, arrivals, probes, f"understorm-{label}",
-                                war_room=False)
+        sent = await sequential(intake, arrivals, probes, f"understorm-{label}")
         under.extend(await pages(arrivals, sent, f"page under storm ({label})"))
 
     t0 = time.perf_counter()
@@ -116,8 +115,8 @@ async def run(args: argparse.Namespace, intake: str, sandbox: tuple[str, str],
     async with httpx.AsyncClient(verify=ssl.create_default_context(cafile=sandbox[1])) as sc:
         arrivals = Arrivals(sc, sandbox[0])
         await arrivals.poll()
-        await sequential(intake, arrivals, 3, "warmup", war_room=True)
-        seq = await sequential(intake, arrivals, args.alerts, "seq", war_room=True,
+        await sequential(intake, arrivals, 3, "warmup", war_room=store_url)
+        seq = await sequential(intake, arrivals, args.alerts, "seq", war_room=store_url,
                                spacing=args.spacing)
         page = await pages(arrivals, seq, "alert → page")
         room = await war_rooms(arrivals, seq, "alert → war room")

@@ -61,11 +61,18 @@ def alert(name: str, fingerprint: str) -> bytes:
         "startsAt": "2026-11-23T00:00:00Z"}]}).encode()
 
 
-async def sequential(intake: str, arrivals: Arrivals, n: int, tag: str, war_room: bool,
-                     spacing: float = 0.0) -> Sent:
-    """Send `n` probes one at a time, each once the previous one's page (and war room) is
-    seen; returns what was sent, for `pages` and `war_rooms` to match."""
+async def sequential(intake: str, arrivals: Arrivals, n: int, tag: str,
+                     war_room: str | None = None, spacing: float = 0.0) -> Sent:
+    """Send `n` probes one at a time, each once the previous one's page (and, given the
+    store's URL as `war_room`, its war room) is seen; returns what was sent, for `pages` and
+    `war_rooms` to match. The incident's number is read from the store, since the intake's
+    incident routes need an API token."""
     sent = measure(tag)
+    store = None
+    if war_room is not None:
+        from firelane.store import open_store
+
+        store = open_store(war_room, migrate=False)
     async with httpx.AsyncClient(base_url=intake) as client:
         for i in range(n):
             name = sent.name(i)
@@ -76,15 +83,17 @@ async def sequential(intake: str, arrivals: Arrivals, n: int, tag: str, war_room
             resp.raise_for_status()
             sent.times[name] = t0
             await arrivals.wait({"pagerduty.incident": f"] {name}"})
-            if war_room:
+            if store is not None:
                 incident = resp.json()["alerts"][0]["incident_id"]
-                number = int((await client.get(f"/incidents/{incident}")).json()["number"])
+                number = store.get_incident(incident).number
                 sent.numbers[name] = number
                 await arrivals.wait({"pagerduty.incident": f"] {name}",
                                      "jira.issue": f"] {name}",
                                      "zoom.meeting": f"INC-{number} {name}",
                                      "slack.channel": f"inc-{number}-web"})
             await asyncio.sleep(spacing)
+    if store is not None:
+        store.close()
     return sent
 
 
