@@ -299,6 +299,12 @@ def _idle(r: Results) -> str:
             s = d.summary(f"page_latency_ms.{store}.{mode}")
             lines.append(_row("SQLite" if store == "sqlite" else "PostgreSQL", mode,
                               ms(s, "p50"), ms(s, "p95"), ms(s, "max")))
+    slower = [("SQLite" if store == "sqlite" else "PostgreSQL") for store, modes in
+              d.get("page_latency_ms").items()
+              if (p50s := [m.get("p50") for m in modes.values()]) and p50s[0] > p50s[-1]]
+    lines += ["", "At p50, woken was slower than polling only on: "
+                  f"{', '.join(slower)}." if slower else
+                  "At p50, woken was no slower than polling only on either store."]
     return "\n".join(lines) + "\n"
 
 
