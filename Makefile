@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: lock demo demo-stop demo-deps docs docs-reference test test-scale test-faults test-fuzz lint unit bench bench-intake system-deps venv clean
+.PHONY: lock demo demo-stop demo-deps docs docs-reference bench-tables test test-scale test-faults test-fuzz lint unit bench bench-intake system-deps venv clean
 
 # Every installed version comes from requirements.lock (hashes checked); the project itself is
 # installed on top without resolving anything. `make lock` regenerates the lock from pyproject.toml.
@@ -113,6 +113,12 @@ bench: venv system-deps
 	$(BIN)/python bench/report.py
 	$(BIN)/python bench/takeover.py
 	$(BIN)/python bench/summary.py
+	$(BIN)/python scripts/bench_tables.py
+
+# Rewrite the benchmark figures in README.md and docs/ from bench/results/*.json
+# (tests/test_bench_tables.py fails when they differ).
+bench-tables: venv
+	$(BIN)/python scripts/bench_tables.py
 
 bench-intake: venv system-deps
 	PREFECT_SERVER_ANALYTICS_ENABLED=false $(BIN)/python bench/intake.py
