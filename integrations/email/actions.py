@@ -102,7 +102,8 @@ async def _deliver(client: SmtpClient, ctx: ActionContext, sender: str, address:
 def _failed(failures: dict[str, IntegrationError], out: SendOutputs) -> IntegrationError:
     """One error naming every address that failed (with the server's words) and what the
     others got; permanent only when every failure is."""
-    said = "; ".join(f"{address}: {exc}" for address, exc in failures.items())
+    said = "; ".join(f"{address}: {str(exc).removeprefix(VENDOR + ': ')}"
+                     for address, exc in failures.items())
     done = f" (sent to {', '.join(out.sent)})" if out.sent else ""
     others = f"; unconfirmed: {', '.join(out.unconfirmed)}" if out.unconfirmed else ""
     message = f"not sent to {', '.join(failures)}{done}{others}: {said}"

@@ -7,6 +7,8 @@ whichever comes first). `DATA` faults act at the end of the message, when the se
 
 - `status`: reply with that code instead (421, 451: temporary; 550: permanent), nothing kept;
 - `latency`: wait that many seconds, then behave normally (a client timeout sees a timeout);
+  at `DATA` the message is kept first and only the reply is late, as a server that has
+  queued it but is slow to say so;
 - `reset` (or `drop`): cut the connection without a reply, nothing kept;
 - `apply_then_reset` (`DATA` only): keep the message, then cut the connection before the 250
   reply: the client cannot know it was delivered.
@@ -17,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
+import logging
 import ssl
 import time
 from typing import Any
@@ -25,7 +28,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from integrations.sandbox.common import SANDBOX_SMTP_PASSWORD, SANDBOX_SMTP_USER
-from integrations.sandbox.faults import FaultRule, Faults
+from integrations.sandbox.faults import Faults
 from integrations.sandbox.state import SandboxState
 from integrations.sandbox.tls import TlsFiles
 
@@ -48,6 +51,10 @@ def _cut(server: SMTP) -> None:
         transport.abort()
 
 
+def _lines(text: str) -> str:
+    return text.replace("\r\n", "\n")
+
+
 def _summary(envelope: Envelope) -> dict[str, Any]:
     raw = envelope.original_content or b""
     message = email.message_from_bytes(raw, policy=email.policy.default)
@@ -58,8 +65,8 @@ def _summary(envelope: Envelope) -> dict[str, Any]:
             "from": str(message.get("From", "")), "to": str(message.get("To", "")),
             "subject": str(message.get("Subject", "")), "date": str(message.get("Date", "")),
             "reply_to": str(message.get("Reply-To", "")),
-            "text": body.get_content() if body is not None else "",
-            "html": html.get_content() if html is not None else None,
+            "text": _lines(body.get_content()) if body is not None else "",
+            "html": _lines(html.get_content()) if html is not None else None,
             "raw": raw.decode("utf-8", "replace"), "received_at": time.time()}
 
 
@@ -69,26 +76,23 @@ class _Handler:
     def __init__(self, state: SandboxState, faults: Faults) -> None:
         self.state, self.faults = state, faults
 
-    async def _fault(self, command: str, server: SMTP) -> tuple[FaultRule | None, str | None]:
-        """The armed rule for `command` and the reply it makes instead (None: go on)."""
+    async def _fault(self, command: str, server: SMTP) -> str | None:
+        """Apply the armed rule for MAIL or RCPT: the reply it makes instead (None: go on)."""
         rule = self.faults.take(command, FAULT_PATH)
         if rule is None:
-            return None, None
+            return None
         if rule.kind == "latency":
             await asyncio.sleep(rule.latency)
-            return rule, None
-        if rule.kind in ("reset", "drop") or (rule.kind == "apply_then_reset"
-                                              and command != "DATA"):
+            return None
+        if rule.kind in ("reset", "drop", "apply_then_reset"):
             _cut(server)
-            return rule, "421 4.4.2 connection cut (sandbox fault)"
-        if rule.kind == "apply_then_reset":
-            return rule, None
-        return rule, _REPLIES.get(rule.status, f"{rule.status} sandbox fault")
+            return "421 4.4.2 connection cut (sandbox fault)"
+        return _REPLIES.get(rule.status, f"{rule.status} sandbox fault")
 
     async def handle_MAIL(self, server: SMTP, session: Session, envelope: Envelope,
                           address: str, mail_options: list[str]) -> str:
         """MAIL FROM, unless a fault answers instead."""
-        _, reply = await self._fault("MAIL", server)
+        reply = await self._fault("MAIL", server)
         if reply is not None:
             return reply
         envelope.mail_from = address
@@ -98,7 +102,7 @@ class _Handler:
     async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope,
                           address: str, rcpt_options: list[str]) -> str:
         """RCPT TO, unless a fault answers instead."""
-        _, reply = await self._fault("RCPT", server)
+        reply = await self._fault("RCPT", server)
         if reply is not None:
             return reply
         envelope.rcpt_tos.append(address)
@@ -106,16 +110,21 @@ class _Handler:
         return "250 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        """Keep the message, unless a fault answers instead (or cuts the reply off)."""
-        rule, reply = await self._fault("DATA", server)
-        if reply is not None:
-            return reply
+        """Keep the message, unless a fault answers instead; a `latency` fault keeps it first
+        and answers late, `apply_then_reset` keeps it and cuts the reply off."""
+        rule = self.faults.take("DATA", FAULT_PATH)
+        if rule is not None and rule.kind not in ("latency", "apply_then_reset"):
+            if rule.kind in ("reset", "drop"):
+                _cut(server)
+            return _REPLIES.get(rule.status, f"{rule.status} sandbox fault")
         kept = _summary(envelope)
         with self.state.lock:
             self.state.emails.append(kept)
             self.state.arrived("email", kept["message_id"])
         if rule is not None and rule.kind == "apply_then_reset":
             _cut(server)
+        elif rule is not None:
+            await asyncio.sleep(rule.latency)
         return "250 2.0.0 Message accepted for delivery"
 
 
@@ -140,6 +149,16 @@ def _authenticate(server: SMTP, session: Session, envelope: Envelope, mechanism:
           and auth_data.login == SANDBOX_SMTP_USER.encode()
           and auth_data.password == SANDBOX_SMTP_PASSWORD.encode())
     return AuthResult(success=ok, handled=False)
+
+
+class _QuietDeprecation(logging.Filter):
+    """aiosmtpd 1.4 warns about its own legacy `login_data` on every AUTH; nothing to act on."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "login_data is deprecated" not in record.getMessage()
+
+
+logging.getLogger("mail.log").addFilter(_QuietDeprecation())
 
 
 class SandboxSmtp:
