@@ -100,6 +100,14 @@ def test_one_message_per_address_with_correct_headers_and_utf8(mail: Sandbox,
     assert [e.kind for e in ctx.events] == ["email.sent", "email.sent"]
 
 
+def test_an_ascii_body_with_dot_lines_arrives_intact(mail: Sandbox) -> None:
+    body = "Status:\n.\n..\n.leading dot\nend\n"
+    send(make_ctx("dots"), [LIST], body=body)
+    (kept,) = mail.state.emails
+    assert "\r\n.\r\n" in kept["raw"], "sent as 7bit, so the lone dot was on the wire"
+    assert kept["text"] == body
+
+
 def test_the_state_endpoint_shows_the_port_and_the_messages(mail: Sandbox) -> None:
     import httpx
 

@@ -33,7 +33,7 @@ class SendInputs(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     to: list[str] = Field(min_length=1, max_length=100, description=(
-        "Addresses, typically lists (stakeholders@example.com); one message each"))
+        "Addresses (at most 100), typically lists (stakeholders@example.com); one message each"))
     subject: str = Field(min_length=1, description=(
         "One line; line breaks become spaces and it is cut at 998 characters (RFC 5322 "
         "§2.1.1), the full text kept on the timeline"))
