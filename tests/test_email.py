@@ -322,3 +322,23 @@ def test_smtp_fault_rules_can_be_armed_over_http(mail: Sandbox) -> None:
     finally:
         smtp.quit()
     assert received(mail, LIST)[0]["subject"] == "x"
+
+
+@pytest.mark.prefect
+def test_a_saved_block_is_checked_and_sent_through(prefect_api: str, mail: Sandbox) -> None:
+    """The production path: the block the runbook names, loaded from Prefect, and the
+    credentials probe (EHLO, STARTTLS, AUTH, QUIT; no message)."""
+    from integrations.block_types import CREDENTIALS, check_credentials
+    from integrations.common import forget_blocks
+
+    assert CREDENTIALS["email"] is SmtpServer
+    _block(mail).save("mail-test", overwrite=True)
+    _block(mail, password=SecretStr("wrong-password")).save("mail-wrong", overwrite=True)
+    forget_blocks()
+    said = asyncio.run(check_credentials("email", "mail-test"))
+    assert said.endswith("answered EHLO (STARTTLS, logged in as sandbox)")
+    with pytest.raises(VendorRejected, match="535"):
+        asyncio.run(check_credentials("email", "mail-wrong"))
+    assert mail.state.emails == []
+    ctx = replace(make_ctx("saved"), sandbox=False, credentials={"email": "mail-test"})
+    assert send(ctx, [LIST]).sent == [LIST] and len(received(mail, LIST)) == 1

@@ -166,17 +166,27 @@ class SmtpClient:
                               (220,))
                 self._command(smtp, "EHLO", smtp.ehlo, (250,))
             if self.username is not None and self.password is not None:
-                smtp.login(self.username, self.password)
+                self._login(smtp, self.username, self.password)
         except smtplib.SMTPNotSupportedError as exc:
             raise VendorRejected(VENDOR, f"{self.server} offers no AUTH the client knows "
                                  f"(after TLS): {exc}") from exc
-        except smtplib.SMTPAuthenticationError as exc:
-            raise reply_error(self.server, "AUTH", exc.smtp_code, _text(exc.smtp_error)) from exc
-        except smtplib.SMTPResponseException as exc:
-            raise reply_error(self.server, "AUTH", exc.smtp_code, _text(exc.smtp_error)) from exc
         except ssl.SSLCertVerificationError as exc:
             raise VendorRejected(VENDOR, f"{self.server}: TLS certificate not trusted "
                                  f"({exc.verify_message}); check the block's verify") from exc
         except (OSError, smtplib.SMTPException) as exc:
             raise VendorUnavailable(VENDOR, f"{self.server} failed during EHLO, STARTTLS or "
                                     f"AUTH: {type(exc).__name__}: {exc}") from exc
+
+    def _login(self, smtp: smtplib.SMTP, username: str, password: str) -> None:
+        try:
+            smtp.login(username, password)
+        except smtplib.SMTPResponseException as exc:
+            raise reply_error(self.server, "AUTH", exc.smtp_code, _text(exc.smtp_error)) from exc
+        except smtplib.SMTPNotSupportedError:
+            raise
+        except smtplib.SMTPServerDisconnected as exc:
+            raise VendorUnavailable(VENDOR, f"{self.server} closed the connection during "
+                                    f"AUTH: {exc}") from exc
+        except smtplib.SMTPException as exc:
+            raise VendorRejected(VENDOR, f"{self.server} offers no AUTH mechanism the client "
+                                 f"knows ({exc}); check the SmtpServer block's login") from exc
