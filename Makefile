@@ -71,7 +71,7 @@ test-scale: venv system-deps
 	PREFECT_SERVER_ANALYTICS_ENABLED=false $(BIN)/pytest -q -s -m scale tests/test_scale.py
 
 # Faults, crashes, attacks and bad input in one run; prints the action x fault matrix.
-FAULT_TESTS := tests/test_integration_faults.py tests/test_remediation_faults.py \
+FAULT_TESTS := tests/test_integration_faults.py tests/test_email.py tests/test_remediation_faults.py \
   tests/test_crash_resume.py tests/test_leases.py tests/test_secrets.py \
   tests/test_alert_sources.py tests/test_intake_fuzz.py tests/test_intake_signatures.py \
   tests/test_validation.py \

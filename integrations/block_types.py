@@ -9,7 +9,8 @@ the "create it in the Prefect UI" advice of Firelane's error messages cannot be 
 `check_credentials()` makes one cheap authenticated read per vendor, so a block that exists but
 holds a revoked token is found before 2 a.m.: Jira `GET /rest/api/2/myself`, PagerDuty
 `GET /incidents?limit=1` (REST token) or the routing key's presence (Events v2 has no read),
-Slack `auth.test`, Zoom an OAuth token.
+Slack `auth.test`, Zoom an OAuth token, SMTP a session that connects, says EHLO, upgrades
+with STARTTLS, logs in if configured and QUITs (no message).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from prefect.blocks.core import Block
 
 from firelane.errors import ConfigError, IntegrationError, VendorRejected, VendorUnavailable
 from integrations import blocks
+from integrations.email.block import SmtpServer
 from integrations.jira.block import JiraCredentials
 from integrations.pagerduty.block import PagerDutyCredentials
 from integrations.remediation.blocks import HttpHeaders, SshTarget, SupervisorCredentials
@@ -28,8 +30,8 @@ from integrations.slack.block import SlackCredentials
 from integrations.video.block import ZoomCredentials
 
 __all__ = ["BLOCK_TYPES", "CREDENTIALS", "HttpHeaders", "JiraCredentials",
-           "PagerDutyCredentials", "SlackCredentials", "SshTarget", "SupervisorCredentials",
-           "ZoomCredentials", "check_credentials", "missing_block_types",
+           "PagerDutyCredentials", "SlackCredentials", "SmtpServer", "SshTarget",
+           "SupervisorCredentials", "ZoomCredentials", "check_credentials", "missing_block_types",
            "register_block_types"]
 
 BLOCK_TYPES: tuple[type[Block], ...] = blocks()
@@ -38,7 +40,8 @@ BLOCK_TYPES: tuple[type[Block], ...] = blocks()
 
 CREDENTIALS: dict[str, type[Block]] = {"jira": JiraCredentials,
                                        "pagerduty": PagerDutyCredentials,
-                                       "slack": SlackCredentials, "zoom": ZoomCredentials}
+                                       "slack": SlackCredentials, "zoom": ZoomCredentials,
+                                       "email": SmtpServer}
 """A runbook's `credentials:` key → the block type its actions load."""
 
 
@@ -98,6 +101,10 @@ def _check_slack(block: SlackCredentials) -> str:
     return f"authenticated as {answer.get('user')} in {answer.get('team')}"
 
 
+def _check_email(block: SmtpServer) -> str:
+    return block.get_client().probe()
+
+
 async def _check_zoom(block: ZoomCredentials) -> str:
     async with block.http() as client:
         await block.token(client)
@@ -120,6 +127,8 @@ async def check_credentials(kind: str, name: str) -> str:
             return await asyncio.to_thread(_check_jira, block)
         if isinstance(block, PagerDutyCredentials):
             return await asyncio.to_thread(_check_pagerduty, block)
+        if isinstance(block, SmtpServer):
+            return await asyncio.to_thread(_check_email, block)
         return await asyncio.to_thread(_check_slack, block)
     except (ConfigError, IntegrationError):
         raise

@@ -1,4 +1,4 @@
-"""The sandbox's state: what the four stand-in vendors hold, behind one lock."""
+"""The sandbox's state: what the stand-in vendors and the mail server hold, behind one lock."""
 
 from __future__ import annotations
 
@@ -41,6 +41,9 @@ class SandboxState:
     slack_messages: list[dict[str, Any]] = field(default_factory=list)
     slack_files: dict[str, dict[str, Any]] = field(default_factory=dict)
     zoom_meetings: list[dict[str, Any]] = field(default_factory=list)
+    smtp_port: int = 0
+    smtp_require_auth: bool = False
+    emails: list[dict[str, Any]] = field(default_factory=list)
     requests: list[str] = field(default_factory=list)
     arrivals: list[dict[str, Any]] = field(default_factory=list)
     recording: bool = False
@@ -80,5 +83,5 @@ class SandboxState:
         with self.lock:
             for name in ("jira_issues", "jira_links", "pd_incidents", "pd_log_entries",
                          "slack_channels", "slack_messages", "slack_files", "zoom_meetings",
-                         "requests", "exchanges", "arrivals"):
+                         "emails", "requests", "exchanges", "arrivals"):
                 setattr(self, name, getattr(fresh, name))
