@@ -29,7 +29,9 @@ CATALOG = """services:
   web:
     display_name: Web shop
     stakeholder_channel: "#web-status"
+    stakeholder_emails: [web-stakeholders@example.com]
 communications:
+  public_emails: [status-subscribers@example.com]
   cadence_minutes: {SEV1: 30}
   status_page: {folder: "FOLDER"}
 """
@@ -88,6 +90,9 @@ def test_an_internal_update_reaches_the_stakeholder_channel_once(
     assert "Web shop (partial outage)" in text and "Next update by" in text
     kinds = [e.kind for e in comms.timeline(incident.id)]
     assert kinds.count("incident.update") == 1
+    [mail] = sandbox.state.emails
+    assert mail["rcpt_tos"] == ["web-stakeholders@example.com"]
+    assert mail["subject"] == "[Identified] Checkout errors"
 
 
 async def _approval_requested(store: Store, incident: Incident) -> str:
@@ -130,9 +135,11 @@ def test_a_public_update_waits_for_approval_showing_its_text(
         assert state is UpdateState.PUBLISHED
         assert len(_status_messages(sandbox)) == 1
         assert "Checkout is failing for some customers." in page.read_text()
+        assert sorted(m["rcpt_tos"][0] for m in sandbox.state.emails) == [
+            "status-subscribers@example.com", "web-stakeholders@example.com"]
     else:
         assert state is UpdateState.REJECTED, result
-        assert _status_messages(sandbox) == []
+        assert _status_messages(sandbox) == [] and sandbox.state.emails == []
         assert not page.exists() or "Checkout is failing" not in page.read_text()
 
 

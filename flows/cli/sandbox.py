@@ -43,7 +43,8 @@ def summarize_sandbox(sb: Any) -> str:
                          for c in state["slack_channels"].values())
     return (f"sandbox: Jira {issues} · PagerDuty {pages or 'none'} · Slack {channels or 'none'}"
             f", {len(state['slack_messages'])} messages · Zoom "
-            f"{len(state['zoom_meetings'])} meetings")
+            f"{len(state['zoom_meetings'])} meetings · e-mail "
+            f"{len(state.get('emails', []))} messages")
 
 
 def _save_blocks(sb: Any, name: str) -> None:
