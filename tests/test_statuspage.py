@@ -8,6 +8,7 @@ vendor's 422 message, the documented limits and the documented response shapes.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import ssl
 import time
 from dataclasses import replace
@@ -32,7 +33,7 @@ def _updates(sb: Sandbox) -> int:
     return sum(len(i["_updates"]) for i in sb.state.statuspage_incidents.values())
 
 
-def _post(status: str, body: str, step: str = "update", **extra: Any) -> dict[str, Any]:
+def _post(status: str, body: str, **extra: Any) -> dict[str, Any]:
     return {"status": status, "body": body, **extra}
 
 
@@ -148,7 +149,7 @@ def test_requests_are_paced_to_one_per_second(sandbox: Sandbox) -> None:
                                {"component_id": CHECKOUT, "status": status}, make_ctx(status)))
     calls = sandbox.state.statuspage_calls
     assert [c["status"] for c in calls] == [None] * 4
-    gaps = [b["at"] - a["at"] for a, b in zip(calls, calls[1:], strict=False)]
+    gaps = [b["at"] - a["at"] for a, b in itertools.pairwise(calls)]
     assert min(gaps) >= 0.9 and time.monotonic() - started >= 2.9
 
 
@@ -181,7 +182,7 @@ def test_a_bad_key_is_a_clear_refusal(sandbox: Sandbox) -> None:
 
 
 def test_the_vendors_422_message_surfaces(sandbox: Sandbox) -> None:
-    with pytest.raises(VendorRejected, match="Component cmp0nothing could not be found.*422"):
+    with pytest.raises(VendorRejected, match=r"Component cmp0nothing could not be found.*422"):
         asyncio.run(run_action("statuspage.post_update", _post(
             "investigating", "x", components={"cmp0nothing": "major_outage"}), make_ctx()))
 
@@ -191,7 +192,7 @@ def test_the_vendors_422_message_surfaces(sandbox: Sandbox) -> None:
 
     with pytest.raises(VendorRejected, match="Name can't be blank"):
         asyncio.run(unnamed())
-    with pytest.raises(VendorRejected, match="could not be found.*404"):
+    with pytest.raises(VendorRejected, match=r"could not be found.*404"):
         asyncio.run(run_action("statuspage.set_component_status",
                                {"component_id": "cmp0nothing", "status": "operational"},
                                make_ctx()))
