@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, SecretStr
 
 from firelane.errors import VendorRejected
 from integrations.sandbox import Sandbox
+from integrations.sandbox.state import STATUSPAGE_COMPONENTS
 from integrations.statuspage import block as statuspage_block
 from integrations.statuspage.block import SANDBOX_API_KEY, SANDBOX_PAGE_ID, StatuspageCredentials
 from tests.sandbox_fixtures import make_ctx, run_action
@@ -232,3 +233,34 @@ def test_answers_have_the_documented_shapes(sandbox: Sandbox) -> None:
                                            "old_status": "operational",
                                            "new_status": "major_outage"}]
     assert Component.model_validate(component).status == "major_outage"
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_check_credentials_reads_the_page(sandbox: Sandbox) -> None:
+    from integrations.block_types import CREDENTIALS, check_credentials
+
+    assert CREDENTIALS["statuspage"] is StatuspageCredentials
+    _creds(sandbox).save("sp-check", overwrite=True)
+    said = asyncio.run(check_credentials("statuspage", "sp-check"))
+    assert said == f"page 'Firelane Sandbox' ({SANDBOX_PAGE_ID}) readable"
+    _creds(sandbox, api_key=SecretStr("revoked")).save("sp-check", overwrite=True)
+    with pytest.raises(VendorRejected, match="Could not authenticate"):
+        asyncio.run(check_credentials("statuspage", "sp-check"))
+
+
+def test_admin_state_config_and_reset(sandbox: Sandbox) -> None:
+    asyncio.run(run_action("statuspage.post_update", _post("investigating", "x"), make_ctx()))
+    admin = httpx.Client(base_url=f"{sandbox.url}/_admin", verify=_tls(sandbox))
+    state = admin.get("/state").json()
+    [incident] = state["statuspage_incidents"].values()
+    assert incident["incident_updates"][0]["body"] == "x" and "statuspage_windows" not in state
+    assert admin.post("/config", json={"statuspage_components": {"cmp00000mail": "Mail"}}
+                      ).json() == {"ok": True}
+    try:
+        assert list(admin.get("/state").json()["statuspage_components"]) == ["cmp00000mail"]
+        admin.post("/reset")
+        state = admin.get("/state").json()
+        assert state["statuspage_incidents"] == {} and state["statuspage_calls"] == []
+        assert state["statuspage_components"]["cmp00000mail"]["status"] == "operational"
+    finally:
+        admin.post("/config", json={"statuspage_components": STATUSPAGE_COMPONENTS})

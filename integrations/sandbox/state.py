@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any
 
-__all__ = ["SandboxState", "statuspage_components"]
+__all__ = ["STATUSPAGE_COMPONENTS", "STATUSPAGE_PAGE_ID", "SandboxState", "statuspage_components"]
 
 STATUSPAGE_PAGE_ID = "fl0sandbox00"
 STATUSPAGE_COMPONENTS = {"cmp0checkout": "Checkout", "cmp000search": "Search",

@@ -4,10 +4,13 @@ updates and metadata) and components, under `/statuspage/v1/`.
 As Statuspage documents it (https://developer.statuspage.io/): `Authorization: OAuth <key>`
 (401 otherwise); each key may make 1 request per second measured on a 60-second rolling window,
 past which the request is refused with 420 (or 429, `statuspage_rate_status`); errors are an
-`ErrorEntity` `{"message": ...}` with 401, 404 or 422; a `PATCH` of an incident with a `body`
-or a new `status` adds an incident update; component statuses given with an incident update
-the components. The window is `statuspage_rate_limit` (`{"requests": 60, "window": 60}`,
-`null` switches it off), set through `POST /_admin/config`.
+`ErrorEntity` `{"message": ...}` with 401, 404 or 422; bodies are `{"incident": {...}}` and
+`{"component": {...}}`; incident `name` ≤ 255 and `body` ≤ 25,000 characters; `metadata`'s
+top-level values must be objects. Not documented, and chosen here: a 420 carries `Retry-After`
+(whole seconds until the window frees a slot); a `PATCH` with a `body` or a new `status` adds an
+incident update; `metadata` is merged by top-level key; the 422 texts are Rails-style
+("Name can't be blank"). The window is `statuspage_rate_limit` (`{"requests": 60, "window":
+60}`, `null` switches it off), set through `POST /_admin/config`. JSON bodies only.
 """
 
 from __future__ import annotations

@@ -144,7 +144,7 @@ async def post_update(inputs: PostUpdateInputs, ctx: ActionContext) -> PostUpdat
     investigating errors at checkout.", components: {"8kbf7d35c070": partial_outage}}}`
     """
     update_id = inputs.update_id or ctx.idempotency_key
-    name = fit_for(ctx, NAME, inputs.name or f"{ctx.incident.title}")
+    name = fit_for(ctx, NAME, inputs.name or ctx.incident.title)
     body = fit_for(ctx, BODY, inputs.body)
     if ctx.dry_run:
         return PostUpdateOutputs(incident_id="", url="", created=False, posted=False,
