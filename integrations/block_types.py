@@ -9,8 +9,9 @@ the "create it in the Prefect UI" advice of Firelane's error messages cannot be 
 `check_credentials()` makes one cheap authenticated read per vendor, so a block that exists but
 holds a revoked token is found before 2 a.m.: Jira `GET /rest/api/2/myself`, PagerDuty
 `GET /incidents?limit=1` (REST token) or the routing key's presence (Events v2 has no read),
-Slack `auth.test`, Zoom an OAuth token, SMTP a session that connects, says EHLO, upgrades
-with STARTTLS, logs in if configured and QUITs (no message).
+Slack `auth.test`, Zoom an OAuth token, Statuspage `GET /pages/{page_id}`, SMTP a session
+that connects, says EHLO, upgrades with STARTTLS, logs in if configured and QUITs (no
+message).
 """
 
 from __future__ import annotations
@@ -27,10 +28,12 @@ from integrations.jira.block import JiraCredentials
 from integrations.pagerduty.block import PagerDutyCredentials
 from integrations.remediation.blocks import HttpHeaders, SshTarget, SupervisorCredentials
 from integrations.slack.block import SlackCredentials
+from integrations.statuspage.block import StatuspageCredentials
 from integrations.video.block import ZoomCredentials
 
 __all__ = ["BLOCK_TYPES", "CREDENTIALS", "HttpHeaders", "JiraCredentials",
            "PagerDutyCredentials", "SlackCredentials", "SmtpServer", "SshTarget",
+           "StatuspageCredentials",
            "SupervisorCredentials", "ZoomCredentials", "check_credentials", "missing_block_types",
            "register_block_types"]
 
@@ -41,7 +44,8 @@ BLOCK_TYPES: tuple[type[Block], ...] = blocks()
 CREDENTIALS: dict[str, type[Block]] = {"jira": JiraCredentials,
                                        "pagerduty": PagerDutyCredentials,
                                        "slack": SlackCredentials, "zoom": ZoomCredentials,
-                                       "email": SmtpServer}
+                                       "email": SmtpServer,
+                                       "statuspage": StatuspageCredentials}
 """A runbook's `credentials:` key → the block type its actions load."""
 
 
@@ -111,6 +115,12 @@ async def _check_zoom(block: ZoomCredentials) -> str:
     return "OAuth token issued"
 
 
+async def _check_statuspage(block: StatuspageCredentials) -> str:
+    async with block.get_client() as statuspage:
+        page = await statuspage.get_page()
+    return f"page {page.get('name')!r} ({page.get('id')}) readable"
+
+
 async def check_credentials(kind: str, name: str) -> str:
     """Load the `kind` block `name` and make one authenticated read with it; what the vendor
     said. Raises ConfigError (no such block) or IntegrationError (the vendor refused it or
@@ -123,6 +133,8 @@ async def check_credentials(kind: str, name: str) -> str:
     try:
         if isinstance(block, ZoomCredentials):
             return await _check_zoom(block)
+        if isinstance(block, StatuspageCredentials):
+            return await _check_statuspage(block)
         if isinstance(block, JiraCredentials):
             return await asyncio.to_thread(_check_jira, block)
         if isinstance(block, PagerDutyCredentials):
