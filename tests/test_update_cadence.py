@@ -24,7 +24,7 @@ from firelane.models import (
     TimelineEvent,
 )
 from firelane.store import Store, open_store
-from firelane.updates import Audience, IncidentUpdate, UpdateStatus
+from firelane.updates import Audience, IncidentUpdate, UpdateState, UpdateStatus
 from flows.records.cadence import OVERDUE, due_reminder, managers_of, next_due
 from flows.runs.run_runbook import run_runbook
 from flows.runs.update_reminders import Outcome, remind_updates_once
@@ -201,3 +201,50 @@ def test_who_is_reminded_and_who_hears_when_overdue() -> None:
 def _update_event(incident: Incident) -> TimelineEvent:
     return TimelineEvent(incident_id=incident.id, kind="incident.update",
                          summary="Update #{seq} (internal, investigating): Looking into it")
+
+
+def test_report_communications_agree_in_markdown_and_html(sqlite_url: str) -> None:
+    from flows.records.report import build_report, render
+
+    store = open_store(sqlite_url)
+    incident = store.declare_incident(IncidentDraft(title="Checkout 5xx",
+                                                    severity=Severity.SEV1, service="web"))
+    t0 = incident.created_at
+    script = [(12, 12, Audience.INTERNAL, UpdateStatus.INVESTIGATING, "Looking | into it"),
+              (20, 25, Audience.PUBLIC, UpdateStatus.IDENTIFIED, "Bad deploy found"),
+              (30, None, Audience.PUBLIC, UpdateStatus.MONITORING, "Not approved yet"),
+              (72, 72, Audience.INTERNAL, UpdateStatus.MONITORING, "Rolled back, watching")]
+    for written, published, audience, status, message in script:
+        store.add_update(IncidentUpdate(
+            incident_id=incident.id, status=status, message=message, author="bob", via="cli",
+            audience=audience, created_at=t0 + timedelta(minutes=written),
+            state=UpdateState.PUBLISHED if published else UpdateState.AWAITING_APPROVAL,
+            published_at=t0 + timedelta(minutes=published) if published else None),
+            _update_event(incident))
+    report = build_report(store, incident, catalog=CATALOG)
+    comms = report.comms
+    assert comms.counts == {"internal": 2, "public": 1} and comms.unpublished == 1
+    assert comms.largest_gap == timedelta(minutes=47) and comms.late
+    assert comms.cadence == timedelta(minutes=30)
+    assert comms.first_public == timedelta(minutes=25)
+
+    md = render(report, "md").split("## Communications")[1].split("## Timeline")[0]
+    html = render(report, "html").split("<h2>Communications</h2>")[1].split("<h2>Timeline")[0]
+    assert "**2 internal**, **1 public** (1 more awaiting approval or rejected)" in md
+    assert "Largest gap **47m 00s** against a **30m 00s** cadence (late)" in md
+    assert "First public update **25m 00s** after declaration" in md
+    assert "2 internal, 1 public (1 more awaiting approval or rejected)" in html
+    assert "Largest gap 47m 00s against a 30m 00s cadence (late)" in html
+    assert "First public update 25m 00s after declaration" in html
+    assert "<span>Largest gap</span><b>47m 00s</b>" in html
+    assert "<span>First public update</span><b>25m 00s</b>" in html
+    for text in (md, html):
+        assert text.count("Bad deploy found") == 1 and text.count("Rolled back, watching") == 1
+        assert "Not approved yet" not in text
+        assert f"{t0 + timedelta(minutes=25):%H:%M:%S}" in text
+    assert "Looking \\| into it" in md and "Looking | into it" in html
+
+    quiet = store.declare_incident(IncidentDraft(title="Slow", severity=Severity.SEV3,
+                                                 service="web"))
+    none_md = render(build_report(store, quiet, catalog=CATALOG), "md")
+    assert "No updates were sent." in none_md
