@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -25,9 +26,9 @@ from firelane.models import (
 )
 from firelane.store import Store, open_store
 from firelane.updates import Audience, IncidentUpdate, UpdateState, UpdateStatus
-from flows.records.cadence import OVERDUE, due_reminder, managers_of, next_due
+from flows.records.cadence import OVERDUE, due_reminder, manager_text, managers_of, next_due
 from flows.runs.run_runbook import run_runbook
-from flows.runs.update_reminders import Outcome, remind_updates_once
+from flows.runs.update_reminders import Outcome, remind_updates, remind_updates_once
 from integrations.sandbox import Sandbox
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
@@ -123,8 +124,8 @@ def test_due_then_overdue_once_under_overlap_and_nothing_after_resolution(
     assert "carol@example.com" in claims[1]["sent_to"] and room in claims[1]["sent_to"]
 
 
-def test_an_update_moves_the_due_time_and_sev3_has_no_cadence(firelane_env: str,
-                                                              carol: Sandbox) -> None:
+def test_an_update_moves_the_due_time_and_sev3_has_no_cadence(
+        firelane_env: str, carol: Sandbox, tmp_path: Path) -> None:
     store = open_store(firelane_env)
     incident, room = _incident(store)
     t0 = incident.created_at
@@ -143,6 +144,11 @@ def test_an_update_moves_the_due_time_and_sev3_has_no_cadence(firelane_env: str,
     assert [c["due_at"] for c in store.update_reminders_of(incident.id)] == [
         t0 + timedelta(minutes=30), t0 + timedelta(minutes=65)]
     assert "last one" in _messages(carol, room)[-1]
+    (tmp_path / "services.yaml").write_text(
+        "services:\n  web: {manager: carol@example.com}\ncommunications: {grace_minutes: 5}\n")
+    flow_said = asyncio.run(remind_updates(now=(t0 + timedelta(minutes=70)).isoformat()))
+    assert len(flow_said["escalated"]) == 1 and not flow_said["failed"], flow_said
+    assert len(_messages(carol, "DU0CAROL")) == 1, "the deployed flow reads the catalog"
 
     minor, minor_room = _incident(store, Severity.SEV3, title="Slow admin page")
     later = _pass(store, minor.created_at + timedelta(hours=6))
@@ -196,6 +202,11 @@ def test_who_is_reminded_and_who_hears_when_overdue() -> None:
                         t0 + timedelta(days=1)) is None
     assert due_reminder(led.model_copy(update={"status": IncidentStatus.RESOLVED}), [],
                         catalog, t0 + timedelta(days=1)) is None
+    secret = led.model_copy(update={"private": True, "title": "Breach at acme"})
+    private_late = due_reminder(secret, [], catalog, t0 + timedelta(minutes=75))
+    assert private_late is not None and private_late.level == OVERDUE, "private: reminded too"
+    to_manager = manager_text(private_late, t0 + timedelta(minutes=75))
+    assert "Breach" not in to_manager and "(private incident)" in to_manager
 
 
 def _update_event(incident: Incident) -> TimelineEvent:
