@@ -26,7 +26,14 @@ from firelane.models import (
 )
 from firelane.store import Store, open_store
 from firelane.updates import Audience, IncidentUpdate, UpdateState, UpdateStatus
-from flows.records.cadence import OVERDUE, due_reminder, manager_text, managers_of, next_due
+from flows.records.cadence import (
+    OVERDUE,
+    due_reminder,
+    manager_text,
+    managers_of,
+    next_due,
+    overdue_text,
+)
 from flows.runs.run_runbook import run_runbook
 from flows.runs.update_reminders import Outcome, remind_updates, remind_updates_once
 from integrations.sandbox import Sandbox
@@ -194,6 +201,10 @@ def test_who_is_reminded_and_who_hears_when_overdue() -> None:
     assert due is not None and due.remind == [] and due.level == "due"
     late = due_reminder(nobody, [], catalog, t0 + timedelta(minutes=70))
     assert late is not None and late.level == OVERDUE and late.managers == ["dana@example.com"]
+    said = overdue_text(late, {}, t0 + timedelta(minutes=70))
+    assert "nobody is named" in said and "tell them yourself: dana@example.com" in said
+    assert "Told by DM: dana@example.com" in overdue_text(
+        late, {"dana@example.com": "<@U0DANA>"}, t0 + timedelta(minutes=70))
     led = nobody.model_copy(update={"commander": "alice@example.com", "communicator": "@U0BOB"})
     assert managers_of(led, catalog) == ["dana@example.com", "carol@example.com"]
     reminded = due_reminder(led, [], catalog, t0 + timedelta(minutes=60))

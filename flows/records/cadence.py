@@ -142,17 +142,21 @@ def due_text(reminder: Reminder, mentions: Mapping[str, str]) -> str:
 
 def overdue_text(reminder: Reminder, mentions: Mapping[str, str], now: datetime) -> str:
     """The `overdue` escalation in the war room, mentioning the commander and communicator
-    (`mentions`: person → Slack mention) and naming the managers told."""
+    (`mentions`: person → Slack mention, for those Slack knows) and naming the managers who
+    get a DM (those in `mentions`) and those Slack cannot reach."""
     inc = reminder.incident
     roles = [(p, role) for p, role in ((inc.commander, "commander"),
                                        (inc.communicator, "communicator")) if p]
     who = ", ".join(f"{mentions.get(p, p)} ({role})" for p, role in roles) or "nobody is named"
-    told = f" Told: {', '.join(reminder.managers)}." if reminder.managers else ""
+    told = [m for m in reminder.managers if m in mentions]
+    missed = [m for m in reminder.managers if m not in mentions]
     late = now - reminder.due_at
     return (f":rotating_light: INC-{inc.number} [{inc.severity}]: the stakeholder update due "
             f"at {reminder.due_at:%H:%M} UTC is {_minutes(late)} overdue ({_since(reminder)})"
             f"{_awaiting(reminder)}. {who}: "
-            + _how().replace("INC-n", f"INC-{inc.number}") + "." + told)
+            + _how().replace("INC-n", f"INC-{inc.number}") + "."
+            + (f" Told by DM: {', '.join(told)}." if told else "")
+            + (f" Not in Slack, tell them yourself: {', '.join(missed)}." if missed else ""))
 
 
 def manager_text(reminder: Reminder, now: datetime) -> str:
