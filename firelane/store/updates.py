@@ -143,6 +143,14 @@ class UpdateOps(TokenOps):
             return False
         return True
 
+    def release_update_reminder(self, incident_id: str, due_at: datetime, level: str) -> None:
+        """Give a reminder claim back: sending it failed, so the next run tries again (its
+        messages carry stable keys, so one that did reach Slack is found, not posted twice)."""
+        with self.tx() as conn:
+            conn.execute(delete(update_reminders).where(
+                update_reminders.c.incident_id == incident_id,
+                update_reminders.c.due_at == due_at, update_reminders.c.level == level))
+
     def note_reminder_sent(self, incident_id: str, due_at: datetime, level: str,
                            sent_to: list[str]) -> None:
         """Record whom a claimed reminder reached."""
