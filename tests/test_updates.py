@@ -30,7 +30,9 @@ CATALOG = """services:
     display_name: Web shop
     stakeholder_channel: "#web-status"
     stakeholder_emails: [web-stakeholders@example.com]
+    statuspage_component: cmp00website
 communications:
+  statuspage: true
   public_emails: [status-subscribers@example.com]
   cadence_minutes: {SEV1: 30}
   status_page: {folder: "FOLDER"}
@@ -137,9 +139,14 @@ def test_a_public_update_waits_for_approval_showing_its_text(
         assert "Checkout is failing for some customers." in page.read_text()
         assert sorted(m["rcpt_tos"][0] for m in sandbox.state.emails) == [
             "status-subscribers@example.com", "web-stakeholders@example.com"]
+        [hosted] = sandbox.state.statuspage_incidents.values()
+        assert hosted["status"] == "investigating"
+        website = sandbox.state.statuspage_components["cmp00website"]
+        assert website["status"] == "degraded_performance"
     else:
         assert state is UpdateState.REJECTED, result
         assert _status_messages(sandbox) == [] and sandbox.state.emails == []
+        assert sandbox.state.statuspage_incidents == {}
         assert not page.exists() or "Checkout is failing" not in page.read_text()
 
 
