@@ -60,7 +60,6 @@ def _save_blocks(sb: Any, name: str, stop: threading.Event) -> None:
 def cmd_sandbox(args: argparse.Namespace, settings: Settings) -> int:
     from integrations.sandbox import Sandbox
     from integrations.sandbox.common import SANDBOX_SMTP_PASSWORD, SANDBOX_SMTP_USER
-    from integrations.sandbox.common import SANDBOX_SMTP_PASSWORD, SANDBOX_SMTP_USER
 
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
