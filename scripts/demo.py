@@ -285,16 +285,20 @@ def _tell_updates(store: Store, incident_id: str, intake: str,
         return len(found) >= 2 and all(
             runs.get(u.execution_id or "") in ("succeeded", "failed") for u in found)
     _wait("the stakeholder updates", delivered, 90)
-    runs = {e.id: e.status for e in store.list_executions(incident_id)}
+    runs = {e.id: e for e in store.list_executions(incident_id)}
+    declared = store.get_incident(incident_id).created_at
     for u in store.list_updates(incident_id):
+        run = runs.get(u.execution_id or "")
+        done = (f" {(run.finished_at - declared).total_seconds():.1f} s after the alert"
+                if run is not None and run.finished_at is not None else "")
         say(f"stakeholder update #{u.seq} [{u.status}] ({u.audience}, {u.state}; delivery "
-            f"{runs.get(u.execution_id or '')}): {u.message}")
+            f"{run.status if run else 'not queued'}{done}): {u.message}")
     state = httpx.get(f"{sandbox_url}/_admin/state", verify=sandbox_ca, timeout=10).json()
     room = next((c["id"] for c in state["slack_channels"].values()
                  if c["name"] == "web-status"), "")
     posts = [m for m in state["slack_messages"] if m["channel"] == room]
     hosted = list(state.get("statuspage_incidents", {}).values())
-    hosted_updates = len(hosted[0].get("_updates", [])) if hosted else 0
+    hosted_updates = len(hosted[0].get("incident_updates", [])) if hosted else 0
     say(f"the sandbox received: {len(posts)} messages in #web-status, "
         f"{len(state.get('emails', []))} e-mails "
         f"({', '.join(sorted({m['rcpt_tos'][0] for m in state.get('emails', [])}))}), "
