@@ -152,10 +152,12 @@ def test_an_update_moves_the_due_time_and_sev3_has_no_cadence(
         t0 + timedelta(minutes=30), t0 + timedelta(minutes=65)]
     assert "last one" in _messages(carol, room)[-1]
     (tmp_path / "services.yaml").write_text(
-        "services:\n  web: {manager: carol@example.com}\ncommunications: {grace_minutes: 5}\n")
+        "services:\n  web: {manager: carol@example.com}\ncommunications: {grace_minutes: 5, "
+        f"status_page: {{folder: '{tmp_path / 'status'}'}}}}\n")
     flow_said = asyncio.run(remind_updates(now=(t0 + timedelta(minutes=70)).isoformat()))
     assert len(flow_said["escalated"]) == 1 and not flow_said["failed"], flow_said
     assert len(_messages(carol, "DU0CAROL")) == 1, "the deployed flow reads the catalog"
+    assert (tmp_path / "status" / "status.json").exists(), "the run refreshes the status page"
 
     minor, minor_room = _incident(store, Severity.SEV3, title="Slow admin page")
     later = _pass(store, minor.created_at + timedelta(hours=6))

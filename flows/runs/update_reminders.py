@@ -45,6 +45,7 @@ from flows.records.cadence import (
     manager_text,
     overdue_text,
 )
+from flows.records.status_page import refresh_status_page
 from flows.runs.slack_people import Unreachable, incident_context, slack_user
 
 __all__ = ["STORE_PATIENCE_SECONDS", "Outcome", "remind_updates", "remind_updates_once"]
@@ -189,7 +190,9 @@ async def remind_updates_once(store: Store, catalog: Catalog, now: datetime | No
 @flow(name="remind-updates", log_prints=False, persist_result=False)
 async def remind_updates(now: str | None = None) -> dict[str, Any]:
     """Remind open incidents' communicators when a stakeholder update is due, and escalate
-    when it is overdue (see the module docstring).
+    when it is overdue (see the module docstring); then rewrite the static status page (when
+    the catalog names its folder), so a resolution or a maintenance window shows there within
+    one run even when no update was published.
 
     Args:
         now: ISO time to act as "now" (tests and replays; default: the clock).
@@ -210,6 +213,7 @@ async def remind_updates(now: str | None = None) -> dict[str, Any]:
         out = await ride_out(lambda: remind_updates_once(
             store, catalog, parse_time(now) if now else None, by),
             give_up_after=STORE_PATIENCE_SECONDS)
+        await asyncio.to_thread(refresh_status_page, store, catalog)
         return {"reminded": out.reminded, "escalated": out.escalated, "failed": out.failed,
                 "unreachable": out.unreachable}
     finally:
