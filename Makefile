@@ -97,10 +97,17 @@ demo-stop: venv
 	@$(BIN)/python scripts/demo.py --stop
 
 demo-deps:
-	@command -v supervisord >/dev/null 2>&1 || { \
-	  if [ "$$(id -u)" = 0 ]; then echo "installing supervisor (Debian package)"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq supervisor >/dev/null; \
-	  else echo "missing: supervisor (sudo apt-get install supervisor)" >&2; exit 1; fi; }
+	@missing=""; \
+	command -v supervisord >/dev/null 2>&1 || missing="$$missing supervisor"; \
+	command -v prometheus >/dev/null 2>&1 || missing="$$missing prometheus"; \
+	command -v prometheus-alertmanager >/dev/null 2>&1 || missing="$$missing prometheus-alertmanager"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then echo "installing$$missing (Debian packages)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  elif ! command -v supervisord >/dev/null 2>&1; then \
+	    echo "missing:$$missing (sudo apt-get install$$missing)" >&2; exit 1; \
+	  else echo "without$$missing the demo posts the alert itself (sudo apt-get install$$missing)"; fi; \
+	fi
 
 # Every benchmark (about 15 minutes on 2 cores), then one summary table; bench-intake alone is
 # the intake's part (alert→page, war room, naive path, storms on SQLite and PostgreSQL).

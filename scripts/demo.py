@@ -31,6 +31,7 @@ import httpx
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from demo_monitoring import Traffic, start_monitoring
 from demo_stack import BAD, BIN, DEMO, GOOD, ROOT, Stack, free_port, stop_previous
 
 from firelane.store import Store, open_store
@@ -221,21 +222,41 @@ def _demo(stack: Stack, args: argparse.Namespace, api: str, token: str,
     stack.start("responder-flows", [fl, "respond", "--role", "flows"])
     intake = f"http://127.0.0.1:{intake_port}"
     stack.wait_for("intake", lambda: stack.http_ok(f"{intake}/healthz"), 60)
+    monitoring = start_monitoring(stack, web_port, intake_port, token)
+    traffic = Traffic(web_port)
+    traffic.start()
+    if monitoring is not None:
+        say(f"Prometheus {monitoring.prometheus} scrapes web every second (rule HighErrorRate: "
+            f"5xx ratio > 5% over 10 s); Alertmanager {monitoring.alertmanager} notifies the "
+            "intake; 20 requests/s of traffic to web")
+        say("Real here: Prefect, Prometheus, Alertmanager, supervisord and the web service. "
+            "Stand-ins (the sandbox): Jira, PagerDuty, Slack, Zoom, Statuspage, the mail server")
+    else:
+        say("Prometheus or Alertmanager is not installed (sudo apt-get install prometheus "
+            "prometheus-alertmanager): the demo posts the webhook Alertmanager would send")
+    store = open_store(stack.env["FIRELANE_DATABASE_URL"], migrate=False)
 
     say(f"Deploying release {BAD} of web (the bad one)", head=True)
     stack.deploy_release(conf, BAD)
+    deployed_at = time.monotonic()
     health = _wait("the 5xx", lambda: _status(web_port) == 500 and 500, 20)
-    say(f"web /healthz answers {health}: Prometheus sees the 5xx rate and Alertmanager fires")
     started = datetime.now(UTC).isoformat()
-    code, ms, body = _send(intake, token, _alert("firing", started))
-    if code != 202:
-        raise SystemExit(f"the intake answered {code}: {body}")
-    incident_id = body["alerts"][0]["incident_id"]
-    store = open_store(stack.env["FIRELANE_DATABASE_URL"], migrate=False)
-    incident = store.get_incident(incident_id)
+    if monitoring is None:
+        say(f"web /healthz answers {health}; the demo sends what Alertmanager would")
+        code, ms, body = _send(intake, token, _alert("firing", started))
+        if code != 202:
+            raise SystemExit(f"the intake answered {code}: {body}")
+        incident = store.get_incident(body["alerts"][0]["incident_id"])
+        came = f"webhook → intake: 202 in {ms:.1f} ms"
+    else:
+        say(f"web answers {health}; waiting for Prometheus to see it and Alertmanager to fire")
+        incident = _wait("the real alert", lambda: next(iter(store.list_incidents()), None), 90)
+        came = (f"real Alertmanager webhook, {time.monotonic() - deployed_at:.1f} s after the "
+                "deploy")
+    incident_id = incident.id
     sent_at = time.monotonic()
-    say(f"Alertmanager webhook → intake: 202 in {ms:.1f} ms · INC-{incident.number} declared "
-        f"({incident.severity.value}) · runbook web-5xx-rollback", head=True)
+    say(f"{came} · INC-{incident.number} declared ({incident.severity.value}): "
+        f"{incident.title} · runbook web-5xx-rollback", head=True)
     narrator = Narrator(store, incident_id)
     threading.Thread(target=importlib.import_module, args=("flows.runs.approvals",),
                      daemon=True).start()
@@ -257,9 +278,13 @@ def _demo(stack: Stack, args: argparse.Namespace, api: str, token: str,
     say(f"runbook {status} {time.monotonic() - sent_at:.1f} s after the alert", head=True)
     if status == "succeeded":
         say(f"web /healthz answers {_status(web_port)} on release "
-            f"{os.readlink(DEMO / 'web' / 'current').rsplit('/', 1)[-1]}; Alertmanager sends "
-            "the resolved notification")
-        _send(intake, token, _alert("resolved", started))
+            f"{os.readlink(DEMO / 'web' / 'current').rsplit('/', 1)[-1]}")
+        if monitoring is None:
+            _send(intake, token, _alert("resolved", started))
+        else:
+            _wait("the resolved notification", lambda: "alert.resolved" in [
+                e.kind for e in store.timeline(incident_id)], 60)
+            say("the 5xx ratio fell: the real Alertmanager sent the resolved notification")
     _tell_updates(store, incident_id, intake, sandbox_url, sandbox_ca)
     report = DEMO / "reports" / f"inc-{incident.number}.html"
     _wait("the timeline report", lambda: report.exists() and "report.published" in [
@@ -271,6 +296,7 @@ def _demo(stack: Stack, args: argparse.Namespace, api: str, token: str,
     if synced:
         say(f"page and ticket followed the incident: {synced[-1]}")
     _summary(store, stack, incident, api, args.port, sent_at, narrator, report)
+    traffic.halt.set()
     store.close()
     return status == "succeeded"
 
