@@ -21,16 +21,18 @@ from prefect.blocks.core import Block
 
 from firelane.errors import ConfigError, IntegrationError, VendorRejected, VendorUnavailable
 from integrations import blocks
+from integrations.alertmanager.block import AlertmanagerConnection
 from integrations.jira.block import JiraCredentials
 from integrations.pagerduty.block import PagerDutyCredentials
+from integrations.prometheus.block import PrometheusConnection
 from integrations.remediation.blocks import HttpHeaders, SshTarget, SupervisorCredentials
 from integrations.slack.block import SlackCredentials
 from integrations.video.block import ZoomCredentials
 
-__all__ = ["BLOCK_TYPES", "CREDENTIALS", "HttpHeaders", "JiraCredentials",
-           "PagerDutyCredentials", "SlackCredentials", "SshTarget", "SupervisorCredentials",
-           "ZoomCredentials", "check_credentials", "missing_block_types",
-           "register_block_types"]
+__all__ = ["BLOCK_TYPES", "CREDENTIALS", "AlertmanagerConnection", "HttpHeaders",
+           "JiraCredentials", "PagerDutyCredentials", "PrometheusConnection",
+           "SlackCredentials", "SshTarget", "SupervisorCredentials", "ZoomCredentials",
+           "check_credentials", "missing_block_types", "register_block_types"]
 
 BLOCK_TYPES: tuple[type[Block], ...] = blocks()
 """Every block type Firelane defines (`integrations.blocks()`; imported here by name too, so

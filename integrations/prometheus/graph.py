@@ -11,13 +11,13 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from firelane.errors import ActionError
+from firelane.errors import ActionError, StoreUnavailable
 from firelane.registry import ActionContext, action
 from integrations.common import retrying
 from integrations.prometheus.actions import _client
 from integrations.prometheus.chart import Chart, Layout, chart_height, draw, drawn_series
 from integrations.prometheus.client import RangeSeries
-from integrations.prometheus.key_times import MARKED, StoreUnreadable, incident_key_times
+from integrations.prometheus.key_times import MARKED, incident_key_times
 from integrations.prometheus.png import PngUnavailable, svg_to_png
 from integrations.prometheus.post import post_chart
 
@@ -100,7 +100,7 @@ async def _key_times(inputs: GraphInputs, ctx: ActionContext,
     try:
         found = await incident_key_times(ctx.incident)
         source: Literal["store", "inputs"] = "store"
-    except StoreUnreadable as exc:
+    except StoreUnavailable as exc:
         ctx.emit("prometheus.graph_marks", f"key times not read from the store ({exc}); "
                  "marking the declaration and the `marks` input only", {"error": str(exc)})
         found, source = {"declared": ctx.incident.created_at}, "inputs"
