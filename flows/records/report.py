@@ -1,5 +1,6 @@
 """The incident report: one timeline from every source, key times, what automation did,
-rendered as Markdown and as a self-contained HTML page with an inline SVG swimlane.
+rendered as Markdown and as a self-contained HTML page with an inline SVG swimlane and the
+charts of the incident's `prometheus.graph` steps (`flows.records.graphs`).
 
 Templates are Jinja2 files (`firelane/templates/report.md.j2`, `report.html.j2`); put files
 with the same names in `FIRELANE_TEMPLATES_DIR` to override them. The HTML template escapes
@@ -33,6 +34,7 @@ from firelane.timeline import (
     key_times,
     merge,
 )
+from flows.records.graphs import GraphView, incident_graphs
 
 __all__ = ["Report", "build_report", "render", "swimlane"]
 
@@ -51,6 +53,7 @@ class Report:
     left_out: dict[str, str] = field(default_factory=dict)
     links: list[LinkView] = field(default_factory=list)
     marks: tuple[str, ...] = ()
+    graphs: list[GraphView] = field(default_factory=list)
 
 
 def zone(name: str) -> ZoneInfo:
@@ -72,7 +75,8 @@ def build_report(store: Store, incident: Incident, vendor: list[Entry] | None = 
     return Report(incident=incident, entries=entries, times=key_times(incident, entries),
                   automation=automation_summary(entries, minutes_saved), tz=tz,
                   left_out=dict(left_out or {}), links=incident_links(incident, events),
-                  marks=store.run_marks([incident.id]).get(incident.id, ()))
+                  marks=store.run_marks([incident.id]).get(incident.id, ()),
+                  graphs=incident_graphs(store, events))
 
 
 def _duration(value: timedelta | None) -> str:
