@@ -23,7 +23,7 @@ MAX_SERIES = 10
 PALETTE = ("#3e63dd", "#e5484d", "#30a46c", "#f76b15", "#8e4ec6", "#0d74ce", "#ad5700",
            "#d6409f", "#12a594", "#646464")
 MARK_COLOUR = "#b42318"
-LABEL_MAX = 80
+LABEL_MAX = 66
 _DIM = ' fill="#5b6475" font-size="11"'
 _TIME_STEPS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600,
                43200, 86400)
@@ -120,12 +120,14 @@ def _time_label(at: float, span: float) -> str:
 
 
 def legend_label(series: RangeSeries, varying: list[str]) -> str:
-    """The labels that tell this series from the others (`code="500"`), or all of them."""
-    keys = varying or sorted(series.labels)
+    """`name{labels}` with the labels that tell this series from the others (`code="500"`),
+    or all of them for a lone series."""
+    keys = [k for k in (varying or sorted(series.labels)) if k != "__name__"]
     inner = ", ".join(f'{k}="{series.labels[k]}"' for k in keys if k in series.labels)
     name = series.labels.get("__name__", "")
-    return (f"{name}{{{inner}}}" if name and "__name__" not in keys else inner or name) \
-        or "value"
+    if name:
+        return f"{name}{{{inner}}}" if inner else name
+    return inner or "value"
 
 
 def _varying(series: list[RangeSeries]) -> list[str]:
@@ -216,13 +218,14 @@ def _legend(chart: Chart, drawn: list[RangeSeries]) -> list[str]:
     lay = chart.layout
     varying = _varying(drawn)
     column = lay.plot_width // 2
+    limit = LABEL_MAX if len(drawn) > 1 else 2 * LABEL_MAX
     out = []
     for n, series in enumerate(drawn):
         x = lay.left + (n % 2) * column
         y = lay.bottom + 52 + (n // 2) * lay.legend_row
         out.append(f'<g class="legend"><rect x="{x}" y="{y - 9}" width="12" height="4" '
                    f'fill="{PALETTE[n]}"/><text x="{x + 18}" y="{y - 4}">'
-                   f"{_text(legend_label(series, varying))}</text></g>")
+                   f"{_text(legend_label(series, varying), limit)}</text></g>")
     hidden = len(chart.series) - len(drawn)
     if hidden:
         y = lay.bottom + 52 + math.ceil(len(drawn) / 2) * lay.legend_row
