@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -69,19 +70,19 @@ class AlertmanagerProcess:
         self.stop()
         raise RuntimeError("alertmanager did not become ready within 30 s")
 
-    def silences(self) -> list[dict[str, object]]:
+    def silences(self) -> list[dict[str, Any]]:
         """Every silence, as Alertmanager's API returns them."""
         answer = httpx.get(f"{self.url}/api/v2/silences", auth=self.auth, timeout=5)
         answer.raise_for_status()
-        result: list[dict[str, object]] = answer.json()
+        result: list[dict[str, Any]] = answer.json()
         return result
 
-    def silence(self, silence_id: str) -> dict[str, object]:
+    def silence(self, silence_id: str) -> dict[str, Any]:
         """One silence, read straight from Alertmanager."""
         answer = httpx.get(f"{self.url}/api/v2/silence/{silence_id}", auth=self.auth,
                            timeout=5)
         answer.raise_for_status()
-        result: dict[str, object] = answer.json()
+        result: dict[str, Any] = answer.json()
         return result
 
     def stop(self) -> None:

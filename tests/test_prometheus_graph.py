@@ -133,8 +133,9 @@ def test_a_scraped_series_has_the_points_and_marks_where_they_belong(
 
     root = parse(out.svg)
     layout = Layout()
-    placed = {g.get("data-name"): float(g.find(f"{SVG}line").get("x1"))  # type: ignore[union-attr]
-              for g in root.iter(f"{SVG}g") if g.get("class") == "mark"}
+    placed = {g.get("data-name"): float(line.get("x1", "nan"))
+              for g in root.iter(f"{SVG}g") if g.get("class") == "mark"
+              for line in g.iter(f"{SVG}line")}
     assert placed == {"declared": pytest.approx(layout.x(t0 + 1, t0, t0 + 6), abs=0.01),
                       "mitigated": pytest.approx(layout.x(t0 + 4.5, t0, t0 + 6), abs=0.01)}
     assert placed["declared"] == pytest.approx(76 + 860 / 6, abs=0.01)
