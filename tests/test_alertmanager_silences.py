@@ -148,7 +148,7 @@ def test_a_dry_run_says_what_it_would_silence_and_creates_nothing(
         alertmanager: AlertmanagerProcess) -> None:
     ctx = replace(connection("am-real", alertmanager.url, key="k-dry"), dry_run=True)
     out = run("alertmanager.silence", {"duration_seconds": 300}, ctx)
-    assert out.dry_run and not out.created and out.silence_id == ""
+    assert out.dry_run and not out.created and out.silence_id == "dry-run-silence_id"
     assert [m.show() for m in out.matchers] == ['alertname="HighErrorRate"',
                                                 'service="checkout"']
     [event] = ctx.events
@@ -226,3 +226,51 @@ def test_fault_matrix_one_silence_whatever_happens_to_the_create(
         assert out.created == (not fault.startswith("applied"))
         again = run(action, {}, ctx)
         assert again.silence_id == out.silence_id and len(mine(alertmanager, key)) == 1
+
+
+RUNBOOK = """version: 1
+name: quiet-while-fixing
+credentials: {alertmanager: am-engine}
+steps:
+  - id: quiet
+    uses: alertmanager.silence
+    with:
+      matchers: [{name: alertname, value: HighErrorRate}, {name: service,
+                  value: "{{ incident.service }}"}]
+      duration_seconds: 900
+  - id: unquiet
+    needs: [quiet]
+    uses: alertmanager.expire_silence
+    with: {silence_id: "{{ steps.quiet.outputs.silence_id }}"}
+"""
+
+
+@needs_alertmanager
+@pytest.mark.parametrize("dry_run", [False, True], ids=["real", "dry-run"])
+def test_a_runbook_silences_then_lifts_the_silence_and_a_dry_run_touches_nothing(
+        firelane_env: str, alertmanager: AlertmanagerProcess, dry_run: bool) -> None:
+    from firelane.store import open_store
+    from flows.runs.run_runbook import run_runbook_result
+    from tests.helpers import prepare
+
+    store = open_store(firelane_env)
+    connection("am-engine", alertmanager.url)
+    before = len(alertmanager.silences())
+    rc = prepare(store, RUNBOOK, dry_run=dry_run, service="checkout")
+    assert asyncio.run(run_runbook_result(rc.execution.id))["status"] == "succeeded"
+    records = store.step_records(rc.execution.id)
+    quiet, unquiet = records["quiet"].outputs or {}, records["unquiet"].outputs or {}
+    if dry_run:
+        assert quiet["dry_run"] and unquiet["dry_run"]
+        assert unquiet["silence_id"] == quiet["silence_id"] == "dry-run-silence_id"
+        assert len(alertmanager.silences()) == before
+        [would] = [e for e in store.timeline(rc.incident.id)
+                   if e.kind == "alertmanager.dry_run" and e.step_id == "quiet"]
+        assert 'would silence alertname="HighErrorRate", service="checkout"' in would.summary
+        return
+    assert quiet["created"] and unquiet["state"] == "expired"
+    seen = alertmanager.silence(quiet["silence_id"])
+    assert seen["status"] == {"state": "expired"}
+    assert f"INC-{rc.incident.number} (checkout errors)" in seen["comment"]
+    kinds = [e.kind for e in store.timeline(rc.incident.id)]
+    assert "alertmanager.silenced" in kinds and "alertmanager.silence_expired" in kinds

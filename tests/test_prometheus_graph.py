@@ -14,6 +14,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 
 import pytest
 
@@ -213,9 +214,22 @@ def test_an_unreadable_store_falls_back_to_the_declaration_and_the_marks_input()
     with local_server(body=answer) as fake:
         ctx = connection("prom-graph-fake", fake.url)
         out = run({"query": "up"}, ctx)
-    assert out.marks_from == "inputs" and out.marks == {"declared": ctx.incident.created_at}
-    assert out.start == ctx.incident.created_at - timedelta(minutes=30)
-    assert [e for e in ctx.events if e.kind == "prometheus.graph_marks"]
+        assert out.marks_from == "inputs"
+        assert out.marks == {"declared": ctx.incident.created_at}
+        assert out.start == ctx.incident.created_at - timedelta(minutes=30)
+        assert [e for e in ctx.events if e.kind == "prometheus.graph_marks"]
+
+        now = datetime.now(UTC)
+        declared, resolved = now - timedelta(minutes=40), now - timedelta(minutes=30)
+        past = run({"query": "up", "marks": {"declared": declared.isoformat(),
+                                             "resolved": resolved.isoformat()}}, ctx)
+        form = parse_qs(fake.requests[-1][1])
+    assert past.start == declared - timedelta(minutes=30)
+    assert past.end == resolved + timedelta(minutes=10), "ends 10 min after the resolution"
+    assert float(form["start"][0]) == pytest.approx(past.start.timestamp(), abs=0.001)
+    assert float(form["end"][0]) == pytest.approx(past.end.timestamp(), abs=0.001)
+    assert float(form["step"][0]) == past.step_seconds == pytest.approx(3000 / 299, abs=0.002)
+    assert set(past.marks) == {"declared", "resolved"}
 
 
 @needs_prometheus
@@ -260,6 +274,7 @@ steps:
 @needs_prometheus
 def test_the_report_of_an_incident_with_a_graph_step_embeds_the_chart(
         firelane_env: str, exporter: Exporter, prometheus: PrometheusProcess) -> None:
+    from firelane.models import IncidentStatus
     from firelane.store import open_store
     from flows.records.report import build_report, render
     from flows.runs.run_runbook import run_runbook_result
@@ -270,9 +285,19 @@ def test_the_report_of_an_incident_with_a_graph_step_embeds_the_chart(
     exporter.set(web=0.5, api=0.25)
     prometheus.wait_for(f"sum({RATIO})", 0.75)
     rc = prepare(store, RUNBOOK)
+    time.sleep(1.0)
+    store.set_status(rc.incident.id, IncidentStatus.ACKNOWLEDGED, actor="alice")
+    [acked] = [e.at for e in store.timeline(rc.incident.id) if e.kind == "incident.status"]
+    time.sleep(1.0)
     assert asyncio.run(run_runbook_result(rc.execution.id))["status"] == "succeeded"
     outputs = store.step_records(rc.execution.id)["graph"].outputs or {}
-    assert outputs["marks_from"] == "store" and "declared" in outputs["marks"]
+    assert outputs["marks_from"] == "store"
+    assert set(outputs["marks"]) == {"declared", "acknowledged"}
+    assert datetime.fromisoformat(outputs["marks"]["acknowledged"]) == acked
+    start, end = (datetime.fromisoformat(outputs[k]).timestamp() for k in ("start", "end"))
+    [x] = [float(line.get("x1", "nan")) for g in parse(outputs["svg"]).iter(f"{SVG}g")
+           if g.get("data-name") == "acknowledged" for line in g.iter(f"{SVG}line")]
+    assert x == pytest.approx(Layout().x(acked.timestamp(), start, end), abs=0.01)
     report = build_report(store, store.get_incident(rc.incident.id))
     html = render(report, "html")
     assert [g.step_id for g in report.graphs] == ["graph"]

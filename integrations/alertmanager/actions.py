@@ -20,6 +20,11 @@ __all__ = ["ExpireInputs", "ExpireOutputs", "Matcher", "SilenceInputs", "Silence
            "key_marker"]
 
 
+DRY_RUN_ID = "dry-run-silence_id"
+"""The silence id a dry run reports: the engine's placeholder form (`dry-run-<field>`), so
+the steps that read it render and are dry-run too."""
+
+
 class _In(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -175,8 +180,8 @@ async def silence(inputs: SilenceInputs, ctx: ActionContext) -> SilenceOutputs:
         ends = datetime.now(UTC) + timedelta(seconds=inputs.duration_seconds)
         ctx.emit("alertmanager.dry_run", f"would silence {shown} until {ends:%H:%M:%S} UTC",
                  {"matchers": [m.api() for m in matchers], "comment": _comment(inputs, ctx)})
-        return SilenceOutputs(silence_id="", ends_at=ends, matchers=matchers, created=False,
-                              dry_run=True)
+        return SilenceOutputs(silence_id=DRY_RUN_ID, ends_at=ends, matchers=matchers,
+                              created=False, dry_run=True)
     client = await _client(ctx)
     marker = key_marker(ctx.idempotency_key)
 
