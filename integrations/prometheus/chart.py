@@ -81,7 +81,7 @@ def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
         return [0.0, 1.0]
     if high <= low:
         pad = abs(low) * 0.1 or 1.0
-        low, high = low - pad, high + pad
+        low, high = (low, low + pad) if low == 0 else (low - pad, high + pad)
     raw = (high - low) / count
     power = 10 ** math.floor(math.log10(raw))
     step = next(m * power for m in (1, 2, 5, 10) if m * power >= raw)

@@ -118,9 +118,11 @@ def _range(inputs: GraphInputs, times: dict[str, datetime]) -> tuple[datetime, d
     end = _utc(inputs.end) if inputs.end else (
         min(now, resolved + AFTER_RESOLUTION) if resolved else now)
     if end <= start:
-        raise ActionError(f"nothing to draw: the range {start:%Y-%m-%d %H:%M:%S} to "
-                          f"{end:%Y-%m-%d %H:%M:%S} UTC is empty (check start, end and "
-                          "before_seconds)")
+        error = ActionError(f"nothing to draw: the range {start:%Y-%m-%d %H:%M:%S} to "
+                            f"{end:%Y-%m-%d %H:%M:%S} UTC is empty (check start, end and "
+                            "before_seconds)")
+        error.retryable = False
+        raise error
     return start, end
 
 
