@@ -106,6 +106,20 @@ def test_the_step_keeps_points_under_the_limit() -> None:
     assert nice_ticks(0, 0.93) == [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
 
 
+def test_an_empty_range_fails_clearly_and_is_not_retried() -> None:
+    from pydantic import ValidationError
+
+    from firelane.errors import ActionError
+
+    later = datetime.now(UTC) + timedelta(hours=1)
+    with pytest.raises(ActionError, match="nothing to draw") as caught:
+        run({"query": "up", "start": later.isoformat()}, make_ctx("prom-unused"))
+    assert not caught.value.retryable
+    with pytest.raises(ValidationError, match="end must be after start"):
+        run({"query": "up", "start": later.isoformat(), "end": later.isoformat()},
+            make_ctx("prom-unused"))
+
+
 def test_more_than_ten_series_draw_the_ten_highest_and_say_so() -> None:
     series = [RangeSeries({"code": str(500 + n)}, [(0.0, float(n)), (10.0, float(n))])
               for n in range(13)]
