@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import os
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
@@ -247,10 +248,14 @@ def test_an_unreadable_store_falls_back_to_the_declaration_and_the_marks_input()
 
 
 @needs_prometheus
-@pytest.mark.skipif(chromium() is None, reason="Chromium renders the PNG")
 def test_the_chart_reaches_a_sandbox_war_room_as_a_png_once(
         sandbox: Sandbox, exporter: Exporter, prometheus: PrometheusProcess) -> None:
     from tests.sandbox_fixtures import make_ctx as sandbox_ctx
+
+    if chromium() is None:
+        if os.environ.get("FIRELANE_REQUIRE_BROWSER"):
+            pytest.fail("Chromium is missing but FIRELANE_REQUIRE_BROWSER is set")
+        pytest.skip("Debian's chromium renders the PNG (make test installs it)")
 
     exporter.set(web=0.5)
     prometheus.wait_for(RATIO, 0.5)
@@ -274,6 +279,30 @@ def test_the_chart_reaches_a_sandbox_war_room_as_a_png_once(
     again = run({"query": RATIO, "start": iso(time.time() - 30), "channel": room.id},
                 replace(ctx, events=[], attempt=2))
     assert again.file_id is None and len(sandbox.state.slack_files) == 1
+
+
+@needs_prometheus
+@pytest.mark.parametrize("browser", ["missing", "failing"])
+def test_without_a_working_chromium_the_svg_goes_to_the_war_room(
+        sandbox: Sandbox, exporter: Exporter, prometheus: PrometheusProcess,
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path, browser: str) -> None:
+    from tests.sandbox_fixtures import make_ctx as sandbox_ctx
+
+    exporter.set(web=0.5)
+    prometheus.wait_for(RATIO, 0.5)
+    room = asyncio.run(call_action("slack.create_channel", {}, sandbox_ctx("room")))
+    ctx = connection("prom-graph-slack", prometheus.url, sandbox_ctx("graph"))
+    if browser == "failing":
+        fake = tmp_path / "chromium"
+        fake.write_text("#!/bin/sh\nexit 3\n")
+        fake.chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    out = run({"query": RATIO, "start": iso(time.time() - 30), "channel": room.id}, ctx)
+    assert out.posted_as == "svg" and out.file_id and out.png_base64 is None
+    stored = sandbox.state.slack_files[out.file_id]
+    assert stored["name"] == "inc-7-graph.svg" and stored["bytes"] == out.svg.encode()
+    [why] = [e.summary for e in ctx.events if e.kind == "prometheus.graph_png"]
+    assert ("not installed" if browser == "missing" else "exited with 3") in why
 
 
 RUNBOOK = """version: 1
