@@ -360,3 +360,31 @@ def test_a_tampered_chart_is_left_out_of_the_report() -> None:
     assert safe_svg(chart.replace("</svg>", '<a href="javascript:x">x</a></svg>')) is None
     assert safe_svg('<!DOCTYPE svg [<!ENTITY x "y">]>' + chart) is None
     assert safe_svg("dry-run-svg") is None and safe_svg(None) is None
+
+
+def _gone(pid: int) -> bool:
+    status = Path(f"/proc/{pid}/status")
+    try:
+        return "State:\tZ" in status.read_text()
+    except OSError:
+        return True
+
+
+def test_a_hanging_chromium_is_killed_at_its_deadline(monkeypatch: pytest.MonkeyPatch,
+                                                      tmp_path: Path) -> None:
+    from integrations.prometheus.png import PngUnavailable, svg_to_png
+
+    pids = tmp_path / "pids"
+    fake = tmp_path / "chromium"
+    fake.write_text(f"#!/bin/sh\n/bin/sleep 60 &\necho $! > {pids}\nwait\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    started = time.monotonic()
+    with pytest.raises(PngUnavailable, match=r"within 0\.5 s"):
+        asyncio.run(svg_to_png("<svg/>", 10, 10, timeout_seconds=0.5))
+    assert time.monotonic() - started < 5
+    child = int(pids.read_text())
+    deadline = time.monotonic() + 5
+    while not _gone(child) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _gone(child), "the renderer's whole process group is killed"
