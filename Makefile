@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: lock demo demo-stop demo-deps docs docs-reference test test-scale test-faults test-fuzz lint unit bench bench-intake system-deps venv clean
+.PHONY: lock demo demo-stop demo-deps docs docs-reference bench-tables test test-scale test-faults test-fuzz lint unit bench bench-intake system-deps venv clean
 
 # Every installed version comes from requirements.lock (hashes checked); the project itself is
 # installed on top without resolving anything. `make lock` regenerates the lock from pyproject.toml.
@@ -71,7 +71,7 @@ test-scale: venv system-deps
 	PREFECT_SERVER_ANALYTICS_ENABLED=false $(BIN)/pytest -q -s -m scale tests/test_scale.py
 
 # Faults, crashes, attacks and bad input in one run; prints the action x fault matrix.
-FAULT_TESTS := tests/test_integration_faults.py tests/test_remediation_faults.py \
+FAULT_TESTS := tests/test_integration_faults.py tests/test_email.py tests/test_remediation_faults.py \
   tests/test_crash_resume.py tests/test_leases.py tests/test_secrets.py \
   tests/test_alert_sources.py tests/test_intake_fuzz.py tests/test_intake_signatures.py \
   tests/test_validation.py \
@@ -113,6 +113,12 @@ bench: venv system-deps
 	$(BIN)/python bench/report.py
 	$(BIN)/python bench/takeover.py
 	$(BIN)/python bench/summary.py
+	$(BIN)/python scripts/bench_tables.py
+
+# Rewrite the benchmark figures in README.md and docs/ from bench/results/*.json
+# (tests/test_bench_tables.py fails when they differ).
+bench-tables: venv
+	$(BIN)/python scripts/bench_tables.py
 
 bench-intake: venv system-deps
 	PREFECT_SERVER_ANALYTICS_ENABLED=false $(BIN)/python bench/intake.py

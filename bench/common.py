@@ -1,4 +1,5 @@
-"""Shared benchmark helpers: a local Prefect server, a loopback stand-in, percentiles, JSON."""
+"""Shared benchmark helpers: a local Prefect server, a loopback stand-in, percentiles, the
+consistency check every run passes before its JSON is written, and the JSON itself."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import tempfile
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -21,9 +22,12 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from bench.machine import Snapshot, environment, snapshot
 from tests.pgserver import stop_process
 
 RESULTS = Path(__file__).resolve().parent / "results"
+SUMMARY_KEYS = frozenset({"n", "p50", "p95", "p99", "min", "max", "mean"})
+_STARTED: Snapshot = snapshot()
 
 
 def free_port() -> int:
@@ -114,8 +118,80 @@ def summarize(samples_ms: list[float]) -> dict[str, float]:
             "max": round(ordered[-1], 2), "mean": round(statistics.fmean(ordered), 2)}
 
 
+class InconsistentRun(SystemExit):
+    """A run whose samples cannot all be true; raised before any JSON is written, so a
+    benchmark exits non-zero with every problem listed instead of publishing them."""
+
+    def __init__(self, what: str, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__(f"{what}: not written, the run is not self-consistent:\n  "
+                         + "\n  ".join(problems))
+
+
+def match_probes(what: str, sent: Mapping[str, float],
+                 arrived: Iterable[tuple[str, float]]) -> dict[str, float]:
+    """Milliseconds from each probe's send to its own arrival, by probe id.
+
+    `sent` maps each probe's unique id to when it was sent; `arrived` is every observed arrival
+    that carries a probe id of this measure (the id travels inside what is observed: an alert
+    name, a ticket summary, a channel name). Raises `InconsistentRun` unless each probe sent
+    arrived exactly once, no earlier than it was sent, and every arrival belongs to a probe
+    sent: a latency matched to someone else's arrival is how negative figures were published.
+    """
+    problems: list[str] = []
+    by_probe: dict[str, list[float]] = {}
+    for probe, at in arrived:
+        if probe in sent:
+            by_probe.setdefault(probe, []).append(at)
+        else:
+            problems.append(f"{what}: unmatched arrival {probe!r}: no probe of that id was sent")
+    latencies: dict[str, float] = {}
+    for probe, at_send in sent.items():
+        got = by_probe.get(probe, [])
+        if not got:
+            problems.append(f"{what}: probe {probe!r} was sent and never arrived (missing)")
+        elif len(got) > 1:
+            problems.append(f"{what}: probe {probe!r} arrived {len(got)} times, expected once")
+        elif got[0] < at_send:
+            problems.append(f"{what}: probe {probe!r} arrived {(at_send - got[0]) * 1000:.2f} "
+                            "ms before it was sent (negative latency)")
+        else:
+            latencies[probe] = (got[0] - at_send) * 1000
+    if problems:
+        raise InconsistentRun(what, problems)
+    return latencies
+
+
+def figure_problems(figures: Mapping[str, Any], path: str = "") -> list[str]:
+    """Every sample summary (a `summarize()` dict) under `figures` that cannot be true: no
+    samples, a negative sample, or percentiles out of order; each as `path: problem`."""
+    problems: list[str] = []
+    if figures.keys() >= SUMMARY_KEYS:
+        if not figures["n"]:
+            problems.append(f"{path or 'figures'}: no samples")
+        elif figures["min"] < 0:
+            problems.append(f"{path or 'figures'}: negative sample {figures['min']}")
+        elif not (figures["min"] <= figures["p50"] <= figures["p95"] <= figures["p99"]
+                  <= figures["max"]):
+            problems.append(f"{path or 'figures'}: percentiles out of order")
+        return problems
+    for key, value in figures.items():
+        if isinstance(value, Mapping):
+            problems += figure_problems(value, f"{path}.{key}" if path else str(key))
+    return problems
+
+
+def check_figures(name: str, figures: Mapping[str, Any]) -> None:
+    """Raise `InconsistentRun` when any figure of benchmark `name` cannot be true."""
+    if problems := figure_problems(figures):
+        raise InconsistentRun(name, problems)
+
+
 def write_results(name: str, figures: dict[str, Any]) -> Path:
-    """Write `bench/results/<name>.json` with machine, versions and date."""
+    """Write `bench/results/<name>.json` with machine, versions, date and what else ran on the
+    machine since this module was imported (the benchmark's start), after `check_figures`:
+    an inconsistent run writes nothing."""
+    check_figures(name, figures)
     RESULTS.mkdir(parents=True, exist_ok=True)
     doc = {
         "benchmark": name,
@@ -123,6 +199,8 @@ def write_results(name: str, figures: dict[str, Any]) -> Path:
         "machine": {"platform": platform.platform(), "python": platform.python_version(),
                     "cpus": os.cpu_count()},
         "versions": {p: metadata.version(p) for p in ("prefect", "httpx", "sqlalchemy")},
+        "environment": environment(_STARTED, snapshot()),
+        "consistency": "checked",
         **figures,
     }
     path = RESULTS / f"{name}.json"

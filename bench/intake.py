@@ -15,7 +15,12 @@ separate processes, then measures, in one run:
 Then the same storm again with the incident store on PostgreSQL (fresh intake and responders),
 and each storm's intake memory (resident before, peak after, from its `/metrics`).
 
-Writes `bench/results/intake.json`. Usage: `python bench/intake.py [--alerts 200] ...`.
+Every timed alert is a probe with an id unique to the run and the measure
+(`bench/intake_probes.py`); a probe missing, duplicated, seen before it was sent, or an arrival
+no probe accounts for aborts the run before anything is written.
+
+Writes `bench/results/intake.json`; `--pg-storm-only` runs only the PostgreSQL storm and writes
+`bench/results/intake_postgresql.json`. Usage: `python bench/intake.py [--alerts 200] ...`.
 """
 
 from __future__ import annotations
@@ -23,7 +28,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import os
 import ssl
 import sys
@@ -38,6 +42,16 @@ sys.path.insert(0, str(ROOT))
 import httpx  # noqa: E402
 
 from bench.common import free_port, prefect_server, summarize, write_results  # noqa: E402
+from bench.intake_probes import (  # noqa: E402
+    RUN,
+    TOKEN,
+    alert,
+    floor,
+    naive,
+    pages,
+    sequential,
+    war_rooms,
+)
 from bench.intake_support import (  # noqa: E402
     Arrivals,
     count_storm,
@@ -49,100 +63,14 @@ from bench.intake_support import (  # noqa: E402
 from bench.rawhttp import RawClient  # noqa: E402
 from tests.pgserver import create_database, postgres_server  # noqa: E402
 
-TOKEN = "bench-token"
-
-
-def alert(name: str, fingerprint: str) -> bytes:
-    return json.dumps({"version": "4", "status": "firing", "alerts": [{
-        "status": "firing", "labels": {"alertname": "Bench", "instance": fingerprint,
-                                       "severity": "critical", "service": "web"},
-        "annotations": {"summary": name}, "fingerprint": fingerprint,
-        "startsAt": "2026-11-23T00:00:00Z"}]}).encode()
-
-
-async def sequential(intake: str, arrivals: Arrivals, n: int, tag: str,
-                     war_room: bool, spacing: float = 0.0) -> tuple[list[float], list[float]]:
-    page, room = [], []
-    async with httpx.AsyncClient(base_url=intake) as client:
-        for i in range(n):
-            name = f"{tag} alert {i}"
-            t0 = time.time()
-            resp = await client.post("/alerts/alertmanager", content=alert(name, f"{tag}{i}"),
-                                     headers={"authorization": f"Bearer {TOKEN}",
-                                              "content-type": "application/json"})
-            resp.raise_for_status()
-            got = await arrivals.wait({"pagerduty.incident": f"] {name}"})
-            if "pagerduty.incident" in got:
-                page.append((got["pagerduty.incident"] - t0) * 1000)
-            if war_room:
-                number = (await client.get(f"/incidents/{resp.json()['alerts'][0]['incident_id']}"
-                                           )).json()["number"]
-                all4 = await arrivals.wait({"pagerduty.incident": f"] {name}",
-                                            "jira.issue": f"] {name}",
-                                            "zoom.meeting": f"INC-{number} {name}",
-                                            "slack.channel": f"inc-{number}-web"})
-                if len(all4) == 4:
-                    room.append((max(all4.values()) - t0) * 1000)
-            await asyncio.sleep(spacing)
-    return page, room
-
-
-async def naive(store_url: str, sandbox: tuple[str, str], arrivals: Arrivals,
-                n: int) -> list[float]:
-    from prefect.deployments import run_deployment
-
-    import integrations  # noqa: F401  (registers the actions the runbook uses)
-    from firelane.inputs import new_execution
-    from firelane.loader import load_runbook
-    from firelane.models import IncidentDraft, Severity
-    from firelane.store import open_store
-
-    store = open_store(store_url)
-    loaded = load_runbook(ROOT / "runbooks" / "declare-incident.yaml")
-    out = []
-    for i in range(n):
-        name = f"naive alert {i}"
-        t0 = time.time()
-        incident = store.declare_incident(IncidentDraft(title=name, severity=Severity.SEV1,
-                                                        service="web"))
-        execution = store.create_execution(new_execution(loaded, incident, {}, sandbox=True))
-        await run_deployment("run-runbook/naive",  # type: ignore[misc]
-                             parameters={"execution_id": execution.id}, timeout=0)
-        got = await arrivals.wait({"pagerduty.incident": f"] {name}"}, timeout=60)
-        if got:
-            out.append((got["pagerduty.incident"] - t0) * 1000)
-    return out
-
-
-async def floor(sandbox: str, ca: str, arrivals: Arrivals, n: int) -> list[float]:
-    out = []
-    async with httpx.AsyncClient(verify=ssl.create_default_context(cafile=ca)) as c:
-        token = (await c.post(f"{sandbox}/zoom/oauth/token", auth=("a", "b"), params={
-            "grant_type": "account_credentials", "account_id": "x"})).json()["access_token"]
-        for i in range(n):
-            name = f"floor alert {i}"
-            t0 = time.time()
-            await asyncio.gather(
-                c.post(f"{sandbox}/jira/rest/api/2/issue", auth=("a", "b"), json={"fields": {
-                    "project": {"key": "OPS"}, "summary": f"[SEV1] {name}",
-                    "issuetype": {"name": "Incident"}}}),
-                c.post(f"{sandbox}/pagerduty/v2/enqueue", json={
-                    "routing_key": "R0", "event_action": "trigger", "dedup_key": name,
-                    "payload": {"summary": f"[SEV1] {name}", "source": "web",
-                                "severity": "critical"}}),
-                c.post(f"{sandbox}/slack/api/conversations.create",
-                       headers={"authorization": "Bearer xoxb-1"}, data={"name": f"floor-{i}"}),
-                c.post(f"{sandbox}/zoom/v2/users/me/meetings",
-                       headers={"authorization": f"Bearer {token}"}, json={"topic": name}))
-            got = await arrivals.wait({"pagerduty.incident": f"] {name}",
-                                       "jira.issue": f"] {name}", "zoom.meeting": name,
-                                       "slack.channel": f"floor-{i}"})
-            out.append((max(got.values()) - t0) * 1000)
-    return out
+__all__ = ["TOKEN", "alert", "main"]
 
 
 async def storm(intake: str, arrivals: Arrivals, total: int, fingerprints: int, clients: int,
-                probes: int, path: str = "/alerts/alertmanager") -> dict[str, Any]:
+                probes: int, path: str = "/alerts/alertmanager",
+                label: str = "") -> dict[str, Any]:
+    """`total` requests from `clients` connections; with `probes`, that many new alerts sent
+    one at a time 0.5 s into the storm, their ids unique to this run and `label`."""
     latencies: list[float] = []
     statuses: dict[int, int] = {}
     per_client = total // clients
@@ -162,12 +90,12 @@ async def storm(intake: str, arrivals: Arrivals, total: int, fingerprints: int, 
                 latencies.append((time.perf_counter() - t0) * 1000)
                 statuses[status] = statuses.get(status, 0) + 1
 
-    pages: list[float] = []
+    under: list[float] = []
 
     async def probe() -> None:
         await asyncio.sleep(0.5)
-        got, _ = await sequential(intake, arrivals, probes, "understorm", war_room=False)
-        pages.extend(got)
+        sent = await sequential(intake, arrivals, probes, f"understorm-{label}")
+        under.extend(await pages(arrivals, sent, f"page under storm ({label})"))
 
     t0 = time.perf_counter()
     tasks = [asyncio.create_task(client_loop(c)) for c in range(clients)]
@@ -178,8 +106,8 @@ async def storm(intake: str, arrivals: Arrivals, total: int, fingerprints: int, 
         await probe_task
     return {"requests": per_client * clients, "seconds": round(elapsed, 2),
             "per_second": round(per_client * clients / elapsed, 1), "statuses": statuses,
-            "latency_ms": summarize(latencies), "page_under_storm_ms": summarize(pages)
-            if pages else None}
+            "latency_ms": summarize(latencies), "page_under_storm_ms": summarize(under)
+            if probes else None}
 
 
 async def run(args: argparse.Namespace, intake: str, sandbox: tuple[str, str],
@@ -187,9 +115,11 @@ async def run(args: argparse.Namespace, intake: str, sandbox: tuple[str, str],
     async with httpx.AsyncClient(verify=ssl.create_default_context(cafile=sandbox[1])) as sc:
         arrivals = Arrivals(sc, sandbox[0])
         await arrivals.poll()
-        await sequential(intake, arrivals, 3, "warmup", war_room=True)
-        page, room = await sequential(intake, arrivals, args.alerts, "seq", war_room=True,
-                                      spacing=args.spacing)
+        await sequential(intake, arrivals, 3, "warmup", war_room=store_url)
+        seq = await sequential(intake, arrivals, args.alerts, "seq", war_room=store_url,
+                               spacing=args.spacing)
+        page = await pages(arrivals, seq, "alert → page")
+        room = await war_rooms(arrivals, seq, "alert → war room")
         floor_ms = await floor(sandbox[0], sandbox[1], arrivals, args.alerts)
         naive_ms = await naive(store_url, sandbox, arrivals, args.naive)
         ceiling = await storm(trivial, arrivals, args.storm, args.fingerprints, args.clients,
@@ -198,10 +128,10 @@ async def run(args: argparse.Namespace, intake: str, sandbox: tuple[str, str],
                                      args.clients, 0, path="/healthz")
         before = await memory(intake)
         stormed = await storm(intake, arrivals, args.storm, args.fingerprints, args.clients,
-                              args.probes)
+                              args.probes, label="sqlite")
         stormed["intake_memory"] = {"before_storm": before, "after_storm": await memory(intake)}
-    return {"alert_to_page_ms": summarize(page),
-            "page_breakdown_ms": where_time_goes(store_url, "seq alert %"),
+    return {"run_id": RUN, "alert_to_page_ms": summarize(page),
+            "page_breakdown_ms": where_time_goes(store_url, f"{seq.prefix}%"),
             "alert_to_war_room_ms": summarize(room),
             "floor_four_calls_ms": summarize(floor_ms), "naive_deployment_page_ms":
             summarize(naive_ms) if naive_ms else None, "load_generator_ceiling": ceiling,
@@ -265,6 +195,9 @@ def main() -> None:
     parser.add_argument("--ingest-only", action="store_true",
                         help="only the intake (--no-respond) and the trivial endpoint: the "
                              "storm's ingestion ceiling without responses competing for CPU")
+    parser.add_argument("--pg-storm-only", action="store_true",
+                        help="only the storm on a PostgreSQL incident store (with its page "
+                             "under storm); writes bench/results/intake_postgresql.json")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="firelane-bench-intake-"))
     store_url = f"sqlite:///{work}/firelane.db"
@@ -287,6 +220,12 @@ def main() -> None:
         sandbox_url, ca = (part.split("=", 1)[1] for part in line.split()[1:3])
         env.update({"FIRELANE_SANDBOX_URL": sandbox_url, "FIRELANE_SANDBOX_CA": ca})
         os.environ.update({"FIRELANE_SANDBOX_URL": sandbox_url, "FIRELANE_SANDBOX_CA": ca})
+        if args.pg_storm_only:
+            figures = {"run_id": RUN,
+                       "storm_postgresql": storm_on_postgresql(args, env, work, pg)}
+            show(figures)
+            print(f"wrote {write_results('intake_postgresql', {'params': vars(args), **figures})}")
+            return
         with contextlib.ExitStack() as phase:
             port = start_firelane(phase, args, env, work, "")
             phase.enter_context(process(
@@ -324,7 +263,7 @@ def storm_on_postgresql(args: argparse.Namespace, env: dict[str, str], work: Pat
                 await arrivals.poll()
                 before = await memory(intake)
                 stormed = await storm(intake, arrivals, args.storm, args.fingerprints,
-                                      args.clients, args.probes)
+                                      args.clients, args.probes, label="postgresql")
                 stormed["intake_memory"] = {"before_storm": before,
                                             "after_storm": await memory(intake)}
                 return stormed
@@ -337,15 +276,16 @@ def show(f: dict[str, Any]) -> None:
     print(f"{'measure':<34}{'p50':>9}{'p95':>9}{'p99':>9}   n")
     for key in ("alert_to_page_ms", "alert_to_war_room_ms", "floor_four_calls_ms",
                 "naive_deployment_page_ms"):
-        s = f[key]
+        s = f.get(key)
         if s:
             print(f"{key:<34}{s['p50']:>9}{s['p95']:>9}{s['p99']:>9}   {s['n']}")
     for key in ("load_generator_ceiling", "intake_healthz_ceiling", "storm"):
-        s = f[key]
+        if (s := f.get(key)) is None:
+            continue
         lat = s["latency_ms"]
         print(f"{key:<34}{s['per_second']:>9}/s  latency p50 {lat['p50']} p99 {lat['p99']} ms"
               f"  statuses {s['statuses']}")
-    for part, fig in f["page_breakdown_ms"].items():
+    for part, fig in f.get("page_breakdown_ms", {}).items():
         print(f"  page part {part:<25}{fig['p50']:>9}{fig['p95']:>9}{fig['p99']:>9}")
     for key, label in (("storm", "SQLite"), ("storm_postgresql", "PostgreSQL")):
         st = f.get(key)
@@ -357,10 +297,9 @@ def show(f: dict[str, Any]) -> None:
               f"{st['incidents_created']}, alerts stored {st['alerts_stored']} of "
               f"{st['requests']}; intake RSS {mem['before_storm']['rss_mib']} MiB before, "
               f"peak {mem['after_storm']['peak_rss_mib']} MiB")
-    st = f["storm"]
-    if st.get("page_under_storm_ms"):
-        p = st["page_under_storm_ms"]
-        print(f"page under storm ms: p50 {p['p50']} p99 {p['p99']} (n={p['n']})")
+    for key in ("storm", "storm_postgresql"):
+        if p := f.get(key, {}).get("page_under_storm_ms"):
+            print(f"page under storm ({key}) ms: p50 {p['p50']} p99 {p['p99']} (n={p['n']})")
 
 
 if __name__ == "__main__":

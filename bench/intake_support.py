@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import re
 import subprocess
 import sys
 import threading
@@ -70,6 +71,13 @@ class Arrivals:
                 return found
             await asyncio.sleep(0.003)
             await self.poll()
+
+    def probes(self, kind: str, prefix: str) -> list[tuple[str, float]]:
+        """(probe id, when) of every arrival of `kind` seen so far whose key ends with a probe
+        id `<prefix><number>` (the whole key, or after a space or a `]`)."""
+        pattern = re.compile(rf"(?:^|[\s\]])({re.escape(prefix)}\d+)$")
+        return [(m.group(1), float(a["at"])) for a in self.seen
+                if a["kind"] == kind and (m := pattern.search(a["key"]))]
 
 
 def count_storm(store_url: str) -> dict[str, int]:

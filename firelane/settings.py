@@ -88,8 +88,9 @@ class Settings(BaseSettings):
     reports_dir: Path = Field(Path("reports"), description="Where timeline reports and "
                               "postmortem drafts are written.")
     templates_dir: Path | None = Field(
-        None, description="A folder whose `report.md.j2`, `report.html.j2` or "
-        "`postmortem.md.j2` override the bundled templates.")
+        None, description="A folder whose `report.md.j2`, `report.html.j2`, "
+        "`postmortem.md.j2`, `status.html.j2`, `update.txt.j2` or `update_subject.txt.j2` "
+        "override the bundled templates.")
     prefect_outage_seconds: float = Field(
         900.0, gt=0, description="How long a run rides out an unreachable Prefect API before "
         "it gives up.")

@@ -9,7 +9,9 @@ the "create it in the Prefect UI" advice of Firelane's error messages cannot be 
 `check_credentials()` makes one cheap authenticated read per vendor, so a block that exists but
 holds a revoked token is found before 2 a.m.: Jira `GET /rest/api/2/myself`, PagerDuty
 `GET /incidents?limit=1` (REST token) or the routing key's presence (Events v2 has no read),
-Slack `auth.test`, Zoom an OAuth token.
+Slack `auth.test`, Zoom an OAuth token, Statuspage `GET /pages/{page_id}`, SMTP a session
+that connects, says EHLO, upgrades with STARTTLS, logs in if configured and QUITs (no
+message).
 """
 
 from __future__ import annotations
@@ -22,17 +24,20 @@ from prefect.blocks.core import Block
 from firelane.errors import ConfigError, IntegrationError, VendorRejected, VendorUnavailable
 from integrations import blocks
 from integrations.alertmanager.block import AlertmanagerConnection
+from integrations.email.block import SmtpServer
 from integrations.jira.block import JiraCredentials
 from integrations.pagerduty.block import PagerDutyCredentials
 from integrations.prometheus.block import PrometheusConnection
 from integrations.remediation.blocks import HttpHeaders, SshTarget, SupervisorCredentials
 from integrations.slack.block import SlackCredentials
+from integrations.statuspage.block import StatuspageCredentials
 from integrations.video.block import ZoomCredentials
 
 __all__ = ["BLOCK_TYPES", "CREDENTIALS", "AlertmanagerConnection", "HttpHeaders",
            "JiraCredentials", "PagerDutyCredentials", "PrometheusConnection",
-           "SlackCredentials", "SshTarget", "SupervisorCredentials", "ZoomCredentials",
-           "check_credentials", "missing_block_types", "register_block_types"]
+           "SlackCredentials", "SmtpServer", "SshTarget", "StatuspageCredentials",
+           "SupervisorCredentials", "ZoomCredentials", "check_credentials",
+           "missing_block_types", "register_block_types"]
 
 BLOCK_TYPES: tuple[type[Block], ...] = blocks()
 """Every block type Firelane defines (`integrations.blocks()`; imported here by name too, so
@@ -40,7 +45,9 @@ BLOCK_TYPES: tuple[type[Block], ...] = blocks()
 
 CREDENTIALS: dict[str, type[Block]] = {"jira": JiraCredentials,
                                        "pagerduty": PagerDutyCredentials,
-                                       "slack": SlackCredentials, "zoom": ZoomCredentials}
+                                       "slack": SlackCredentials, "zoom": ZoomCredentials,
+                                       "email": SmtpServer,
+                                       "statuspage": StatuspageCredentials}
 """A runbook's `credentials:` key → the block type its actions load."""
 
 
@@ -100,10 +107,20 @@ def _check_slack(block: SlackCredentials) -> str:
     return f"authenticated as {answer.get('user')} in {answer.get('team')}"
 
 
+def _check_email(block: SmtpServer) -> str:
+    return block.get_client().probe()
+
+
 async def _check_zoom(block: ZoomCredentials) -> str:
     async with block.http() as client:
         await block.token(client)
     return "OAuth token issued"
+
+
+async def _check_statuspage(block: StatuspageCredentials) -> str:
+    async with block.get_client() as statuspage:
+        page = await statuspage.get_page()
+    return f"page {page.get('name')!r} ({page.get('id')}) readable"
 
 
 async def check_credentials(kind: str, name: str) -> str:
@@ -118,10 +135,14 @@ async def check_credentials(kind: str, name: str) -> str:
     try:
         if isinstance(block, ZoomCredentials):
             return await _check_zoom(block)
+        if isinstance(block, StatuspageCredentials):
+            return await _check_statuspage(block)
         if isinstance(block, JiraCredentials):
             return await asyncio.to_thread(_check_jira, block)
         if isinstance(block, PagerDutyCredentials):
             return await asyncio.to_thread(_check_pagerduty, block)
+        if isinstance(block, SmtpServer):
+            return await asyncio.to_thread(_check_email, block)
         return await asyncio.to_thread(_check_slack, block)
     except (ConfigError, IntegrationError):
         raise

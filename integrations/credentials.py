@@ -1,5 +1,5 @@
 """`VendorCredentials`: the base of the vendors' credentials Blocks (Jira, PagerDuty, Slack,
-Zoom), holding the fields each of them has: TLS verification and the per-request timeout."""
+Zoom, SMTP), holding the fields each of them has: TLS verification and the per-request timeout."""
 
 from __future__ import annotations
 

@@ -189,12 +189,16 @@ def _demo(stack: Stack, args: argparse.Namespace, api: str, token: str,
     (DEMO / "services.yaml").write_text(json.dumps({"services": {"web": {
         "jira_project": "OPS", "slack_channel": "#web-team", "display_name": "Web shop",
         "group": "Storefront", "stakeholder_channel": "#web-status",
+        "stakeholder_emails": ["web-stakeholders@example.com"],
+        "statuspage_component": "cmp00website",
         "health_url": f"http://127.0.0.1:{web_port}/healthz",
         "release_dir": str(DEMO / "web"),
         "supervisor": {"program": "web", "url": f"unix://{DEMO}/supervisor.sock"}},
         "checkout": {"jira_project": "PAY", "slack_channel": "#payments",
                      "display_name": "Checkout", "group": "Storefront"}},
-        "communications": {"status_page": {
+        "communications": {"statuspage": True,
+                           "public_emails": ["status-subscribers@example.com"],
+                           "status_page": {
             "title": "Example shop status", "folder": str(DEMO / "status"),
             "public_url": f"http://127.0.0.1:{intake_port}/status"}}}))
     stack.sandbox_slack(sandbox_url, sandbox_ca, "conversations.create", name="web-status")
@@ -256,7 +260,7 @@ def _demo(stack: Stack, args: argparse.Namespace, api: str, token: str,
             f"{os.readlink(DEMO / 'web' / 'current').rsplit('/', 1)[-1]}; Alertmanager sends "
             "the resolved notification")
         _send(intake, token, _alert("resolved", started))
-    _tell_updates(store, incident_id, intake)
+    _tell_updates(store, incident_id, intake, sandbox_url, sandbox_ca)
     report = DEMO / "reports" / f"inc-{incident.number}.html"
     _wait("the timeline report", lambda: report.exists() and "report.published" in [
         e.kind for e in store.timeline(incident_id)], 90)
@@ -271,7 +275,8 @@ def _demo(stack: Stack, args: argparse.Namespace, api: str, token: str,
     return status == "succeeded"
 
 
-def _tell_updates(store: Store, incident_id: str, intake: str) -> None:
+def _tell_updates(store: Store, incident_id: str, intake: str,
+                  sandbox_url: str, sandbox_ca: str) -> None:
     """What stakeholders were told, once each update's delivery (the `stakeholder-update`
     runbook, run by the responders) has finished."""
     def delivered() -> bool:
@@ -280,12 +285,27 @@ def _tell_updates(store: Store, incident_id: str, intake: str) -> None:
         return len(found) >= 2 and all(
             runs.get(u.execution_id or "") in ("succeeded", "failed") for u in found)
     _wait("the stakeholder updates", delivered, 90)
-    runs = {e.id: e.status for e in store.list_executions(incident_id)}
+    runs = {e.id: e for e in store.list_executions(incident_id)}
+    declared = store.get_incident(incident_id).created_at
     for u in store.list_updates(incident_id):
+        run = runs.get(u.execution_id or "")
+        done = (f" {(run.finished_at - declared).total_seconds():.1f} s after the alert"
+                if run is not None and run.finished_at is not None else "")
         say(f"stakeholder update #{u.seq} [{u.status}] ({u.audience}, {u.state}; delivery "
-            f"{runs.get(u.execution_id or '')}): {u.message}")
-    say(f"status page: {intake}/status (and the static copy in {DEMO / 'status'}); the "
-        "stakeholder channel #web-status got each update once")
+            f"{run.status if run else 'not queued'}{done}): {u.message}")
+    state = httpx.get(f"{sandbox_url}/_admin/state", verify=sandbox_ca, timeout=10).json()
+    room = next((c["id"] for c in state["slack_channels"].values()
+                 if c["name"] == "web-status"), "")
+    posts = [m for m in state["slack_messages"] if m["channel"] == room]
+    hosted = list(state.get("statuspage_incidents", {}).values())
+    hosted_updates = len(hosted[0].get("incident_updates", [])) if hosted else 0
+    say(f"the sandbox received: {len(posts)} messages in #web-status, "
+        f"{len(state.get('emails', []))} e-mails "
+        f"({', '.join(sorted({m['rcpt_tos'][0] for m in state.get('emails', [])}))}), "
+        f"{len(hosted)} Statuspage incident"
+        + (f" ({hosted[0]['status']}, {hosted_updates} updates)"
+           if hosted else ""))
+    say(f"status page: {intake}/status (and the static copy in {DEMO / 'status'})")
 
 
 def _status(port: int) -> int | None:

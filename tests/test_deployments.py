@@ -25,7 +25,13 @@ from firelane.errors import RunbookError
 from firelane.settings import Settings
 from firelane.store import open_store
 from flows.cli import main
-from flows.runs.deployments import POOL, REMINDER_CRON, render_prefect_yaml, worker_command
+from flows.runs.deployments import (
+    POOL,
+    REMINDER_CRON,
+    UPDATE_REMINDER_CRON,
+    render_prefect_yaml,
+    worker_command,
+)
 from flows.runs.operator import operator_flow
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,10 +48,12 @@ def test_prefect_yaml_is_current_and_lists_every_runbook(
     spec = yaml.safe_load(text)
     names = [d["name"] for d in spec["deployments"]]
     assert names == ["respond-to-incident", *RUNBOOKS, "incident-command", "timeline-report",
-                     "remind-action-items"]
+                     "remind-action-items", "remind-updates"]
     for d in spec["deployments"]:
         assert ".py" not in d["entrypoint"] and d["work_pool"] == {"name": POOL}, d
-    assert spec["deployments"][-1]["schedules"] == [{"cron": REMINDER_CRON, "timezone": "UTC"}]
+    schedules = {d["name"]: d.get("schedules") for d in spec["deployments"]}
+    assert schedules["remind-action-items"] == [{"cron": REMINDER_CRON, "timezone": "UTC"}]
+    assert schedules["remind-updates"] == [{"cron": UPDATE_REMINDER_CRON, "timezone": "UTC"}]
 
 
 def test_check_fails_when_a_runbook_is_added(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
@@ -114,7 +122,8 @@ def deployed(prefect_api: str, tmp_path_factory: pytest.TempPathFactory) -> dict
 
 def test_deploy_all_registers_typed_forms_and_the_schedule(deployed: dict[str, Any]) -> None:
     want = {"run-runbook/respond-to-incident", "timeline-report/timeline-report",
-            "remind-action-items/remind-action-items", *(f"runbook/{r}" for r in RUNBOOKS)}
+            "remind-action-items/remind-action-items", "remind-updates/remind-updates",
+            *(f"runbook/{r}" for r in RUNBOOKS)}
     assert want <= set(deployed)
     form = deployed["runbook/web-5xx-rollback"].parameter_openapi_schema
     props = form["properties"]
@@ -136,6 +145,8 @@ def test_deploy_all_registers_typed_forms_and_the_schedule(deployed: dict[str, A
         assert d.work_pool_name == POOL and d.enforce_parameter_schema, d.name
     schedules = deployed["remind-action-items/remind-action-items"].schedules
     assert [s.schedule.cron for s in schedules] == [REMINDER_CRON]
+    cadence = deployed["remind-updates/remind-updates"].schedules
+    assert [s.schedule.cron for s in cadence] == [UPDATE_REMINDER_CRON]
     assert all(not d.schedules for k, d in deployed.items() if not k.startswith("remind"))
 
 

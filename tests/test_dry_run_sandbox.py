@@ -168,7 +168,11 @@ def test_dry_run_with_sandbox_exercises_the_coordination_for_real(
     assert steps["rollback"]["dry_run"] is True, "the sandbox does not make remediation real"
     assert (releases / "current").readlink() == Path("releases") / "r2"
     number = setup.get_incident(incident_id).number
-    [execution] = setup.list_executions(incident_id)
+    runs = setup.list_executions(incident_id)
+    [execution] = [e for e in runs if e.runbook_name == "web-5xx-rollback"]
+    deliveries = [e for e in runs if e.runbook_name == "stakeholder-update"]
+    assert deliveries and all(e.dry_run and e.sandbox for e in deliveries), \
+        "an update of a dry run in the sandbox is delivered as one too"
     assert asyncio.run(_flow_run_name(str(execution.flow_run_id))) == \
         f"INC-{number} · web-5xx-rollback · DRY RUN · SANDBOX"
     assert main(["incidents", "show", str(number)]) == 0

@@ -46,6 +46,13 @@ def _channel_id(sb: Sandbox) -> str:
     return next(iter(sb.state.slack_channels))
 
 
+_STATUSPAGE = "/statuspage/v1/pages/fl0sandbox00"
+
+
+def _status_updates(sb: Sandbox) -> int:
+    return sum(len(i["_updates"]) for i in sb.state.statuspage_incidents.values())
+
+
 CASES: dict[str, tuple[Callable[[Sandbox], None] | None, str, str,
                        Callable[[Sandbox], dict[str, Any]], Callable[[Sandbox], int]]] = {
     "jira.create_issue": (None, "POST", "/jira/rest/api/2/issue",
@@ -66,15 +73,30 @@ CASES: dict[str, tuple[Callable[[Sandbox], None] | None, str, str,
     "slack.post_message": (_channel, "POST", "/slack/api/chat.postMessage",
                            lambda sb: {"channel": _channel_id(sb), "text": "war room"},
                            lambda sb: len(sb.state.slack_messages)),
+    "slack.broadcast": (_channel, "POST", "/slack/api/chat.postMessage",
+                        lambda sb: {"channels": ["#war-room"], "text": "stakeholders"},
+                        lambda sb: len(sb.state.slack_messages)),
     "video.create_meeting": (None, "POST", "/zoom/v2/users/me/meetings",
                              lambda sb: {"provider": "zoom"},
                              lambda sb: len(sb.state.zoom_meetings)),
+    "statuspage.post_update": (None, "POST", f"{_STATUSPAGE}/incidents",
+                               lambda sb: {"status": "investigating", "body": "looking",
+                                           "components": {"cmp0checkout": "major_outage"}},
+                               _status_updates),
+    "statuspage.set_component_status": (
+        None, "PATCH", f"{_STATUSPAGE}/components/cmp0checkout",
+        lambda sb: {"component_id": "cmp0checkout", "status": "partial_outage"},
+        lambda sb: len(sb.state.statuspage_component_changes)),
 }
 
 
 @pytest.fixture
 def fault_env(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> Sandbox:
+    from integrations.statuspage import block as statuspage_block
+
     monkeypatch.setenv("FIRELANE_RETRY_SETTLE_SECONDS", "0.6")
+    monkeypatch.setattr(statuspage_block, "SANDBOX_INTERVAL_SECONDS", 0.0)
+    monkeypatch.setattr(sandbox.state, "statuspage_rate_limit", None)
     return sandbox
 
 

@@ -156,3 +156,19 @@ def test_dry_run_changes_nothing(sandbox: Sandbox) -> None:
     ctx.dry_run = True
     out = asyncio.run(run_action("pagerduty.trigger", {"summary": "x"}, ctx))
     assert out.dry_run and sandbox.state.pd_incidents == {}
+
+
+def test_a_dm_to_a_user_id_goes_through_their_dm_channel_once(sandbox: Sandbox) -> None:
+    ctx = make_ctx("dm")
+    first = asyncio.run(run_action("slack.post_message",
+                                   {"channel": "U0ALICE", "text": "An update is due"}, ctx))
+    again = asyncio.run(run_action("slack.post_message",
+                                   {"channel": "U0ALICE", "text": "An update is due"}, ctx))
+    assert first.channel.startswith("D") and (first.created, again.created) == (True, False)
+    assert [m["channel"] for m in sandbox.state.slack_messages] == [first.channel]
+    assert any(r.startswith("POST /slack/api/conversations.open") for r in sandbox.state.requests)
+    from integrations.slack.block import SlackCredentials
+
+    client = SlackCredentials.for_sandbox(sandbox.url, sandbox.ca_file).get_client()
+    with pytest.raises(Exception, match="channel_not_found"):
+        client.conversations_history(channel="U0ALICE")

@@ -29,8 +29,13 @@ CATALOG = """services:
   web:
     display_name: Web shop
     stakeholder_channel: "#web-status"
+    stakeholder_emails: [web-stakeholders@example.com]
+    statuspage_component: cmp00website
 communications:
+  statuspage: true
+  public_emails: [status-subscribers@example.com]
   cadence_minutes: {SEV1: 30}
+  status_page: {folder: "FOLDER"}
 """
 FIRST = """version: 1
 name: first-update
@@ -46,7 +51,7 @@ def comms(firelane_env: str, sandbox: Sandbox, tmp_path: Path,
           monkeypatch: pytest.MonkeyPatch) -> Store:
     """A store, the shipped runbooks, a catalog with a stakeholder channel in the sandbox."""
     monkeypatch.setenv("FIRELANE_RUNBOOKS_DIR", str(RUNBOOKS))
-    (tmp_path / "services.yaml").write_text(CATALOG)
+    (tmp_path / "services.yaml").write_text(CATALOG.replace("FOLDER", str(tmp_path / "status")))
     asyncio.run(run_action("slack.create_channel", {"name": "web-status"}, make_ctx("setup")))
     return open_store(firelane_env)
 
@@ -87,6 +92,9 @@ def test_an_internal_update_reaches_the_stakeholder_channel_once(
     assert "Web shop (partial outage)" in text and "Next update by" in text
     kinds = [e.kind for e in comms.timeline(incident.id)]
     assert kinds.count("incident.update") == 1
+    [mail] = sandbox.state.emails
+    assert mail["rcpt_tos"] == ["web-stakeholders@example.com"]
+    assert mail["subject"] == "[Identified] Checkout errors"
 
 
 async def _approval_requested(store: Store, incident: Incident) -> str:
@@ -124,12 +132,22 @@ def test_a_public_update_waits_for_approval_showing_its_text(
     assert "Checkout is failing for some customers." in request
     assert "[Investigating] Checkout errors" in request
     state = comms.get_update(posted.update.id).state
+    page = Path(comms_catalog()).parent / "status" / "index.html"
     if decision == "approve":
         assert state is UpdateState.PUBLISHED
         assert len(_status_messages(sandbox)) == 1
+        assert "Checkout is failing for some customers." in page.read_text()
+        assert sorted(m["rcpt_tos"][0] for m in sandbox.state.emails) == [
+            "status-subscribers@example.com", "web-stakeholders@example.com"]
+        [hosted] = sandbox.state.statuspage_incidents.values()
+        assert hosted["status"] == "investigating"
+        website = sandbox.state.statuspage_components["cmp00website"]
+        assert website["status"] == "degraded_performance"
     else:
         assert state is UpdateState.REJECTED, result
-        assert _status_messages(sandbox) == []
+        assert _status_messages(sandbox) == [] and sandbox.state.emails == []
+        assert sandbox.state.statuspage_incidents == {}
+        assert not page.exists() or "Checkout is failing" not in page.read_text()
 
 
 def comms_catalog() -> str:

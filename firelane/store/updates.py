@@ -79,6 +79,18 @@ class UpdateOps(TokenOps):
         with self.tx(write=False) as conn:
             return [_update(row) for row in conn.execute(query)]
 
+    def incidents_with_public_updates(self, since: datetime) -> list[str]:
+        """Ids of incidents with a published public update at or after `since` (the status
+        page's history), most recent first."""
+        latest = func.max(incident_updates.c.created_at)
+        query = (select(incident_updates.c.incident_id, latest.label("latest"))
+                 .where(incident_updates.c.state == UpdateState.PUBLISHED.value,
+                        incident_updates.c.audience == Audience.PUBLIC.value,
+                        incident_updates.c.created_at >= since)
+                 .group_by(incident_updates.c.incident_id).order_by(latest.desc()))
+        with self.tx(write=False) as conn:
+            return [row.incident_id for row in conn.execute(query)]
+
     def set_update_state(self, update_id: str, state: UpdateState,
                          event: TimelineEvent | None = None) -> tuple[IncidentUpdate, bool]:
         """Move an awaiting update to `state` (with `event` on the timeline); the update and
@@ -130,6 +142,14 @@ class UpdateOps(TokenOps):
         except IntegrityError:
             return False
         return True
+
+    def release_update_reminder(self, incident_id: str, due_at: datetime, level: str) -> None:
+        """Give a reminder claim back: sending it failed, so the next run tries again (its
+        messages carry stable keys, so one that did reach Slack is found, not posted twice)."""
+        with self.tx() as conn:
+            conn.execute(delete(update_reminders).where(
+                update_reminders.c.incident_id == incident_id,
+                update_reminders.c.due_at == due_at, update_reminders.c.level == level))
 
     def note_reminder_sent(self, incident_id: str, due_at: datetime, level: str,
                            sent_to: list[str]) -> None:

@@ -32,7 +32,7 @@ from firelane.store import Store
 __all__ = ["Finding", "add_doctor_command", "run_checks"]
 
 TIMEOUT_SECONDS = 10.0
-_INTEGRATIONS = ("jira", "pagerduty", "slack")
+_INTEGRATIONS = ("jira", "pagerduty", "slack", "email", "statuspage")
 
 
 @dataclass(frozen=True)
@@ -99,7 +99,7 @@ def _needed(runbooks: list[LoadedRunbook]) -> dict[tuple[str, str], list[str]]:
         runbook = loaded.runbook
         kinds = {step.uses.split(".", 1)[0] for step in runbook.all_steps()}
         kinds = {k for k in kinds if k in _INTEGRATIONS} | (set(runbook.credentials) & {
-            "jira", "pagerduty", "slack", "zoom"})
+            *_INTEGRATIONS, "zoom"})
         for kind in sorted(kinds):
             needed.setdefault((kind, runbook.credentials.get(kind, "default")),
                               []).append(runbook.name)

@@ -52,6 +52,7 @@ from flows.cli.records import add_records_commands
 from flows.cli.respond import add_respond_command
 from flows.cli.sandbox import add_sandbox_command, sandbox_for_run, summarize_sandbox
 from flows.cli.serve import add_serve_command
+from flows.cli.status_page import add_status_page_command
 from flows.cli.tokens import add_tokens_command
 from flows.cli.updates import add_update_commands
 from flows.engine.plugins import load_plugins
@@ -330,6 +331,7 @@ def _parser() -> argparse.ArgumentParser:
     add_records_commands(sub)
     add_db_command(sub)
     add_doctor_command(sub)
+    add_status_page_command(sub)
     return p
 
 

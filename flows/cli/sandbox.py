@@ -43,14 +43,15 @@ def summarize_sandbox(sb: Any) -> str:
                          for c in state["slack_channels"].values())
     return (f"sandbox: Jira {issues} · PagerDuty {pages or 'none'} · Slack {channels or 'none'}"
             f", {len(state['slack_messages'])} messages · Zoom "
-            f"{len(state['zoom_meetings'])} meetings")
+            f"{len(state['zoom_meetings'])} meetings · e-mail "
+            f"{len(state.get('emails', []))} messages")
 
 
-def _save_blocks(sb: Any, name: str) -> None:
+def _save_blocks(sb: Any, name: str, stop: threading.Event) -> None:
     from integrations import blocks
 
     for block_cls in blocks():
-        if not hasattr(block_cls, "for_sandbox"):
+        if not hasattr(block_cls, "for_sandbox") or stop.is_set():
             continue
         block_cls.for_sandbox(sb.url, sb.ca_file).save(name, overwrite=True)
         print(f"saved {block_cls.__name__} block {name!r} (points at this sandbox)")
@@ -58,18 +59,21 @@ def _save_blocks(sb: Any, name: str) -> None:
 
 def cmd_sandbox(args: argparse.Namespace, settings: Settings) -> int:
     from integrations.sandbox import Sandbox
+    from integrations.sandbox.common import SANDBOX_SMTP_PASSWORD, SANDBOX_SMTP_USER
 
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
     sb = Sandbox(port=args.port).start()
     print(f"Firelane sandbox at {sb.url} (TLS; trust {sb.ca_file})")
     for vendor, url in sb.urls().items():
         print(f"  {vendor:<11}{url}")
+    print(f"  smtp       127.0.0.1:{sb.smtp_port} (STARTTLS; login {SANDBOX_SMTP_USER} / "
+          f"{SANDBOX_SMTP_PASSWORD})")
     print(f"  admin      {sb.url}/_admin/state  (POST /_admin/faults to inject faults)")
     print(f"export FIRELANE_SANDBOX_URL={sb.url} FIRELANE_SANDBOX_CA={sb.ca_file}")
-    if args.save_blocks:
-        _save_blocks(sb, args.save_blocks)
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
+    if args.save_blocks and not stop.is_set():
+        _save_blocks(sb, args.save_blocks, stop)
     stop.wait()
     sb.stop()
     return 0
@@ -77,7 +81,8 @@ def cmd_sandbox(args: argparse.Namespace, settings: Settings) -> int:
 
 def add_sandbox_command(sub: Any) -> None:
     """Register `firelane sandbox`."""
-    cmd = sub.add_parser("sandbox", help="serve local stand-ins of Jira, PagerDuty, Slack, Zoom")
+    cmd = sub.add_parser("sandbox", help="serve local stand-ins of Jira, PagerDuty, Slack, Zoom, "
+                         "Statuspage and a mail server")
     cmd.add_argument("--port", type=int, default=0, help="port (default: a free one)")
     cmd.add_argument("--save-blocks", metavar="NAME",
                      help="also save credentials blocks named NAME that point at it (Prefect)")

@@ -22,6 +22,7 @@ from slack_sdk.signature import Clock
 from sqlalchemy.exc import SQLAlchemyError
 
 from firelane import audit
+from firelane.catalog import serving_catalog
 from firelane.commands import IncidentCommands
 from firelane.errors import AlertRejected, StoreError
 from firelane.library import Library
@@ -39,6 +40,7 @@ from flows.intake.readiness import PrefectCheck
 from flows.intake.rejections import RejectionLog
 from flows.intake.slack_commands import add_slack_command_route
 from flows.intake.slack_interactions import add_slack_routes
+from flows.intake.status import add_status_routes
 from flows.respond.liveness import Liveness
 from flows.respond.starter import ResponseStarter
 from integrations.alerts import SOURCES, SourceConfig, authenticate, parse
@@ -274,4 +276,5 @@ def create_app(store: Store, config: IntakeConfig | LiveConfig,
                             live.current.config.max_body_bytes,
                             starter.plan if starter is not None else None, _starter(starter),
                             commands)
+    add_status_routes(app, store, lambda: serving_catalog(settings.catalog_path))
     return app

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import jinja2
 
 import firelane
+from firelane.catalog import Catalog
 from firelane.errors import ConfigError
 from firelane.links import LinkView, incident_links
 from firelane.models import Incident
@@ -34,6 +35,7 @@ from firelane.timeline import (
     key_times,
     merge,
 )
+from flows.records.communications import Communications, communications, report_catalog
 from flows.records.graphs import GraphView, incident_graphs
 
 __all__ = ["Report", "build_report", "render", "swimlane"]
@@ -53,6 +55,7 @@ class Report:
     left_out: dict[str, str] = field(default_factory=dict)
     links: list[LinkView] = field(default_factory=list)
     marks: tuple[str, ...] = ()
+    comms: Communications = field(default_factory=Communications)
     graphs: list[GraphView] = field(default_factory=list)
 
 
@@ -67,15 +70,23 @@ def zone(name: str) -> ZoneInfo:
 
 def build_report(store: Store, incident: Incident, vendor: list[Entry] | None = None,
                  tz: str = "UTC", left_out: dict[str, str] | None = None,
-                 minutes_saved: dict[str, float] | None = None) -> Report:
-    """Assemble the timeline (store events, alerts, and `vendor` entries) and its figures."""
+                 minutes_saved: dict[str, float] | None = None,
+                 catalog: Catalog | None = None) -> Report:
+    """Assemble the timeline (store events, alerts, and `vendor` entries) and its figures;
+    the update cadence comes from `catalog` (default: the configured one)."""
     zone(tz)
+    left_out = dict(left_out or {})
+    if catalog is None:
+        catalog, why = report_catalog()
+        if why:
+            left_out["catalog"] = why
     events = store.timeline(incident.id)
     entries = merge(from_store(events, store.alerts_of(incident.id)), vendor or [])
     return Report(incident=incident, entries=entries, times=key_times(incident, entries),
                   automation=automation_summary(entries, minutes_saved), tz=tz,
-                  left_out=dict(left_out or {}), links=incident_links(incident, events),
+                  left_out=left_out, links=incident_links(incident, events),
                   marks=store.run_marks([incident.id]).get(incident.id, ()),
+                  comms=communications(incident, store.list_updates(incident.id), catalog),
                   graphs=incident_graphs(store, events))
 
 

@@ -24,13 +24,13 @@ from prefect import flow
 
 from firelane.catalog import load_catalog
 from firelane.errors import ConfigError
-from firelane.inputs import execution_context
 from firelane.models import ActionItem, Incident, utcnow
 from firelane.registry import ActionContext, call_action
 from firelane.settings import Settings
 from firelane.store import Store, open_store, ride_out
 from firelane.timeparse import parse_time
 from flows.records.timeline_sources import find_artifacts
+from flows.runs.slack_people import incident_context, slack_user
 
 __all__ = [
     "Outcome",
@@ -65,16 +65,6 @@ class Outcome:
     collected: list[str] = field(default_factory=list)
     digests: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
-
-
-def _context(store: Store, incident: Incident, step: str) -> ActionContext:
-    """A context with the credentials and sandbox flag of the incident's first runbook (a
-    non-sandbox context with default credentials when it ran none)."""
-    executions = store.list_executions(incident.id)
-    if executions:
-        return execution_context(executions[0], incident, step, step)
-    return ActionContext(incident=incident, execution_id="none", step_id=step,
-                         idempotency_key=step)
 
 
 async def _open_issue(store: Store, incident: Incident, item: ActionItem) -> ActionItem:
@@ -141,7 +131,7 @@ async def send_digests(store: Store, now: datetime, out: Outcome) -> None:
                  + f" · {item.owner or 'unassigned'}"
                  + (f" · due {item.due:%Y-%m-%d}" + (" (OVERDUE)" if item.due < now else "")
                     if item.due else "") for inc, item in items]
-        ctx = _context(store, items[0][0], f"digest-{team}-{week}")
+        ctx = incident_context(store, items[0][0], f"digest-{team}-{week}")
         try:
             await call_action("slack.post_message", {
                 "channel": entry.slack_channel,
@@ -163,13 +153,7 @@ async def _dm(store: Store, item: ActionItem, kind: str, text: str, ctx: ActionC
     try:
         if not to:
             raise ConfigError("the item has no owner to remind")
-        target = channel
-        if target is None:
-            from integrations.slack.actions import _call, _client
-
-            client = await _client(ctx)
-            found = await _call(client.users_lookupByEmail, email=to)
-            target = str(found["user"]["id"])
+        target = channel or await slack_user(to, ctx)
         await call_action("slack.post_message", {"channel": target, "text": text},
                    replace(ctx, idempotency_key=f"reminder-{item.id}-{kind}-{now:%Y%m%d%H%M}",
                            events=[]))
@@ -189,7 +173,7 @@ async def remind(store: Store, policy: Policy, now: datetime | None = None) -> O
         await collect_reaction_items(store, policy.reaction, out)
     for item in store.list_action_items(status="open"):
         incident = store.get_incident(item.incident_id)
-        ctx = _context(store, incident, f"remind-{item.id}")
+        ctx = incident_context(store, incident, f"remind-{item.id}")
         if item.external_key:
             try:
                 if await _jira_done(item, ctx):

@@ -9,7 +9,11 @@ from urllib.parse import parse_qs
 
 from starlette.requests import Request
 
-__all__ = ["now_iso", "read_body"]
+__all__ = ["SANDBOX_SMTP_PASSWORD", "SANDBOX_SMTP_USER", "now_iso", "read_body"]
+
+SANDBOX_SMTP_USER = "sandbox"
+SANDBOX_SMTP_PASSWORD = "sandbox-smtp-password"
+"""The login the sandbox's mail server takes when it requires AUTH (`smtp_require_auth`)."""
 
 
 def now_iso() -> str:

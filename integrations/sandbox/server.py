@@ -1,9 +1,13 @@
 """The sandbox as one ASGI app, and `Sandbox`: serve it over TLS in a thread, in-process.
 
 Routes: `/jira/rest/api/2/...`, `/pagerduty/...` (Events v2 and REST), `/slack/api/<method>`,
-`/zoom/...`, and `/_admin/` (`GET state`, `GET arrivals?since=N` (when each ticket, page,
-channel and meeting was created), `POST reset`, `POST faults`, `DELETE faults`, `POST config`
-with `jira_mode`, `jira_search_lag`, `pd_oncall`).
+`/zoom/...`, `/statuspage/v1/pages/<page_id>/...`, and `/_admin/` (`GET state` (with the
+mail server's `smtp_port` and the `emails` it received), `GET arrivals?since=N` (when each
+ticket, page, channel, meeting, status update and e-mail was created), `POST reset`, `POST
+faults`, `DELETE faults`, `POST config` with `jira_mode`, `jira_search_lag`, `pd_oncall`,
+`smtp_require_auth`, `statuspage_rate_limit` (`{"requests": n, "window": s}` or null for
+none), `statuspage_rate_status` (420 or 429), `statuspage_components` (`{id: name}`)).
+`Sandbox` also runs the mail server (`integrations.sandbox.smtp`).
 """
 
 from __future__ import annotations
@@ -29,7 +33,9 @@ from integrations.sandbox.faults import FaultRule, Faults
 from integrations.sandbox.jira_app import jira_routes
 from integrations.sandbox.pagerduty_app import pagerduty_routes
 from integrations.sandbox.slack_app import slack_routes
-from integrations.sandbox.state import SandboxState
+from integrations.sandbox.smtp import SandboxSmtp
+from integrations.sandbox.state import SandboxState, statuspage_components
+from integrations.sandbox.statuspage_app import statuspage_routes
 from integrations.sandbox.tls import TlsFiles, make_tls
 from integrations.sandbox.zoom_app import zoom_routes
 
@@ -171,19 +177,26 @@ def build_app(state: SandboxState, faults: Faults, base_url: str = "") -> ASGIAp
 
     async def admin_config(request: Request) -> Response:
         spec = json.loads(await request.body() or b"{}")
-        allowed = {"jira_mode", "jira_search_lag", "pd_oncall"}
+        allowed = {"jira_mode", "jira_search_lag", "pd_oncall", "smtp_require_auth",
+                   "statuspage_rate_limit", "statuspage_rate_status", "statuspage_components"}
         unknown = set(spec) - allowed
         if unknown:
             return JSONResponse({"ok": False, "error": f"unknown settings {sorted(unknown)}"},
                                 status_code=400)
         with state.lock:
             for key, value in spec.items():
+                if key == "statuspage_components":
+                    state.statuspage_component_names = dict(value)
+                    state.statuspage_components = statuspage_components(
+                        dict(value), state.statuspage_page_id)
+                    continue
                 setattr(state, key, value)
         return JSONResponse({"ok": True})
 
     routes = [
         *jira_routes(state), *pagerduty_routes(state),
         *slack_routes(state, lambda: holder["base"]), *zoom_routes(state),
+        *statuspage_routes(state),
         Route("/_admin/state", admin_state),
         Route("/_admin/reset", admin_reset, methods=["POST"]),
         Route("/_admin/arrivals", admin_arrivals),
@@ -196,15 +209,17 @@ def build_app(state: SandboxState, faults: Faults, base_url: str = "") -> ASGIAp
 
 
 class Sandbox:
-    """The sandbox served over TLS on 127.0.0.1 in a background thread.
+    """The sandbox served over TLS on 127.0.0.1 in a background thread, and its mail server
+    (SMTP with STARTTLS on the same certificate) on `smtp_port`.
 
     Example:
         with Sandbox() as sb:
             print(sb.url, sb.ca_file)   # give clients the CA file
             sb.faults.add(path="/slack/api/chat.postMessage", status=429, retry_after=1)
+            sb.faults.add(path="/smtp", method="DATA", status=451)
     """
 
-    def __init__(self, port: int = 0, folder: Path | None = None) -> None:
+    def __init__(self, port: int = 0, folder: Path | None = None, smtp_port: int = 0) -> None:
         self.state = SandboxState()
         self.faults = Faults()
         self.folder = folder or Path(tempfile.mkdtemp(prefix="firelane-sandbox-"))
@@ -212,6 +227,7 @@ class Sandbox:
         self.port = port or _free_port()
         self.url = f"https://127.0.0.1:{self.port}"
         self.app = build_app(self.state, self.faults, self.url)
+        self.smtp = SandboxSmtp(self.state, self.faults, self.tls, smtp_port or _free_port())
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -224,10 +240,17 @@ class Sandbox:
         """Base URLs for each vendor, as the integrations' blocks expect them."""
         return {"jira": f"{self.url}/jira", "pagerduty": f"{self.url}/pagerduty",
                 "slack": f"{self.url}/slack/api/", "zoom_api": f"{self.url}/zoom/v2",
-                "zoom_oauth": f"{self.url}/zoom/oauth/token"}
+                "zoom_oauth": f"{self.url}/zoom/oauth/token",
+                "statuspage": f"{self.url}/statuspage/v1"}
+
+    @property
+    def smtp_port(self) -> int:
+        """The mail server's port on 127.0.0.1 (STARTTLS, optional AUTH)."""
+        return self.smtp.port
 
     def start(self) -> Sandbox:
-        """Serve until `stop()`; returns once the port accepts connections."""
+        """Serve until `stop()`; returns once both ports accept connections."""
+        self.smtp.start()
         config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning",
                                 ssl_certfile=str(self.tls.server_cert),
                                 ssl_keyfile=str(self.tls.server_key), lifespan="off",
@@ -245,6 +268,7 @@ class Sandbox:
 
     def stop(self) -> None:
         """Stop serving."""
+        self.smtp.stop()
         if self._server is not None:
             self._server.should_exit = True
         if self._thread is not None:

@@ -28,9 +28,15 @@ def _fail(error: str) -> dict[str, Any]:
 def slack_routes(state: SandboxState, base_url: Callable[[], str]) -> list[Route]:
     """The routes, bound to `state`; `base_url` gives the sandbox's own URL (for uploads)."""
 
-    def channel(args: dict[str, Any], key: str = "channel") -> dict[str, Any] | None:
+    def channel(args: dict[str, Any], key: str = "channel",
+                user_dm: bool = False) -> dict[str, Any] | None:
+        """The channel `args[key]` names. A user id names their DM with the app only where
+        Slack allows it (`chat.postMessage`, `conversations.open`); elsewhere, as in Slack, a
+        DM is named by its `D…` id and a user id is `channel_not_found`."""
         wanted = str(args.get(key, ""))
         if wanted in state.slack_users:
+            if not user_dm:
+                return None
             with state.lock:
                 return state.slack_channels.setdefault(f"D{wanted}", {
                     "id": f"D{wanted}", "name": wanted, "is_im": True, "user": wanted,
@@ -133,8 +139,17 @@ def slack_routes(state: SandboxState, base_url: Callable[[], str]) -> list[Route
         found["is_archived"] = True
         return {"ok": True}
 
+    async def open_dm(args: dict[str, Any]) -> dict[str, Any]:
+        users = [u for u in str(args.get("users", "")).split(",") if u]
+        if len(users) != 1:
+            return _fail("not_enough_users" if not users else "too_many_users")
+        found = channel({"channel": users[0]}, user_dm=True)
+        if found is None:
+            return _fail("user_not_found")
+        return {"ok": True, "channel": {"id": found["id"]}}
+
     async def post_message(args: dict[str, Any]) -> dict[str, Any]:
-        found = channel(args)
+        found = channel(args, user_dm=True)
         if found is None:
             return _fail("channel_not_found")
         if found["is_archived"]:
@@ -267,7 +282,8 @@ def slack_routes(state: SandboxState, base_url: Callable[[], str]) -> list[Route
         "conversations.invite": invite, "conversations.setTopic": set_topic,
         "conversations.replies": replies,
         "conversations.info": info, "conversations.history": history,
-        "conversations.archive": archive, "chat.postMessage": post_message,
+        "conversations.archive": archive, "conversations.open": open_dm,
+        "chat.postMessage": post_message,
         "chat.update": update, "pins.add": pin,
         "bookmarks.add": bookmark, "users.lookupByEmail": lookup_by_email,
         "users.info": user_info, "reactions.add": react, "files.getUploadURLExternal": upload_url,

@@ -1,4 +1,4 @@
-"""The sandbox's state: what the four stand-in vendors hold, behind one lock."""
+"""The sandbox's state: what the stand-in vendors and the mail server hold, behind one lock."""
 
 from __future__ import annotations
 
@@ -6,10 +6,29 @@ import copy
 import itertools
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field, fields
+from datetime import UTC, datetime
 from typing import Any
 
-__all__ = ["SandboxState"]
+__all__ = ["STATUSPAGE_COMPONENTS", "STATUSPAGE_PAGE_ID", "SandboxState", "statuspage_components"]
+
+STATUSPAGE_PAGE_ID = "fl0sandbox00"
+STATUSPAGE_COMPONENTS = {"cmp0checkout": "Checkout", "cmp000search": "Search",
+                         "cmp00website": "Website"}
+
+
+def statuspage_components(names: dict[str, str], page_id: str = STATUSPAGE_PAGE_ID,
+                          ) -> dict[str, dict[str, Any]]:
+    """Statuspage components as its API returns them, from `{id: name}`, all operational."""
+    at = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return {cid: {"id": cid, "page_id": page_id, "group_id": None, "created_at": at,
+                  "updated_at": at, "group": False, "name": name, "description": None,
+                  "position": n, "status": "operational", "showcase": True,
+                  "only_show_if_degraded": False,
+                  "automation_email": f"component+{cid}@notifications.statuspage.io",
+                  "start_date": at[:10]}
+            for n, (cid, name) in enumerate(names.items(), start=1)}
 
 
 @dataclass
@@ -41,6 +60,22 @@ class SandboxState:
     slack_messages: list[dict[str, Any]] = field(default_factory=list)
     slack_files: dict[str, dict[str, Any]] = field(default_factory=dict)
     zoom_meetings: list[dict[str, Any]] = field(default_factory=list)
+    smtp_port: int = 0
+    smtp_require_auth: bool = False
+    emails: list[dict[str, Any]] = field(default_factory=list)
+    statuspage_page_id: str = STATUSPAGE_PAGE_ID
+    statuspage_keys: list[str] = field(default_factory=lambda: ["sandbox-statuspage-key"])
+    statuspage_rate_limit: dict[str, float] | None = field(
+        default_factory=lambda: {"requests": 60, "window": 60.0})
+    statuspage_rate_status: int = 420
+    statuspage_component_names: dict[str, str] = field(
+        default_factory=lambda: dict(STATUSPAGE_COMPONENTS))
+    statuspage_components: dict[str, dict[str, Any]] = field(
+        default_factory=lambda: statuspage_components(STATUSPAGE_COMPONENTS))
+    statuspage_incidents: dict[str, dict[str, Any]] = field(default_factory=dict)
+    statuspage_component_changes: list[dict[str, Any]] = field(default_factory=list)
+    statuspage_calls: list[dict[str, Any]] = field(default_factory=list)
+    statuspage_windows: dict[str, deque[float]] = field(default_factory=dict, repr=False)
     requests: list[str] = field(default_factory=list)
     arrivals: list[dict[str, Any]] = field(default_factory=list)
     recording: bool = False
@@ -66,9 +101,14 @@ class SandboxState:
         with self.lock:
             data = copy.deepcopy({f.name: getattr(self, f.name) for f in fields(self)
                                   if not f.name.startswith("_")
-                                  and f.name not in ("lock", "exchanges")})
+                                  and f.name not in ("lock", "exchanges",
+                                                     "statuspage_windows")})
         data["jira_issues"] = {k: {kk: vv for kk, vv in v.items() if not kk.startswith("_")}
                                for k, v in data["jira_issues"].items()}
+        data["statuspage_incidents"] = {
+            k: {**{kk: vv for kk, vv in v.items() if not kk.startswith("_")},
+                "component_ids": v["_component_ids"], "incident_updates": v["_updates"]}
+            for k, v in data["statuspage_incidents"].items()}
         for stored in data["slack_files"].values():
             content = stored.pop("bytes")
             stored["uploaded_bytes"] = None if content is None else len(content)
@@ -80,5 +120,9 @@ class SandboxState:
         with self.lock:
             for name in ("jira_issues", "jira_links", "pd_incidents", "pd_log_entries",
                          "slack_channels", "slack_messages", "slack_files", "zoom_meetings",
-                         "requests", "exchanges", "arrivals"):
+                         "emails", "requests", "exchanges", "arrivals", "statuspage_incidents",
+                         "statuspage_component_changes", "statuspage_calls",
+                         "statuspage_windows"):
                 setattr(self, name, getattr(fresh, name))
+            self.statuspage_components = statuspage_components(
+                self.statuspage_component_names, self.statuspage_page_id)

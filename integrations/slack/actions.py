@@ -4,6 +4,7 @@ the step's key in its metadata, so a re-run finds it instead of posting twice.""
 from __future__ import annotations
 
 import http.client
+import re
 import urllib.error
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -212,7 +213,7 @@ async def set_topic(inputs: TopicInputs, ctx: ActionContext) -> TopicOutputs:
 class MessageInputs(_In):
     """`slack.post_message` inputs."""
 
-    channel: str = Field(description="Channel id")
+    channel: str = Field(description="Channel id, or a user id for their DM with the app")
     text: str = Field(min_length=1, description="Text (also the notification fallback)")
     blocks: list[dict[str, Any]] = Field(default_factory=list, description="Block Kit blocks")
     pin: bool = Field(default=False, description="Pin the message")
@@ -236,6 +237,18 @@ async def _find_message(client: Any, channel: str, key: str) -> str | None:
     return None
 
 
+_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
+
+
+async def _dm_channel(client: Any, channel: str) -> str:
+    """The channel to use for `channel`: a user id becomes the id of their DM with the app
+    (`conversations.open`), since reading a conversation's history needs its own id."""
+    if not _USER_ID.match(channel):
+        return channel
+    opened = await _call(client.conversations_open, users=channel)
+    return str(opened["channel"]["id"])
+
+
 @action("slack.post_message")
 async def post_message(inputs: MessageInputs, ctx: ActionContext) -> MessageOutputs:
     """Post to a channel once (the step's key rides in the message metadata)."""
@@ -246,23 +259,24 @@ async def post_message(inputs: MessageInputs, ctx: ActionContext) -> MessageOutp
 
     async def attempt() -> MessageOutputs:
         client = await _client(ctx)
-        ts = await _find_message(client, inputs.channel, ctx.idempotency_key)
+        channel = await _dm_channel(client, inputs.channel)
+        ts = await _find_message(client, channel, ctx.idempotency_key)
         created = ts is None
         if ts is None:
-            sent = await _call(client.chat_postMessage, channel=inputs.channel,
+            sent = await _call(client.chat_postMessage, channel=channel,
                                text=text, blocks=inputs.blocks or None,
                                metadata=metadata)
             ts = str(sent["ts"])
         if text != inputs.text:
-            await post_in_thread(_call, client, inputs.channel, ts, inputs.text,
+            await post_in_thread(_call, client, channel, ts, inputs.text,
                                  ctx.idempotency_key)
         if inputs.pin:
             try:
-                await _call(client.pins_add, channel=inputs.channel, timestamp=ts)
+                await _call(client.pins_add, channel=channel, timestamp=ts)
             except VendorRejected as exc:
                 if "already_pinned" not in str(exc):
                     raise
-        return MessageOutputs(channel=inputs.channel, ts=ts, created=created)
+        return MessageOutputs(channel=channel, ts=ts, created=created)
 
     return await retrying(attempt, ctx)
 
