@@ -6,7 +6,8 @@ rollback). Jira, PagerDuty, Slack and video (Jitsi/Zoom) each have a credentials
 `integrations.statuspage` posts to Atlassian Statuspage (a credentials Block, a paced `httpx`
 client, actions); `integrations.sandbox` holds local stand-ins of all five and a mail
 server. `integrations.prometheus` reads a real Prometheus (a connection Block, read-only
-actions); `integrations.email` sends e-mail through SMTP (an `SmtpServer` Block,
+actions, and a graph of the incident); `integrations.alertmanager` silences alerts in a real
+Alertmanager; `integrations.email` sends e-mail through SMTP (an `SmtpServer` Block,
 `email.send`). Importing the actions does not import Prefect (validation and `--plan` stay
 fast and offline); the blocks do, when first used.
 """
@@ -14,6 +15,7 @@ fast and offline); the blocks do, when first used.
 from typing import Any
 
 from integrations import (
+    alertmanager,
     email,
     jira,
     pagerduty,
@@ -26,11 +28,12 @@ from integrations import (
 
 __all__ = ["blocks"]
 
-del email, jira, pagerduty, prometheus, remediation, slack, statuspage, video
+del alertmanager, email, jira, pagerduty, prometheus, remediation, slack, statuspage, video
 
 
 def blocks() -> tuple[Any, ...]:
     """The credentials and connection Block classes (imports Prefect)."""
+    from integrations.alertmanager.block import AlertmanagerConnection
     from integrations.email.block import SmtpServer
     from integrations.jira.block import JiraCredentials
     from integrations.pagerduty.block import PagerDutyCredentials
@@ -42,4 +45,4 @@ def blocks() -> tuple[Any, ...]:
 
     return (JiraCredentials, PagerDutyCredentials, SlackCredentials, ZoomCredentials,
             SshTarget, HttpHeaders, SupervisorCredentials, PrometheusConnection, SmtpServer,
-            StatuspageCredentials)
+            StatuspageCredentials, AlertmanagerConnection)

@@ -23,19 +23,21 @@ from prefect.blocks.core import Block
 
 from firelane.errors import ConfigError, IntegrationError, VendorRejected, VendorUnavailable
 from integrations import blocks
+from integrations.alertmanager.block import AlertmanagerConnection
 from integrations.email.block import SmtpServer
 from integrations.jira.block import JiraCredentials
 from integrations.pagerduty.block import PagerDutyCredentials
+from integrations.prometheus.block import PrometheusConnection
 from integrations.remediation.blocks import HttpHeaders, SshTarget, SupervisorCredentials
 from integrations.slack.block import SlackCredentials
 from integrations.statuspage.block import StatuspageCredentials
 from integrations.video.block import ZoomCredentials
 
-__all__ = ["BLOCK_TYPES", "CREDENTIALS", "HttpHeaders", "JiraCredentials",
-           "PagerDutyCredentials", "SlackCredentials", "SmtpServer", "SshTarget",
-           "StatuspageCredentials",
-           "SupervisorCredentials", "ZoomCredentials", "check_credentials", "missing_block_types",
-           "register_block_types"]
+__all__ = ["BLOCK_TYPES", "CREDENTIALS", "AlertmanagerConnection", "HttpHeaders",
+           "JiraCredentials", "PagerDutyCredentials", "PrometheusConnection",
+           "SlackCredentials", "SmtpServer", "SshTarget", "StatuspageCredentials",
+           "SupervisorCredentials", "ZoomCredentials", "check_credentials",
+           "missing_block_types", "register_block_types"]
 
 BLOCK_TYPES: tuple[type[Block], ...] = blocks()
 """Every block type Firelane defines (`integrations.blocks()`; imported here by name too, so

@@ -25,6 +25,7 @@ class TestBlockStandards(BlockStandardTestSuite):
 
 
 def _example(block_cls: type[Block]) -> Any:
+    from integrations.alertmanager.block import AlertmanagerConnection
     from integrations.prometheus.block import PrometheusConnection
     from integrations.remediation.blocks import HttpHeaders, SshTarget, SupervisorCredentials
 
@@ -36,6 +37,9 @@ def _example(block_cls: type[Block]) -> Any:
                                                              password=SecretStr("pw-123456")),
         PrometheusConnection: lambda: PrometheusConnection(
             url="https://prometheus.internal:9090", bearer_token=SecretStr("prom-t0ken")),
+        AlertmanagerConnection: lambda: AlertmanagerConnection(
+            url="https://alertmanager.internal:9093", basic_username="ops",
+            basic_password=SecretStr("am-pa55word")),
     }
     if block_cls in examples:
         return examples[block_cls]()

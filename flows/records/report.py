@@ -1,5 +1,6 @@
 """The incident report: one timeline from every source, key times, what automation did,
-rendered as Markdown and as a self-contained HTML page with an inline SVG swimlane.
+rendered as Markdown and as a self-contained HTML page with an inline SVG swimlane and the
+charts of the incident's `prometheus.graph` steps (`flows.records.graphs`).
 
 Templates are Jinja2 files (`firelane/templates/report.md.j2`, `report.html.j2`); put files
 with the same names in `FIRELANE_TEMPLATES_DIR` to override them. The HTML template escapes
@@ -35,6 +36,7 @@ from firelane.timeline import (
     merge,
 )
 from flows.records.communications import Communications, communications, report_catalog
+from flows.records.graphs import GraphView, incident_graphs
 
 __all__ = ["Report", "build_report", "render", "swimlane"]
 
@@ -54,6 +56,7 @@ class Report:
     links: list[LinkView] = field(default_factory=list)
     marks: tuple[str, ...] = ()
     comms: Communications = field(default_factory=Communications)
+    graphs: list[GraphView] = field(default_factory=list)
 
 
 def zone(name: str) -> ZoneInfo:
@@ -83,7 +86,8 @@ def build_report(store: Store, incident: Incident, vendor: list[Entry] | None = 
                   automation=automation_summary(entries, minutes_saved), tz=tz,
                   left_out=left_out, links=incident_links(incident, events),
                   marks=store.run_marks([incident.id]).get(incident.id, ()),
-                  comms=communications(incident, store.list_updates(incident.id), catalog))
+                  comms=communications(incident, store.list_updates(incident.id), catalog),
+                  graphs=incident_graphs(store, events))
 
 
 def _duration(value: timedelta | None) -> str:
