@@ -1,9 +1,10 @@
 """The sandbox as one ASGI app, and `Sandbox`: serve it over TLS in a thread, in-process.
 
 Routes: `/jira/rest/api/2/...`, `/pagerduty/...` (Events v2 and REST), `/slack/api/<method>`,
-`/zoom/...`, and `/_admin/` (`GET state`, `GET arrivals?since=N` (when each ticket, page,
-channel and meeting was created), `POST reset`, `POST faults`, `DELETE faults`, `POST config`
-with `jira_mode`, `jira_search_lag`, `pd_oncall`).
+`/zoom/...`, `/kubernetes/...` (the Kubernetes API's apps/v1 and core/v1 paths), and
+`/_admin/` (`GET state`, `GET arrivals?since=N` (when each ticket, page, channel and meeting
+was created), `POST reset`, `POST faults`, `DELETE faults`, `POST config` with `jira_mode`,
+`jira_search_lag`, `pd_oncall` and `kubernetes` (see `kubernetes_app.configure`)).
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from integrations.sandbox.faults import FaultRule, Faults
 from integrations.sandbox.jira_app import jira_routes
+from integrations.sandbox.kubernetes_app import configure as configure_kubernetes
+from integrations.sandbox.kubernetes_app import kubernetes_routes
 from integrations.sandbox.pagerduty_app import pagerduty_routes
 from integrations.sandbox.slack_app import slack_routes
 from integrations.sandbox.state import SandboxState
@@ -171,6 +174,12 @@ def build_app(state: SandboxState, faults: Faults, base_url: str = "") -> ASGIAp
 
     async def admin_config(request: Request) -> Response:
         spec = json.loads(await request.body() or b"{}")
+        if "kubernetes" in spec:
+            try:
+                with state.lock:
+                    configure_kubernetes(state.kubernetes, spec.pop("kubernetes"))
+            except (TypeError, ValueError) as exc:
+                return JSONResponse({"ok": False, "error": str(exc)}, status_code=400)
         allowed = {"jira_mode", "jira_search_lag", "pd_oncall"}
         unknown = set(spec) - allowed
         if unknown:
@@ -184,6 +193,7 @@ def build_app(state: SandboxState, faults: Faults, base_url: str = "") -> ASGIAp
     routes = [
         *jira_routes(state), *pagerduty_routes(state),
         *slack_routes(state, lambda: holder["base"]), *zoom_routes(state),
+        *kubernetes_routes(state),
         Route("/_admin/state", admin_state),
         Route("/_admin/reset", admin_reset, methods=["POST"]),
         Route("/_admin/arrivals", admin_arrivals),
@@ -224,7 +234,8 @@ class Sandbox:
         """Base URLs for each vendor, as the integrations' blocks expect them."""
         return {"jira": f"{self.url}/jira", "pagerduty": f"{self.url}/pagerduty",
                 "slack": f"{self.url}/slack/api/", "zoom_api": f"{self.url}/zoom/v2",
-                "zoom_oauth": f"{self.url}/zoom/oauth/token"}
+                "zoom_oauth": f"{self.url}/zoom/oauth/token",
+                "kubernetes": f"{self.url}/kubernetes"}
 
     def start(self) -> Sandbox:
         """Serve until `stop()`; returns once the port accepts connections."""

@@ -9,6 +9,9 @@ import time
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from integrations.sandbox.kubernetes_model import KubeCluster
+from integrations.sandbox.kubernetes_views import dump_cluster
+
 __all__ = ["SandboxState"]
 
 
@@ -41,6 +44,7 @@ class SandboxState:
     slack_messages: list[dict[str, Any]] = field(default_factory=list)
     slack_files: dict[str, dict[str, Any]] = field(default_factory=dict)
     zoom_meetings: list[dict[str, Any]] = field(default_factory=list)
+    kubernetes: KubeCluster = field(default_factory=KubeCluster)
     requests: list[str] = field(default_factory=list)
     arrivals: list[dict[str, Any]] = field(default_factory=list)
     recording: bool = False
@@ -66,7 +70,8 @@ class SandboxState:
         with self.lock:
             data = copy.deepcopy({f.name: getattr(self, f.name) for f in fields(self)
                                   if not f.name.startswith("_")
-                                  and f.name not in ("lock", "exchanges")})
+                                  and f.name not in ("lock", "exchanges", "kubernetes")})
+            data["kubernetes"] = dump_cluster(self.kubernetes)
         data["jira_issues"] = {k: {kk: vv for kk, vv in v.items() if not kk.startswith("_")}
                                for k, v in data["jira_issues"].items()}
         for stored in data["slack_files"].values():
@@ -82,3 +87,4 @@ class SandboxState:
                          "slack_channels", "slack_messages", "slack_files", "zoom_meetings",
                          "requests", "exchanges", "arrivals"):
                 setattr(self, name, getattr(fresh, name))
+            self.kubernetes.clear()
