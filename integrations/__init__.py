@@ -4,22 +4,25 @@
 rollback). Jira, PagerDuty, Slack and video (Jitsi/Zoom) each have a credentials Block
 (`integrations.<vendor>.block`), a client built on the vendor's library and actions;
 `integrations.sandbox` holds local stand-ins of all four. `integrations.prometheus` reads a
-real Prometheus (a connection Block, read-only actions). Importing the actions does not import
-Prefect (validation and `--plan` stay fast and offline); the blocks do, when first used.
+real Prometheus (a connection Block, read-only actions); `integrations.kubernetes` acts on a
+Kubernetes cluster through the official client (a cluster Block, rollout actions). Importing
+the actions does not import Prefect (validation and `--plan` stay fast and offline); the
+blocks do, when first used.
 """
 
 from typing import Any
 
-from integrations import jira, pagerduty, prometheus, remediation, slack, video
+from integrations import jira, kubernetes, pagerduty, prometheus, remediation, slack, video
 
 __all__ = ["blocks"]
 
-del jira, pagerduty, prometheus, remediation, slack, video
+del jira, kubernetes, pagerduty, prometheus, remediation, slack, video
 
 
 def blocks() -> tuple[Any, ...]:
     """The credentials and connection Block classes (imports Prefect)."""
     from integrations.jira.block import JiraCredentials
+    from integrations.kubernetes.block import KubernetesCluster
     from integrations.pagerduty.block import PagerDutyCredentials
     from integrations.prometheus.block import PrometheusConnection
     from integrations.remediation.blocks import HttpHeaders, SshTarget, SupervisorCredentials
@@ -27,4 +30,5 @@ def blocks() -> tuple[Any, ...]:
     from integrations.video.block import ZoomCredentials
 
     return (JiraCredentials, PagerDutyCredentials, SlackCredentials, ZoomCredentials,
-            SshTarget, HttpHeaders, SupervisorCredentials, PrometheusConnection)
+            SshTarget, HttpHeaders, SupervisorCredentials, PrometheusConnection,
+            KubernetesCluster)

@@ -264,6 +264,14 @@ def kubernetes_routes(state: SandboxState) -> list[BaseRoute]:
                      if n == ns and _selected(r["metadata"]["labels"], selector)]
             return JSONResponse(listing("ReplicaSet", "apps/v1", cluster, items))
 
+    async def one_replicaset(request: Request) -> Response:
+        p = request.path_params
+        with state.lock:
+            rs = cluster.replicasets.get((p["namespace"], p["name"]))
+            if rs is None:
+                return _not_found("ReplicaSet", p["name"])
+            return JSONResponse(replicaset_view(cluster, rs))
+
     async def pods(request: Request) -> Response:
         ns, selector = request.path_params["namespace"], request.query_params.get(
             "labelSelector")
@@ -329,6 +337,7 @@ def kubernetes_routes(state: SandboxState) -> list[BaseRoute]:
         Route(f"{apps}/deployments/{{name}}/scale", guarded(scale),
               methods=["GET", "PATCH", "PUT"]),
         Route(f"{apps}/replicasets", guarded(replicasets)),
+        Route(f"{apps}/replicasets/{{name}}", guarded(one_replicaset)),
         Route(f"{core}/pods", guarded(pods)),
         Route(f"{core}/pods/{{name}}", guarded(one_pod), methods=["GET", "DELETE"]),
         Route(f"{core}/events", guarded(events)),
