@@ -29,7 +29,14 @@ from integrations.kubernetes.base import (
 )
 from integrations.kubernetes.client import KINDS, Conflict, KubeClient
 from integrations.kubernetes.rollout import images, state_of, wait_for_rollout
-from integrations.kubernetes.undo import UndoInputs, plan_undo, preview_undo, undo_patch
+from integrations.kubernetes.undo import (
+    Superseded,
+    UndoInputs,
+    UndoPlan,
+    plan_undo,
+    preview_undo,
+    undo_patch,
+)
 
 __all__ = ["DeletePodInputs", "ScaleInputs", "UndoInputs"]
 
@@ -152,13 +159,26 @@ async def rollout_undo(inputs: UndoInputs, ctx: ActionContext) -> ChangeOutputs:
         raise ActionError(f"kubernetes.rollout_undo supports deployments, not {inputs.kind}")
     kube = await client_for(ctx, inputs.cluster)
     what = f"undo deployment/{inputs.name}"
+    first: list[UndoPlan] = []
 
     async def decide() -> ChangeOutputs:
         dep = await in_thread(kube.read, "Deployment", inputs.namespace, inputs.name)
         done = marker(dep, ctx.idempotency_key)
         if done is not None:
             return _already(ctx, inputs, done, what)
+        if first and (valid := first[0].still_valid(kube, dep)) is not True:
+            if valid is None:
+                ctx.emit("kubernetes.undo_skipped", f"{what}: skipped, the deployment was "
+                         "rolled back to the same template by someone else meanwhile",
+                         first[0].change())
+                return ChangeOutputs(kind="Deployment", namespace=inputs.namespace,
+                                     name=inputs.name, changed=False, dry_run=ctx.dry_run,
+                                     **first[0].change())
+            raise Superseded(f"{what}: the deployment changed to another template since this "
+                             f"step decided to roll back ({first[0].describe()}); not rolling "
+                             "back what someone else just deployed")
         plan = await plan_undo(kube, dep, inputs.to_revision)
+        first[:1] = first[:1] or [plan]
         out = ChangeOutputs(kind="Deployment", namespace=inputs.namespace, name=inputs.name,
                             changed=False, dry_run=ctx.dry_run, **plan.change())
         if plan.skip:

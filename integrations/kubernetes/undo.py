@@ -25,7 +25,7 @@ from integrations.kubernetes.base import (
 from integrations.kubernetes.client import KubeClient
 from integrations.kubernetes.rollout import REVISION, Revision, revisions
 
-__all__ = ["UndoInputs", "UndoPlan", "plan_undo", "preview_undo", "undo_patch"]
+__all__ = ["Superseded", "UndoInputs", "UndoPlan", "plan_undo", "preview_undo", "undo_patch"]
 
 HASH_LABEL = "pod-template-hash"
 _SKIPPED = frozenset({"kubectl.kubernetes.io/last-applied-configuration", REVISION,
@@ -46,14 +46,33 @@ class _NothingToUndo(ActionError):
     retryable = False
 
 
+class Superseded(ActionError):
+    """The Deployment changed to another template between this step's decision and its
+    write (a 409), and not to the one it meant to roll back to: someone else is acting on it,
+    so rolling back now could undo their change."""
+
+    retryable = False
+
+
 @dataclass(frozen=True)
 class UndoPlan:
-    """From which revision to which, and the target's ReplicaSet."""
+    """From which revision to which, the target's ReplicaSet, and both pod templates (without
+    the hash label) for comparing after a conflict."""
 
     current: Revision | None
     target: Revision
     replicaset: Any
     skip: bool
+    from_template: dict[str, Any]
+    to_template: dict[str, Any]
+
+    def still_valid(self, kube: KubeClient, deployment: Any) -> bool | None:
+        """After a conflict: True when the Deployment still runs the template this plan rolls
+        back from, None when it already runs the target (someone rolled back), else False."""
+        now = _without_hash(kube.api.sanitize_for_serialization(deployment.spec.template))
+        if now == self.to_template:
+            return None
+        return now == self.from_template
 
     def change(self) -> dict[str, Any]:
         """The change as recorded in the marker and the outputs."""
@@ -98,7 +117,8 @@ async def plan_undo(kube: KubeClient, deployment: Any, to_revision: int | None) 
     api = kube.api
     ours = _without_hash(api.sanitize_for_serialization(deployment.spec.template))
     theirs = _without_hash(api.sanitize_for_serialization(rs.spec.template))
-    return UndoPlan(current=current, target=target, replicaset=rs, skip=ours == theirs)
+    return UndoPlan(current=current, target=target, replicaset=rs, skip=ours == theirs,
+                    from_template=ours, to_template=theirs)
 
 
 def undo_patch(kube: KubeClient, deployment: Any, plan: UndoPlan,
