@@ -111,7 +111,8 @@ def _scenario(sb: Sandbox) -> None:
             lambda: kube.read("StatefulSet", "shop", "db")):
         with pytest.raises(Exception):  # noqa: B017  (any mapped error; the body is checked)
             call()
-    anonymous = ApiClient(kube.api.configuration)
+    make: Any = ApiClient
+    anonymous = make(kube.api.configuration)
     anonymous.configuration.api_key = {}
     with pytest.raises(ApiException):
         KubeClient(anonymous).apps.list_namespaced_deployment("shop")
@@ -123,7 +124,7 @@ def test_every_stand_in_response_fits_the_official_models(cluster: Sandbox) -> N
         _scenario(cluster)
     finally:
         cluster.state.recording = False
-    client = ApiClient()
+    client: Any = ApiClient()
     seen: dict[str, int] = {}
     statuses = set()
     for ex in cluster.state.exchanges:
