@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -104,11 +105,12 @@ def _scenario(sb: Sandbox) -> None:
     kube.read_pod("shop", pods[0].metadata.name)
     kube.delete_pod("shop", pods[0].metadata.name, pods[0].metadata.uid, False)
     kube.events("shop", ["web"])
-    for call in (
-            lambda: kube.read("Deployment", "shop", "nope"),
-            lambda: kube.patch_scale("Deployment", "shop", "web", 1, "1", False),
-            lambda: kube.patch("Deployment", "shop", "web", {"spec": {"replicas": -1}}, False),
-            lambda: kube.read("StatefulSet", "shop", "db")):
+    refused: list[Callable[[], object]] = [
+        lambda: kube.read("Deployment", "shop", "nope"),
+        lambda: kube.patch_scale("Deployment", "shop", "web", 1, "1", False),
+        lambda: kube.patch("Deployment", "shop", "web", {"spec": {"replicas": -1}}, False),
+        lambda: kube.read("StatefulSet", "shop", "db")]
+    for call in refused:
         with pytest.raises(Exception):  # noqa: B017  (any mapped error; the body is checked)
             call()
     make: Any = ApiClient
