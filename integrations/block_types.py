@@ -9,7 +9,8 @@ the "create it in the Prefect UI" advice of Firelane's error messages cannot be 
 `check_credentials()` makes one cheap authenticated read per vendor, so a block that exists but
 holds a revoked token is found before 2 a.m.: Jira `GET /rest/api/2/myself`, PagerDuty
 `GET /incidents?limit=1` (REST token) or the routing key's presence (Events v2 has no read),
-Slack `auth.test`, Zoom an OAuth token.
+Slack `auth.test`, Zoom an OAuth token, Kubernetes `GET /version` and a list of
+namespaces.
 """
 
 from __future__ import annotations
@@ -22,14 +23,15 @@ from prefect.blocks.core import Block
 from firelane.errors import ConfigError, IntegrationError, VendorRejected, VendorUnavailable
 from integrations import blocks
 from integrations.jira.block import JiraCredentials
+from integrations.kubernetes.block import KubernetesCluster
 from integrations.pagerduty.block import PagerDutyCredentials
 from integrations.remediation.blocks import HttpHeaders, SshTarget, SupervisorCredentials
 from integrations.slack.block import SlackCredentials
 from integrations.video.block import ZoomCredentials
 
 __all__ = ["BLOCK_TYPES", "CREDENTIALS", "HttpHeaders", "JiraCredentials",
-           "PagerDutyCredentials", "SlackCredentials", "SshTarget", "SupervisorCredentials",
-           "ZoomCredentials", "check_credentials", "missing_block_types",
+           "KubernetesCluster", "PagerDutyCredentials", "SlackCredentials", "SshTarget",
+           "SupervisorCredentials", "ZoomCredentials", "check_credentials", "missing_block_types",
            "register_block_types"]
 
 BLOCK_TYPES: tuple[type[Block], ...] = blocks()
@@ -38,7 +40,8 @@ BLOCK_TYPES: tuple[type[Block], ...] = blocks()
 
 CREDENTIALS: dict[str, type[Block]] = {"jira": JiraCredentials,
                                        "pagerduty": PagerDutyCredentials,
-                                       "slack": SlackCredentials, "zoom": ZoomCredentials}
+                                       "slack": SlackCredentials, "zoom": ZoomCredentials,
+                                       "kubernetes": KubernetesCluster}
 """A runbook's `credentials:` key → the block type its actions load."""
 
 
@@ -104,6 +107,14 @@ async def _check_zoom(block: ZoomCredentials) -> str:
     return "OAuth token issued"
 
 
+def _check_kubernetes(block: KubernetesCluster) -> str:
+    from integrations.kubernetes.client import KubeClient
+
+    kube = KubeClient(block.get_client(), block.timeout_seconds)
+    version = kube.version()
+    return f"API server {version}; {len(kube.namespaces())} namespaces visible"
+
+
 async def check_credentials(kind: str, name: str) -> str:
     """Load the `kind` block `name` and make one authenticated read with it; what the vendor
     said. Raises ConfigError (no such block) or IntegrationError (the vendor refused it or
@@ -120,6 +131,8 @@ async def check_credentials(kind: str, name: str) -> str:
             return await asyncio.to_thread(_check_jira, block)
         if isinstance(block, PagerDutyCredentials):
             return await asyncio.to_thread(_check_pagerduty, block)
+        if isinstance(block, KubernetesCluster):
+            return await asyncio.to_thread(_check_kubernetes, block)
         return await asyncio.to_thread(_check_slack, block)
     except (ConfigError, IntegrationError):
         raise

@@ -241,3 +241,25 @@ def test_the_approval_preview_names_the_revisions(cluster: Sandbox) -> None:
     effect = spec.describe_effect(spec.inputs.model_validate(WEB))
     assert effect == {"rollback": "deployment/web in shop: revision 2 (registry.example/"
                       "web:bad) → revision 1 (registry.example/web:1)"}
+
+
+def test_the_block_with_server_token_and_ca_and_its_credentials_check(
+        cluster: Sandbox) -> None:
+    from pathlib import Path
+
+    from pydantic import SecretStr
+
+    from integrations.block_types import CREDENTIALS, _check_kubernetes
+    from integrations.kubernetes.block import KubernetesCluster
+
+    assert CREDENTIALS["kubernetes"] is KubernetesCluster
+    block = KubernetesCluster(server=f"{cluster.url}/kubernetes",
+                              token=SecretStr("sandbox-k8s-token"),
+                              ca_cert=SecretStr(Path(cluster.ca_file).read_text()))
+    assert "sandbox-k8s-token" not in repr(block) and "BEGIN CERTIFICATE" not in repr(block)
+    said = _check_kubernetes(block)
+    assert said == "API server v1.33.0-sandbox; 2 namespaces visible"
+    kube = KubeClient(block.get_client())
+    assert kube.read("Deployment", "shop", "web").spec.replicas == 2
+    with pytest.raises(ValueError, match="kubeconfig, or server and token"):
+        KubernetesCluster(server=f"{cluster.url}/kubernetes")

@@ -132,6 +132,11 @@ class KubeClient:
         wanted = set(names)
         return [e for e in (answer.items or []) if e.involved_object.name in wanted]
 
+    def namespaces(self) -> list[str]:
+        """The names of the namespaces these credentials may list."""
+        answer = self._call("list namespaces", self.core.list_namespace)
+        return [str(n.metadata.name) for n in answer.items or [] if n.metadata is not None]
+
     def version(self) -> str:
         """The API server's version (`GET /version`)."""
         info = self._call("version", client.VersionApi(self.api).get_code)
