@@ -4,9 +4,7 @@ client's `ApiClient`."""
 
 from __future__ import annotations
 
-import base64
 import hashlib
-from pathlib import Path
 from typing import Any, ClassVar, Self
 
 import yaml
@@ -64,11 +62,11 @@ class KubernetesCluster(Block):
 
     @classmethod
     def for_sandbox(cls, url: str, ca_file: str) -> KubernetesCluster:
-        """The cluster for the sandbox's Kubernetes stand-in at `url`, as a kubeconfig."""
-        ca = base64.b64encode(Path(ca_file).read_bytes()).decode()
+        """The cluster for the sandbox's Kubernetes stand-in at `url`, as a kubeconfig
+        trusting the CA file `ca_file`."""
         config = {"apiVersion": "v1", "kind": "Config", "current-context": "sandbox",
                   "clusters": [{"name": "sandbox", "cluster": {
-                      "server": f"{url}/kubernetes", "certificate-authority-data": ca}}],
+                      "server": f"{url}/kubernetes", "certificate-authority": ca_file}}],
                   "users": [{"name": "firelane", "user": {"token": SANDBOX_TOKEN}}],
                   "contexts": [{"name": "sandbox", "context": {"cluster": "sandbox",
                                                                "user": "firelane"}}]}
