@@ -241,6 +241,13 @@ def test_the_approval_preview_names_the_revisions(cluster: Sandbox) -> None:
     effect = spec.describe_effect(spec.inputs.model_validate(WEB))
     assert effect == {"rollback": "deployment/web in shop: revision 2 (registry.example/"
                       "web:bad) → revision 1 (registry.example/web:1)"}
+    restart = get_action("kubernetes.rollout_restart")
+    assert restart.describe_effect(restart.inputs.model_validate(WEB)) == {
+        "restart": "deployment/web in shop: every pod of revision 2 (registry.example/web:bad) "
+                   "replaced by a rolling restart; same images"}
+    scale = get_action("kubernetes.scale")
+    assert scale.describe_effect(scale.inputs.model_validate({**WEB, "replicas": 5})) == {
+        "scale": "deployment/web in shop: 2 → 5 replicas"}
 
 
 def test_the_block_with_server_token_and_ca_and_its_credentials_check(

@@ -26,6 +26,8 @@ from integrations.kubernetes.base import (
     client_for,
     marker,
     marker_annotations,
+    preview_thread,
+    sync_client,
 )
 from integrations.kubernetes.client import KINDS, Conflict, KubeClient
 from integrations.kubernetes.rollout import images, state_of, wait_for_rollout
@@ -73,8 +75,8 @@ async def _decided(ctx: ActionContext, what: str,
 
 
 def _already(ctx: ActionContext, inputs: WorkloadInputs, done: dict[str, Any],
-             what: str) -> ChangeOutputs:
-    out = ChangeOutputs(kind=KINDS.get(inputs.kind, "Pod"), namespace=inputs.namespace,
+             what: str, kind: str | None = None) -> ChangeOutputs:
+    out = ChangeOutputs(kind=kind or KINDS[inputs.kind], namespace=inputs.namespace,
                         name=inputs.name, changed=True, already_done=True,
                         **{k: v for k, v in done.items() if k in ChangeOutputs.model_fields})
     ctx.emit("kubernetes.already_done", f"{what} already made by an earlier try of this "
@@ -102,10 +104,34 @@ async def _settle(kube: KubeClient, inputs: ChangeInputs, ctx: ActionContext,
     return out
 
 
-@action("kubernetes.rollout_restart", destructive=True,
-        preview=lambda i: {"restart": f"{i.kind}/{i.name} in {i.namespace}: every pod "
-                           "replaced by a rolling restart (same revision template, new "
-                           "restartedAt)"})
+def preview_restart(inputs: ChangeInputs) -> dict[str, str]:
+    """What the restart will change, read now for its approval request."""
+
+    async def read() -> dict[str, str]:
+        kube = sync_client(inputs.cluster)
+        state = state_of(await in_thread(kube.read, KINDS[inputs.kind], inputs.namespace,
+                                         inputs.name))
+        at = f"revision {state.revision} " if state.revision is not None else ""
+        return {"restart": f"{inputs.kind}/{inputs.name} in {inputs.namespace}: every pod of "
+                f"{at}({', '.join(state.images)}) replaced by a rolling restart; same images"}
+
+    return preview_thread(read)
+
+
+def preview_scale(inputs: ScaleInputs) -> dict[str, str]:
+    """The replicas before and after, read now for the approval request."""
+
+    async def read() -> dict[str, str]:
+        kube = sync_client(inputs.cluster)
+        scale = await in_thread(kube.read_scale, KINDS[inputs.kind], inputs.namespace,
+                                inputs.name)
+        return {"scale": f"{inputs.kind}/{inputs.name} in {inputs.namespace}: "
+                f"{scale.spec.replicas} → {inputs.replicas} replicas"}
+
+    return preview_thread(read)
+
+
+@action("kubernetes.rollout_restart", destructive=True, preview=preview_restart)
 async def rollout_restart(inputs: ChangeInputs, ctx: ActionContext) -> ChangeOutputs:
     """Restart a Deployment, StatefulSet or DaemonSet as `kubectl rollout restart` does
     (sets the pod template's `kubectl.kubernetes.io/restartedAt`), once per step, and wait
@@ -198,9 +224,7 @@ async def rollout_undo(inputs: UndoInputs, ctx: ActionContext) -> ChangeOutputs:
     return await _settle(kube, inputs, ctx, out, what)
 
 
-@action("kubernetes.scale", destructive=True,
-        preview=lambda i: {"scale": f"{i.kind}/{i.name} in {i.namespace} to {i.replicas} "
-                           "replicas"})
+@action("kubernetes.scale", destructive=True, preview=preview_scale)
 async def scale(inputs: ScaleInputs, ctx: ActionContext) -> ChangeOutputs:
     """Set a Deployment's or StatefulSet's replicas through its Scale subresource, as
     `kubectl scale` does (with the read `resourceVersion` as precondition), and wait for the
@@ -269,7 +293,7 @@ async def delete_pod(inputs: DeletePodInputs, ctx: ActionContext) -> ChangeOutpu
             pod = await in_thread(kube.read_pod, inputs.namespace, inputs.name)
         except ActionError as exc:
             if getattr(exc, "status", None) == 404 and (tries > 1 or ctx.repeat_since):
-                return _already(ctx, inputs, {"pod": inputs.name}, what)
+                return _already(ctx, inputs, {"pod": inputs.name}, what, "Pod")
             raise
         if not owner:
             owner.update(await _owner(kube, inputs.namespace, pod))
