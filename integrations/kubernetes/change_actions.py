@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -49,16 +49,16 @@ CONFLICT_TRIES = 5
 class ScaleInputs(ChangeInputs):
     """`kubernetes.scale` inputs."""
 
-    kind: Any = Field(default="deployment", description="deployment or statefulset",
-                      json_schema_extra={"enum": ["deployment", "statefulset"]})
+    kind: Literal["deployment", "statefulset"] = Field(
+        default="deployment", description="Workload kind")
     replicas: int = Field(ge=0, le=10000, description="Replicas to run")
 
 
 class DeletePodInputs(ChangeInputs):
     """`kubernetes.delete_pod` inputs: `name` is the pod's."""
 
-    kind: Any = Field(default="deployment", description="Unused: the pod's owner decides",
-                      json_schema_extra={"enum": ["deployment"]})
+    kind: Literal["deployment"] = Field(
+        default="deployment", description="Ignored: the pod's owner is read from the pod")
 
 
 async def _decided(ctx: ActionContext, what: str,
@@ -233,9 +233,6 @@ async def scale(inputs: ScaleInputs, ctx: ActionContext) -> ChangeOutputs:
 
     Example: `{uses: kubernetes.scale, with: {namespace: shop, name: web, replicas: 6}}`
     """
-    if inputs.kind not in ("deployment", "statefulset"):
-        raise ActionError(f"kubernetes.scale supports deployments and statefulsets, "
-                          f"not {inputs.kind}")
     check_allowed(ctx, inputs.namespace, inputs.kind, inputs.name)
     kube, kind = await client_for(ctx, inputs.cluster), KINDS[inputs.kind]
     what = f"scale {inputs.kind}/{inputs.name}"
