@@ -1,4 +1,5 @@
-"""The sandbox: stateful local stand-ins of Jira, PagerDuty, Slack and Zoom (a product feature).
+"""The sandbox: stateful local stand-ins of Jira, PagerDuty, Slack, Zoom and a Kubernetes API
+server (a product feature).
 
 `Sandbox().start()` serves them over TLS in-process; `firelane sandbox` runs them as a service.
 """
