@@ -37,7 +37,7 @@ def cluster_fixture(sandbox: Sandbox) -> Sandbox:
 
 def kctx(step: str = "k8s", **changes: Any) -> ActionContext:
     """A sandbox action context whose runbook allows shop/web."""
-    return replace(make_ctx(step), kubernetes_allow=ALLOW, **changes)
+    return replace(make_ctx(step), **{"kubernetes_allow": ALLOW, **changes})
 
 
 def deployer(sb: Sandbox) -> KubeClient:

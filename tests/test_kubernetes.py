@@ -270,3 +270,29 @@ def test_the_block_with_server_token_and_ca_and_its_credentials_check(
     assert kube.read("Deployment", "shop", "web").spec.replicas == 2
     with pytest.raises(ValueError, match="kubeconfig, or server and token"):
         KubernetesCluster(server=f"{cluster.url}/kubernetes")
+
+
+@pytest.mark.parametrize("kind", ["statefulset", "daemonset"])
+def test_restart_a_statefulset_or_daemonset_once(cluster: Sandbox, kind: str) -> None:
+    from integrations.sandbox.kubernetes_app import configure
+
+    configure(cluster.state.kubernetes, {f"{kind}s": [
+        {"name": "db", "namespace": "shop", "image": "registry.example/db:1"}]})
+    allow = KubernetesPolicy(namespaces=["shop"], workloads=[f"{kind}/db"])
+    inputs = {"namespace": "shop", "name": "db", "kind": kind, "timeout_seconds": 20}
+    before = {p["metadata"]["uid"] for p in cluster.state.dump()["kubernetes"]["pods"]
+              if p["metadata"]["name"].startswith("db-")}
+    status = run("kubernetes.rollout_status", {"namespace": "shop", "name": "db", "kind": kind},
+                 kctx(kubernetes_allow=allow))
+    assert status.complete and status.images == ["registry.example/db:1"]
+    out = run("kubernetes.rollout_restart", inputs, kctx("r", kubernetes_allow=allow))
+    again = run("kubernetes.rollout_restart", inputs, kctx("r", kubernetes_allow=allow))
+    assert out.changed and out.rollout.complete and again.already_done
+    after = {p["metadata"]["uid"] for p in cluster.state.dump()["kubernetes"]["pods"]
+             if p["metadata"]["name"].startswith("db-")}
+    assert after and not after & before, "every pod was replaced"
+    sets = cluster.state.dump()["kubernetes"]["sets"]
+    assert [s["metadata"]["generation"] for s in sets] == [2], "restarted once"
+    with pytest.raises(ActionInputError):
+        run("kubernetes.rollout_restart", inputs | {"kind": "deployment"},
+            kctx(kubernetes_allow=allow))

@@ -5,7 +5,7 @@ those models do not know, and has the fields the published apps/v1 OpenAPI descr
 requires (checked against kubernetes/kubernetes api/openapi-spec/v3/apis__apps__v1_openapi.json
 at commit 0032f46b5dcb893b0684679408a2da9bd26a0859: DeploymentSpec requires selector and
 template, DeploymentCondition type and status, DeploymentList and ReplicaSetList items,
-ReplicaSetSpec selector, ReplicaSetStatus replicas)."""
+ReplicaSetSpec selector, ReplicaSetStatus replicas, DaemonSetSpec selector and template)."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from kubernetes.client.exceptions import ApiException
 
 from integrations.kubernetes.client import KubeClient
 from integrations.sandbox import Sandbox
+from integrations.sandbox.kubernetes_app import configure
 from tests.kubernetes_fixtures import (
     BAD,
     cluster_fixture,  # noqa: F401  (the `cluster` fixture)
@@ -35,6 +36,8 @@ TYPES: list[tuple[str, str, str]] = [
     ("GET", rf"{APPS}/deployments", "V1DeploymentList"),
     ("*", rf"{APPS}/deployments/[^/]+", "V1Deployment"),
     ("*", rf"{APPS}/deployments/[^/]+/scale", "V1Scale"),
+    ("*", rf"{APPS}/statefulsets/[^/]+", "V1StatefulSet"),
+    ("*", rf"{APPS}/daemonsets/[^/]+", "V1DaemonSet"),
     ("GET", rf"{APPS}/replicasets", "V1ReplicaSetList"),
     ("GET", rf"{APPS}/replicasets/[^/]+", "V1ReplicaSet"),
     ("GET", rf"{CORE}/pods", "V1PodList"),
@@ -47,6 +50,7 @@ REQUIRED: dict[str, list[str]] = {
     "V1DeploymentList": ["items", "items[].spec.selector", "items[].spec.template"],
     "V1ReplicaSetList": ["items", "items[].spec.selector", "items[].status.replicas"],
     "V1ReplicaSet": ["spec.selector", "status.replicas"],
+    "V1DaemonSet": ["spec.selector", "spec.template"],
 }
 
 
@@ -105,11 +109,18 @@ def _scenario(sb: Sandbox) -> None:
     kube.read_pod("shop", pods[0].metadata.name)
     kube.delete_pod("shop", pods[0].metadata.name, pods[0].metadata.uid, False)
     kube.events("shop", ["web"])
+    configure(sb.state.kubernetes, {
+        "statefulsets": [{"name": "db", "namespace": "shop", "image": "db:1", "replicas": 2}],
+        "daemonsets": [{"name": "agent", "namespace": "shop", "image": "agent:1"}]})
+    for kind, name in (("StatefulSet", "db"), ("DaemonSet", "agent")):
+        kube.read(kind, "shop", name)
+        kube.patch(kind, "shop", name, {"spec": {"template": {"metadata": {"annotations": {
+            "kubectl.kubernetes.io/restartedAt": "2026-11-30T08:00:00Z"}}}}}, False)
     refused: list[Callable[[], object]] = [
         lambda: kube.read("Deployment", "shop", "nope"),
         lambda: kube.patch_scale("Deployment", "shop", "web", 1, "1", False),
         lambda: kube.patch("Deployment", "shop", "web", {"spec": {"replicas": -1}}, False),
-        lambda: kube.read("StatefulSet", "shop", "db")]
+        lambda: kube.read("StatefulSet", "shop", "nope")]
     for call in refused:
         with pytest.raises(Exception):  # noqa: B017  (any mapped error; the body is checked)
             call()

@@ -1,6 +1,7 @@
 """The Kubernetes API stand-in, mounted under `/kubernetes` (the client's host is
 `<sandbox>/kubernetes`): bearer-token auth, `apps/v1` Deployments (get, list, patch in the
-three patch formats, replace, the scale subresource), ReplicaSets, `core/v1` Pods (list, get,
+three patch formats, replace, the scale subresource), StatefulSets and DaemonSets (get, patch;
+a new template replaces their pods), ReplicaSets, `core/v1` Pods (list, get,
 delete with preconditions), Events and Namespaces, and `GET /version`.
 
 As the API server does: a write whose `metadata.resourceVersion` is stale answers 409
@@ -31,6 +32,7 @@ from integrations.sandbox.kubernetes_views import (
     pod_view,
     replicaset_view,
     scale_view,
+    set_view,
     status_body,
 )
 from integrations.sandbox.state import SandboxState
@@ -43,9 +45,11 @@ _SETTINGS = ("token", "ready_delay", "crash_period", "deadline_scale")
 
 def configure(cluster: KubeCluster, spec: dict[str, Any]) -> None:
     """Apply an admin spec: `deployments` to seed (name, image, namespace, replicas,
-    progress_deadline_seconds), `bad_images` (image → `crash` or `pull`) and the settings
+    progress_deadline_seconds), `statefulsets` (name, image, namespace, replicas) and
+    `daemonsets` (name, image, namespace), `bad_images` (image → `crash` or `pull`) and the settings
     `token`, `ready_delay`, `crash_period`, `deadline_scale`. Raises ValueError."""
-    unknown = set(spec) - {"deployments", "bad_images", *_SETTINGS}
+    unknown = set(spec) - {"deployments", "statefulsets", "daemonsets", "bad_images",
+                           *_SETTINGS}
     if unknown:
         raise ValueError(f"unknown kubernetes settings {sorted(unknown)}")
     for key in _SETTINGS:
@@ -60,6 +64,9 @@ def configure(cluster: KubeCluster, spec: dict[str, Any]) -> None:
             cluster.bad_images[image] = how
     for seed in spec.get("deployments") or []:
         cluster.seed(**seed)
+    for kind in ("StatefulSet", "DaemonSet"):
+        for seed in spec.get(f"{kind.lower()}s") or []:
+            cluster.seed_set(kind, **seed)
 
 
 def write_kubeconfig(path: Path, sandbox_url: str, ca_file: str,
@@ -82,14 +89,13 @@ def _error(body: dict[str, Any]) -> JSONResponse:
 
 
 def _not_found(kind: str, name: str) -> JSONResponse:
-    plural, group = {"Deployment": ("deployments", ".apps"), "ReplicaSet": (
-        "replicasets", ".apps"), "Pod": ("pods", "")}[kind]
+    plural, group = (f"{kind.lower()}s", "") if kind == "Pod" else (f"{kind.lower()}s", ".apps")
     return _error(status_body(404, "NotFound", f'{plural}{group} "{name}" not found', name,
                               kind))
 
 
 def _conflict(kind: str, name: str) -> JSONResponse:
-    plural = {"Deployment": "deployments.apps", "Pod": "pods"}[kind]
+    plural = "pods" if kind == "Pod" else f"{kind.lower()}s.apps"
     return _error(status_body(
         409, "Conflict", f'Operation cannot be fulfilled on {plural} "{name}": the object has '
         "been modified; please apply your changes to the latest version and try again",
@@ -230,6 +236,38 @@ def kubernetes_routes(state: SandboxState) -> list[BaseRoute]:
                                           "Deployment"))
             return store_deployment(request, dep, new)
 
+    async def one_set(request: Request) -> Response:
+        body = json.loads(await request.body() or b"null")
+        p = request.path_params
+        kind = "StatefulSet" if "/statefulsets/" in request.url.path else "DaemonSet"
+        with state.lock:
+            obj = cluster.sets.get((kind, p["namespace"], p["name"]))
+            if obj is None:
+                return _not_found(kind, p["name"])
+            if request.method == "GET":
+                return JSONResponse(set_view(cluster, obj))
+            try:
+                new = apply_patch(set_view(cluster, obj), body,
+                                  request.headers.get("content-type", ""))
+            except PatchError as exc:
+                return _error(status_body(exc.status, "Invalid", str(exc), p["name"], kind))
+            if new["metadata"].get("resourceVersion") != obj["metadata"]["resourceVersion"]:
+                return _conflict(kind, p["name"])
+            images = [c.get("image") for c in new["spec"]["template"]["spec"]["containers"]]
+            if not all(images):
+                return _invalid(kind, p["name"], "spec.template.spec.containers[0].image",
+                                "", "Required value")
+            changed = new["spec"] != obj["spec"]
+            new["metadata"]["generation"] = obj["metadata"]["generation"] + int(changed)
+            if request.query_params.get("dryRun") == "All":
+                return JSONResponse({**set_view(cluster, obj), "metadata": new["metadata"],
+                                     "spec": new["spec"]})
+            obj["metadata"], obj["spec"] = new["metadata"], new["spec"]
+            cluster.bump(obj)
+            if changed:
+                cluster.reconcile_set(obj)
+            return JSONResponse(set_view(cluster, obj))
+
     async def scale(request: Request) -> Response:
         body = json.loads(await request.body() or b"null")
         with state.lock:
@@ -336,6 +374,8 @@ def kubernetes_routes(state: SandboxState) -> list[BaseRoute]:
               methods=["GET", "PATCH", "PUT"]),
         Route(f"{apps}/deployments/{{name}}/scale", guarded(scale),
               methods=["GET", "PATCH", "PUT"]),
+        Route(f"{apps}/statefulsets/{{name}}", guarded(one_set), methods=["GET", "PATCH"]),
+        Route(f"{apps}/daemonsets/{{name}}", guarded(one_set), methods=["GET", "PATCH"]),
         Route(f"{apps}/replicasets", guarded(replicasets)),
         Route(f"{apps}/replicasets/{{name}}", guarded(one_replicaset)),
         Route(f"{core}/pods", guarded(pods)),

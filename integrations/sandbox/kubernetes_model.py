@@ -67,12 +67,14 @@ class KubeCluster:
     deployments: dict[Key, dict[str, Any]] = field(default_factory=dict)
     replicasets: dict[Key, dict[str, Any]] = field(default_factory=dict)
     pods: dict[Key, dict[str, Any]] = field(default_factory=dict)
+    sets: dict[tuple[str, str, str], dict[str, Any]] = field(default_factory=dict)
     events: list[dict[str, Any]] = field(default_factory=list)
     _rv: Any = field(default_factory=lambda: itertools.count(1000), repr=False)
 
     def clear(self) -> None:
         """Forget every object and bad image (the timing settings stay)."""
-        for objects in (self.deployments, self.replicasets, self.pods, self.bad_images):
+        for objects in (self.deployments, self.replicasets, self.pods, self.sets,
+                        self.bad_images):
             objects.clear()
         self.events.clear()
 
@@ -82,7 +84,8 @@ class KubeCluster:
 
     def namespaces(self) -> list[str]:
         """Every namespace holding an object, and `default`."""
-        return sorted({"default", *(ns for ns, _ in self.deployments)})
+        return sorted({"default", *(ns for ns, _ in self.deployments),
+                       *(ns for _, ns, _ in self.sets)})
 
     def _meta(self, name: str, namespace: str, labels: dict[str, str] | None = None,
               owner: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -195,7 +198,6 @@ class KubeCluster:
             "spec": {"replicas": 0, "selector": {"matchLabels": {
                 **dep["spec"]["selector"]["matchLabels"], HASH_LABEL: pod_hash}},
                 "template": template}}
-        rs["metadata"]["ownerReferences"][0]["kind"] = "Deployment"
         rs["metadata"]["annotations"][REVISION] = str(revision)
         rs["metadata"]["annotations"]["deployment.kubernetes.io/desired-replicas"] = str(
             dep["spec"]["replicas"])
@@ -222,22 +224,25 @@ class KubeCluster:
     def _owner_of(self, obj: dict[str, Any]) -> dict[str, Any] | None:
         refs = obj["metadata"].get("ownerReferences") or [{}]
         uid = refs[0].get("uid")
-        for candidate in (*self.deployments.values(), *self.replicasets.values()):
+        for candidate in (*self.deployments.values(), *self.replicasets.values(),
+                          *self.sets.values()):
             if candidate["metadata"]["uid"] == uid:
                 return candidate
         return None
 
-    def create_pod(self, rs: dict[str, Any], settled: bool = False) -> dict[str, Any]:
-        """A new pod of `rs` (ready after `ready_delay`, or at once when `settled`)."""
+    def create_pod(self, rs: dict[str, Any], settled: bool = False, name: str | None = None,
+                   labels: dict[str, str] | None = None) -> dict[str, Any]:
+        """A new pod of `rs` (a ReplicaSet, StatefulSet or DaemonSet), ready after
+        `ready_delay`, or at once when `settled`."""
         ns = rs["metadata"]["namespace"]
-        name = f"{rs['metadata']['name']}-{_suffix()}"
+        name = name or f"{rs['metadata']['name']}-{_suffix()}"
         template = rs["spec"]["template"]
         pod: dict[str, Any] = {
             "apiVersion": "v1", "kind": "Pod",
-            "metadata": self._meta(name, ns, dict(template["metadata"]["labels"]), rs),
+            "metadata": self._meta(name, ns, {**template["metadata"]["labels"],
+                                              **(labels or {})}, rs),
             "spec": copy.deepcopy(template["spec"]),
             "_created": time.time() - (self.ready_delay if settled else 0.0)}
-        pod["metadata"]["ownerReferences"][0]["kind"] = "ReplicaSet"
         pod["spec"].setdefault("nodeName", "sandbox-node-1")
         self.bump(pod)
         self.pods[(ns, name)] = pod
@@ -249,9 +254,50 @@ class KubeCluster:
         meta = pod["metadata"]
         self.pods.pop((meta["namespace"], meta["name"]), None)
         self.event(pod, "Killing", f"Stopping container {pod['spec']['containers'][0]['name']}")
-        rs = self._owner_of(pod)
-        if rs is not None:
-            self.scale_replicaset(rs, int(rs["spec"]["replicas"]))
+        owner = self._owner_of(pod)
+        if owner is not None and owner["kind"] == "ReplicaSet":
+            self.scale_replicaset(owner, int(owner["spec"]["replicas"]))
+        elif owner is not None:
+            self.reconcile_set(owner)
+
+    def seed_set(self, kind: str, name: str, image: str, namespace: str = "default",
+                 replicas: int = 1) -> None:
+        """Create a StatefulSet (`replicas` pods) or DaemonSet (one node, one pod), ready."""
+        labels = {"app": name}
+        obj: dict[str, Any] = {
+            "apiVersion": "apps/v1", "kind": kind,
+            "metadata": self._meta(name, namespace, dict(labels)),
+            "spec": {"selector": {"matchLabels": dict(labels)},
+                     "updateStrategy": {"type": "RollingUpdate"},
+                     "template": {"metadata": {"labels": dict(labels)}, "spec": {
+                         "containers": [{"name": name, "image": image}]}}}}
+        if kind == "StatefulSet":
+            obj["spec"].update(replicas=replicas, serviceName=name)
+        self.bump(obj)
+        self.sets[(kind, namespace, name)] = obj
+        self.reconcile_set(obj, settled=True)
+
+    def reconcile_set(self, obj: dict[str, Any], settled: bool = False) -> None:
+        """Act on a changed StatefulSet or DaemonSet: a new template replaces every pod (the
+        stand-in updates them all at once), labelled with its `controller-revision-hash`."""
+        name = obj["metadata"]["name"]
+        revision = f"{name}-{template_hash(obj['spec']['template'])}"
+        if obj.get("_revision") != revision:
+            for pod in self.pods_of(obj):
+                self.pods.pop((pod["metadata"]["namespace"], pod["metadata"]["name"]), None)
+                self.event(pod, "Killing", f"Stopping container {name}")
+            obj["_revision"], obj["_progress_at"] = revision, time.time()
+        desired = int(obj["spec"].get("replicas", 1))
+        pods = self.pods_of(obj)
+        for pod in pods[desired:]:
+            self.pods.pop((pod["metadata"]["namespace"], pod["metadata"]["name"]), None)
+        taken = {p["metadata"]["name"] for p in self.pods_of(obj)}
+        for _ in range(desired - len(self.pods_of(obj))):
+            ordinal = next(f"{name}-{i}" for i in itertools.count()
+                           if f"{name}-{i}" not in taken)
+            taken.add(ordinal)
+            self.create_pod(obj, settled, ordinal if obj["kind"] == "StatefulSet" else None,
+                            {"controller-revision-hash": revision})
 
     def container_state(self, pod: dict[str, Any], now: float) -> tuple[bool, int, str | None]:
         """(ready, restartCount, waiting reason) of the pod's first container now."""

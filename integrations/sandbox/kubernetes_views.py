@@ -12,10 +12,11 @@ from typing import Any
 from integrations.sandbox.kubernetes_model import KubeCluster, iso
 
 __all__ = ["deployment_view", "dump_cluster", "listing", "pod_view", "replicaset_view",
-           "scale_view", "status_body"]
+           "scale_view", "set_view", "status_body"]
 
 _PLURALS = {"Deployment": ("deployments", "apps"), "ReplicaSet": ("replicasets", "apps"),
-            "Pod": ("pods", ""), "Scale": ("deployments", "apps")}
+            "Pod": ("pods", ""), "Scale": ("deployments", "apps"),
+            "StatefulSet": ("statefulsets", "apps"), "DaemonSet": ("daemonsets", "apps")}
 
 
 def status_body(code: int, reason: str, message: str, name: str | None = None,
@@ -144,6 +145,30 @@ def pod_view(cluster: KubeCluster, pod: dict[str, Any], now: float | None = None
     return out
 
 
+def set_view(cluster: KubeCluster, obj: dict[str, Any], now: float | None = None,
+             ) -> dict[str, Any]:
+    """A StatefulSet or DaemonSet with its status now (every pod runs the newest revision)."""
+    now = time.time() if now is None else now
+    out = _public(obj)
+    pods = cluster.pods_of(obj)
+    ready = sum(1 for p in pods if cluster.container_state(p, now)[0])
+    generation = obj["metadata"]["generation"]
+    if obj["kind"] == "DaemonSet":
+        out["status"] = {"observedGeneration": generation, "desiredNumberScheduled": 1,
+                         "currentNumberScheduled": len(pods), "numberMisscheduled": 0,
+                         "numberReady": ready, "numberAvailable": ready,
+                         "updatedNumberScheduled": len(pods)}
+        if 1 - ready > 0:
+            out["status"]["numberUnavailable"] = 1 - ready
+        return out
+    out["status"] = {"observedGeneration": generation, "replicas": len(pods),
+                     "readyReplicas": ready, "availableReplicas": ready,
+                     "currentReplicas": len(pods), "updatedReplicas": len(pods),
+                     "currentRevision": obj.get("_revision"),
+                     "updateRevision": obj.get("_revision"), "collisionCount": 0}
+    return out
+
+
 def scale_view(dep: dict[str, Any], replicas_now: int) -> dict[str, Any]:
     """The Deployment's `autoscaling/v1 Scale` subresource."""
     meta = dep["metadata"]
@@ -176,4 +201,5 @@ def dump_cluster(cluster: KubeCluster) -> dict[str, Any]:
             "replicasets": [replicaset_view(cluster, r, now)
                             for r in cluster.replicasets.values()],
             "pods": [pod_view(cluster, p, now) for p in cluster.pods.values()],
+            "sets": [set_view(cluster, o, now) for o in cluster.sets.values()],
             "events": copy.deepcopy(cluster.events)}
