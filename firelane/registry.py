@@ -21,6 +21,7 @@ from firelane.catalog import ServiceEntry
 from firelane.errors import UnknownAction
 from firelane.links import is_web_url
 from firelane.models import ActionItem, Incident, TimelineEvent
+from firelane.runbook import KubernetesPolicy
 
 __all__ = [
     "ActionContext",
@@ -51,7 +52,8 @@ class ActionContext:
     one list) before it is caused: False when an earlier attempt claimed it, so it is never
     caused twice; `release_effect(name)` gives the claim back when the effect surely did not
     happen. `desk` (a `firelane.updates.UpdateDesk`) posts, prepares and publishes incident
-    updates.
+    updates. `kubernetes_allow` is the runbook's `kubernetes:` allowlist of namespaces and
+    workloads.
     """
 
     incident: Incident
@@ -67,6 +69,7 @@ class ActionContext:
     shell_allow: tuple[str, ...] = ()
     shell_read_only: tuple[str, ...] = ()
     shell_env: tuple[str, ...] = ()
+    kubernetes_allow: KubernetesPolicy = field(default_factory=KubernetesPolicy)
     action_items: list[ActionItem] = field(default_factory=list)
     repeat_since: datetime | None = None
     move_incident: Callable[[str, str], Awaitable[str]] | None = None

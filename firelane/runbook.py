@@ -20,6 +20,7 @@ __all__ = [
     "ApprovalSpec",
     "Guardrails",
     "InputSpec",
+    "KubernetesPolicy",
     "LoadedRunbook",
     "Match",
     "Runbook",
@@ -108,6 +109,50 @@ class ShellPolicy(_Strict):
         return value
 
 
+_K8S_NAME = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
+_K8S_KINDS = ("deployment", "statefulset", "daemonset")
+
+
+class KubernetesPolicy(_Strict):
+    """What the `kubernetes.*` actions may touch in this runbook: a namespace must be listed
+    in `namespaces` exactly, and a workload in `workloads` as `name`, `kind/name`
+    (`deployment/web`, `statefulset/db`, `daemonset/agent`) or `*` (any workload in the
+    listed namespaces). Nothing listed: nothing allowed."""
+
+    namespaces: list[str] = Field(default_factory=list, description=(
+        "Namespaces the kubernetes.* actions may read and change"))
+    workloads: list[str] = Field(default_factory=list, description=(
+        "Workloads they may touch: name, kind/name (deployment/web) or *"))
+
+    @field_validator("namespaces")
+    @classmethod
+    def _namespaces(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if len(name) > 63 or not re.fullmatch(_K8S_NAME, name):
+                raise ValueError(f"{name!r} is not a namespace name (lowercase letters, digits "
+                                 "and '-', at most 63)")
+        return value
+
+    @field_validator("workloads")
+    @classmethod
+    def _workloads(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            kind, _, name = entry.rpartition("/")
+            if kind and kind not in _K8S_KINDS:
+                raise ValueError(f"{entry!r}: kind {kind!r} is not one of "
+                                 f"{', '.join(_K8S_KINDS)}")
+            if name != "*" and not re.fullmatch(rf"{_K8S_NAME}(\.{_K8S_NAME})*", name):
+                raise ValueError(f"{entry!r} is not a workload name (name, kind/name or *)")
+        return value
+
+    def allows(self, namespace: str, kind: str, name: str) -> bool:
+        """Whether the workload `kind/name` in `namespace` is listed."""
+        if namespace not in self.namespaces:
+            return False
+        wanted = {"*", name, f"{kind.lower()}/*", f"{kind.lower()}/{name}"}
+        return any(entry in wanted for entry in self.workloads)
+
+
 class Guardrails(_Strict):
     """Limits on this runbook's destructive steps (the engine enforces them)."""
 
@@ -164,6 +209,7 @@ class Runbook(_Strict):
     inputs: dict[str, InputSpec] = Field(default_factory=dict)
     credentials: dict[str, str] = Field(default_factory=dict)
     shell: ShellPolicy = Field(default_factory=ShellPolicy)
+    kubernetes: KubernetesPolicy = Field(default_factory=KubernetesPolicy)
     guardrails: Guardrails = Field(default_factory=Guardrails)
     steps: list[Step] = Field(min_length=1)
     on_failure: list[Step] = Field(default_factory=list)

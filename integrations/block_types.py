@@ -9,7 +9,8 @@ the "create it in the Prefect UI" advice of Firelane's error messages cannot be 
 `check_credentials()` makes one cheap authenticated read per vendor, so a block that exists but
 holds a revoked token is found before 2 a.m.: Jira `GET /rest/api/2/myself`, PagerDuty
 `GET /incidents?limit=1` (REST token) or the routing key's presence (Events v2 has no read),
-Slack `auth.test`, Zoom an OAuth token, Statuspage `GET /pages/{page_id}`, SMTP a session
+Slack `auth.test`, Zoom an OAuth token, Statuspage `GET /pages/{page_id}`,
+Kubernetes `GET /version` and a list of namespaces, SMTP a session
 that connects, says EHLO, upgrades with STARTTLS, logs in if configured and QUITs (no
 message).
 """
@@ -26,6 +27,7 @@ from integrations import blocks
 from integrations.alertmanager.block import AlertmanagerConnection
 from integrations.email.block import SmtpServer
 from integrations.jira.block import JiraCredentials
+from integrations.kubernetes.block import KubernetesCluster
 from integrations.pagerduty.block import PagerDutyCredentials
 from integrations.prometheus.block import PrometheusConnection
 from integrations.remediation.blocks import HttpHeaders, SshTarget, SupervisorCredentials
@@ -34,7 +36,7 @@ from integrations.statuspage.block import StatuspageCredentials
 from integrations.video.block import ZoomCredentials
 
 __all__ = ["BLOCK_TYPES", "CREDENTIALS", "AlertmanagerConnection", "HttpHeaders",
-           "JiraCredentials", "PagerDutyCredentials", "PrometheusConnection",
+           "JiraCredentials", "KubernetesCluster", "PagerDutyCredentials", "PrometheusConnection",
            "SlackCredentials", "SmtpServer", "SshTarget", "StatuspageCredentials",
            "SupervisorCredentials", "ZoomCredentials", "check_credentials",
            "missing_block_types", "register_block_types"]
@@ -47,7 +49,8 @@ CREDENTIALS: dict[str, type[Block]] = {"jira": JiraCredentials,
                                        "pagerduty": PagerDutyCredentials,
                                        "slack": SlackCredentials, "zoom": ZoomCredentials,
                                        "email": SmtpServer,
-                                       "statuspage": StatuspageCredentials}
+                                       "statuspage": StatuspageCredentials,
+                                       "kubernetes": KubernetesCluster}
 """A runbook's `credentials:` key → the block type its actions load."""
 
 
@@ -123,6 +126,14 @@ async def _check_statuspage(block: StatuspageCredentials) -> str:
     return f"page {page.get('name')!r} ({page.get('id')}) readable"
 
 
+def _check_kubernetes(block: KubernetesCluster) -> str:
+    from integrations.kubernetes.client import KubeClient
+
+    kube = KubeClient(block.get_client(), block.timeout_seconds)
+    version = kube.version()
+    return f"API server {version}; {len(kube.namespaces())} namespaces visible"
+
+
 async def check_credentials(kind: str, name: str) -> str:
     """Load the `kind` block `name` and make one authenticated read with it; what the vendor
     said. Raises ConfigError (no such block) or IntegrationError (the vendor refused it or
@@ -143,6 +154,8 @@ async def check_credentials(kind: str, name: str) -> str:
             return await asyncio.to_thread(_check_pagerduty, block)
         if isinstance(block, SmtpServer):
             return await asyncio.to_thread(_check_email, block)
+        if isinstance(block, KubernetesCluster):
+            return await asyncio.to_thread(_check_kubernetes, block)
         return await asyncio.to_thread(_check_slack, block)
     except (ConfigError, IntegrationError):
         raise

@@ -53,6 +53,33 @@ def _status_updates(sb: Sandbox) -> int:
     return sum(len(i["_updates"]) for i in sb.state.statuspage_incidents.values())
 
 
+def _web(sb: Sandbox) -> None:
+    from integrations.sandbox.kubernetes_app import configure
+
+    configure(sb.state.kubernetes, {"ready_delay": 0.1, "deployments": [
+        {"name": "web", "namespace": "shop", "image": "web:1", "replicas": 2}]})
+
+
+def _web_bad(sb: Sandbox) -> None:
+    from tests.kubernetes_fixtures import deploy
+
+    _web(sb)
+    deploy(sb, "web:2")
+
+
+def _k8s_count(field: str) -> Callable[[Sandbox], int]:
+    def count(sb: Sandbox) -> int:
+        from tests.kubernetes_fixtures import web
+
+        meta = web(sb)["metadata"]
+        return int(meta["annotations"]["deployment.kubernetes.io/revision"]
+                   if field == "revision" else meta["generation"])
+    return count
+
+
+_DEPLOYMENT = "/kubernetes/apis/apps/v1/namespaces/shop/deployments/web"
+
+
 CASES: dict[str, tuple[Callable[[Sandbox], None] | None, str, str,
                        Callable[[Sandbox], dict[str, Any]], Callable[[Sandbox], int]]] = {
     "jira.create_issue": (None, "POST", "/jira/rest/api/2/issue",
@@ -87,6 +114,15 @@ CASES: dict[str, tuple[Callable[[Sandbox], None] | None, str, str,
         None, "PATCH", f"{_STATUSPAGE}/components/cmp0checkout",
         lambda sb: {"component_id": "cmp0checkout", "status": "partial_outage"},
         lambda sb: len(sb.state.statuspage_component_changes)),
+    "kubernetes.rollout_undo": (_web_bad, "PATCH", _DEPLOYMENT,
+                                lambda sb: {"namespace": "shop", "name": "web"},
+                                _k8s_count("revision")),
+    "kubernetes.rollout_restart": (_web, "PATCH", _DEPLOYMENT,
+                                   lambda sb: {"namespace": "shop", "name": "web"},
+                                   _k8s_count("revision")),
+    "kubernetes.scale": (_web, "PATCH", f"{_DEPLOYMENT}/scale",
+                         lambda sb: {"namespace": "shop", "name": "web", "replicas": 3},
+                         _k8s_count("generation")),
 }
 
 
@@ -111,6 +147,10 @@ def test_fault_matrix(fault_env: Sandbox, action: str, fault: str) -> None:
     before = count(sb)
     rule = sb.faults.add(path=path, method=method, **FAULTS[fault])
     ctx = make_ctx(f"step-{action.replace('.', '-')}")
+    if action.startswith("kubernetes."):
+        from tests.kubernetes_fixtures import ALLOW
+
+        ctx = replace(ctx, kubernetes_allow=ALLOW)
     asyncio.run(run_action(action, inputs(sb), ctx))
     assert rule.hits == 1, "the fault never fired"
     assert count(sb) == before + 1, f"{action} under {fault}: {count(sb) - before} effects"
@@ -167,3 +207,25 @@ def test_a_client_that_gave_up_is_no_error_in_the_sandbox_log(fault_env: Sandbox
         time.sleep(max(0.0, started + 1.8 - time.monotonic()))
     assert rule.hits == 1 and len(fault_env.state.slack_channels) == 1
     assert [r.getMessage() for r in errors.records] == []
+
+
+@pytest.mark.parametrize("fault", ["409"])
+@pytest.mark.parametrize("action", [a for a in CASES if a.startswith("kubernetes.")])
+@pytest.mark.fault_matrix
+def test_kubernetes_conflict_rereads_and_changes_once(fault_env: Sandbox, action: str,
+                                                      fault: str) -> None:
+    """A 409 on the write (a stale resourceVersion): the action re-reads and decides again;
+    one change, no retry of the same write."""
+    from tests.kubernetes_fixtures import ALLOW
+
+    sb = fault_env
+    setup, method, path, inputs, count = CASES[action]
+    assert setup is not None
+    setup(sb)
+    before = count(sb)
+    rule = sb.faults.add(path=path, method=method, kind="status", status=409)
+    ctx = replace(make_ctx(f"conflict-{action.replace('.', '-')}"), kubernetes_allow=ALLOW)
+    asyncio.run(run_action(action, inputs(sb), ctx))
+    assert rule.hits == 1 and count(sb) == before + 1
+    kinds = [e.kind for e in ctx.events]
+    assert kinds.count("kubernetes.conflict") == 1 and "integration.retry" not in kinds

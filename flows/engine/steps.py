@@ -209,7 +209,8 @@ async def _run_attempts(rc: RunContext, step: Step, spec: ActionSpec, inputs: Ba
             credentials=dict(rc.loaded.runbook.credentials),
             shell_allow=tuple(rc.loaded.runbook.shell.allow),
             shell_read_only=tuple(rc.loaded.runbook.shell.read_only),
-            shell_env=tuple(rc.loaded.runbook.shell.env))
+            shell_env=tuple(rc.loaded.runbook.shell.env),
+            kubernetes_allow=rc.loaded.runbook.kubernetes)
         started = rc.event(step, "step.started", f"{step.id} started ({step.uses}"
                            + (f", attempt {attempt}" if attempt > 1 else "") + ")",
                            uses=step.uses, attempt=attempt, dry_run=dry_run)

@@ -1,5 +1,5 @@
-"""The sandbox: stateful local stand-ins of Jira, PagerDuty, Slack, Zoom and Statuspage (a
-product feature).
+"""The sandbox: stateful local stand-ins of Jira, PagerDuty, Slack, Zoom, Statuspage and a
+Kubernetes API server, and a mail server (a product feature).
 
 `Sandbox().start()` serves them over TLS in-process; `firelane sandbox` runs them as a service.
 """

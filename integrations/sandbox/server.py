@@ -1,12 +1,14 @@
 """The sandbox as one ASGI app, and `Sandbox`: serve it over TLS in a thread, in-process.
 
 Routes: `/jira/rest/api/2/...`, `/pagerduty/...` (Events v2 and REST), `/slack/api/<method>`,
-`/zoom/...`, `/statuspage/v1/pages/<page_id>/...`, and `/_admin/` (`GET state` (with the
+`/zoom/...`, `/statuspage/v1/pages/<page_id>/...`, `/kubernetes/...` (the Kubernetes API's
+apps/v1 and core/v1 paths), and `/_admin/` (`GET state` (with the
 mail server's `smtp_port` and the `emails` it received), `GET arrivals?since=N` (when each
 ticket, page, channel, meeting, status update and e-mail was created), `POST reset`, `POST
 faults`, `DELETE faults`, `POST config` with `jira_mode`, `jira_search_lag`, `pd_oncall`,
 `smtp_require_auth`, `statuspage_rate_limit` (`{"requests": n, "window": s}` or null for
-none), `statuspage_rate_status` (420 or 429), `statuspage_components` (`{id: name}`)).
+none), `statuspage_rate_status` (420 or 429), `statuspage_components` (`{id: name}`),
+`kubernetes` (see `kubernetes_app.configure`)).
 `Sandbox` also runs the mail server (`integrations.sandbox.smtp`).
 """
 
@@ -31,6 +33,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from integrations.sandbox.faults import FaultRule, Faults
 from integrations.sandbox.jira_app import jira_routes
+from integrations.sandbox.kubernetes_app import configure as configure_kubernetes
+from integrations.sandbox.kubernetes_app import kubernetes_routes
 from integrations.sandbox.pagerduty_app import pagerduty_routes
 from integrations.sandbox.slack_app import slack_routes
 from integrations.sandbox.smtp import SandboxSmtp
@@ -177,6 +181,12 @@ def build_app(state: SandboxState, faults: Faults, base_url: str = "") -> ASGIAp
 
     async def admin_config(request: Request) -> Response:
         spec = json.loads(await request.body() or b"{}")
+        if "kubernetes" in spec:
+            try:
+                with state.lock:
+                    configure_kubernetes(state.kubernetes, spec.pop("kubernetes"))
+            except (TypeError, ValueError) as exc:
+                return JSONResponse({"ok": False, "error": str(exc)}, status_code=400)
         allowed = {"jira_mode", "jira_search_lag", "pd_oncall", "smtp_require_auth",
                    "statuspage_rate_limit", "statuspage_rate_status", "statuspage_components"}
         unknown = set(spec) - allowed
@@ -197,6 +207,7 @@ def build_app(state: SandboxState, faults: Faults, base_url: str = "") -> ASGIAp
         *jira_routes(state), *pagerduty_routes(state),
         *slack_routes(state, lambda: holder["base"]), *zoom_routes(state),
         *statuspage_routes(state),
+        *kubernetes_routes(state),
         Route("/_admin/state", admin_state),
         Route("/_admin/reset", admin_reset, methods=["POST"]),
         Route("/_admin/arrivals", admin_arrivals),
@@ -241,7 +252,8 @@ class Sandbox:
         return {"jira": f"{self.url}/jira", "pagerduty": f"{self.url}/pagerduty",
                 "slack": f"{self.url}/slack/api/", "zoom_api": f"{self.url}/zoom/v2",
                 "zoom_oauth": f"{self.url}/zoom/oauth/token",
-                "statuspage": f"{self.url}/statuspage/v1"}
+                "statuspage": f"{self.url}/statuspage/v1",
+                "kubernetes": f"{self.url}/kubernetes"}
 
     @property
     def smtp_port(self) -> int:

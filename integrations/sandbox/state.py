@@ -11,6 +11,9 @@ from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any
 
+from integrations.sandbox.kubernetes_model import KubeCluster
+from integrations.sandbox.kubernetes_views import dump_cluster
+
 __all__ = ["STATUSPAGE_COMPONENTS", "STATUSPAGE_PAGE_ID", "SandboxState", "statuspage_components"]
 
 STATUSPAGE_PAGE_ID = "fl0sandbox00"
@@ -76,6 +79,7 @@ class SandboxState:
     statuspage_component_changes: list[dict[str, Any]] = field(default_factory=list)
     statuspage_calls: list[dict[str, Any]] = field(default_factory=list)
     statuspage_windows: dict[str, deque[float]] = field(default_factory=dict, repr=False)
+    kubernetes: KubeCluster = field(default_factory=KubeCluster)
     requests: list[str] = field(default_factory=list)
     arrivals: list[dict[str, Any]] = field(default_factory=list)
     recording: bool = False
@@ -101,8 +105,9 @@ class SandboxState:
         with self.lock:
             data = copy.deepcopy({f.name: getattr(self, f.name) for f in fields(self)
                                   if not f.name.startswith("_")
-                                  and f.name not in ("lock", "exchanges",
+                                  and f.name not in ("lock", "exchanges", "kubernetes",
                                                      "statuspage_windows")})
+            data["kubernetes"] = dump_cluster(self.kubernetes)
         data["jira_issues"] = {k: {kk: vv for kk, vv in v.items() if not kk.startswith("_")}
                                for k, v in data["jira_issues"].items()}
         data["statuspage_incidents"] = {
@@ -126,3 +131,4 @@ class SandboxState:
                 setattr(self, name, getattr(fresh, name))
             self.statuspage_components = statuspage_components(
                 self.statuspage_component_names, self.statuspage_page_id)
+            self.kubernetes.clear()
