@@ -31,7 +31,8 @@ import httpx
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from demo_monitoring import Traffic, start_monitoring
+from demo_k8s import Bridge, deploy_image, image, seed_cluster
+from demo_monitoring import Traffic, fallback_alert, post_alert, start_monitoring
 from demo_stack import BAD, BIN, DEMO, GOOD, ROOT, Stack, free_port, stop_previous
 
 from firelane.store import Store, open_store
@@ -44,33 +45,6 @@ DEPLOYMENT = "run-runbook/respond-to-incident"
 def say(text: str, head: bool = False) -> None:
     stamp = f"{time.monotonic() - T0:6.1f}s"
     print(f"{DIM}{stamp}{OFF}  {BOLD if head else ''}{text}{OFF if head else ''}", flush=True)
-
-
-def _alert(status: str, started: str) -> dict[str, Any]:
-    labels = {"alertname": "HighErrorRate", "service": "web", "severity": "critical",
-              "job": "web", "instance": "web-1:8080"}
-    return {"version": "4", "groupKey": '{}:{alertname="HighErrorRate"}', "status": status,
-            "receiver": "firelane", "truncatedAlerts": 0,
-            "groupLabels": {"alertname": "HighErrorRate"}, "commonLabels": labels,
-            "commonAnnotations": {"summary": "web 5xx rate above 20% after deploy " + BAD},
-            "externalURL": "http://alertmanager.demo:9093",
-            "alerts": [{"status": status, "labels": labels,
-                        "annotations": {"summary": f"web 5xx rate above 20% after deploy {BAD}",
-                                        "description": "rate(http_requests_total{code=~\"5..\"}"
-                                                       "[1m]) / rate(http_requests_total[1m])"
-                                                       " = 0.97"},
-                        "startsAt": started,
-                        "endsAt": datetime.now(UTC).isoformat() if status == "resolved"
-                        else "0001-01-01T00:00:00Z",
-                        "generatorURL": "http://prometheus.demo:9090/graph?g0.expr=...",
-                        "fingerprint": "5e1d0a3b7c9f2e41"}]}
-
-
-def _send(intake: str, token: str, body: dict[str, Any]) -> tuple[int, float, Any]:
-    started = time.perf_counter()
-    r = httpx.post(f"{intake}/alerts/alertmanager", json=body, timeout=10,
-                   headers={"Authorization": f"Bearer {token}"})
-    return r.status_code, (time.perf_counter() - started) * 1000, r.json()
 
 
 def _describe(step: str, uses: str, status: str, outputs: dict[str, Any], error: str) -> str:
@@ -134,6 +108,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--interactive", action="store_true",
                         help="wait for you to approve the rollback (Prefect UI or CLI)")
     parser.add_argument("--stop", action="store_true", help="stop a --keep demo and exit")
+    parser.add_argument("--kubernetes", action="store_true",
+                        help="the Kubernetes story: k8s-rollback on the sandbox's Kubernetes "
+                        "API (needs Prometheus and Alertmanager)")
     parser.add_argument("--port", type=int, default=int(os.environ.get(
         "FIRELANE_DEMO_PREFECT_PORT", "4310")), help="Prefect server port")
     args = parser.parse_args(argv)
@@ -222,28 +199,50 @@ def _demo(stack: Stack, args: argparse.Namespace, api: str, token: str,
     stack.start("responder-flows", [fl, "respond", "--role", "flows"])
     intake = f"http://127.0.0.1:{intake_port}"
     stack.wait_for("intake", lambda: stack.http_ok(f"{intake}/healthz"), 60)
-    monitoring = start_monitoring(stack, web_port, intake_port, token)
+    monitoring = start_monitoring(stack, web_port, intake_port, token, {
+        "platform": "kubernetes", "namespace": "shop"} if args.kubernetes else None)
+    if args.kubernetes and monitoring is None:
+        raise SystemExit("--kubernetes verifies with Prometheus: sudo apt-get install "
+                         "prometheus prometheus-alertmanager")
     traffic = Traffic(web_port)
     traffic.start()
+    bridge = Bridge(stack, conf, sandbox_url, sandbox_ca)
+    if args.kubernetes:
+        assert monitoring is not None
+        from integrations.prometheus.block import PrometheusConnection
+
+        seed_cluster(sandbox_url, sandbox_ca)
+        PrometheusConnection(url=monitoring.prometheus).save("default", overwrite=True)
+        bridge.start()
+        say(f"Kubernetes (the sandbox's stand-in API): Deployment shop/web at {image(GOOD)}, "
+            "3 replicas; the sample web service serves its traffic (its release follows the "
+            "Deployment's image)")
     if monitoring is not None:
         say(f"Prometheus {monitoring.prometheus} scrapes web every second (rule HighErrorRate: "
             f"5xx ratio > 5% over 10 s); Alertmanager {monitoring.alertmanager} notifies the "
             "intake; 20 requests/s of traffic to web")
         say("Real here: Prefect, Prometheus, Alertmanager, supervisord and the web service. "
-            "Stand-ins (the sandbox): Jira, PagerDuty, Slack, Zoom, Statuspage, the mail server")
+            "Stand-ins (the sandbox): Jira, PagerDuty, Slack, Zoom, Statuspage, the mail server"
+            + (", the Kubernetes API (the web service stands in for the Deployment's pods)"
+               if args.kubernetes else ""))
     else:
         say("Prometheus or Alertmanager is not installed (sudo apt-get install prometheus "
             "prometheus-alertmanager): the demo posts the webhook Alertmanager would send")
     store = open_store(stack.env["FIRELANE_DATABASE_URL"], migrate=False)
 
-    say(f"Deploying release {BAD} of web (the bad one)", head=True)
-    stack.deploy_release(conf, BAD)
+    if args.kubernetes:
+        say(f"kubectl set image deployment/web web={image(BAD)} -n shop (the bad one)",
+            head=True)
+        deploy_image(sandbox_url, sandbox_ca, image(BAD))
+    else:
+        say(f"Deploying release {BAD} of web (the bad one)", head=True)
+        stack.deploy_release(conf, BAD)
     deployed_at = time.monotonic()
     health = _wait("the 5xx", lambda: _status(web_port) == 500 and 500, 20)
     started = datetime.now(UTC).isoformat()
     if monitoring is None:
         say(f"web /healthz answers {health}; the demo sends what Alertmanager would")
-        code, ms, body = _send(intake, token, _alert("firing", started))
+        code, ms, body = post_alert(intake, token, fallback_alert("firing", started))
         if code != 202:
             raise SystemExit(f"the intake answered {code}: {body}")
         incident = store.get_incident(body["alerts"][0]["incident_id"])
@@ -255,8 +254,10 @@ def _demo(stack: Stack, args: argparse.Namespace, api: str, token: str,
                 "deploy")
     incident_id = incident.id
     sent_at = time.monotonic()
+    runbook = _wait("the runbook", lambda: next(
+        (e.runbook_name for e in store.list_executions(incident_id)), None), 30)
     say(f"{came} · INC-{incident.number} declared ({incident.severity.value}): "
-        f"{incident.title} · runbook web-5xx-rollback", head=True)
+        f"{incident.title} · runbook {runbook}", head=True)
     narrator = Narrator(store, incident_id)
     threading.Thread(target=importlib.import_module, args=("flows.runs.approvals",),
                      daemon=True).start()
@@ -280,12 +281,13 @@ def _demo(stack: Stack, args: argparse.Namespace, api: str, token: str,
         say(f"web /healthz answers {_status(web_port)} on release "
             f"{os.readlink(DEMO / 'web' / 'current').rsplit('/', 1)[-1]}")
         if monitoring is None:
-            _send(intake, token, _alert("resolved", started))
+            post_alert(intake, token, fallback_alert("resolved", started))
         else:
             _wait("the resolved notification", lambda: "alert.resolved" in [
                 e.kind for e in store.timeline(incident_id)], 60)
             say("the 5xx ratio fell: the real Alertmanager sent the resolved notification")
-    _tell_updates(store, incident_id, intake, sandbox_url, sandbox_ca)
+    _tell_updates(store, incident_id, intake, sandbox_url, sandbox_ca,
+                  2 if status == "succeeded" else 1)
     report = DEMO / "reports" / f"inc-{incident.number}.html"
     _wait("the timeline report", lambda: report.exists() and "report.published" in [
         e.kind for e in store.timeline(incident_id)], 90)
@@ -297,18 +299,19 @@ def _demo(stack: Stack, args: argparse.Namespace, api: str, token: str,
         say(f"page and ticket followed the incident: {synced[-1]}")
     _summary(store, stack, incident, api, args.port, sent_at, narrator, report)
     traffic.halt.set()
+    bridge.halt.set()
     store.close()
     return status == "succeeded"
 
 
 def _tell_updates(store: Store, incident_id: str, intake: str,
-                  sandbox_url: str, sandbox_ca: str) -> None:
+                  sandbox_url: str, sandbox_ca: str, expected: int) -> None:
     """What stakeholders were told, once each update's delivery (the `stakeholder-update`
     runbook, run by the responders) has finished."""
     def delivered() -> bool:
         runs = {e.id: e.status for e in store.list_executions(incident_id)}
         found = store.list_updates(incident_id)
-        return len(found) >= 2 and all(
+        return len(found) >= expected and all(
             runs.get(u.execution_id or "") in ("succeeded", "failed") for u in found)
     _wait("the stakeholder updates", delivered, 90)
     runs = {e.id: e for e in store.list_executions(incident_id)}
