@@ -194,6 +194,7 @@ def _scenario(ui_stack: UiStack, page: Any, service: Service) -> None:
     [dep] = [d for d in ui_stack.post("/deployments/filter", {})
              if d["name"] == "web-5xx-rollback"]
     page.goto(f"{ui_stack.ui}/deployments")
+    page.get_by_placeholder("Search deployments...").fill("web-5xx")
     page.get_by_text("web-5xx-rollback").first.click()
     page.wait_for_url(f"**/deployments/deployment/{dep['id']}**")
     _shot(page, "01-deployment")
