@@ -10,7 +10,8 @@ the "create it in the Prefect UI" advice of Firelane's error messages cannot be 
 holds a revoked token is found before 2 a.m.: Jira `GET /rest/api/2/myself`, PagerDuty
 `GET /incidents?limit=1` (REST token) or the routing key's presence (Events v2 has no read),
 Slack `auth.test`, Zoom an OAuth token, Statuspage `GET /pages/{page_id}`,
-Kubernetes `GET /version` and a list of namespaces, SMTP a session
+Kubernetes `GET /version` and a list of namespaces, Prometheus a query of `vector(1)`,
+Alertmanager its list of silences, SMTP a session
 that connects, says EHLO, upgrades with STARTTLS, logs in if configured and QUITs (no
 message).
 """
@@ -50,7 +51,9 @@ CREDENTIALS: dict[str, type[Block]] = {"jira": JiraCredentials,
                                        "slack": SlackCredentials, "zoom": ZoomCredentials,
                                        "email": SmtpServer,
                                        "statuspage": StatuspageCredentials,
-                                       "kubernetes": KubernetesCluster}
+                                       "kubernetes": KubernetesCluster,
+                                       "prometheus": PrometheusConnection,
+                                       "alertmanager": AlertmanagerConnection}
 """A runbook's `credentials:` key → the block type its actions load."""
 
 
@@ -126,6 +129,16 @@ async def _check_statuspage(block: StatuspageCredentials) -> str:
     return f"page {page.get('name')!r} ({page.get('id')}) readable"
 
 
+async def _check_prometheus(block: PrometheusConnection) -> str:
+    result = await block.get_client().query("vector(1)")
+    return f"query answered ({result.result_type})"
+
+
+async def _check_alertmanager(block: AlertmanagerConnection) -> str:
+    silences = await block.get_client().list_silences()
+    return f"silences readable ({len(silences)})"
+
+
 def _check_kubernetes(block: KubernetesCluster) -> str:
     from integrations.kubernetes.client import KubeClient
 
@@ -156,6 +169,10 @@ async def check_credentials(kind: str, name: str) -> str:
             return await asyncio.to_thread(_check_email, block)
         if isinstance(block, KubernetesCluster):
             return await asyncio.to_thread(_check_kubernetes, block)
+        if isinstance(block, PrometheusConnection):
+            return await _check_prometheus(block)
+        if isinstance(block, AlertmanagerConnection):
+            return await _check_alertmanager(block)
         return await asyncio.to_thread(_check_slack, block)
     except (ConfigError, IntegrationError):
         raise

@@ -274,3 +274,16 @@ def test_a_runbook_silences_then_lifts_the_silence_and_a_dry_run_touches_nothing
     assert f"INC-{rc.incident.number} (checkout errors)" in seen["comment"]
     kinds = [e.kind for e in store.timeline(rc.incident.id)]
     assert "alertmanager.silenced" in kinds and "alertmanager.silence_expired" in kinds
+
+
+@needs_alertmanager
+def test_doctor_checks_a_connection_block_against_alertmanager(
+        alertmanager: AlertmanagerProcess) -> None:
+    from integrations.block_types import check_credentials
+
+    connection("doctor-am", alertmanager.url)
+    assert asyncio.run(check_credentials("alertmanager", "doctor-am")).startswith(
+        "silences readable (")
+    connection("doctor-am-down", f"http://127.0.0.1:{free_port()}")
+    with pytest.raises(VendorUnavailable):
+        asyncio.run(check_credentials("alertmanager", "doctor-am-down"))

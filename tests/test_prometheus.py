@@ -344,3 +344,16 @@ def test_a_runbook_verifies_with_prometheus_and_fails_over_to_on_failure(
     result = asyncio.run(run_runbook_result(rc.execution.id))
     assert result["status"] == "succeeded"
     assert (store.step_records(rc.execution.id)["verify"].outputs or {})["held"] is True
+
+
+@needs_prometheus
+def test_doctor_checks_a_connection_block_against_the_server(
+        prometheus: PrometheusProcess) -> None:
+    from integrations.block_types import check_credentials
+
+    connection("doctor-ok", prometheus.url)
+    said = asyncio.run(check_credentials("prometheus", "doctor-ok"))
+    assert said == "query answered (vector)"
+    connection("doctor-down", f"http://127.0.0.1:{free_port()}")
+    with pytest.raises(VendorUnavailable):
+        asyncio.run(check_credentials("prometheus", "doctor-down"))

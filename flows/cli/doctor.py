@@ -32,7 +32,8 @@ from firelane.store import Store
 __all__ = ["Finding", "add_doctor_command", "run_checks"]
 
 TIMEOUT_SECONDS = 10.0
-_INTEGRATIONS = ("jira", "pagerduty", "slack", "email", "statuspage", "kubernetes")
+_INTEGRATIONS = ("jira", "pagerduty", "slack", "email", "statuspage", "kubernetes", "prometheus",
+                 "alertmanager")
 
 
 @dataclass(frozen=True)
