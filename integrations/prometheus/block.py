@@ -9,6 +9,7 @@ from prefect.blocks.core import Block
 from pydantic import Field, SecretStr, model_validator
 
 from integrations.common import ssl_context
+from integrations.http_auth import auth_parts, check_auth
 from integrations.prometheus.client import PrometheusClient
 
 __all__ = ["PrometheusConnection"]
@@ -43,20 +44,12 @@ class PrometheusConnection(Block):
 
     @model_validator(mode="after")
     def _one_auth(self) -> Self:
-        if self.bearer_token is not None and (self.basic_username or self.basic_password):
-            raise ValueError("set a bearer token or basic auth, not both")
-        if (self.basic_username is None) != (self.basic_password is None):
-            raise ValueError("basic auth needs both basic_username and basic_password")
+        check_auth(self.bearer_token, self.basic_username, self.basic_password)
         return self
 
     def get_client(self) -> PrometheusClient:
         """A client for this server (the one place its secrets are read)."""
-        headers: dict[str, str] = {}
-        auth: tuple[str, str] | None = None
-        if self.bearer_token is not None:
-            headers["Authorization"] = f"Bearer {self.bearer_token.get_secret_value()}"
-        if self.basic_username is not None and self.basic_password is not None:
-            auth = (self.basic_username, self.basic_password.get_secret_value())
+        headers, auth = auth_parts(self.bearer_token, self.basic_username, self.basic_password)
         return PrometheusClient(self.url, headers=headers, auth=auth,
                                 verify=ssl_context(self.verify),
                                 timeout_seconds=self.timeout_seconds)
