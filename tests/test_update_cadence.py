@@ -97,7 +97,7 @@ def test_due_then_overdue_once_under_overlap_and_nothing_after_resolution(
     [dm] = _messages(carol, "DU0BOB")
     assert f"INC-{incident.number}" in dm and "update is due" in dm and "every 30m" in dm
     assert _messages(carol, room) == [dm], "the war room gets the same reminder"
-    assert _messages(carol, "DU0ALICE") == [], "the communicator is reminded, not the commander"
+    assert _messages(carol, "DU0ALICE") == [dm], "the commander is reminded too"
     assert _pass(store, t0 + timedelta(minutes=35)) == Outcome(), "due is sent once"
 
     results: list[Outcome] = []
@@ -210,7 +210,7 @@ def test_who_is_reminded_and_who_hears_when_overdue() -> None:
     led = nobody.model_copy(update={"commander": "alice@example.com", "communicator": "@U0BOB"})
     assert managers_of(led, catalog) == ["dana@example.com", "carol@example.com"]
     reminded = due_reminder(led, [], catalog, t0 + timedelta(minutes=60))
-    assert reminded is not None and reminded.remind == ["@U0BOB"]
+    assert reminded is not None and reminded.remind == ["alice@example.com", "@U0BOB"]
     assert due_reminder(led.model_copy(update={"severity": Severity.SEV3}), [], catalog,
                         t0 + timedelta(days=1)) is None
     assert due_reminder(led.model_copy(update={"status": IncidentStatus.RESOLVED}), [],

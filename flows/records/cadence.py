@@ -5,8 +5,8 @@ and who hears about it when it is overdue. Pure: the `remind-updates` flow
 The next update is due one cadence (`cadence_for`: per severity, catalog
 `communications.cadence_minutes`, defaults SEV1 30 min, SEV2 60 min) after the last published
 update was written, or after the declaration when there is none yet. From the due time the
-reminder is at level `due`: the communicator is reminded (the commander when nobody
-communicates), by DM and in the war room. `grace_minutes` later it is `overdue`: the war room
+reminder is at level `due`: the commander and the communicator (when one is named) are
+reminded by DM, and the war room is told. `grace_minutes` later it is `overdue`: the war room
 is told with the commander and communicator mentioned, and their managers are DMed (the
 catalog's `communications.managers`, else the service's `manager`). Open means declared,
 acknowledged or mitigated; private incidents are reminded too (everything goes to internal
@@ -105,7 +105,7 @@ def due_reminder(incident: Incident, updates: list[IncidentUpdate], catalog: Cat
     last = max(published, default=None)
     awaiting = sum(1 for u in updates if u.state is UpdateState.AWAITING_APPROVAL
                    and (last is None or u.created_at > last))
-    remind = [p for p in (incident.communicator or incident.commander,) if p]
+    remind = list(dict.fromkeys(p for p in (incident.commander, incident.communicator) if p))
     return Reminder(incident=incident, due_at=due, level=level, cadence=cadence,
                     last_update_at=last, awaiting_approval=awaiting, remind=remind,
                     managers=managers_of(incident, catalog) if level == OVERDUE else [])
