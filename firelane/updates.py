@@ -12,6 +12,7 @@ when the next update is due.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -25,9 +26,24 @@ from firelane.catalog import Catalog
 from firelane.errors import ConfigError
 from firelane.models import Incident, Severity, new_id, utcnow
 
-__all__ = ["DEFAULT_CADENCE", "MESSAGE_MAX", "Audience", "Impact", "IncidentUpdate",
-           "Prepared", "UpdateDesk", "UpdateDraft", "UpdateState", "UpdateStatus", "affected_of",
-           "cadence_for", "parse_affected", "render_update"]
+__all__ = [
+    "DEFAULT_CADENCE",
+    "MESSAGE_MAX",
+    "UPDATE_USAGE",
+    "Audience",
+    "Impact",
+    "IncidentUpdate",
+    "Prepared",
+    "UpdateDesk",
+    "UpdateDraft",
+    "UpdateState",
+    "UpdateStatus",
+    "affected_of",
+    "cadence_for",
+    "parse_affected",
+    "parse_update_words",
+    "render_update",
+]
 
 MESSAGE_MAX = 5_000
 DEFAULT_CADENCE: dict[Severity, timedelta] = {
@@ -159,6 +175,25 @@ def parse_affected(pairs: list[str]) -> dict[str, Impact]:
         if not service.strip():
             raise ConfigError(f"{pair!r}: name the service, as in web=partial_outage")
     return found
+
+
+_AFFECTED_WORD = re.compile(r"^[a-z0-9][a-z0-9_.-]*=[a-z_-]+$")
+UPDATE_USAGE = ("[public] investigating|identified|monitoring|resolved [web=partial_outage] "
+                "We are looking into checkout errors")
+
+
+def parse_update_words(words: list[str]) -> UpdateDraft:
+    """An update written as words (`/incident update ...`, the Prefect UI's form): an optional
+    `public`, the status, any `service=impact` pairs, then the message."""
+    public = bool(words) and words[0].lower() == "public"
+    words = words[1:] if public else words
+    affected = [w for w in words[1:] if _AFFECTED_WORD.match(w)]
+    message = " ".join(w for w in words[1:] if not _AFFECTED_WORD.match(w))
+    if not words or words[0].lower() not in {s.value for s in UpdateStatus} or not message:
+        raise ConfigError(f"an update needs a status and a message: {UPDATE_USAGE}")
+    return UpdateDraft(status=UpdateStatus(words[0].lower()), message=message,
+                       affected=parse_affected(affected),
+                       audience=Audience.PUBLIC if public else Audience.INTERNAL)
 
 
 def cadence_for(catalog: Catalog, severity: Severity) -> timedelta | None:

@@ -242,3 +242,27 @@ def test_the_api_and_slack_post_updates_as_their_verified_users(
     assert (second.author, second.via, second.verified) == ("@ann", "slack", True)
     assert (second.audience, second.affected, second.message) == (
         Audience.PUBLIC, {"web": "major_outage"}, "Fix deployed")
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_the_prefect_ui_posts_an_update_in_the_same_words_as_slack(comms: Store) -> None:
+    from collections.abc import Coroutine
+    from typing import cast
+
+    from flows.runs.incident_command import Verb, incident_command
+
+    incident = _incident(comms)
+
+    def ui(value: str) -> Any:
+        running = incident_command(f"INC-{incident.number}", Verb.UPDATE, value, "ann",
+                                   return_state=True)
+        return asyncio.run(cast(Coroutine[Any, Any, Any], running))
+
+    assert ui("public identified web=major_outage Bad deploy found").is_completed()
+    refused = ui("fixed it")
+    assert refused.is_failed() and "needs a status and a message" in str(refused.message)
+    [update] = comms.list_updates(incident.id)
+    assert (update.author, update.via, update.verified, update.audience) == (
+        "ann", "prefect-ui", False, Audience.PUBLIC)
+    assert (update.status, update.affected) == (UpdateStatus.IDENTIFIED, {"web": "major_outage"})
+    assert update.state is UpdateState.AWAITING_APPROVAL

@@ -42,7 +42,7 @@ from firelane.models import (
 )
 from firelane.settings import Settings
 from firelane.store import Store
-from firelane.updates import Audience, UpdateDraft, UpdateStatus, parse_affected
+from firelane.updates import parse_update_words
 from flows.intake.slack_interactions import SecretSource, verified_body
 
 __all__ = ["HELP", "INLINE_SECONDS", "add_slack_command_route", "parse_command"]
@@ -61,7 +61,6 @@ HELP = """*`/incident` commands*
 • `show`, `list` (open incidents, most severe first), `help`
 In a war room these act on its incident; elsewhere add `INC-7`."""
 _REF = re.compile(r"^INC-\d+$", re.IGNORECASE)
-_AFFECTED = re.compile(r"^[a-z0-9][a-z0-9_.-]*=[a-z_-]+$")
 _MENTION = re.compile(r"^<@([A-Z0-9]+)(?:\|([^>]+))?>$")
 Planner = Callable[[Alert, Incident], Execution | None]
 
@@ -211,17 +210,7 @@ class _Runner:
 
     def _update(self, ref: str, words: list[str], by: Actor,
                 loop: asyncio.AbstractEventLoop) -> tuple[bool, str]:
-        public = bool(words) and words[0].lower() == "public"
-        words = words[1:] if public else words
-        affected = [w for w in words[1:] if _AFFECTED.match(w)]
-        message = " ".join(w for w in words[1:] if not _AFFECTED.match(w))
-        if not words or words[0].lower() not in {s.value for s in UpdateStatus} or not message:
-            raise ConfigError("update needs a status and a message: `/incident update [public] "
-                              "investigating|identified|monitoring|resolved [web=partial_outage]"
-                              " We are looking into checkout errors`")
-        draft = UpdateDraft(status=UpdateStatus(words[0].lower()), message=message,
-                            affected=parse_affected(affected),
-                            audience=Audience.PUBLIC if public else Audience.INTERNAL)
+        draft = parse_update_words(words)
         settings = Settings.from_env()
         cmds = self.cmds if self.cmds.runbooks else IncidentCommands(
             self.store, load_valid_runbooks(settings.runbooks_dir)[0],

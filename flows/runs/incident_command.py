@@ -1,11 +1,12 @@
 """The `incident-command` flow: the incident commander's verbs from the Prefect UI.
 
 An operator who lives in the Prefect UI opens the `incident-command` deployment, picks the
-incident, the verb (acknowledge, set status, set severity, assign a role, add a note) and its
-value, and runs it: the same `firelane.commands` implementation as the CLI, recorded through
-`prefect-ui` and marked not verified (the form's "by" is the operator's word; every Prefect user
-shares one API credential). Acknowledging or changing status brings the page and ticket in step,
-as from any other side. A refused change fails the run with the reason.
+incident, the verb (acknowledge, set status, set severity, assign a role, add a note, post a
+stakeholder update) and its value, and runs it: the same `firelane.commands` implementation as
+the CLI, recorded through `prefect-ui` and marked not verified (the form's "by" is the
+operator's word; every Prefect user shares one API credential). Acknowledging or changing status
+brings the page and ticket in step, as from any other side. A refused change fails the run with
+the reason.
 """
 
 from __future__ import annotations
@@ -14,12 +15,14 @@ from enum import StrEnum
 
 from prefect import flow, get_run_logger
 
+from firelane.catalog import serving_catalog
 from firelane.commands import Actor, Changed, IncidentCommands
 from firelane.errors import ConfigError
 from firelane.loader import load_valid_runbooks
 from firelane.models import IncidentStatus, Role, Severity
 from firelane.settings import Settings
 from firelane.store import open_store
+from firelane.updates import parse_update_words
 
 __all__ = ["Verb", "incident_command"]
 
@@ -32,6 +35,7 @@ class Verb(StrEnum):
     SEVERITY = "severity"
     ROLE = "role"
     NOTE = "note"
+    UPDATE = "update"
 
 
 @flow(name="incident-command", log_prints=False)
@@ -41,10 +45,12 @@ async def incident_command(incident: str, verb: Verb, value: str, by: str,
 
     Args:
         incident: INC-12, 12 or the incident id.
-        verb: acknowledge, status, severity, role or note.
+        verb: acknowledge, status, severity, role, note or update.
         value: status: declared/acknowledged/mitigated/resolved/closed; severity: SEV1-SEV4;
             role: `commander alice`, `communicator bob` or `investigator carol`; note: its
-            text; acknowledge: ignored.
+            text; update: `[public] investigating|identified|monitoring|resolved
+            [web=partial_outage] message` (a stakeholder update; a public one waits for
+            approval); acknowledge: ignored.
         by: who you are (recorded, not verified).
         reason: why (status and severity changes).
     """
@@ -53,6 +59,12 @@ async def incident_command(incident: str, verb: Verb, value: str, by: str,
     store = open_store(settings.database_url)
     cmds = IncidentCommands(store, load_valid_runbooks(settings.runbooks_dir)[0])
     actor = Actor(name=by.strip() or "prefect-ui", via="prefect-ui", verified=False)
+    if Verb(verb) is Verb.UPDATE:
+        posted = cmds.post_update(incident, parse_update_words(value.split()), actor,
+                                  serving_catalog(settings.catalog_path))
+        told = f"INC-{store.get_incident(incident).number}: {posted.said}"
+        logger.info(told)
+        return told
     result = _apply(cmds, incident, Verb(verb), value.strip(), actor, reason)
     if result.changed and Verb(verb) in (Verb.ACKNOWLEDGE, Verb.STATUS):
         from flows.engine.lifecycle import drain
