@@ -40,6 +40,7 @@ from firelane.updates import (
     UpdateState,
     UpdateStatus,
     cadence_for,
+    refuse_update,
 )
 
 __all__ = ["NOTE_MAX", "OPEN_STATUSES", "STAKEHOLDER_RUNBOOK", "Actor", "Changed",
@@ -227,14 +228,7 @@ class IncidentCommands:
             except NotFound:
                 pass
         incident = self.store.get_incident(ref)
-        if incident.private and draft.audience is Audience.PUBLIC:
-            raise ConfigError(f"INC-{incident.number} is private: its updates stay internal "
-                              "(use audience internal)")
-        unknown = sorted(s for s in draft.affected if catalog.get(s) is None
-                         and s != incident.service)
-        if unknown:
-            raise ConfigError(f"unknown service(s) {', '.join(unknown)}: name services of the "
-                              "catalog (services.yaml)")
+        refuse_update(incident, draft, catalog)
         delivery = next((r for r in self.runbooks if r.runbook.name == STAKEHOLDER_RUNBOOK),
                         None)
         if delivery is None:
@@ -266,6 +260,7 @@ class IncidentCommands:
             delivery, incident, {"update_id": update.id}, dry_run=DRY_RUN in marks,
             sandbox=self.sandbox or SANDBOX in marks, for_responder=self.for_responder))
         self.store.set_update_execution(update.id, execution.id)
+        update.execution_id = execution.id
         said = (f"update #{update.seq} for INC-{incident.number} posted ({draft.audience}"
                 f"{state})" + (f"; next due {due:%H:%M} UTC" if due else ""))
         return Posted(update, execution.id, said)

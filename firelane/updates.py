@@ -209,6 +209,38 @@ def affected_of(update: UpdateDraft, incident: Incident) -> dict[str, Impact]:
     return dict(update.affected) or {incident.service: Impact.DEGRADED}
 
 
+def refuse_update(incident: Incident, draft: UpdateDraft, catalog: Catalog) -> None:
+    """Raise ConfigError, saying what to do, for an update that must not be posted: public on
+    a private incident, anything but `resolved` on a resolved or closed incident (it would
+    contradict the status page), a service the catalog does not know, or an internal update
+    that would reach nobody (no stakeholder channel or list for its services)."""
+    ref = f"INC-{incident.number}"
+    if incident.private and draft.audience is Audience.PUBLIC:
+        raise ConfigError(f"{ref} is private: its updates stay internal (post it without "
+                          "--public, or with audience internal)")
+    if incident.status.value in ("resolved", "closed") and draft.status is not \
+            UpdateStatus.RESOLVED:
+        raise ConfigError(f"{ref} is {incident.status.value}: an update saying "
+                          f"'{draft.status}' would contradict it; reopen it first (`firelane "
+                          f"incidents status {ref} acknowledged`) or post a resolved update")
+    unknown = sorted(s for s in draft.affected if catalog.get(s) is None
+                     and s != incident.service)
+    if unknown:
+        known = ", ".join(sorted(catalog.services)) or "none"
+        raise ConfigError(f"unknown service(s) {', '.join(unknown)}: the catalog "
+                          f"(services.yaml) names {known}")
+    if draft.audience is Audience.INTERNAL and not catalog.communications.internal_emails:
+        services = affected_of(draft, incident)
+        entries = [catalog.get(name) for name in services]
+        if not any(e is not None and (e.stakeholder_channel or e.stakeholder_emails)
+                   for e in entries):
+            raise ConfigError(
+                f"this update would reach nobody: the catalog names no stakeholder_channel or "
+                f"stakeholder_emails for {', '.join(services)} and no "
+                "communications.internal_emails; add them to services.yaml (see "
+                "docs/how-to/keep-stakeholders-informed.md)")
+
+
 def render_update(update: IncidentUpdate, incident: Incident, catalog: Catalog,
                   templates: Path | None = None) -> tuple[str, str]:
     """The subject and body people read: from `update_subject.txt.j2` and `update.txt.j2`

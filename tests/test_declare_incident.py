@@ -66,11 +66,17 @@ def test_sandbox_command_serves_and_saves_blocks(tmp_path: Path) -> None:
     try:
         deadline = time.monotonic() + 60
         assert proc.stdout is not None
-        while not any("saved ZoomCredentials" in line for line in lines):
+        while not all(any(f"saved {kind}" in line for line in lines)
+                      for kind in ("ZoomCredentials", "SmtpServer")):
             assert time.monotonic() < deadline and proc.poll() is None, "".join(lines)
             lines.append(proc.stdout.readline())
         url = lines[0].split(" at ")[1].split(" ")[0]
         assert JiraCredentials.load("from-cli").base_url == f"{url}/jira"  # type: ignore[union-attr]
+        from integrations.email.block import SmtpServer
+
+        smtp = next(line for line in lines if line.strip().startswith("smtp "))
+        port = int(smtp.split()[1].split(":")[1])
+        assert SmtpServer.load("from-cli").port == port  # type: ignore[union-attr]
         assert any(line.startswith("export FIRELANE_SANDBOX_URL=") for line in lines)
     finally:
         proc.send_signal(signal.SIGINT)

@@ -266,3 +266,28 @@ def test_the_prefect_ui_posts_an_update_in_the_same_words_as_slack(comms: Store)
         "ann", "prefect-ui", False, Audience.PUBLIC)
     assert (update.status, update.affected) == (UpdateStatus.IDENTIFIED, {"web": "major_outage"})
     assert update.state is UpdateState.AWAITING_APPROVAL
+
+
+def test_updates_that_would_mislead_or_reach_nobody_are_refused(comms: Store) -> None:
+    from firelane.catalog import Catalog
+    from firelane.models import IncidentStatus
+
+    cmds = IncidentCommands(comms, load_valid_runbooks(RUNBOOKS)[0])
+    catalog = load_catalog(Path(comms_catalog()))
+    done = _incident(comms)
+    comms.set_status(done.id, IncidentStatus.RESOLVED, "ann")
+    monitoring = UpdateDraft(status=UpdateStatus.MONITORING, message="Watching it")
+    with pytest.raises(ConfigError, match="is resolved: an update saying 'monitoring'"):
+        cmds.post_update(done.id, monitoring, Actor("a", "cli"), catalog)
+    closing = cmds.post_update(done.id, UpdateDraft(
+        status=UpdateStatus.RESOLVED, message="All good"), Actor("a", "cli"), catalog)
+    assert closing.update.execution_id == closing.execution_id is not None
+    fresh = _incident(comms)
+    with pytest.raises(ConfigError, match=r"would reach nobody: .* for web"):
+        cmds.post_update(fresh.id, monitoring, Actor("a", "cli"), Catalog())
+    with pytest.raises(ConfigError, match="names web"):
+        cmds.post_update(fresh.id, UpdateDraft(status=UpdateStatus.MONITORING, message="x",
+                                               affected={"payments": "degraded"}),
+                         Actor("a", "cli"), catalog)
+    assert [u.message for u in comms.list_updates(done.id)] == ["All good"]
+    assert comms.list_updates(fresh.id) == []

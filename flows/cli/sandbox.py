@@ -53,7 +53,8 @@ def _save_blocks(sb: Any, name: str, stop: threading.Event) -> None:
     for block_cls in blocks():
         if not hasattr(block_cls, "for_sandbox") or stop.is_set():
             continue
-        block_cls.for_sandbox(sb.url, sb.ca_file).save(name, overwrite=True)
+        extra = {"smtp_port": sb.smtp_port} if block_cls.__name__ == "SmtpServer" else {}
+        block_cls.for_sandbox(sb.url, sb.ca_file, **extra).save(name, overwrite=True)
         print(f"saved {block_cls.__name__} block {name!r} (points at this sandbox)")
 
 

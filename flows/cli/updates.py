@@ -19,11 +19,11 @@ from pydantic import ValidationError
 
 from firelane.catalog import serving_catalog
 from firelane.commands import Actor, IncidentCommands
-from firelane.errors import ConfigError
+from firelane.errors import ConfigError, NotFound
 from firelane.loader import load_valid_runbooks
 from firelane.settings import Settings
-from firelane.store import open_store
-from firelane.updates import Audience, UpdateDraft, UpdateStatus, parse_affected
+from firelane.store import Store, open_store
+from firelane.updates import Audience, UpdateDraft, UpdateStatus, affected_of, parse_affected
 
 __all__ = ["add_update_commands"]
 
@@ -60,16 +60,35 @@ def cmd_updates(args: argparse.Namespace, settings: Settings) -> int:
     incident = store.get_incident(args.ref)
     found = store.list_updates(incident.id)
     if args.json:
-        print(json.dumps([u.model_dump(mode="json") for u in found], indent=2))
+        print(json.dumps([{**u.model_dump(mode="json"),
+                            "delivery": _delivery(store, u.execution_id)} for u in found],
+                          indent=2))
         return 0
+    if any(_delivery(store, u.execution_id) == "delivery FAILED" for u in found):
+        print(f"a delivery failed: `firelane incidents show INC-{incident.number}` shows "
+              "which step and why")
     if not found:
         print(f"INC-{incident.number} has no updates yet: `firelane update INC-"
               f"{incident.number} --status investigating --message ...`")
     for u in found:
-        affected = ", ".join(f"{s} ({i.value})" for s, i in u.affected.items()) or incident.service
+        affected = ", ".join(f"{s} ({i.value})" for s, i in affected_of(u, incident).items())
         print(f"#{u.seq:<3} {u.created_at:%Y-%m-%d %H:%M} {u.audience:<8} {u.status:<13} "
-              f"{u.state:<17} {affected}: {u.message}")
+              f"{u.state:<17} {_delivery(store, u.execution_id):<22} {affected}: {u.message}")
     return 0
+
+
+def _delivery(store: Store, execution_id: str | None) -> str:
+    """Where the update's delivery stands: its `stakeholder-update` run's status."""
+    if execution_id is None:
+        return "delivery not queued"
+    try:
+        run = store.get_execution(execution_id)
+    except NotFound:
+        return "delivery not found"
+    if run.status.value == "failed":
+        return "delivery FAILED"
+    return {"succeeded": "delivered", "pending": "delivery queued"}.get(
+        run.status.value, f"delivery {run.status.value}")
 
 
 def add_update_commands(sub: Any) -> None:
@@ -88,7 +107,8 @@ def add_update_commands(sub: Any) -> None:
                     help="for the status page and public subscribers (waits for approval "
                     "unless --publish-alone or the catalog allows it)")
     up.add_argument("--publish-alone", action="store_true",
-                    help="a public update goes out without approval")
+                    help="a public update goes out without approval (recorded with who "
+                    "posted it)")
     up.add_argument("--as", dest="as_", metavar="NAME",
                     help="who posts it (default: $USER; recorded as not verified)")
     up.add_argument("--json", action="store_true", help="machine-readable output")

@@ -161,7 +161,7 @@ def _view_incident(incident: Incident, updates: list[IncidentUpdate],
     impact = "operational" if latest.status is UpdateStatus.RESOLVED else _worst(
         [a.impact.value for a in latest.affected])
     return IncidentView(id=incident.id, title=incident.title, status=latest.status,
-                        impact=impact, started_at=views[-1].published_at,
+                        impact=impact, started_at=min(incident.created_at, views[-1].published_at),
                         updated_at=latest.published_at, updates=tuple(views))
 
 
