@@ -84,6 +84,7 @@ class PrepareOutputs(BaseModel):
     statuspage: bool
     components: dict[str, str]
     needs_approval: bool
+    title: str = Field(default="", description="The public title (worst impact and services)")
     status_page_url: str | None = None
 
 
@@ -97,7 +98,8 @@ async def prepare(inputs: PrepareInputs, ctx: ActionContext) -> PrepareOutputs:
         audience=update.audience.value, public=update.public, subject=ready.subject,
         body=ready.body, channels=ready.channels, emails=ready.emails,
         statuspage=ready.statuspage, components=ready.components,
-        needs_approval=ready.needs_approval, status_page_url=ready.status_page_url)
+        needs_approval=ready.needs_approval, title=ready.title,
+        status_page_url=ready.status_page_url)
 
 
 class PublishInputs(BaseModel):

@@ -140,6 +140,7 @@ class Prepared:
     statuspage: bool = False
     components: dict[str, str] = field(default_factory=dict)
     needs_approval: bool = False
+    title: str = ""
     status_page_url: str | None = None
 
 
@@ -239,6 +240,19 @@ def refuse_update(incident: Incident, draft: UpdateDraft, catalog: Catalog) -> N
                 f"stakeholder_emails for {', '.join(services)} and no "
                 "communications.internal_emails; add them to services.yaml (see "
                 "docs/how-to/keep-stakeholders-informed.md)")
+
+
+_IMPACT_WORDS = {Impact.DEGRADED: "Degraded performance", Impact.PARTIAL_OUTAGE: "Partial outage",
+                 Impact.MAJOR_OUTAGE: "Major outage"}
+
+
+def public_title(update: UpdateDraft, incident: Incident, catalog: Catalog) -> str:
+    """What the public reads as the incident's title: the worst impact and the services'
+    public names ("Partial outage of Web shop"), never the internal alert title."""
+    affected = affected_of(update, incident)
+    worst = max(affected.values(), key=list(Impact).index)
+    names = [getattr(catalog.get(s), "display_name", None) or s for s in affected]
+    return f"{_IMPACT_WORDS[worst]} of {' and '.join(names)}"
 
 
 def render_update(update: IncidentUpdate, incident: Incident, catalog: Catalog,

@@ -141,6 +141,10 @@ def test_a_public_update_waits_for_approval_showing_its_text(
             "status-subscribers@example.com", "web-stakeholders@example.com"]
         [hosted] = sandbox.state.statuspage_incidents.values()
         assert hosted["status"] == "investigating"
+        assert hosted["name"] == "Degraded performance of Web shop"
+        shown = page.read_text()
+        assert "Degraded performance of Web shop" in shown
+        assert "Checkout errors" not in shown, "the internal title never reaches the public"
         website = sandbox.state.statuspage_components["cmp00website"]
         assert website["status"] == "degraded_performance"
     else:

@@ -26,6 +26,7 @@ from firelane.updates import (
     UpdateState,
     UpdateStatus,
     affected_of,
+    public_title,
     render_update,
 )
 from flows.engine.context import RunContext
@@ -65,6 +66,7 @@ def prepare_update(update: IncidentUpdate, rc_catalog: Catalog, store: Any) -> P
         emails=list(dict.fromkeys(emails)), statuspage=update.public and comms.statuspage,
         components=components if update.public else {},
         needs_approval=update.state is UpdateState.AWAITING_APPROVAL,
+        title=public_title(update, incident, rc_catalog),
         status_page_url=comms.status_page.public_url)
 
 

@@ -25,6 +25,7 @@ from firelane.updates import (
     UpdateState,
     UpdateStatus,
     affected_of,
+    public_title,
 )
 
 __all__ = ["OVERALL_TEXT", "ComponentView", "IncidentView", "MaintenanceView", "Snapshot",
@@ -160,7 +161,9 @@ def _view_incident(incident: Incident, updates: list[IncidentUpdate],
     latest = views[0]
     impact = "operational" if latest.status is UpdateStatus.RESOLVED else _worst(
         [a.impact.value for a in latest.affected])
-    return IncidentView(id=incident.id, title=incident.title, status=latest.status,
+    first = min(updates, key=lambda u: u.published_at or u.created_at)
+    return IncidentView(id=incident.id, title=public_title(first, incident, catalog),
+                        status=latest.status,
                         impact=impact, started_at=min(incident.created_at, views[-1].published_at),
                         updated_at=latest.published_at, updates=tuple(views))
 
