@@ -287,3 +287,26 @@ def test_doctor_checks_a_connection_block_against_alertmanager(
     connection("doctor-am-down", f"http://127.0.0.1:{free_port()}")
     with pytest.raises(VendorUnavailable):
         asyncio.run(check_credentials("alertmanager", "doctor-am-down"))
+
+
+@needs_alertmanager
+@pytest.mark.parametrize("fault", list(FAULTS))
+@pytest.mark.parametrize("action", ["alertmanager.expire_silence"])
+@pytest.mark.fault_matrix
+def test_fault_matrix_the_silence_ends_once_whatever_happens_to_the_delete(
+        alertmanager: AlertmanagerProcess, action: str, fault: str) -> None:
+    key = f"k-expire-{fault}"
+    made = run("alertmanager.silence", {}, connection(f"am-made-{fault}", alertmanager.url,
+                                                       key=key))
+    with FaultProxy(alertmanager.port) as proxy:
+        armed = proxy.arm(ProxyFault(**FAULTS[fault], match=b"DELETE /api/v2/silence/"))
+        ctx = connection(f"am-expire-{fault}", f"http://127.0.0.1:{proxy.port}",
+                         key=f"{key}-expire", timeout_seconds=1.0)
+        run(action, {"silence_id": made.silence_id}, ctx)
+        assert armed.hits == 1, "the fault never fired"
+        [silence] = mine(alertmanager, key)
+        assert silence["status"]["state"] == "expired", f"{fault}: the silence is still on"
+        retries = [e for e in ctx.events if e.kind == "integration.retry"]
+        assert len(retries) == 1 and retries[0].details["attempt"] == 1
+        run(action, {"silence_id": made.silence_id}, ctx)
+        assert [s["status"]["state"] for s in mine(alertmanager, key)] == ["expired"]
