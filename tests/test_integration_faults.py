@@ -1,12 +1,14 @@
 """The fault matrix: every creating action x every fault the sandbox injects → exactly one
 side effect, and the retries are on the timeline. `make test-faults` prints it as a table
-(action x fault → outcome, see `tests/conftest.py`)."""
+(action x fault → outcome, see `tests/conftest.py`). The re-run of a step is given
+`repeat_since`, as the engine gives every step it runs again (a retry, a resumed step)."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
 from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -78,6 +80,17 @@ def _k8s_count(field: str) -> Callable[[Sandbox], int]:
 
 
 _DEPLOYMENT = "/kubernetes/apis/apps/v1/namespaces/shop/deployments/web"
+_VICTIM: dict[str, str] = {}
+
+
+def _web_victim(sb: Sandbox) -> None:
+    """`shop/web`, and the pod the step deletes (named once: a re-run names the same pod)."""
+    _web(sb)
+    _VICTIM["pod"] = sorted(name for _, name in sb.state.kubernetes.pods)[0]
+
+
+def _killed(sb: Sandbox) -> int:
+    return sum(1 for e in sb.state.kubernetes.events if e["reason"] == "Killing")
 
 
 CASES: dict[str, tuple[Callable[[Sandbox], None] | None, str, str,
@@ -120,6 +133,10 @@ CASES: dict[str, tuple[Callable[[Sandbox], None] | None, str, str,
     "kubernetes.rollout_restart": (_web, "PATCH", _DEPLOYMENT,
                                    lambda sb: {"namespace": "shop", "name": "web"},
                                    _k8s_count("revision")),
+    "kubernetes.delete_pod": (_web_victim, "DELETE", "/kubernetes/api/v1/namespaces/shop/pods/",
+                              lambda sb: {"namespace": "shop", "name": _VICTIM["pod"],
+                                          "timeout_seconds": 20},
+                              _killed),
     "kubernetes.scale": (_web, "PATCH", f"{_DEPLOYMENT}/scale",
                          lambda sb: {"namespace": "shop", "name": "web", "replicas": 3},
                          _k8s_count("generation")),
@@ -151,12 +168,13 @@ def test_fault_matrix(fault_env: Sandbox, action: str, fault: str) -> None:
         from tests.kubernetes_fixtures import ALLOW
 
         ctx = replace(ctx, kubernetes_allow=ALLOW)
+    first_try = datetime.now(UTC)
     asyncio.run(run_action(action, inputs(sb), ctx))
     assert rule.hits == 1, "the fault never fired"
     assert count(sb) == before + 1, f"{action} under {fault}: {count(sb) - before} effects"
     retries = [e for e in ctx.events if e.kind == "integration.retry"]
     assert len(retries) == 1 and retries[0].details["attempt"] == 1
-    asyncio.run(run_action(action, inputs(sb), ctx))
+    asyncio.run(run_action(action, inputs(sb), replace(ctx, repeat_since=first_try)))
     assert count(sb) == before + 1, "a re-run of the same step made a second effect"
 
 
