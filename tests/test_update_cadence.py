@@ -271,4 +271,4 @@ def test_report_communications_agree_in_markdown_and_html(sqlite_url: str) -> No
     quiet = store.declare_incident(IncidentDraft(title="Slow", severity=Severity.SEV3,
                                                  service="web"))
     none_md = render(build_report(store, quiet, catalog=CATALOG), "md")
-    assert "No updates were sent." in none_md
+    assert "No updates were published." in none_md
