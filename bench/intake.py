@@ -68,9 +68,10 @@ __all__ = ["TOKEN", "alert", "main"]
 
 async def storm(intake: str, arrivals: Arrivals, total: int, fingerprints: int, clients: int,
                 probes: int, path: str = "/alerts/alertmanager",
-                label: str = "") -> dict[str, Any]:
+                label: str = "", store_url: str | None = None) -> dict[str, Any]:
     """`total` requests from `clients` connections; with `probes`, that many new alerts sent
-    one at a time 0.5 s into the storm, their ids unique to this run and `label`."""
+    one at a time 0.5 s into the storm, their ids unique to this run and `label` (and, given
+    `store_url`, where their pages' time went, from the store's timestamps)."""
     latencies: list[float] = []
     statuses: dict[int, int] = {}
     per_client = total // clients
@@ -91,10 +92,12 @@ async def storm(intake: str, arrivals: Arrivals, total: int, fingerprints: int, 
                 statuses[status] = statuses.get(status, 0) + 1
 
     under: list[float] = []
+    prefixes: list[str] = []
 
     async def probe() -> None:
         await asyncio.sleep(0.5)
         sent = await sequential(intake, arrivals, probes, f"understorm-{label}")
+        prefixes.append(sent.prefix)
         under.extend(await pages(arrivals, sent, f"page under storm ({label})"))
 
     t0 = time.perf_counter()
@@ -104,10 +107,12 @@ async def storm(intake: str, arrivals: Arrivals, total: int, fingerprints: int, 
     elapsed = time.perf_counter() - t0
     if probe_task is not None:
         await probe_task
+    breakdown = where_time_goes(store_url, f"{prefixes[0]}%") \
+        if store_url and prefixes else None
     return {"requests": per_client * clients, "seconds": round(elapsed, 2),
             "per_second": round(per_client * clients / elapsed, 1), "statuses": statuses,
             "latency_ms": summarize(latencies), "page_under_storm_ms": summarize(under)
-            if probes else None}
+            if probes else None, "page_under_storm_breakdown_ms": breakdown}
 
 
 async def run(args: argparse.Namespace, intake: str, sandbox: tuple[str, str],
@@ -128,7 +133,7 @@ async def run(args: argparse.Namespace, intake: str, sandbox: tuple[str, str],
                                      args.clients, 0, path="/healthz")
         before = await memory(intake)
         stormed = await storm(intake, arrivals, args.storm, args.fingerprints, args.clients,
-                              args.probes, label="sqlite")
+                              args.probes, label="sqlite", store_url=store_url)
         stormed["intake_memory"] = {"before_storm": before, "after_storm": await memory(intake)}
     return {"run_id": RUN, "alert_to_page_ms": summarize(page),
             "page_breakdown_ms": where_time_goes(store_url, f"{seq.prefix}%"),
@@ -195,6 +200,9 @@ def main() -> None:
     parser.add_argument("--ingest-only", action="store_true",
                         help="only the intake (--no-respond) and the trivial endpoint: the "
                              "storm's ingestion ceiling without responses competing for CPU")
+    parser.add_argument("--storm-only", action="store_true",
+                        help="only the storm with its page under storm on the SQLite store; "
+                             "prints its figures and writes nothing (for profiling)")
     parser.add_argument("--pg-storm-only", action="store_true",
                         help="only the storm on a PostgreSQL incident store (with its page "
                              "under storm); writes bench/results/intake_postgresql.json")
@@ -225,6 +233,9 @@ def main() -> None:
                        "storm_postgresql": storm_on_postgresql(args, env, work, pg)}
             show(figures)
             print(f"wrote {write_results('intake_postgresql', {'params': vars(args), **figures})}")
+            return
+        if args.storm_only:
+            show({"storm": storm_only(args, env, work, store_url)})
             return
         with contextlib.ExitStack() as phase:
             port = start_firelane(phase, args, env, work, "")
@@ -263,7 +274,34 @@ def storm_on_postgresql(args: argparse.Namespace, env: dict[str, str], work: Pat
                 await arrivals.poll()
                 before = await memory(intake)
                 stormed = await storm(intake, arrivals, args.storm, args.fingerprints,
-                                      args.clients, args.probes, label="postgresql")
+                                      args.clients, args.probes, label="postgresql",
+                                      store_url=store_url)
+                stormed["intake_memory"] = {"before_storm": before,
+                                            "after_storm": await memory(intake)}
+                return stormed
+
+        stormed = asyncio.run(go())
+    return {**stormed, **count_storm(store_url)}
+
+
+def storm_only(args: argparse.Namespace, env: dict[str, str], work: Path,
+               store_url: str) -> dict[str, Any]:
+    """The SQLite storm and its page under storm alone, on a fresh intake and responders."""
+    with contextlib.ExitStack() as stack:
+        port = start_firelane(stack, args, env, work, "")
+        time.sleep(3)
+        intake = f"http://127.0.0.1:{port}"
+
+        async def go() -> dict[str, Any]:
+            ca = env["FIRELANE_SANDBOX_CA"]
+            async with httpx.AsyncClient(verify=ssl.create_default_context(cafile=ca)) as sc:
+                arrivals = Arrivals(sc, env["FIRELANE_SANDBOX_URL"])
+                await arrivals.poll()
+                await sequential(intake, arrivals, 3, "warmup", war_room=store_url)
+                before = await memory(intake)
+                stormed = await storm(intake, arrivals, args.storm, args.fingerprints,
+                                      args.clients, args.probes, label="sqlite",
+                                      store_url=store_url)
                 stormed["intake_memory"] = {"before_storm": before,
                                             "after_storm": await memory(intake)}
                 return stormed
@@ -300,6 +338,9 @@ def show(f: dict[str, Any]) -> None:
     for key in ("storm", "storm_postgresql"):
         if p := f.get(key, {}).get("page_under_storm_ms"):
             print(f"page under storm ({key}) ms: p50 {p['p50']} p99 {p['p99']} (n={p['n']})")
+        for part, fig in (f.get(key, {}).get("page_under_storm_breakdown_ms") or {}).items():
+            print(f"  under storm, page part {part:<25}{fig['p50']:>9}{fig['p95']:>9}"
+                  f"{fig['p99']:>9}")
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,7 +15,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from firelane.errors import ConfigError, StoreError, StoreSchemaError
-from firelane.lanes import PriorityLock
+from firelane.lanes import PriorityLock, in_paging_lane
 
 if TYPE_CHECKING:
     from firelane.store.revisions import SchemaStatus
@@ -39,7 +40,7 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cursor.close()
 
 
-def _make_engine(url: str) -> Engine:
+def _make_engine(url: str, paging: bool = False) -> Engine:
     try:
         parsed = make_url(url)
     except Exception as exc:
@@ -53,7 +54,8 @@ def _make_engine(url: str) -> Engine:
     if parsed.get_backend_name() == "postgresql":
         if parsed.drivername == "postgresql":
             parsed = parsed.set(drivername="postgresql+psycopg")
-        return create_engine(parsed, pool_pre_ping=True, pool_size=10, max_overflow=10)
+        return create_engine(parsed, pool_pre_ping=True, pool_size=2 if paging else 10,
+                             max_overflow=6 if paging else 10)
     raise ConfigError(f"unsupported database {parsed.get_backend_name()!r}: use sqlite:/// "
                       "or postgresql+psycopg://")
 
@@ -89,6 +91,8 @@ class StoreBase:
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = _make_engine(url)
+        self._paging_engine: Engine | None = None
+        self._paging_engine_lock = threading.Lock()
         self._writer = PriorityLock()
         self._schema_checked = False
 
@@ -147,6 +151,17 @@ class StoreBase:
         """The URL without its password, for messages."""
         return make_url(self.url).render_as_string(hide_password=True)
 
+    def _engine_for_lane(self) -> Engine:
+        """The paging lane's own engine (its own pooled connections, so a page never waits for
+        a connection that war-room and flow work hold); the shared one otherwise."""
+        if not in_paging_lane() or self.engine.url.database in (None, "", ":memory:"):
+            return self.engine
+        if self._paging_engine is None:
+            with self._paging_engine_lock:
+                if self._paging_engine is None:
+                    self._paging_engine = _make_engine(self.url, paging=True)
+        return self._paging_engine
+
     @contextmanager
     def tx(self, write: bool = True) -> Iterator[Connection]:
         """One transaction. On SQLite a writing one takes the write lock at BEGIN, so two
@@ -156,23 +171,27 @@ class StoreBase:
         storm leaves a paging responder asleep while the intake commits. Writers in one
         process queue on a lock instead (paging work first: `firelane.lanes`), and a writer
         waiting for another process retries every half millisecond (`_begin_immediate`).
+        Paging work has its own pooled connections (`_engine_for_lane`).
         """
         if not self._schema_checked:
             self.check_schema()
+        engine = self._engine_for_lane()
         if self.dialect != "sqlite":
-            with self.engine.connect() as conn:
+            with engine.connect() as conn:
                 conn.begin()
                 yield from _run(conn)
             return
         if not write:
-            with self.engine.connect() as conn:
+            with engine.connect() as conn:
                 conn.exec_driver_sql("BEGIN")
                 yield from _run(conn)
             return
-        with self._writer, self.engine.connect() as conn:
+        with self._writer, engine.connect() as conn:
             _begin_immediate(conn)
             yield from _run(conn)
 
     def close(self) -> None:
         """Release pooled connections."""
         self.engine.dispose()
+        if self._paging_engine is not None:
+            self._paging_engine.dispose()

@@ -21,20 +21,19 @@ def cmd_respond(args: argparse.Namespace, settings: Settings) -> int:
 
     if args.hand_off and args.role != "urgent":
         raise SystemExit("--hand-off goes with --role urgent")
-    if args.role == "flows" and args.nice:
-        os.nice(args.nice)
-    else:
+    priority = _set_priority(args.role, args.nice)
+    if args.role != "flows":
         sys.setswitchinterval(0.001)
     store = open_store(settings.database_url)
     flows = {"all": "flow runs in this process",
              "urgent": f"flow runs handed to deployment {args.hand_off}" if args.hand_off
              else "flow runs left to `firelane respond --role flows`",
-             "flows": f"flow runs of ready executions (nice +{args.nice})"}[args.role]
+             "flows": "flow runs of ready executions"}[args.role]
     poll = f"{settings.poll_seconds:g} s when woken by NOTIFY or UDP, " \
         f"{settings.deaf_poll_seconds * 1000:g} ms otherwise" if args.poll_ms is None \
         else f"{args.poll_ms:g} ms"
     print(f"Firelane responder ({args.role}) · store {store.safe_url} · polling every {poll} · "
-          f"{flows}", flush=True)
+          f"{flows} · {priority}", flush=True)
 
     async def main() -> int:
         stop = asyncio.Event()
@@ -48,6 +47,27 @@ def cmd_respond(args: argparse.Namespace, settings: Settings) -> int:
     started = asyncio.run(main())
     print(f"responder stopped after starting {started} response(s)")
     return 0
+
+
+PRIORITY = {"all": 0, "urgent": -5, "flows": 5}
+
+
+def _set_priority(role: str, nice: int | None) -> str:
+    """Give this process its role's CPU priority: paging (`urgent`) above everything else on
+    the machine, flow runs below it. Raising priority needs CAP_SYS_NICE (root, or systemd's
+    `Nice=`); without it the responder says so and runs at normal priority."""
+    wanted = PRIORITY[role] if nice is None else nice
+    current = os.getpriority(os.PRIO_PROCESS, 0)
+    if wanted == 0 or current == wanted:
+        return f"CPU priority {current:+d}"
+    try:
+        os.setpriority(os.PRIO_PROCESS, 0, wanted)
+    except PermissionError:
+        print(f"warning: cannot set CPU priority {wanted:+d} (needs CAP_SYS_NICE: run as root "
+              f"or set Nice={wanted} in the systemd unit); running at {current:+d}",
+              file=sys.stderr, flush=True)
+        return f"CPU priority {current:+d} (wanted {wanted:+d})"
+    return f"CPU priority {wanted:+d}"
 
 
 def cmd_serve_flows(args: argparse.Namespace, settings: Settings) -> int:
@@ -75,8 +95,10 @@ def add_respond_command(sub: Any) -> None:
                      help="executions this process runs at once (default: all 50, urgent "
                           "500 (its war-room steps share 8 slots, pages none), flows 4, so a "
                           "burst of flow runs does not crowd out paging)")
-    cmd.add_argument("--nice", type=int, default=5,
-                     help="CPU priority offset for --role flows (paging goes first)")
+    cmd.add_argument("--nice", type=int, default=None,
+                     help="CPU priority (nice value) of this process; default -5 for urgent "
+                          "(needs CAP_SYS_NICE, else a warning and 0), +5 for flows, 0 for "
+                          "all: paging goes first, flow runs last")
     cmd.add_argument("--hand-off", metavar="DEPLOYMENT",
                      help="with --role urgent: hand each flow run to this deployment (e.g. "
                           "run-runbook/respond-to-incident from prefect.yaml, run by "

@@ -19,6 +19,7 @@ import weakref
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from firelane.lanes import paging_lane, run_blocking
 from firelane.registry import get_action
 from firelane.runbook import Runbook, Step
 from firelane.settings import Settings
@@ -130,7 +131,8 @@ async def run_with_fast_path(store: Store, execution_id: str, settings: Settings
     execution's `RunContext` is built once here and shared by the urgent steps and the flow.
     """
     mode = mode or RunMode.here()
-    rc = await asyncio.to_thread(build_context, store, execution_id, settings)
+    with paging_lane():
+        rc = await run_blocking(build_context, store, execution_id, settings)
     urgent = await _start_urgent(rc)
     if urgent:
         await asyncio.wait(urgent, timeout=URGENT_HEAD_START_SECONDS)

@@ -31,8 +31,9 @@ from datetime import timedelta
 from typing import Any
 
 from firelane.errors import StoreUnavailable
+from firelane.lanes import paging_lane, run_blocking
 from firelane.logs import context_with
-from firelane.models import ExecutionStatus, utcnow
+from firelane.models import Execution, ExecutionStatus, utcnow
 from firelane.settings import Settings, worker_identity
 from firelane.store import Store, ride_out, store_call
 from flows.engine.lifecycle import sync_forever
@@ -47,6 +48,7 @@ from flows.runs.report import report_once
 __all__ = ["ROLES", "TICK_SECONDS", "report_resolved", "respond_forever", "run_mode_of"]
 
 TICK_SECONDS = 1.0
+CLAIM_BATCH = 50
 
 log = logging.getLogger("firelane.responder")
 
@@ -134,16 +136,15 @@ async def respond_forever(store: Store, settings: Settings, stop: asyncio.Event,
                                    return_when=asyncio.FIRST_COMPLETED)
                 woken.cancel()
                 continue
-            execution = await store_call(store.claim_execution, owner, stale_after, wanted,
-                                         stop=stop)
-            if execution is None:
-                continue
-            task = asyncio.create_task(run(execution.id), context=context_with(
-                execution=execution.id))
-            running[execution.id] = task
-            task.add_done_callback(_forget(running, execution.id))
-            task.add_done_callback(lambda _: nudged.set())
-            started += 1
+            claimed = await _claim(store, owner, stale_after, wanted,
+                                   min(CLAIM_BATCH, max_running - len(running)), stop)
+            for execution in claimed:
+                task = asyncio.create_task(run(execution.id), context=context_with(
+                    execution=execution.id))
+                running[execution.id] = task
+                task.add_done_callback(_forget(running, execution.id))
+                task.add_done_callback(lambda _: nudged.set())
+                started += 1
     except StoreUnavailable:
         if not stop.is_set():
             raise
@@ -183,6 +184,18 @@ async def report_resolved(store: Store, stop: asyncio.Event, every: float = 5.0)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), every)
     return done
+
+
+async def _claim(store: Store, owner: str, stale_after: float, wanted: ExecutionStatus,
+                 limit: int, stop: asyncio.Event) -> list[Execution]:
+    """Claim a batch; a paging role claims in the paging lane (its own threads, first for the
+    store's write lock in this process), so a claim never queues behind war-room work."""
+    if wanted is not ExecutionStatus.PENDING:
+        return await store_call(store.claim_executions, owner, stale_after, wanted, limit,
+                                stop=stop)
+    with paging_lane():
+        return await ride_out(lambda: run_blocking(store.claim_executions, owner,
+                                                   stale_after, wanted, limit), stop=stop)
 
 
 def _forget(running: dict[str, asyncio.Task[Any]], key: str) -> Any:

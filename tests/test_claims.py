@@ -1,0 +1,76 @@
+"""Responders claim a backlog of executions in one write, in the paging lane, on the paging
+lane's own connections: a storm's incidents cannot queue a new incident's claim behind theirs
+one transaction at a time."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from firelane.lanes import paging_lane, run_blocking
+from firelane.models import Execution, ExecutionStatus, IncidentDraft, Severity
+from firelane.store import Store
+from flows.respond.responder import _claim
+
+
+def backlog(store: Store, n: int) -> list[str]:
+    """`n` pending executions, oldest first."""
+    ids = []
+    for i in range(n):
+        incident = store.declare_incident(IncidentDraft(title=f"storm {i}", severity=Severity.SEV2,
+                                                        service="web"))
+        ids.append(store.create_execution(Execution(
+            incident_id=incident.id, runbook_name="rb", runbook_hash="h" * 64,
+            runbook_source="x", status=ExecutionStatus.PENDING)).id)
+    return ids
+
+
+def test_a_batch_claims_the_oldest_once_and_marks_them_running(store: Store) -> None:
+    ids = backlog(store, 5)
+    first = store.claim_executions("r1", 30, limit=3)
+    assert [e.id for e in first] == ids[:3]
+    assert {store.get_execution(i).status for i in ids[:3]} == {ExecutionStatus.RUNNING}
+    rest = store.claim_executions("r2", 30, limit=10)
+    assert [e.id for e in rest] == ids[3:]
+    assert store.claim_executions("r3", 30, limit=10) == []
+    assert store.claim_execution("r3", 30) is None
+
+
+def test_concurrent_batch_claimers_take_each_execution_once(store: Store) -> None:
+    ids = backlog(store, 24)
+    with ThreadPoolExecutor(8) as pool:
+        got = list(pool.map(lambda n: store.claim_executions(f"r{n}", 30, limit=4), range(8)))
+    while more := store.claim_executions("late", 30, limit=4):
+        got.append(more)
+    claimed = [e.id for batch in got for e in batch]
+    assert sorted(claimed) == sorted(ids)
+    assert len(claimed) == len(set(claimed))
+
+
+def test_a_paging_responder_claims_in_the_paging_lane_on_its_own_connections(
+        store: Store) -> None:
+    ids = backlog(store, 3)
+    threads: list[str] = []
+    real = store.claim_executions
+
+    def recording(*args: Any) -> Any:
+        threads.append(threading.current_thread().name)
+        return real(*args)
+
+    store.claim_executions = recording  # type: ignore[method-assign]
+    claimed = asyncio.run(_claim(store, "urgent-1", 30, ExecutionStatus.PENDING, 50,
+                                 asyncio.Event()))
+    assert [e.id for e in claimed] == ids
+    assert threads and threads[0].startswith("firelane-page")
+
+    async def engines() -> tuple[Any, Any]:
+        plain = await run_blocking(store._engine_for_lane)
+        with paging_lane():
+            paged = await run_blocking(store._engine_for_lane)
+        return plain, paged
+
+    plain, paged = asyncio.run(engines())
+    assert plain is store.engine and paged is not store.engine
+    assert paged.url == store.engine.url
