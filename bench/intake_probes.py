@@ -25,7 +25,7 @@ import httpx
 from bench.common import match_probes
 from bench.intake_support import Arrivals
 
-__all__ = ["RUN", "TOKEN", "Sent", "alert", "floor", "naive", "pages", "sequential",
+__all__ = ["RUN", "TOKEN", "Sent", "alert", "alert_group", "floor", "naive", "pages", "sequential",
            "war_rooms"]
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -54,11 +54,20 @@ def measure(tag: str) -> Sent:
 
 def alert(name: str, fingerprint: str) -> bytes:
     """An Alertmanager webhook body with one firing alert summarised as `name`."""
-    return json.dumps({"version": "4", "status": "firing", "alerts": [{
+    return alert_group([(name, fingerprint)])
+
+
+def alert_group(named: list[tuple[str, str]], group_key: str = "") -> bytes:
+    """An Alertmanager webhook body with one firing alert per (summary, fingerprint), as
+    Alertmanager sends a notification group (`group_key`: its groupKey, none when empty)."""
+    body: dict[str, object] = {"version": "4", "status": "firing", "alerts": [{
         "status": "firing", "labels": {"alertname": "Bench", "instance": fingerprint,
                                        "severity": "critical", "service": "web"},
         "annotations": {"summary": name}, "fingerprint": fingerprint,
-        "startsAt": "2026-11-23T00:00:00Z"}]}).encode()
+        "startsAt": "2026-11-23T00:00:00Z"} for name, fingerprint in named]}
+    if group_key:
+        body["groupKey"] = group_key
+    return json.dumps(body).encode()
 
 
 async def sequential(intake: str, arrivals: Arrivals, n: int, tag: str,

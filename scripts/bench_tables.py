@@ -131,9 +131,23 @@ def _intake_detail(r: Results) -> str:
         ("recorded_to_claimed", "recorded → page step claimed (wake-up, claim, run set-up)"),
         ("page_step", "the page step itself (ledger writes and the PagerDuty call)"))]
     storm = d.get("storm")
-    return (f"The SQLite storm stored {storm['alerts_stored']:,} of {storm['requests']:,} "
+    text = (f"The SQLite storm stored {storm['alerts_stored']:,} of {storm['requests']:,} "
             f"alerts and created {storm['incidents_created']} incidents. Where the page's time "
             f"goes (p50, from the store's own timestamps): {', '.join(parts)}.\n")
+    pg = r["intake_postgresql"]
+    rows = []
+    for doc, key, label in ((d, "storm", "SQLite"), (pg, "storm_postgresql", "PostgreSQL")):
+        if doc.missing or not doc.get(f"{key}.page_under_storm_breakdown_ms"):
+            continue
+        cells = [f"{ms(doc.summary(f'{key}.page_under_storm_breakdown_ms.{part}'), 'p50')} / "
+                 f"{ms(doc.summary(f'{key}.page_under_storm_breakdown_ms.{part}'), 'p99')}"
+                 for part in ("received_to_recorded", "recorded_to_claimed", "page_step")]
+        rows.append(_row(label, *cells))
+    if rows:
+        text += ("\nThe page under storm, p50 / p99 of each part:\n\n"
+                 + _row("store", "received → recorded", "recorded → page step claimed",
+                        "page step") + "\n|---|---|---|---|\n" + "\n".join(rows) + "\n")
+    return text
 
 
 @block("intake-spaced")

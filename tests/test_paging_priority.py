@@ -1,18 +1,27 @@
-"""Responders claim a backlog of executions in one write, in the paging lane, on the paging
-lane's own connections: a storm's incidents cannot queue a new incident's claim behind theirs
-one transaction at a time."""
+"""The paging path's priority: responders claim a backlog of executions in one write, in the
+paging lane, on the paging lane's own connections (a storm's incidents cannot queue a new
+incident's claim behind theirs one transaction at a time), and the urgent responder runs at a
+higher CPU priority than flow runs."""
 
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
+
+import pytest
 
 from firelane.lanes import paging_lane, run_blocking
 from firelane.models import Execution, ExecutionStatus, IncidentDraft, Severity
 from firelane.store import Store
 from flows.respond.responder import _claim
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def backlog(store: Store, n: int) -> list[str]:
@@ -59,7 +68,7 @@ def test_a_paging_responder_claims_in_the_paging_lane_on_its_own_connections(
         threads.append(threading.current_thread().name)
         return real(*args)
 
-    store.claim_executions = recording  # type: ignore[method-assign]
+    store.claim_executions = recording  # type: ignore[method-assign,assignment]
     claimed = asyncio.run(_claim(store, "urgent-1", 30, ExecutionStatus.PENDING, 50,
                                  asyncio.Event()))
     assert [e.id for e in claimed] == ids
@@ -74,3 +83,34 @@ def test_a_paging_responder_claims_in_the_paging_lane_on_its_own_connections(
     plain, paged = asyncio.run(engines())
     assert plain is store.engine and paged is not store.engine
     assert paged.url == store.engine.url
+
+
+PRIORITY_CHILD = """
+import os, sys
+sys.path.insert(0, sys.argv[1])
+from flows.cli.respond import _set_priority
+if sys.argv[3] == "unprivileged":
+    os.setgid(65534)
+    os.setuid(65534)
+said = _set_priority(sys.argv[2], None)
+print(os.getpriority(os.PRIO_PROCESS, 0), said, sep="|")
+"""
+
+
+def _priority_of(role: str, who: str) -> tuple[int, str, str]:
+    done = subprocess.run([sys.executable, "-c", PRIORITY_CHILD, str(ROOT), role, who],
+                          capture_output=True, text=True, timeout=60, check=True)
+    now, said = done.stdout.strip().split("|")
+    return int(now), said, done.stderr
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or os.getpriority(os.PRIO_PROCESS, 0) != 0,
+                    reason="raising a CPU priority needs root (CAP_SYS_NICE) and a process "
+                           "started at nice 0")
+def test_paging_runs_above_flow_runs_and_says_so_when_it_cannot() -> None:
+    assert _priority_of("urgent", "root")[:2] == (-5, "CPU priority -5")
+    assert _priority_of("flows", "root")[:2] == (5, "CPU priority +5")
+    now, said, warning = _priority_of("urgent", "unprivileged")
+    assert now == 0 and said == "CPU priority +0 (wanted -5)"
+    assert "cannot set CPU priority -5 (needs CAP_SYS_NICE" in warning
+    assert _priority_of("flows", "unprivileged")[:2] == (5, "CPU priority +5")
