@@ -54,9 +54,11 @@ from bench.intake_support import process  # noqa: E402
 from tests.pgserver import create_database, postgres_server  # noqa: E402
 
 EXPECTED = {"ticket": "succeeded", "page": "succeeded", "channel": "succeeded",
-            "bridge": "succeeded", "diagnose": "failed", "announce": "succeeded",
-            "rollback": "succeeded", "verify": "succeeded", "resolve_page": "succeeded",
-            "close_ticket": "succeeded", "outcome": "succeeded"}
+            "bridge": "succeeded", "first_update": "succeeded", "diagnose": "failed",
+            "announce": "succeeded", "rollback": "succeeded", "verify": "succeeded",
+            "resolve_page": "succeeded", "close_ticket": "succeeded",
+            "resolve_incident": "succeeded", "resolved_update": "succeeded",
+            "outcome": "succeeded"}
 BAD_PROBES = 6
 ROLES = {"this process (responder)": "bench/burst.py", "Prefect server": "prefect server",
          "PostgreSQL": "postgres", "sandbox": "flows.cli sandbox",
@@ -95,8 +97,9 @@ class Bench:
         self.sandbox = sandbox
         self.next_service = 0
 
-    def declare(self, n: int) -> list[tuple[str, str]]:
-        """`n` incidents, each on a fresh service, with a dry-run sandbox execution."""
+    def declare(self, n: int, for_responder: bool = False) -> list[tuple[str, str]]:
+        """`n` incidents, each on a fresh service, with a dry-run sandbox execution (pending
+        for a responder process to claim, with `for_responder`)."""
         from firelane.inputs import new_execution
         from firelane.models import IncidentDraft, Severity
 
@@ -107,7 +110,8 @@ class Bench:
             incident = self.store.declare_incident(IncidentDraft(
                 title=f"{service} answers 5xx", severity=Severity.SEV1, service=service))
             execution = self.store.create_execution(new_execution(
-                self.loaded, incident, {}, dry_run=True, sandbox=True))
+                self.loaded, incident, {}, dry_run=True, sandbox=True,
+                for_responder=for_responder))
             out.append((incident.id, execution.id))
         return out
 
@@ -161,8 +165,9 @@ class Bench:
             return dict((await client.get(f"{self.sandbox[0]}/_admin/state")).json())
 
 
-async def flow_runs_per_incident() -> Counter[str]:
-    """`run-runbook` flow runs by their `incident:<id>` tag, from the Prefect API."""
+async def flow_runs_per_incident(runbook: str = "web-5xx-rollback") -> Counter[str]:
+    """`run-runbook` flow runs of `runbook` (not the stakeholder updates' deliveries, which
+    are flow runs of their own) by their `incident:<id>` tag, from the Prefect API."""
     from prefect import get_client
     from prefect.client.schemas.filters import FlowFilter, FlowFilterName
 
@@ -174,6 +179,8 @@ async def flow_runs_per_incident() -> Counter[str]:
                 flow_filter=FlowFilter(name=FlowFilterName(any_=["run-runbook"])),
                 limit=200, offset=offset)
             for run in runs:
+                if f"runbook:{runbook}" not in run.tags:
+                    continue
                 for tag in run.tags:
                     if tag.startswith("incident:"):
                         counts[tag.removeprefix("incident:")] += 1

@@ -34,12 +34,16 @@ class Doc:
         return str((self.data or {}).get("date", "?"))[:10]
 
     def get(self, path: str) -> Any:
-        """The value at a dotted path, None where any part is absent."""
+        """The value at a dotted path (a list's items by index), None where any part is
+        absent."""
         value: Any = self.data
         for part in path.split("."):
-            if not isinstance(value, dict) or part not in value:
+            if isinstance(value, list) and part.isdigit() and int(part) < len(value):
+                value = value[int(part)]
+            elif isinstance(value, dict) and part in value:
+                value = value[part]
+            else:
                 return None
-            value = value[part]
         return value
 
     def summary(self, path: str) -> Summary:

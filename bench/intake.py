@@ -46,6 +46,7 @@ from bench.intake_probes import (  # noqa: E402
     RUN,
     TOKEN,
     alert,
+    alert_group,
     floor,
     naive,
     pages,
@@ -66,27 +67,32 @@ from tests.pgserver import create_database, postgres_server  # noqa: E402
 __all__ = ["TOKEN", "alert", "main"]
 
 
-async def storm(intake: str, arrivals: Arrivals, total: int, fingerprints: int, clients: int,
+async def storm(intake: str, arrivals: Arrivals | None, total: int, fingerprints: int, clients: int,
                 probes: int, path: str = "/alerts/alertmanager",
-                label: str = "", store_url: str | None = None) -> dict[str, Any]:
-    """`total` requests from `clients` connections; with `probes`, that many new alerts sent
-    one at a time 0.5 s into the storm, their ids unique to this run and `label` (and, given
-    `store_url`, where their pages' time went, from the store's timestamps)."""
+                label: str = "", store_url: str | None = None, group: int = 1,
+                prefix: str = "storm") -> dict[str, Any]:
+    """`total` alerts from `clients` connections, `group` per request (an Alertmanager
+    notification's alerts), over `fingerprints` fingerprints named `<prefix><n>`; with
+    `probes`, that many new alerts sent one at a time 0.5 s into the storm, their ids unique to
+    this run and `label` (and, given `store_url`, where their pages' time went, from the
+    store's timestamps)."""
     latencies: list[float] = []
     statuses: dict[int, int] = {}
-    per_client = total // clients
+    per_client = total // clients // group
 
     host, port = intake.removeprefix("http://").split(":")
 
     async def client_loop(c: int) -> None:
         async with RawClient(host, int(port)) as client:
             for i in range(per_client):
-                fp = f"storm{(c * per_client + i) % fingerprints}"
+                first = (c * per_client + i) * group
                 t0 = time.perf_counter()
                 if path == "/healthz":
                     status, _ = await client.request("GET", path)
                 else:
-                    status, _ = await client.request("POST", path, alert(f"storm {fp}", fp), {
+                    named = [(f"storm {prefix}{n % fingerprints}", f"{prefix}{n % fingerprints}")
+                             for n in range(first, first + group)]
+                    status, _ = await client.request("POST", path, alert_group(named), {
                         "authorization": f"Bearer {TOKEN}", "content-type": "application/json"})
                 latencies.append((time.perf_counter() - t0) * 1000)
                 statuses[status] = statuses.get(status, 0) + 1
@@ -96,6 +102,7 @@ async def storm(intake: str, arrivals: Arrivals, total: int, fingerprints: int, 
 
     async def probe() -> None:
         await asyncio.sleep(0.5)
+        assert arrivals is not None
         sent = await sequential(intake, arrivals, probes, f"understorm-{label}")
         prefixes.append(sent.prefix)
         under.extend(await pages(arrivals, sent, f"page under storm ({label})"))
@@ -109,8 +116,10 @@ async def storm(intake: str, arrivals: Arrivals, total: int, fingerprints: int, 
         await probe_task
     breakdown = where_time_goes(store_url, f"{prefixes[0]}%") \
         if store_url and prefixes else None
-    return {"requests": per_client * clients, "seconds": round(elapsed, 2),
-            "per_second": round(per_client * clients / elapsed, 1), "statuses": statuses,
+    return {"alerts_sent": per_client * clients * group, "alerts_per_request": group,
+            "requests": per_client * clients, "seconds": round(elapsed, 2),
+            "per_second": round(per_client * clients * group / elapsed, 1),
+            "statuses": statuses,
             "latency_ms": summarize(latencies), "page_under_storm_ms": summarize(under)
             if probes else None, "page_under_storm_breakdown_ms": breakdown}
 
@@ -135,13 +144,28 @@ async def run(args: argparse.Namespace, intake: str, sandbox: tuple[str, str],
         stormed = await storm(intake, arrivals, args.storm, args.fingerprints, args.clients,
                               args.probes, label="sqlite", store_url=store_url)
         stormed["intake_memory"] = {"before_storm": before, "after_storm": await memory(intake)}
-    return {"run_id": RUN, "alert_to_page_ms": summarize(page),
+        grouped = await grouped_storms(intake, arrivals, args, store_url)
+    return {"run_id": RUN, "storm_grouped": grouped, "alert_to_page_ms": summarize(page),
             "page_breakdown_ms": where_time_goes(store_url, f"{seq.prefix}%"),
             "alert_to_war_room_ms": summarize(room),
             "floor_four_calls_ms": summarize(floor_ms), "naive_deployment_page_ms":
             summarize(naive_ms) if naive_ms else None, "load_generator_ceiling": ceiling,
             "intake_healthz_ceiling": intake_ceiling,
             "storm": {**stormed, **count_storm(store_url)}}
+
+
+async def grouped_storms(intake: str, arrivals: Arrivals | None, args: argparse.Namespace,
+                         store_url: str) -> list[dict[str, Any]]:
+    """The storm again in Alertmanager-sized groups (`--groups`), `--grouped-alerts` alerts
+    each, over fingerprints new to each storm (so each declares its own incidents, whose
+    responses run beside it when responders run)."""
+    out = []
+    for group in args.groups:
+        prefix = f"g{group}x"
+        stormed = await storm(intake, arrivals, args.grouped_alerts, args.fingerprints,
+                              args.clients, 0, group=group, prefix=prefix)
+        out.append({**stormed, **count_storm(store_url, prefix)})
+    return out
 
 
 def ingest_only(args: argparse.Namespace, work: Path, store_url: str) -> None:
@@ -160,21 +184,25 @@ def ingest_only(args: argparse.Namespace, work: Path, store_url: str) -> None:
             work / "trivial.log"))
         time.sleep(2)
 
-        async def both() -> tuple[dict[str, Any], dict[str, Any]]:
-            ceiling = await storm(f"http://127.0.0.1:{trivial_port}", None, args.storm,  # type: ignore[arg-type]
+        async def both() -> tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]]]:
+            ceiling = await storm(f"http://127.0.0.1:{trivial_port}", None, args.storm,
                                   args.fingerprints, args.clients, 0, path="/healthz")
-            stormed = await storm(f"http://127.0.0.1:{port}", None, args.storm,  # type: ignore[arg-type]
+            stormed = await storm(f"http://127.0.0.1:{port}", None, args.storm,
                                   args.fingerprints, args.clients, 0)
-            return ceiling, stormed
+            stormed.update(count_storm(store_url))
+            grouped = await grouped_storms(f"http://127.0.0.1:{port}", None, args, store_url)
+            return ceiling, stormed, grouped
 
-        ceiling, stormed = asyncio.run(both())
-    figures = {"load_generator_ceiling": ceiling,
-               "storm_ingest_only": {**stormed, **count_storm(store_url)}}
-    for key, fig in figures.items():
+        ceiling, stormed, grouped = asyncio.run(both())
+    figures = {"load_generator_ceiling": ceiling, "storm_ingest_only": stormed,
+               "storm_grouped_ingest_only": grouped}
+    for key, fig in (("load_generator_ceiling", ceiling), ("storm_ingest_only", stormed),
+                     *((f"groups of {g['alerts_per_request']}", g) for g in grouped)):
         print(f"{key:<26}{fig['per_second']:>9}/s  latency p50 {fig['latency_ms']['p50']} "
               f"p99 {fig['latency_ms']['p99']} ms  statuses {fig['statuses']}")
-    print(f"incidents {figures['storm_ingest_only']['incidents_created']}, alerts stored "
-          f"{figures['storm_ingest_only']['alerts_stored']} of {stormed['requests']}")
+        if "alerts_stored" in fig:
+            print(f"  incidents {fig['incidents_created']}, alerts stored "
+                  f"{fig['alerts_stored']} of {fig['alerts_sent']}")
     print(f"wrote {write_results('intake_ingest', {'params': vars(args), **figures})}")
 
 
@@ -186,6 +214,12 @@ def main() -> None:
     parser.add_argument("--fingerprints", type=int, default=100)
     parser.add_argument("--clients", type=int, default=20)
     parser.add_argument("--probes", type=int, default=20)
+    parser.add_argument("--groups", type=lambda v: [int(x) for x in v.split(",")],
+                        default=[10, 100], help="alerts per request of the grouped storms "
+                        "(comma-separated; Alertmanager sends a notification group's alerts "
+                        "in one request)")
+    parser.add_argument("--grouped-alerts", type=int, default=50_000,
+                        help="alerts in each grouped storm")
     parser.add_argument("--spacing", type=float, default=0.0,
                         help="seconds between sequential alerts (0: back to back)")
     parser.add_argument("--responder", choices=["external", "inline"], default="external",
@@ -333,8 +367,13 @@ def show(f: dict[str, Any]) -> None:
         print(f"storm, {label} store: {st['per_second']}/s, latency p50 {lat['p50']} p99 "
               f"{lat['p99']} ms, statuses {st['statuses']}; incidents created "
               f"{st['incidents_created']}, alerts stored {st['alerts_stored']} of "
-              f"{st['requests']}; intake RSS {mem['before_storm']['rss_mib']} MiB before, "
+              f"{st['alerts_sent']}; intake RSS {mem['before_storm']['rss_mib']} MiB before, "
               f"peak {mem['after_storm']['peak_rss_mib']} MiB")
+    for g in f.get("storm_grouped") or []:
+        print(f"storm in groups of {g['alerts_per_request']}: {g['per_second']} alerts/s, "
+              f"request latency p50 {g['latency_ms']['p50']} p99 {g['latency_ms']['p99']} ms, "
+              f"statuses {g['statuses']}; alerts stored {g['alerts_stored']} of "
+              f"{g['alerts_sent']}, incidents {g['incidents_created']}")
     for key in ("storm", "storm_postgresql"):
         if p := f.get(key, {}).get("page_under_storm_ms"):
             print(f"page under storm ({key}) ms: p50 {p['p50']} p99 {p['p99']} (n={p['n']})")

@@ -80,7 +80,9 @@ class Arrivals:
                 if a["kind"] == kind and (m := pattern.search(a["key"]))]
 
 
-def count_storm(store_url: str) -> dict[str, int]:
+def count_storm(store_url: str, prefix: str = "storm") -> dict[str, int]:
+    """Alerts stored and incidents created by the storm whose fingerprints start with
+    `prefix` (each storm of a run has its own)."""
     from sqlalchemy import func, select
 
     from firelane.store import open_store
@@ -89,9 +91,9 @@ def count_storm(store_url: str) -> dict[str, int]:
     store = open_store(store_url, migrate=False)
     with store.tx(write=False) as conn:
         stored = conn.execute(select(func.count()).select_from(alerts).where(
-            alerts.c.fingerprint.like("alertmanager:storm%"))).scalar() or 0
+            alerts.c.fingerprint.like(f"alertmanager:{prefix}%"))).scalar() or 0
         made = conn.execute(select(func.count()).select_from(incidents).where(
-            incidents.c.title.like("storm %"))).scalar() or 0
+            incidents.c.title.like(f"storm {prefix}%"))).scalar() or 0
     return {"alerts_stored": int(stored), "incidents_created": int(made)}
 
 

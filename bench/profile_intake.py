@@ -150,8 +150,8 @@ def main() -> None:
           f"CPU {figures['cpu_seconds'] * 1000 / args.requests:.3f} ms per request, "
           f"{figures['cpu_seconds'] * 1e6 / alerts:.0f} µs per alert")
     print("--- store statements by total time (ms total, calls, first 100 characters) ---")
-    for text, (total, calls) in sorted(statements.items(), key=lambda kv: -kv[1][0])[:12]:
-        print(f"{total * 1000:9.1f} {calls:6d}  {' '.join(text.split())[:100]}")
+    for sql, (total, calls) in sorted(statements.items(), key=lambda kv: -kv[1][0])[:12]:
+        print(f"{total * 1000:9.1f} {calls:6d}  {' '.join(sql.split())[:100]}")
     for name, profile in (("event loop", loop_profile), ("group commit", commit_profile)):
         text = io.StringIO()
         pstats.Stats(profile, stream=text).sort_stats("tottime").print_stats(args.top)

@@ -282,15 +282,21 @@ class IntakeMetrics:
         for kind in ("runbook", "catalog"):
             self.config_invalid.labels(kind).set_function(invalid(kind))
 
-    def count_accepted(self, source: str, item: Accepted) -> None:
-        """Count one committed alert and what the store decided about it."""
-        status = "resolved" if item.status == "resolved" else "firing"
-        self.received.labels(source_label(source), status).inc()
-        self.dedup_hits.inc(int(item.deduplicated))
-        self.grouped.inc(int(item.grouped))
-        self.reopened.inc(int(item.reopened))
-        self.flapping.inc(int(item.flapping))
-        self.declared.inc(int(item.declared))
+    def count_accepted(self, source: str, items: list[Accepted]) -> None:
+        """Count a request's committed alerts and what the store decided about them (one
+        increment per series, however many alerts: a group of 100 is one request)."""
+        resolved = sum(item.status == "resolved" for item in items)
+        label = source_label(source)
+        for status, n in (("resolved", resolved), ("firing", len(items) - resolved)):
+            if n:
+                self.received.labels(label, status).inc(n)
+        for counter, n in ((self.dedup_hits, sum(i.deduplicated for i in items)),
+                           (self.grouped, sum(i.grouped for i in items)),
+                           (self.reopened, sum(i.reopened for i in items)),
+                           (self.flapping, sum(i.flapping for i in items)),
+                           (self.declared, sum(i.declared for i in items))):
+            if n:
+                counter.inc(n)
 
     def count_rejected(self, source: str, status: int) -> None:
         """Count one refused request (an unknown source counts as `unknown`)."""
