@@ -166,8 +166,9 @@ class Bench:
 
 
 async def flow_runs_per_incident(runbook: str = "web-5xx-rollback") -> Counter[str]:
-    """`run-runbook` flow runs of `runbook` (not the stakeholder updates' deliveries, which
-    are flow runs of their own) by their `incident:<id>` tag, from the Prefect API."""
+    """`run-runbook` flow runs of `runbook` (named `INC-n · <runbook>`; the stakeholder
+    updates' deliveries are flow runs of their own) by their `incident:<id>` tag, from the
+    Prefect API."""
     from prefect import get_client
     from prefect.client.schemas.filters import FlowFilter, FlowFilterName
 
@@ -179,7 +180,7 @@ async def flow_runs_per_incident(runbook: str = "web-5xx-rollback") -> Counter[s
                 flow_filter=FlowFilter(name=FlowFilterName(any_=["run-runbook"])),
                 limit=200, offset=offset)
             for run in runs:
-                if f"runbook:{runbook}" not in run.tags:
+                if f" · {runbook}" not in run.name:
                     continue
                 for tag in run.tags:
                     if tag.startswith("incident:"):

@@ -10,7 +10,8 @@ processes in `--flows` (default 1 and 2), each on fresh processes. The same chec
 run per incident, every step's outcome) run on every incident, and a problem aborts the run
 before anything is written.
 
-Writes `bench/results/burst_responders.json`. Usage:
+Writes `bench/results/burst_responders.json` (`burst_responders_storm.json` with `--storm`).
+Usage:
 `python bench/burst_responders.py [--incidents 50] [--flows 1,2] [--storm]`.
 """
 
@@ -83,7 +84,8 @@ async def one_count(bench: Bench, args: argparse.Namespace) -> dict[str, Any]:
     waker.wake()
     await until_finished(bench, burst)
     wall = time.perf_counter() - t0
-    used = {k: round(v - before[k], 1) for k, v in cpu_seconds_by_role(ROLES).items()}
+    after = cpu_seconds_by_role(ROLES)
+    used = {k: round(after[k] - before[k], 1) for k in ROLES}
     baseline = statistics.median(alone)
     return {"alone_seconds": summarize([a * 1000 for a in alone]),
             "alone_median_seconds": round(baseline, 2), "burst_total_seconds": round(wall, 2),
@@ -197,7 +199,8 @@ def main() -> None:
         raise SystemExit(f"{len(problems)} problems: nothing written")
     print(f"checked {sum(1 + args.alone + args.incidents for _ in runs)} incidents: nothing "
           "lost or duplicated")
-    print(f"wrote {write_results('burst_responders', {'params': vars(args), 'runs': runs})}")
+    name = "burst_responders_storm" if args.storm else "burst_responders"
+    print(f"wrote {write_results(name, {'params': vars(args), 'runs': runs})}")
 
 
 if __name__ == "__main__":

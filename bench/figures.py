@@ -4,12 +4,15 @@ figures, and targets judged from the figures rather than written by hand."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from bench.common import figure_problems
 
-__all__ = ["INVALID", "NOT_MEASURED", "Doc", "Summary", "cite", "fig", "judge", "load", "ms",
-           "num", "rate", "verdict"]
+__all__ = ["BLOCKS", "INVALID", "NOT_MEASURED", "Doc", "Results", "Summary", "block", "cite",
+           "fig", "judge", "load", "ms", "num", "rate", "row", "verdict"]
 
 INVALID = "invalid (rerun needed)"
 NOT_MEASURED = "not measured"
@@ -117,3 +120,37 @@ def load(d: Doc) -> str:
     return (f"load average {num(env['load_average_before'][0])} before, "
             f"{num(env['load_average_after'][0])} after, {len(others)} other processes busy "
             "during it")
+
+
+RESULTS = Path(__file__).resolve().parent / "results"
+Render = Callable[["Results"], str]
+BLOCKS: dict[str, Render] = {}
+"""Every block's renderer by name (`block` registers them)."""
+
+
+class Results:
+    """The result files of one folder, by benchmark name."""
+
+    def __init__(self, folder: Path = RESULTS) -> None:
+        self.docs = {p.stem: Doc(p.stem, json.loads(p.read_text()))
+                     for p in sorted(folder.glob("*.json"))}
+
+    def __getitem__(self, name: str) -> Doc:
+        if name not in self.docs:
+            return Doc(name, None)
+        return self.docs[name]
+
+
+def block(name: str) -> Callable[[Render], Render]:
+    """Register `fn` as the renderer of the blocks named `name`."""
+
+    def register(fn: Render) -> Render:
+        BLOCKS[name] = fn
+        return fn
+
+    return register
+
+
+def row(*cells: str) -> str:
+    """One Markdown table row."""
+    return "| " + " | ".join(cells) + " |"
