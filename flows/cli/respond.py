@@ -42,7 +42,7 @@ def cmd_respond(args: argparse.Namespace, settings: Settings) -> int:
         poll = None if args.poll_ms is None else args.poll_ms / 1000
         return await respond_forever(store, settings, stop, poll, args.role,
                                      args.hand_off, args.max_running or
-                                     {"all": 50, "urgent": 500, "flows": 4}[args.role])
+                                     {"all": 50, "urgent": 500, "flows": 48}[args.role])
 
     started = asyncio.run(main())
     print(f"responder stopped after starting {started} response(s)")
@@ -93,8 +93,9 @@ def add_respond_command(sub: Any) -> None:
                           "FIRELANE_DEAF_POLL_SECONDS without)")
     cmd.add_argument("--max-running", type=int, default=None,
                      help="executions this process runs at once (default: all 50, urgent "
-                          "500 (its war-room steps share 8 slots, pages none), flows 4, so a "
-                          "burst of flow runs does not crowd out paging)")
+                          "500 (its war-room steps share 8 slots, pages none), flows 48 (a flow "
+                          "run mostly waits: on probes, on approvals; its CPU runs at +5, "
+                          "below paging))")
     cmd.add_argument("--nice", type=int, default=None,
                      help="CPU priority (nice value) of this process; default -5 for urgent "
                           "(needs CAP_SYS_NICE, else a warning and 0), +5 for flows, 0 for "
