@@ -24,7 +24,7 @@ from firelane.links import Link
 from firelane.models import Approval, ExecutionStatus, StepStatus, TimelineEvent, utcnow
 from firelane.redaction import redact, redact_value
 from firelane.store.base import aware
-from firelane.store.incidents import IncidentOps
+from firelane.store.claims import ClaimOps
 from firelane.store.tables import approvals, executions, step_ledger
 
 __all__ = ["Claim", "ClaimOutcome", "LedgerOps", "StepRecord", "idempotency_key"]
@@ -93,7 +93,7 @@ def _approval(row: Any) -> Approval:
     return Approval.model_validate(data)
 
 
-class LedgerOps(IncidentOps):
+class LedgerOps(ClaimOps):
     """Step claims, leases, outcomes, and approvals."""
 
     def _get_step(self, conn: Connection, execution_id: str, step_id: str) -> StepRecord | None:
