@@ -4,6 +4,7 @@ bypasses would, and leaves every other request to FastAPI."""
 from __future__ import annotations
 
 import asyncio
+import warnings
 from pathlib import Path
 from typing import Any, cast
 
@@ -69,8 +70,11 @@ def test_the_lane_answers_as_the_route_it_bypasses(tmp_path: Path,
     assert lane[7][1] == {"detail": "Not Found"}
 
 
-def test_the_route_stays_documented(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_route_stays_documented_and_the_schema_has_no_duplicate_operation(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TEST_AM_TOKEN", "am-secret")
     app = _app(tmp_path, "docs", True)
-    assert "/alerts/{source}" in app.openapi()["paths"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        paths = app.openapi()["paths"]
+    assert "/alerts/{source}" in paths and "/status" in paths
     assert any(cast(Any, m.cls) is AlertLane for m in app.user_middleware)

@@ -97,8 +97,8 @@ def add_status_routes(app: FastAPI, store: Store, catalog: Callable[[], Catalog]
             return Response(status_code=200, headers=headers, media_type=_TYPES[kind])
         return Response(data, headers=headers, media_type=_TYPES[kind])
 
-    @app.api_route("/status", methods=["GET", "HEAD"], response_class=Response,
-                   name="status_page", tags=["status page"])
+    @app.api_route("/status", methods=["HEAD"], include_in_schema=False)
+    @app.get("/status", response_class=Response, name="status_page", tags=["status page"])
     async def status_page(request: Request) -> Response:
         """The public status page (HTML): components, incidents, maintenance, history."""
         return await answer(request, "html")
@@ -110,14 +110,14 @@ def add_status_routes(app: FastAPI, store: Store, catalog: Callable[[], Catalog]
     async def status_index(request: Request) -> Response:
         return await answer(request, "html")
 
-    @app.api_route("/status/status.json", methods=["GET", "HEAD"], response_class=Response,
-                   tags=["status page"])
+    @app.api_route("/status/status.json", methods=["HEAD"], include_in_schema=False)
+    @app.get("/status/status.json", response_class=Response, tags=["status page"])
     async def status_json(request: Request) -> Response:
         """The status page as a `firelane.status/v1` JSON document."""
         return await answer(request, "json")
 
-    @app.api_route("/status/feed.atom", methods=["GET", "HEAD"], response_class=Response,
-                   tags=["status page"])
+    @app.api_route("/status/feed.atom", methods=["HEAD"], include_in_schema=False)
+    @app.get("/status/feed.atom", response_class=Response, tags=["status page"])
     async def status_feed(request: Request) -> Response:
         """The status page's Atom feed: one entry per published public update."""
         return await answer(request, "atom")
