@@ -70,7 +70,8 @@ def test_the_lane_answers_as_the_route_it_bypasses(tmp_path: Path,
     assert lane[7][1] == {"detail": "Not Found"}
 
 
-def test_the_route_stays_documented_and_the_schema_has_no_duplicate_operation(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_route_stays_documented_and_the_schema_has_no_duplicate_operation(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TEST_AM_TOKEN", "am-secret")
     app = _app(tmp_path, "docs", True)
     with warnings.catch_warnings():
