@@ -223,6 +223,34 @@ async def measure(args: argparse.Namespace, sandbox: tuple[str, str]) -> dict[st
     }
 
 
+def start_stack(stack: contextlib.ExitStack, work: Path,
+                services: int) -> tuple[dict[str, str], str, str]:
+    """PostgreSQL (the Prefect server's database and the incident store), a Prefect server,
+    the sandbox and the health stand-in, with a catalog of `services` services; returns the
+    environment the Firelane side runs in, the sandbox's URL and its CA file."""
+    pg = stack.enter_context(postgres_server())
+    api = stack.enter_context(prefect_server(
+        create_database(pg, "bench_prefect").replace("+psycopg", "+asyncpg")))
+    health_port = free_port()
+    (work / "services.yaml").write_text(catalog(
+        services, f"http://127.0.0.1:{health_port}", release_layout(work / "web")))
+    env = {**os.environ, "PREFECT_API_URL": api, "PYTHONPATH": str(ROOT),
+           "FIRELANE_DATABASE_URL": pg, "PREFECT_LOGGING_LEVEL": "WARNING",
+           "FIRELANE_CATALOG": str(work / "services.yaml"),
+           "FIRELANE_RUNBOOKS_DIR": str(ROOT / "runbooks"),
+           "FIRELANE_REPORTS_DIR": str(work / "reports")}
+    env.pop("FIRELANE_PLUGINS", None)
+    line = stack.enter_context(process(
+        [sys.executable, "-m", "flows.cli", "sandbox", "--port", str(free_port())], env,
+        "export FIRELANE_SANDBOX_URL", work / "sandbox.log"))
+    sandbox_url, ca = (part.split("=", 1)[1] for part in line.split()[1:3])
+    env.update(FIRELANE_SANDBOX_URL=sandbox_url, FIRELANE_SANDBOX_CA=ca)
+    stack.enter_context(process(
+        [sys.executable, "bench/health_standin.py", str(health_port), str(BAD_PROBES)],
+        env, "health stand-in", work / "health.log"))
+    return env, sandbox_url, ca
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--incidents", type=int, default=50)
@@ -230,27 +258,7 @@ def main() -> None:
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="firelane-bench-concurrent-"))
     with contextlib.ExitStack() as stack:
-        pg = stack.enter_context(postgres_server())
-        api = stack.enter_context(prefect_server(
-            create_database(pg, "bench_prefect").replace("+psycopg", "+asyncpg")))
-        health_port = free_port()
-        total = 1 + args.alone + args.incidents
-        (work / "services.yaml").write_text(catalog(
-            total, f"http://127.0.0.1:{health_port}", release_layout(work / "web")))
-        env = {**os.environ, "PREFECT_API_URL": api, "PYTHONPATH": str(ROOT),
-               "FIRELANE_DATABASE_URL": pg, "PREFECT_LOGGING_LEVEL": "WARNING",
-               "FIRELANE_CATALOG": str(work / "services.yaml"),
-               "FIRELANE_RUNBOOKS_DIR": str(ROOT / "runbooks"),
-               "FIRELANE_REPORTS_DIR": str(work / "reports")}
-        env.pop("FIRELANE_PLUGINS", None)
-        line = stack.enter_context(process(
-            [sys.executable, "-m", "flows.cli", "sandbox", "--port", str(free_port())], env,
-            "export FIRELANE_SANDBOX_URL", work / "sandbox.log"))
-        sandbox_url, ca = (part.split("=", 1)[1] for part in line.split()[1:3])
-        env.update(FIRELANE_SANDBOX_URL=sandbox_url, FIRELANE_SANDBOX_CA=ca)
-        stack.enter_context(process(
-            [sys.executable, "bench/health_standin.py", str(health_port), str(BAD_PROBES)],
-            env, "health stand-in", work / "health.log"))
+        env, sandbox_url, ca = start_stack(stack, work, 1 + args.alone + args.incidents)
         os.environ.clear()
         os.environ.update(env)
         figures = asyncio.run(measure(args, (sandbox_url, ca)))

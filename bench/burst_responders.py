@@ -31,16 +31,14 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.burst import BAD_PROBES, Bench, catalog, flow_runs_per_incident, release_layout  # noqa: E402
+from bench.burst import Bench, flow_runs_per_incident, start_stack  # noqa: E402
 from bench.common import (  # noqa: E402
     cpu_seconds_by_role,
     free_port,
-    prefect_server,
     summarize,
     write_results,
 )
 from bench.intake_support import process  # noqa: E402
-from tests.pgserver import create_database, postgres_server  # noqa: E402
 
 ROLES = {"urgent responder": "--role urgent", "flows responders": "--role flows",
          "intake": "flows.cli serve", "load generator": "bench/burst_responders.py --load",
@@ -143,29 +141,11 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="firelane-bench-responders-"))
     runs: list[dict[str, Any]] = []
     with contextlib.ExitStack() as stack:
-        pg = stack.enter_context(postgres_server())
-        api = stack.enter_context(prefect_server(
-            create_database(pg, "bench_prefect").replace("+psycopg", "+asyncpg")))
-        health_port = free_port()
-        total = (args.alone + 1 + args.incidents) * len(args.flows)
-        (work / "services.yaml").write_text(catalog(
-            total, f"http://127.0.0.1:{health_port}", release_layout(work / "web")))
+        env, sandbox_url, ca = start_stack(
+            stack, work, (args.alone + 1 + args.incidents) * len(args.flows))
+        env["BENCH_TOKEN"] = "bench-token"
         (work / "intake.yaml").write_text(
             "sources:\n  alertmanager: {bearer_token: {env: BENCH_TOKEN}}\n")
-        env = {**os.environ, "PREFECT_API_URL": api, "PYTHONPATH": str(ROOT),
-               "FIRELANE_DATABASE_URL": pg, "PREFECT_LOGGING_LEVEL": "WARNING",
-               "FIRELANE_CATALOG": str(work / "services.yaml"), "BENCH_TOKEN": "bench-token",
-               "FIRELANE_RUNBOOKS_DIR": str(ROOT / "runbooks"),
-               "FIRELANE_REPORTS_DIR": str(work / "reports")}
-        env.pop("FIRELANE_PLUGINS", None)
-        line = stack.enter_context(process(
-            [sys.executable, "-m", "flows.cli", "sandbox", "--port", str(free_port())], env,
-            "export FIRELANE_SANDBOX_URL", work / "sandbox.log"))
-        sandbox_url, ca = (part.split("=", 1)[1] for part in line.split()[1:3])
-        env.update(FIRELANE_SANDBOX_URL=sandbox_url, FIRELANE_SANDBOX_CA=ca)
-        stack.enter_context(process(
-            [sys.executable, "bench/health_standin.py", str(health_port), str(BAD_PROBES)],
-            env, "health stand-in", work / "health.log"))
         if args.storm:
             port = free_port()
             stack.enter_context(process(

@@ -269,7 +269,7 @@ def main() -> None:
             print(f"wrote {write_results('intake_postgresql', {'params': vars(args), **figures})}")
             return
         if args.storm_only:
-            show({"storm": storm_only(args, env, work, store_url)})
+            show({"storm": fresh_storm(args, env, work, store_url, "sqlite")})
             return
         with contextlib.ExitStack() as phase:
             port = start_firelane(phase, args, env, work, "")
@@ -295,9 +295,16 @@ def storm_on_postgresql(args: argparse.Namespace, env: dict[str, str], work: Pat
     """The same storm, with responses, against an intake and responders whose incident store
     is PostgreSQL (the one the Prefect server uses, its own database)."""
     store_url = create_database(pg, "bench_store")
-    env = {**env, "FIRELANE_DATABASE_URL": store_url}
+    return fresh_storm(args, {**env, "FIRELANE_DATABASE_URL": store_url}, work, store_url,
+                       "postgresql", warm_up=False)
+
+
+def fresh_storm(args: argparse.Namespace, env: dict[str, str], work: Path, store_url: str,
+                label: str, warm_up: bool = True) -> dict[str, Any]:
+    """The storm and its page under storm alone, on a fresh intake and responders on
+    `store_url` (after three warm-up alerts, with `warm_up`)."""
     with contextlib.ExitStack() as stack:
-        port = start_firelane(stack, args, env, work, "-pg")
+        port = start_firelane(stack, args, env, work, "" if label == "sqlite" else f"-{label}")
         time.sleep(3)
         intake = f"http://127.0.0.1:{port}"
 
@@ -306,35 +313,11 @@ def storm_on_postgresql(args: argparse.Namespace, env: dict[str, str], work: Pat
             async with httpx.AsyncClient(verify=ssl.create_default_context(cafile=ca)) as sc:
                 arrivals = Arrivals(sc, env["FIRELANE_SANDBOX_URL"])
                 await arrivals.poll()
+                if warm_up:
+                    await sequential(intake, arrivals, 3, "warmup", war_room=store_url)
                 before = await memory(intake)
                 stormed = await storm(intake, arrivals, args.storm, args.fingerprints,
-                                      args.clients, args.probes, label="postgresql",
-                                      store_url=store_url)
-                stormed["intake_memory"] = {"before_storm": before,
-                                            "after_storm": await memory(intake)}
-                return stormed
-
-        stormed = asyncio.run(go())
-    return {**stormed, **count_storm(store_url)}
-
-
-def storm_only(args: argparse.Namespace, env: dict[str, str], work: Path,
-               store_url: str) -> dict[str, Any]:
-    """The SQLite storm and its page under storm alone, on a fresh intake and responders."""
-    with contextlib.ExitStack() as stack:
-        port = start_firelane(stack, args, env, work, "")
-        time.sleep(3)
-        intake = f"http://127.0.0.1:{port}"
-
-        async def go() -> dict[str, Any]:
-            ca = env["FIRELANE_SANDBOX_CA"]
-            async with httpx.AsyncClient(verify=ssl.create_default_context(cafile=ca)) as sc:
-                arrivals = Arrivals(sc, env["FIRELANE_SANDBOX_URL"])
-                await arrivals.poll()
-                await sequential(intake, arrivals, 3, "warmup", war_room=store_url)
-                before = await memory(intake)
-                stormed = await storm(intake, arrivals, args.storm, args.fingerprints,
-                                      args.clients, args.probes, label="sqlite",
+                                      args.clients, args.probes, label=label,
                                       store_url=store_url)
                 stormed["intake_memory"] = {"before_storm": before,
                                             "after_storm": await memory(intake)}
