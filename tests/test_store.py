@@ -101,6 +101,23 @@ def test_an_expired_lease_of_an_owner_known_alive_is_still_held(store: Store) ->
     assert taken.record.claims == 2
 
 
+def test_a_flow_run_leaves_an_expired_page_to_the_paging_responders_for_its_grace(
+        store: Store) -> None:
+    inc = declare(store)
+    ex = execution(store, inc)
+    store.claim_step(inc, ex, "page", "urgent-1", lease_seconds=0.01, pages=True)
+    time.sleep(0.05)
+    waits = store.claim_step(inc, ex, "page", "flows-1", 30, pages=True, takeover_grace=25)
+    assert waits.outcome is ClaimOutcome.HELD and waits.record.owner == "urgent-1"
+    assert [key for key in store.overdue_pages()] == [(ex, "page")]
+    taken = store.claim_step(inc, ex, "page", "urgent-2", 5, pages=True)
+    assert taken.outcome is ClaimOutcome.TAKEN_OVER and taken.record.owner == "urgent-2"
+    store.claim_step(inc, ex, "ticket", "urgent-2", lease_seconds=0.01)
+    time.sleep(0.05)
+    late = store.claim_step(inc, ex, "ticket", "flows-1", 30, takeover_grace=0.01)
+    assert late.outcome is ClaimOutcome.TAKEN_OVER
+
+
 def test_only_one_of_many_concurrent_claimers_wins(store: Store) -> None:
     inc = declare(store)
     ex = execution(store, inc)

@@ -104,13 +104,15 @@ class LedgerOps(ClaimOps):
 
     def claim_step(self, incident_id: str, execution_id: str, step_id: str, owner: str,
                    lease_seconds: float, live_owners: Collection[str] = (),
-                   pages: bool = False) -> Claim:
+                   pages: bool = False, takeover_grace: float = 0.0) -> Claim:
         """Claim a step before its side effect (see the module docstring for the outcomes).
 
         `live_owners` are owners the caller knows to be still running this step (in its own
         process): their lease counts as held even when it ran out, so a starved renewal never
         lets a second worker repeat the side effect. `pages` marks a paging step, which
-        `overdue_pages` finds when its lease runs out.
+        `overdue_pages` finds when its lease runs out. `takeover_grace`: seconds past the
+        lease during which this caller still counts it as held (a flow run leaves a dead
+        responder's page to the paging responders for that long).
         """
         now = utcnow()
         lease = now + timedelta(seconds=lease_seconds)
@@ -134,7 +136,8 @@ class LedgerOps(ClaimOps):
             if record.owner == owner:
                 return Claim(ClaimOutcome.CLAIMED, record)
             expires = record.lease_expires_at
-            if (expires is not None and expires > now) or record.owner in live_owners:
+            if (expires is not None and expires + timedelta(seconds=takeover_grace) > now) \
+                    or record.owner in live_owners:
                 return Claim(ClaimOutcome.HELD, record)
             conn.execute(update(step_ledger).where(
                 step_ledger.c.execution_id == execution_id, step_ledger.c.step_id == step_id,

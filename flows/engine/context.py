@@ -28,7 +28,13 @@ ServiceLock = Callable[["RunContext", Step], Awaitable[None]]
 
 @dataclass
 class RunContext:
-    """Everything one execution's steps share."""
+    """Everything one execution's steps share.
+
+    `page_takeover_grace`: how long past a paging step's lease this run waits before taking
+    the page over itself. Zero in processes that page (their scan takes dead responders' pages
+    over at once); a flow run outside them waits out the step lease, so the paging responders,
+    at their higher priority, send a dead responder's page, and the flow run only when none
+    is left."""
 
     store: Store
     execution: Execution
@@ -44,6 +50,7 @@ class RunContext:
     service_lock: ServiceLock | None = None
     lock_stack: contextlib.AsyncExitStack | None = None
     holds_service_lock: bool = False
+    page_takeover_grace: float = 0.0
 
     def event(self, step: Step, kind: str, summary: str, **details: Any) -> TimelineEvent:
         """A timeline event about `step` of this execution."""

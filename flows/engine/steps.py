@@ -106,8 +106,10 @@ async def _claim(rc: RunContext, step: Step) -> tuple[ClaimOutcome, StepRecord]:
     lease_seconds = _lease_of(rc, step)
     poll, cap = 0.02, min(1.0, lease_seconds / 4)
     while True:
+        pages = _pages(step.uses)
         claim = await _db(rc, rc.store.claim_step, rc.incident.id, rc.execution.id, step.id,
-                          rc.owner, lease_seconds, _running_here(rc, step), _pages(step.uses))
+                          rc.owner, lease_seconds, _running_here(rc, step), pages,
+                          rc.page_takeover_grace if pages else 0.0)
         if claim.outcome is not ClaimOutcome.HELD:
             return claim.outcome, claim.record
         await asyncio.sleep(poll)

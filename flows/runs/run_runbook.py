@@ -161,6 +161,7 @@ async def run_runbook(execution_id: str) -> State[Any]:
         except FirelaneError as exc:
             _fail_before_start(store, execution_id, exc)
             raise
+        rc.page_takeover_grace = max(0.0, rc.lease_seconds - rc.page_lease_seconds)
     rc.approve = request_and_wait
     rc.service_lock = prefect_service_lock
     tag = f"incident:{rc.incident.id}"
