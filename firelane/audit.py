@@ -57,7 +57,7 @@ def step_taken_over(execution_id: str, step_id: str, previous_owner: str | None,
 
 def execution_taken_over(execution_id: str, status: str, previous_owner: str | None,
                          heartbeat_at: datetime | None, owner: str) -> None:
-    """`claim_execution` took an execution (`status`, `previous_owner`: the row before the
+    """`claim_executions` took an execution (`status`, `previous_owner`: the row before the
     claim); logs only when it was running under another responder whose heartbeat stopped."""
     if status != "running" or not previous_owner or previous_owner == owner:
         return

@@ -20,13 +20,6 @@ __all__ = ["ClaimOps"]
 class ClaimOps(IncidentOps):
     """What `firelane respond` processes do with executions."""
 
-    def claim_execution(self, owner: str, stale_after: float,
-                        wanted: ExecutionStatus = ExecutionStatus.PENDING) -> Execution | None:
-        """The oldest claimable execution, claimed (`claim_executions` with a limit of one);
-        None when idle."""
-        claimed = self.claim_executions(owner, stale_after, wanted, limit=1)
-        return claimed[0] if claimed else None
-
     def claim_executions(self, owner: str, stale_after: float,
                          wanted: ExecutionStatus = ExecutionStatus.PENDING,
                          limit: int = 50) -> list[Execution]:
