@@ -20,11 +20,12 @@ venv: $(STAMP)
 
 # Resolve pyproject.toml (with the dev extra) to exact versions and hashes for Python 3.11 on
 # x86_64 Linux; the first line records a digest of the dependency lists it was made from, which
-# tests/test_lock.py compares with pyproject.toml.
+# tests/test_lock.py compares with pyproject.toml. Current pins are kept unless the change needs
+# others; `make lock UPGRADE=1` moves everything to the newest versions.
 lock:
 	@command -v $(BIN)/uv >/dev/null 2>&1 || { test -x $(BIN)/python || $(PYTHON) -m venv $(VENV); \
 	  $(BIN)/pip install -q "uv==$$(sed -n 's/^uv==\([^ ]*\).*/\1/p' requirements.lock)"; }
-	$(BIN)/python scripts/lock.py
+	$(BIN)/python scripts/lock.py $(if $(UPGRADE),--upgrade)
 
 # Debian packages the tests drive for real: PostgreSQL (second store backend), supervisor
 # (remediation against a real supervisord), openssh-server (shell.run over SSH to loopback) and

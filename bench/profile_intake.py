@@ -83,6 +83,9 @@ def main() -> None:
     parser.add_argument("--group", type=int, default=1, help="alerts per request")
     parser.add_argument("--clients", type=int, default=20)
     parser.add_argument("--top", type=int, default=30)
+    parser.add_argument("--no-profile", action="store_true",
+                        help="only the CPU per alert and the statements' times, without "
+                             "cProfile's overhead")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="firelane-profile-"))
     os.environ.update({"FIRELANE_DATABASE_URL": f"sqlite:///{work}/firelane.db",
@@ -108,7 +111,8 @@ def main() -> None:
     original = committer_module.Committer._run
 
     def profiled_run(self: committer_module.Committer) -> None:
-        commit_profile.enable()
+        if not args.no_profile:
+            commit_profile.enable()
         try:
             original(self)
         finally:
@@ -127,7 +131,8 @@ def main() -> None:
         while not server.started:
             time.sleep(0.05)
         cpu0 = time.process_time()
-        loop_profile.enable()
+        if not args.no_profile:
+            loop_profile.enable()
         out = subprocess.run([sys.executable, "-c", LOAD, str(ROOT), str(port),
                               str(args.requests), str(args.group), str(args.clients)],
                              capture_output=True, text=True, check=True)
@@ -139,7 +144,8 @@ def main() -> None:
     original_run = server.run
 
     def run_profiled() -> None:
-        loop_profile.enable()
+        if not args.no_profile:
+            loop_profile.enable()
         original_run()
         loop_profile.disable()
 
@@ -152,7 +158,8 @@ def main() -> None:
     print("--- store statements by total time (ms total, calls, first 100 characters) ---")
     for sql, (total, calls) in sorted(statements.items(), key=lambda kv: -kv[1][0])[:12]:
         print(f"{total * 1000:9.1f} {calls:6d}  {' '.join(sql.split())[:100]}")
-    for name, profile in (("event loop", loop_profile), ("group commit", commit_profile)):
+    for name, profile in () if args.no_profile else (
+            ("event loop", loop_profile), ("group commit", commit_profile)):
         text = io.StringIO()
         pstats.Stats(profile, stream=text).sort_stats("tottime").print_stats(args.top)
         print(f"--- {name} thread, by own time ---")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -10,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import orjson
 from sqlalchemy import Connection, create_engine, event, make_url
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
@@ -20,7 +22,7 @@ from firelane.lanes import PriorityLock, in_paging_lane
 if TYPE_CHECKING:
     from firelane.store.revisions import SchemaStatus
 
-__all__ = ["StoreBase", "aware"]
+__all__ = ["StoreBase", "aware", "json_text"]
 
 
 def aware(value: datetime | None) -> datetime | None:
@@ -28,6 +30,16 @@ def aware(value: datetime | None) -> datetime | None:
     if value is not None and value.tzinfo is None:
         return value.replace(tzinfo=UTC)
     return value
+
+
+def json_text(value: Any) -> str:
+    """A JSON column's text: orjson (a tenth of `json.dumps`'s time, three encodings per alert
+    in a storm), falling back to `json.dumps` for what orjson refuses (integers beyond 64 bits)
+    so anything the standard encoder stored before is still stored."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+    except (orjson.JSONEncodeError, TypeError):
+        return json.dumps(value)
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -48,14 +60,14 @@ def _make_engine(url: str, paging: bool = False) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(parsed, connect_args={"timeout": 10})
+        engine = create_engine(parsed, connect_args={"timeout": 10}, json_serializer=json_text)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     if parsed.get_backend_name() == "postgresql":
         if parsed.drivername == "postgresql":
             parsed = parsed.set(drivername="postgresql+psycopg")
         return create_engine(parsed, pool_pre_ping=True, pool_size=2 if paging else 10,
-                             max_overflow=6 if paging else 10)
+                             max_overflow=6 if paging else 10, json_serializer=json_text)
     raise ConfigError(f"unsupported database {parsed.get_backend_name()!r}: use sqlite:/// "
                       "or postgresql+psycopg://")
 

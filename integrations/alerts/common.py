@@ -28,6 +28,8 @@ DEFAULT_SEVERITIES: dict[str, Severity] = {
 """Every spelling seen across Alertmanager, Grafana, Datadog, CloudWatch and PagerDuty, mapped
 to SEV1-SEV4 (a source's own mapping, from configuration, is consulted first)."""
 
+_SEVERITY_NAMES = frozenset(Severity.__members__)
+
 
 def severity(raw: Any, overrides: Mapping[str, str] | None = None,
              default: Severity = Severity.SEV3) -> Severity:
@@ -37,7 +39,7 @@ def severity(raw: Any, overrides: Mapping[str, str] | None = None,
     text = str(raw).strip().lower()
     if overrides and text in overrides:
         return Severity(overrides[text].upper())
-    if text.upper() in Severity.__members__:
+    if text.upper() in _SEVERITY_NAMES:
         return Severity(text.upper())
     return DEFAULT_SEVERITIES.get(text, default)
 
@@ -45,7 +47,7 @@ def severity(raw: Any, overrides: Mapping[str, str] | None = None,
 def known_severity(raw: Any, overrides: Mapping[str, str] | None = None) -> bool:
     """Whether `severity(raw, overrides)` recognises the spelling (not the default's guess)."""
     text = str(raw).strip().lower()
-    return bool(overrides and text in overrides) or text.upper() in Severity.__members__ \
+    return bool(overrides and text in overrides) or text.upper() in _SEVERITY_NAMES \
         or text in DEFAULT_SEVERITIES
 
 
