@@ -71,7 +71,8 @@ async def storm(intake: str, arrivals: Arrivals | None, total: int, fingerprints
                 probes: int, path: str = "/alerts/alertmanager",
                 label: str = "", store_url: str | None = None, group: int = 1,
                 prefix: str = "storm") -> dict[str, Any]:
-    """`total` alerts from `clients` connections, `group` per request (an Alertmanager
+    """`total` alerts from `clients` connections (spread over the intakes when `intake` lists
+    several URLs, comma-separated; probes go to one), `group` per request (an Alertmanager
     notification's alerts), over `fingerprints` fingerprints named `<prefix><n>`; with
     `probes`, that many new alerts sent one at a time 0.5 s into the storm, their ids unique to
     this run and `label` (and, given `store_url`, where their pages' time went, from the
@@ -80,9 +81,10 @@ async def storm(intake: str, arrivals: Arrivals | None, total: int, fingerprints
     statuses: dict[int, int] = {}
     per_client = total // clients // group
 
-    host, port = intake.removeprefix("http://").split(":")
+    intakes = [url.removeprefix("http://").split(":") for url in intake.split(",")]
 
     async def client_loop(c: int) -> None:
+        host, port = intakes[c % len(intakes)]
         async with RawClient(host, int(port)) as client:
             for i in range(per_client):
                 first = (c * per_client + i) * group
@@ -168,37 +170,67 @@ async def grouped_storms(intake: str, arrivals: Arrivals | None, args: argparse.
     return out
 
 
-def ingest_only(args: argparse.Namespace, work: Path, store_url: str) -> None:
-    """The storm against an intake that starts no responses, beside the load generator's
-    ceiling; writes `bench/results/intake_ingest.json`."""
+def _ingest(args: argparse.Namespace, work: Path, intakes: int,
+            store_url: str) -> dict[str, Any]:
+    """The storms (one alert per request, then the grouped ones) against `intakes` intake
+    processes that start no responses, on a fresh store (migrated first, so the intakes do not
+    race to create it), clients spread over them."""
+    from firelane.store import open_store
+
+    open_store(store_url).engine.dispose()
     env = {**os.environ, "PYTHONPATH": str(ROOT), "FIRELANE_DATABASE_URL": store_url,
            "BENCH_TOKEN": TOKEN, "FIRELANE_CATALOG": str(work / "none.yaml")}
     with contextlib.ExitStack() as stack:
-        port, trivial_port = free_port(), free_port()
-        stack.enter_context(process(
-            [sys.executable, "-m", "flows.cli", "serve", "--port", str(port), "--config",
-             str(work / "intake.yaml"), "--no-respond"], env, "Firelane intake on",
-            work / "intake.log"))
-        stack.enter_context(process(
-            [sys.executable, "bench/rawhttp.py", str(trivial_port)], env, "trivial endpoint",
-            work / "trivial.log"))
+        ports = [free_port() for _ in range(intakes)]
+        for n, port in enumerate(ports):
+            stack.enter_context(process(
+                [sys.executable, "-m", "flows.cli", "serve", "--port", str(port), "--config",
+                 str(work / "intake.yaml"), "--no-respond"], env, "Firelane intake on",
+                work / f"intake-{intakes}-{n}-{store_url.split(':')[0]}.log"))
         time.sleep(2)
+        urls = ",".join(f"http://127.0.0.1:{port}" for port in ports)
 
-        async def both() -> tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]]]:
-            ceiling = await storm(f"http://127.0.0.1:{trivial_port}", None, args.storm,
-                                  args.fingerprints, args.clients, 0, path="/healthz")
-            stormed = await storm(f"http://127.0.0.1:{port}", None, args.storm,
-                                  args.fingerprints, args.clients, 0)
+        async def storms() -> dict[str, Any]:
+            stormed = await storm(urls, None, args.storm, args.fingerprints, args.clients, 0)
             stormed.update(count_storm(store_url))
-            grouped = await grouped_storms(f"http://127.0.0.1:{port}", None, args, store_url)
-            return ceiling, stormed, grouped
+            return {"storm_ingest_only": stormed,
+                    "storm_grouped_ingest_only": await grouped_storms(urls, None, args,
+                                                                      store_url)}
 
-        ceiling, stormed, grouped = asyncio.run(both())
-    figures = {"load_generator_ceiling": ceiling, "storm_ingest_only": stormed,
-               "storm_grouped_ingest_only": grouped}
-    for key, fig in (("load_generator_ceiling", ceiling), ("storm_ingest_only", stormed),
-                     *((f"groups of {g['alerts_per_request']}", g) for g in grouped)):
-        print(f"{key:<26}{fig['per_second']:>9}/s  latency p50 {fig['latency_ms']['p50']} "
+        return asyncio.run(storms())
+
+
+def ingest_only(args: argparse.Namespace, work: Path) -> None:
+    """The storm against one intake that starts no responses, then against `--intakes` of
+    them on one store (as behind a load balancer; SQLite, then PostgreSQL on this machine),
+    beside the load generator's ceiling; writes `bench/results/intake_ingest.json`."""
+    with contextlib.ExitStack() as stack:
+        trivial_port = free_port()
+        stack.enter_context(process(
+            [sys.executable, "bench/rawhttp.py", str(trivial_port)], dict(os.environ),
+            "trivial endpoint", work / "trivial.log"))
+        time.sleep(1)
+        ceiling = asyncio.run(storm(f"http://127.0.0.1:{trivial_port}", None, args.storm,
+                                    args.fingerprints, args.clients, 0, path="/healthz"))
+    figures: dict[str, Any] = {"load_generator_ceiling": ceiling,
+                               **_ingest(args, work, 1, f"sqlite:///{work}/ingest-1.db")}
+    if args.intakes > 1:
+        figures["several_intakes"] = {"intakes": args.intakes, **_ingest(
+            args, work, args.intakes, f"sqlite:///{work}/ingest-{args.intakes}.db")}
+        with postgres_server() as pg:
+            figures["several_intakes_postgresql"] = {"intakes": args.intakes, **_ingest(
+                args, work, args.intakes, create_database(pg, "bench_ingest"))}
+    shown = [("load_generator_ceiling", ceiling)]
+    for where, part in (("", figures), (f"{args.intakes} intakes: ",
+                                        figures.get("several_intakes")),
+                        (f"{args.intakes} intakes, PostgreSQL: ",
+                         figures.get("several_intakes_postgresql"))):
+        if part:
+            shown += [(f"{where}storm_ingest_only", part["storm_ingest_only"]),
+                      *((f"{where}groups of {g['alerts_per_request']}", g)
+                        for g in part["storm_grouped_ingest_only"])]
+    for key, fig in shown:
+        print(f"{key:<30}{fig['per_second']:>9}/s  latency p50 {fig['latency_ms']['p50']} "
               f"p99 {fig['latency_ms']['p99']} ms  statuses {fig['statuses']}")
         if "alerts_stored" in fig:
             print(f"  incidents {fig['incidents_created']}, alerts stored "
@@ -234,6 +266,9 @@ def main() -> None:
     parser.add_argument("--ingest-only", action="store_true",
                         help="only the intake (--no-respond) and the trivial endpoint: the "
                              "storm's ingestion ceiling without responses competing for CPU")
+    parser.add_argument("--intakes", type=int, default=2,
+                        help="with --ingest-only: the storms again against this many intake "
+                             "processes on one store (1: only one intake)")
     parser.add_argument("--storm-only", action="store_true",
                         help="only the storm with its page under storm on the SQLite store; "
                              "prints its figures and writes nothing (for profiling)")
@@ -246,7 +281,7 @@ def main() -> None:
     (work / "intake.yaml").write_text(
         "sources:\n  alertmanager: {bearer_token: {env: BENCH_TOKEN}}\n")
     if args.ingest_only:
-        ingest_only(args, work, store_url)
+        ingest_only(args, work)
         return
     with contextlib.ExitStack() as stack:
         pg = stack.enter_context(postgres_server())

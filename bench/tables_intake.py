@@ -135,7 +135,26 @@ def _intake_ingest(r: Results) -> str:
             f"load-generator ceiling of {rate(d, 'load_generator_ceiling')} req/s; target "
             f"p99 ≤ 50 ms: {judge(lat, p99=50)}, ≥ 2,000 alerts/s: "
             f"{judge(lat, at_least=(d.get('storm_ingest_only.per_second'), 2000))}."
-            f"{_grouped(d, 'storm_grouped_ingest_only')}\n")
+            f"{_grouped(d, 'storm_grouped_ingest_only')}{_several(d)}\n")
+
+
+def _several(d: Doc) -> str:
+    """The same storms against several intake processes on one store, SQLite then PostgreSQL
+    ("" when not run)."""
+    out = ""
+    for key, store in (("several_intakes", "one SQLite store"),
+                       ("several_intakes_postgresql", "one PostgreSQL store on this machine")):
+        n = d.get(f"{key}.intakes")
+        if not n:
+            continue
+        lat = d.summary(f"{key}.storm_ingest_only.latency_ms")
+        per_second = d.get(f"{key}.storm_ingest_only.per_second")
+        out += (f" With {n} intake processes on {store} (clients spread over them, as behind a "
+                f"load balancer): {rate(d, f'{key}.storm_ingest_only')} alerts/s one per "
+                f"request, latency p99 {ms(lat, 'p99')} (target ≥ 2,000/s, p99 ≤ 50 ms: "
+                f"{judge(lat, p99=50, at_least=(per_second, 2000))})."
+                f"{_grouped(d, f'{key}.storm_grouped_ingest_only')}")
+    return out
 
 
 def _sent(storm: dict[str, Any]) -> int:

