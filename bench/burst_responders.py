@@ -35,6 +35,7 @@ from bench.burst import Bench, flow_runs_per_incident, start_stack  # noqa: E402
 from bench.common import (  # noqa: E402
     cpu_seconds_by_role,
     free_port,
+    peak_memory_mib_by_role,
     summarize,
     write_results,
 )
@@ -83,12 +84,15 @@ async def one_count(bench: Bench, args: argparse.Namespace) -> dict[str, Any]:
     await until_finished(bench, burst)
     wall = time.perf_counter() - t0
     after = cpu_seconds_by_role(ROLES)
+    peaks = peak_memory_mib_by_role({k: ROLES[k] for k in ("urgent responder",
+                                                           "flows responders")})
     used = {k: round(after[k] - before[k], 1) for k in ROLES}
     baseline = statistics.median(alone)
     return {"alone_seconds": summarize([a * 1000 for a in alone]),
             "alone_median_seconds": round(baseline, 2), "burst_total_seconds": round(wall, 2),
             "ratio_burst_to_alone": round(wall / baseline, 2),
-            "burst_cpu_seconds_by_process": used, "pairs": pairs_alone + burst}
+            "burst_cpu_seconds_by_process": used, "peak_memory_mib_by_process": peaks,
+            "pairs": pairs_alone + burst}
 
 
 async def load(port: int, seconds: float) -> None:
@@ -172,7 +176,9 @@ def main() -> None:
               f"{r['alone_median_seconds']} s (median of {args.alone}); {args.incidents} at "
               f"once {r['burst_total_seconds']} s, {r['ratio_burst_to_alone']}x alone "
               f"(target ≤ 3x); CPU s by process: " + ", ".join(
-                  f"{k} {v}" for k, v in r["burst_cpu_seconds_by_process"].items()))
+                  f"{k} {v}" for k, v in r["burst_cpu_seconds_by_process"].items())
+              + "; peak memory MiB (largest process of each role): " + ", ".join(
+                  f"{k} {v}" for k, v in r["peak_memory_mib_by_process"].items()))
     if problems:
         for problem in problems:
             print(f"  {problem}")

@@ -208,6 +208,27 @@ def write_results(name: str, figures: dict[str, Any]) -> Path:
     return path
 
 
+def peak_memory_mib_by_role(roles: dict[str, str]) -> dict[str, float]:
+    """The largest peak resident memory (`VmHWM`, MiB) of any live process of each role in
+    `roles` (matched on the command line as `cpu_seconds_by_role` does); roles with no live
+    process are left out."""
+    out: dict[str, float] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            status = (entry / "status").read_text()
+        except OSError:
+            continue
+        role = next((r for r, needle in roles.items() if needle in cmdline), None)
+        peak = next((int(line.split()[1]) for line in status.splitlines()
+                     if line.startswith("VmHWM:")), None)
+        if role is not None and peak is not None:
+            out[role] = max(out.get(role, 0.0), round(peak / 1024, 1))
+    return out
+
+
 def cpu_seconds_by_role(roles: dict[str, str]) -> dict[str, float]:
     """CPU seconds (user + system) used so far by every live process whose command line
     contains one of `roles`' values, summed per role (Linux `/proc`); the rest as `other`."""

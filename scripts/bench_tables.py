@@ -73,14 +73,18 @@ def _burst_responders(r: Results) -> str:
             continue
         rows = [_row("`respond --role flows` processes", "one alone (median)",
                      f"{d.get('params.incidents')} at once", "ratio (target ≤ 3x)",
-                     "CPU seconds during the burst"), "|---|---|---|---|---|"]
+                     "CPU seconds during the burst", "peak memory per process"),
+                "|---|---|---|---|---|---|"]
         for run in d.get("runs") or []:
             ratio = run["ratio_burst_to_alone"]
             cpu = ", ".join(f"{k} {v}" for k, v in run["burst_cpu_seconds_by_process"].items()
                             if v)
+            peaks = ", ".join(f"{k} {v} MiB" for k, v in
+                              (run.get("peak_memory_mib_by_process") or {}).items())
             rows.append(_row(str(run["flows_processes"]), f"{run['alone_median_seconds']} s",
                              f"{run['burst_total_seconds']} s",
-                             f"{ratio}x: {'**met**' if ratio <= 3 else '**missed**'}", cpu))
+                             f"{ratio}x: {'**met**' if ratio <= 3 else '**missed**'}", cpu,
+                             peaks or "not measured in this run"))
         lines += [f"{when[0].upper()}{when[1:]} ({cite(d)}):", "", *rows, ""]
     return "\n".join(lines).rstrip("\n") + "\n"
 
