@@ -118,7 +118,8 @@ def load(d: Doc) -> str:
         return "machine load not recorded"
     others = [p for p in env["busiest_processes"] if not p["ours"] and p["cpu_seconds"] >= 1]
     return (f"load average {num(env['load_average_before'][0])} before, "
-            f"{num(env['load_average_after'][0])} after, {len(others)} other processes busy "
+            f"{num(env['load_average_after'][0])} after, most of it the benchmark's own "
+            f"processes; {len(others)} processes not its own used a CPU-second or more "
             "during it")
 
 

@@ -49,7 +49,7 @@ def _burst(r: Results) -> str:
     if d.missing:
         return cite(d) + "\n"
     ratio = d.get("ratio_burst_to_alone")
-    above = "**above the 3x target**" if ratio > 3 else "within the 3x target"
+    above = "target ≤ 3x: **missed**" if ratio > 3 else "target ≤ 3x: **met**"
     cpu = d.get("cpu_seconds_per_incident")
     by = ", ".join(f"{k} {num(v)}" for k, v in d.get("burst_cpu_seconds_by_process").items())
     return (f"From {cite(d)}: one incident alone takes {num(d.get('alone_median_seconds'))} s "
