@@ -43,7 +43,7 @@ _ALERT_COLUMNS = tuple(column.name for column in alerts.columns if column.name !
 
 def alert_row(alert: Alert, incident_id: str | None) -> dict[str, Any]:
     """The alert's `alerts` row: its stored fields as they are (the values are read, not
-    copied; `model_dump` copied every label map, 14 µs an alert in a storm's group)."""
+    copied; `model_dump` copied every label map: 14 µs an alert under the profiler)."""
     fields = alert.__dict__
     row = {name: fields[name] for name in _ALERT_COLUMNS}
     row["incident_id"] = incident_id
@@ -55,8 +55,8 @@ class _AlertInsert:
 
     Each value goes through its column type's own bind conversion for the dialect (JSON
     encoding, SQLite's timestamp text, psycopg's JSON wrapper), exactly what SQLAlchemy applies,
-    but without its per-row parameter machinery: 20 µs an alert, a fifth of the intake's CPU in
-    a storm of grouped alerts.
+    but without its per-row parameter machinery: the intake's CPU per alert in groups of 100 went
+    from 74 to 63 µs (`bench/profile_intake.py --no-profile`).
     """
 
     _made: ClassVar[dict[tuple[str, str], _AlertInsert]] = {}

@@ -33,8 +33,8 @@ def aware(value: datetime | None) -> datetime | None:
 
 
 def json_text(value: Any) -> str:
-    """A JSON column's text: orjson (a tenth of `json.dumps`'s time, three encodings per alert
-    in a storm), falling back to `json.dumps` for what orjson refuses (integers beyond 64 bits)
+    """A JSON column's text: orjson (about a tenth of `json.dumps`'s time; an alert has three
+    encodings), falling back to `json.dumps` for what orjson refuses (integers beyond 64 bits)
     so anything the standard encoder stored before is still stored."""
     try:
         return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
