@@ -4,6 +4,8 @@ answer, and one request's failure is nobody else's."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import threading
 
 from firelane.models import Alert, Execution, Incident, Severity
 from firelane.store import Accepted, Store
@@ -55,3 +57,19 @@ def test_a_failing_request_does_not_fail_its_batch_mates(sq: Store) -> None:
     assert all(isinstance(r, list) and r[0].declared for r in results[:-1])
     assert [i.title for i in sq.list_incidents()].count("poison") == 0
     assert len(sq.list_incidents()) == 20
+
+
+def test_the_nudge_leaves_from_the_writer_thread_once_per_new_execution(sq: Store) -> None:
+    nudges: list[str] = []
+    committer = Committer(sq, False, AlertPolicy(), _respond,
+                          wake=lambda: nudges.append(threading.current_thread().name))
+
+    async def alerts() -> None:
+        await committer.accept([_alert("a"), _alert("b")])
+        await committer.accept([_alert("a")])
+        with contextlib.suppress(RuntimeError):
+            await committer.accept([_alert("c", "poison")])
+
+    asyncio.run(alerts())
+    committer.close()
+    assert nudges == ["firelane-committer", "firelane-committer"]

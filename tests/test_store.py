@@ -298,3 +298,17 @@ def test_health_counts_waiting_stuck_failed_pages_and_first_actions(store: Store
     assert 0 < seconds < 60 and after.oldest_waiting_seconds > 0
     assert store.health(stale_after=90, since=at).first_actions == []
     assert store.get_execution(acted).first_action_at == at
+
+
+def test_run_state_reads_an_execution_its_incident_and_ledger_at_once(store: Store) -> None:
+    inc = declare(store)
+    ex = execution(store, inc)
+    other = execution(store, declare(store, "other"))
+    store.claim_step(inc, ex, "page", "w1", 30)
+    store.claim_step(store.get_execution(other).incident_id, other, "ticket", "w1", 30)
+    got, incident, records = store.run_state(ex)
+    assert (got.id, incident.id, incident.title) == (ex, inc, "db down")
+    assert list(records) == ["page"] and records["page"].owner == "w1"
+    assert records == store.step_records(ex)
+    with pytest.raises(NotFound, match="no execution"):
+        store.run_state("nope")

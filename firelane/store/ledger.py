@@ -21,11 +21,20 @@ from sqlalchemy.exc import IntegrityError
 from firelane import audit
 from firelane.errors import NotFound
 from firelane.links import Link
-from firelane.models import Approval, ExecutionStatus, StepStatus, TimelineEvent, utcnow
+from firelane.models import (
+    Approval,
+    Execution,
+    ExecutionStatus,
+    Incident,
+    StepStatus,
+    TimelineEvent,
+    utcnow,
+)
 from firelane.redaction import redact, redact_value
 from firelane.store.base import aware
 from firelane.store.claims import ClaimOps
-from firelane.store.tables import approvals, executions, step_ledger
+from firelane.store.incidents import _execution, _incident
+from firelane.store.tables import approvals, executions, incidents, step_ledger
 
 __all__ = ["Claim", "ClaimOutcome", "LedgerOps", "StepRecord", "idempotency_key"]
 
@@ -225,6 +234,22 @@ class LedgerOps(ClaimOps):
                 step_ledger.c.execution_id == execution_id,
                 step_ledger.c.status == StepStatus.CLAIMED.value,
             ).values(lease_expires_at=utcnow())).rowcount)
+
+    def run_state(self, execution_id: str) -> tuple[Execution, Incident, dict[str, StepRecord]]:
+        """An execution, its incident and its ledger, read in one transaction (a response's
+        set-up, on the paging path: one round trip to the store instead of three)."""
+        with self.tx(write=False) as conn:
+            row = conn.execute(select(executions).where(executions.c.id == execution_id)).first()
+            if row is None:
+                raise NotFound(f"no execution {execution_id!r}")
+            execution = _execution(row)
+            incident = conn.execute(select(incidents).where(
+                incidents.c.id == execution.incident_id)).first()
+            if incident is None:
+                raise NotFound(f"no incident {execution.incident_id!r}")
+            records = {r.step_id: _record(r) for r in conn.execute(select(step_ledger).where(
+                step_ledger.c.execution_id == execution_id))}
+        return execution, _incident(incident), records
 
     def step_records(self, execution_id: str) -> dict[str, StepRecord]:
         """Every ledger row of an execution, by step id."""

@@ -80,15 +80,14 @@ def template_context(rc: RunContext) -> dict[str, Any]:
 
 def build_context(store: Store, execution_id: str, settings: Settings) -> RunContext:
     """Load an execution, its incident, runbook snapshot and ledger into a `RunContext`."""
-    execution = store.get_execution(execution_id)
+    execution, incident, records = store.run_state(execution_id)
     return RunContext(
-        store=store, execution=execution,
-        incident=store.get_incident(execution.incident_id),
+        store=store, execution=execution, incident=incident,
         loaded=parse_snapshot(execution.runbook_source, execution.runbook_path or "<snapshot>"),
         owner=worker_identity(), lease_seconds=settings.lease_seconds,
         page_lease_seconds=settings.page_lease_seconds,
         catalog=serving_catalog(settings.catalog_path),
-        records=store.step_records(execution_id), alarm_channel=settings.page_failure_channel)
+        records=records, alarm_channel=settings.page_failure_channel)
 
 
 def refresh_context(rc: RunContext) -> RunContext:

@@ -148,7 +148,9 @@ def create_app(store: Store, config: IntakeConfig | LiveConfig,
     inline = starter is not None and not starter.external
     live = config if isinstance(config, LiveConfig) else LiveConfig(config)
     committer = Committer(store, live.current.config.auto_resolve, live.current.config.policy(),
-                          starter.plan if starter is not None else None)
+                          starter.plan if starter is not None else None,
+                          wake=starter.waker.wake if starter is not None and starter.external
+                          else None)
 
     def retune(snapshot: Snapshot) -> None:
         committer.auto_resolve, committer.policy = (snapshot.config.auto_resolve,
@@ -234,11 +236,10 @@ def create_app(store: Store, config: IntakeConfig | LiveConfig,
                                 status_code=503)
         note_reachable()
         metrics.count_accepted(source, accepted)
-        for item in accepted:
-            if item.execution_id is not None and starter is not None:
-                if starter.external:
-                    starter.waker.wake()
-                else:
+        if inline:
+            assert starter is not None
+            for item in accepted:
+                if item.execution_id is not None:
                     starter.start(item.execution_id)
         metrics.intake.observe(time.perf_counter() - started)
         return Response(json.dumps({

@@ -6,6 +6,10 @@ wait) per request. The writer takes whatever has queued while the previous commi
 it at once, and only then answers each request: every alert is still committed before its
 202. A batch that fails for a reason other than a conflict is retried request by request, so one
 request's problem is never another's error.
+
+`wake` (the responders' nudge) is sent from the writer thread the moment a commit leaves a
+pending execution, not after the outcome has travelled back to the event loop: one thread
+hand-over fewer on the way to a page.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import asyncio
 import contextlib
 import queue
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from firelane.models import Alert
@@ -36,9 +41,10 @@ class Committer:
     """The intake's single writer (start it on the running loop; `close()` drains it)."""
 
     def __init__(self, store: Store, auto_resolve: bool, policy: AlertPolicy,
-                 respond: ExecutionPlanner | None, max_batch: int = 500) -> None:
+                 respond: ExecutionPlanner | None, max_batch: int = 500,
+                 wake: Callable[[], None] | None = None) -> None:
         self.store, self.auto_resolve, self.policy = store, auto_resolve, policy
-        self.respond, self.max_batch = respond, max_batch
+        self.respond, self.max_batch, self.wake = respond, max_batch, wake
         self.queue: queue.SimpleQueue[_Pending | object] = queue.SimpleQueue()
         self.thread = threading.Thread(target=self._run, name="firelane-committer",
                                        daemon=True)
@@ -93,6 +99,11 @@ class Committer:
                 self._commit([pending])
             return
         self.commits += 1
+        if self.wake is not None:
+            for result in results:
+                for accepted in result:
+                    if accepted.execution_id is not None:
+                        self.wake()
         for pending, result in zip(group, results, strict=True):
             _settle(pending, result)
 

@@ -83,7 +83,8 @@ async def respond_forever(store: Store, settings: Settings, stop: asyncio.Event,
     """Claim and run executions in `role` until `stop` is set; returns how many it started.
 
     An idle responder waits for a wake-up (`flows.respond.wake`: `LISTEN` on PostgreSQL, the
-    UDP nudge) and reads the store every `poll_seconds` only as a fallback (default
+    UDP nudge), which goes straight to a claim (no read first: one store round trip fewer on
+    the way to a page), and reads the store every `poll_seconds` only as a fallback (default
     `FIRELANE_POLL_SECONDS`, or `FIRELANE_DEAF_POLL_SECONDS` with no wake-up source); paging
     roles still check for stale executions once a second.
 
@@ -108,7 +109,7 @@ async def respond_forever(store: Store, settings: Settings, stop: asyncio.Event,
     alive = Liveness(store, settings, [role], owner).start()
     last_stale_check = 0.0
     loop = asyncio.get_running_loop()
-    nudged = asyncio.Event()
+    nudged, freed = asyncio.Event(), asyncio.Event()
     wake = await open_wake_sources(store, settings, wanted.value, nudged, stop)
     if poll_seconds is None:
         poll_seconds = settings.poll_seconds if wake.active else settings.deaf_poll_seconds
@@ -126,15 +127,22 @@ async def respond_forever(store: Store, settings: Settings, stop: asyncio.Event,
             if check_stale:
                 last_stale_check = loop.time()
                 await takeover.scan(stop)
+            was_nudged = nudged.is_set()
             nudged.clear()
-            if len(running) >= max_running or (not check_stale and not await store_call(
-                    store.has_pending_executions, wanted, stop=stop)):
+            freed.clear()
+            idle = len(running) >= max_running
+            if not idle and not check_stale and not was_nudged:
+                idle = not await store_call(store.has_pending_executions, wanted, stop=stop)
+            if idle:
                 woken = asyncio.create_task(nudged.wait())
+                slot = asyncio.create_task(freed.wait())
                 tick = last_stale_check + TICK_SECONDS - loop.time() \
                     if wanted is ExecutionStatus.PENDING else poll_seconds
-                await asyncio.wait([stopping, woken], timeout=max(0.0, min(poll_seconds, tick)),
+                await asyncio.wait([stopping, woken, slot],
+                                   timeout=max(0.0, min(poll_seconds, tick)),
                                    return_when=asyncio.FIRST_COMPLETED)
                 woken.cancel()
+                slot.cancel()
                 continue
             claimed = await _claim(store, owner, stale_after, wanted,
                                    min(CLAIM_BATCH, max_running - len(running)), stop)
@@ -143,7 +151,7 @@ async def respond_forever(store: Store, settings: Settings, stop: asyncio.Event,
                     execution=execution.id))
                 running[execution.id] = task
                 task.add_done_callback(_forget(running, execution.id))
-                task.add_done_callback(lambda _: nudged.set())
+                task.add_done_callback(lambda _: freed.set())
                 started += 1
     except StoreUnavailable:
         if not stop.is_set():
