@@ -312,3 +312,22 @@ def test_run_state_reads_an_execution_its_incident_and_ledger_at_once(store: Sto
     assert records == store.step_records(ex)
     with pytest.raises(NotFound, match="no execution"):
         store.run_state("nope")
+
+
+def test_claim_and_finish_return_the_rows_as_a_re_read_gives_them(store: Store) -> None:
+    inc = declare(store)
+    ex = execution(store, inc)
+    claim = store.claim_step(inc, ex, "ticket", "w1", 30, pages=True)
+    assert claim.outcome is ClaimOutcome.CLAIMED
+    assert claim.record == store.step_records(ex)["ticket"]
+    assert store.get_incident(inc).links == {}
+    outputs = {"key": "OPS-1", "n": 2**70, "tags": ("a", "b"), "none": None,
+               "token": "xoxb-123456789012-123456789012-abcdefghijklmnopqrstuvwx"}
+    done = store.finish_step(ex, "ticket", StepStatus.SUCCEEDED, outputs,
+                             "Authorization: Bearer abcdefghijklmnopqrstuvwxyz123456", [])
+    again = store.step_records(ex)["ticket"]
+    assert done == again
+    assert done.outputs is not None and "xoxb-" not in str(done.outputs)
+    assert done.outputs["n"] == 2**70 and done.outputs["tags"] == ["a", "b"]
+    assert done.error is not None and "abcdefghijklmnopqrstuvwxyz123456" not in done.error
+    assert store.claim_step(inc, ex, "ticket", "w2", 30).outcome is ClaimOutcome.DONE

@@ -22,7 +22,7 @@ from firelane.lanes import PriorityLock, in_paging_lane
 if TYPE_CHECKING:
     from firelane.store.revisions import SchemaStatus
 
-__all__ = ["StoreBase", "aware", "json_text"]
+__all__ = ["StoreBase", "as_stored", "aware", "json_text"]
 
 
 def aware(value: datetime | None) -> datetime | None:
@@ -40,6 +40,12 @@ def json_text(value: Any) -> str:
         return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
     except (orjson.JSONEncodeError, TypeError):
         return json.dumps(value)
+
+
+def as_stored(value: Any) -> Any:
+    """`value` as a JSON column gives it back (what a re-read would return), without the
+    re-read."""
+    return None if value is None else json.loads(json_text(value))
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -82,19 +88,28 @@ def _run(conn: Connection) -> Iterator[Connection]:
 
 
 def _begin_immediate(conn: Connection, patience: float = 10.0) -> None:
+    """Take SQLite's write lock, retrying every half millisecond; the caller restores the
+    busy timeout (`_patient_again`) once the transaction is over, not while it holds the lock."""
     deadline = time.monotonic() + patience
     conn.exec_driver_sql("PRAGMA busy_timeout=0")
+    while True:
+        try:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            return
+        except OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                _patient_again(conn)
+                raise
+            time.sleep(0.0005)
+
+
+def _patient_again(conn: Connection) -> None:
+    """Give a pooled SQLite connection back its busy timeout (readers rely on it); a
+    connection that cannot take even that is dropped from the pool."""
     try:
-        while True:
-            try:
-                conn.exec_driver_sql("BEGIN IMMEDIATE")
-                return
-            except OperationalError as exc:
-                if "locked" not in str(exc) or time.monotonic() > deadline:
-                    raise
-                time.sleep(0.0005)
-    finally:
         conn.exec_driver_sql("PRAGMA busy_timeout=10000")
+    except SQLAlchemyError:
+        conn.invalidate()
 
 
 class StoreBase:
@@ -200,7 +215,10 @@ class StoreBase:
             return
         with self._writer, engine.connect() as conn:
             _begin_immediate(conn)
-            yield from _run(conn)
+            try:
+                yield from _run(conn)
+            finally:
+                _patient_again(conn)
 
     def close(self) -> None:
         """Release pooled connections."""

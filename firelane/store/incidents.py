@@ -33,6 +33,13 @@ from firelane.store.tables import action_items, executions, incidents, timeline_
 __all__ = ["IncidentOps"]
 
 
+def event_rows(events: Iterable[TimelineEvent]) -> list[dict[str, Any]]:
+    """Timeline events as redacted rows, ready to insert (built before a transaction where
+    they can be, so a writer holds the lock only for the SQL)."""
+    return [{**row, "summary": redact(row["summary"]), "details": redact_value(row["details"])}
+            for row in (e.model_dump(mode="python") for e in events)]
+
+
 def _incident(row: Any) -> Incident:
     data = dict(row._mapping)
     data["created_at"], data["updated_at"] = aware(data["created_at"]), aware(data["updated_at"])
@@ -59,8 +66,7 @@ class IncidentOps(StoreBase):
     """Incident lifecycle, timeline, executions and action items."""
 
     def _insert_events(self, conn: Connection, events: Iterable[TimelineEvent]) -> None:
-        rows = [{**row, "summary": redact(row["summary"]), "details": redact_value(row["details"])}
-                for row in (e.model_dump(mode="python") for e in events)]
+        rows = event_rows(events)
         if rows:
             conn.execute(insert(timeline_events), rows)
 

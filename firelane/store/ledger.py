@@ -10,7 +10,7 @@ record.
 from __future__ import annotations
 
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -19,7 +19,7 @@ from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from firelane import audit
-from firelane.errors import NotFound
+from firelane.errors import NotFound, StoreError
 from firelane.links import Link
 from firelane.models import (
     Approval,
@@ -31,12 +31,21 @@ from firelane.models import (
     utcnow,
 )
 from firelane.redaction import redact, redact_value
-from firelane.store.base import aware
+from firelane.store.base import as_stored, aware
 from firelane.store.claims import ClaimOps
-from firelane.store.incidents import _execution, _incident
-from firelane.store.tables import approvals, executions, incidents, step_ledger
+from firelane.store.incidents import _execution, _incident, event_rows
+from firelane.store.tables import (
+    approvals,
+    executions,
+    incidents,
+    step_ledger,
+    timeline_events,
+)
 
 __all__ = ["Claim", "ClaimOutcome", "LedgerOps", "StepRecord", "idempotency_key"]
+
+
+_SET_AT_FINISH = frozenset({"outputs", "error", "finished_at", "duration_seconds"})
 
 
 def idempotency_key(incident_id: str, execution_id: str, step_id: str) -> str:
@@ -125,38 +134,49 @@ class LedgerOps(ClaimOps):
         """
         now = utcnow()
         lease = now + timedelta(seconds=lease_seconds)
-        try:
-            with self.tx() as conn:
-                conn.execute(insert(step_ledger).values(
-                    execution_id=execution_id, step_id=step_id, incident_id=incident_id,
-                    idempotency_key=idempotency_key(incident_id, execution_id, step_id),
-                    status=StepStatus.CLAIMED.value, owner=owner, lease_expires_at=lease,
-                    claims=1, attempts=0, started_at=now, pages=pages))
-                record = self._get_step(conn, execution_id, step_id)
-                assert record is not None
-                return Claim(ClaimOutcome.CLAIMED, record)
-        except IntegrityError:
-            pass
-        with self.tx() as conn:
-            record = self._get_step(conn, execution_id, step_id)
-            assert record is not None, "claim conflicted but the row is gone"
-            if record.finished:
-                return Claim(ClaimOutcome.DONE, record)
-            if record.owner == owner:
-                return Claim(ClaimOutcome.CLAIMED, record)
-            expires = record.lease_expires_at
-            if (expires is not None and expires + timedelta(seconds=takeover_grace) > now) \
-                    or record.owner in live_owners:
-                return Claim(ClaimOutcome.HELD, record)
-            conn.execute(update(step_ledger).where(
-                step_ledger.c.execution_id == execution_id, step_ledger.c.step_id == step_id,
-                step_ledger.c.status == StepStatus.CLAIMED.value,
-            ).values(owner=owner, lease_expires_at=lease, claims=step_ledger.c.claims + 1))
-            taken = self._get_step(conn, execution_id, step_id)
-            assert taken is not None
-            audit.step_taken_over(execution_id, step_id, record.owner, record.started_at,
-                                  expires, taken.claims)
-            return Claim(ClaimOutcome.TAKEN_OVER, taken)
+        for _ in range(3):
+            try:
+                with self.tx() as conn:
+                    record = self._get_step(conn, execution_id, step_id)
+                    if record is not None:
+                        return self._claim_existing(conn, record, owner, lease, now,
+                                                    live_owners, takeover_grace)
+                    fresh = StepRecord(
+                        execution_id=execution_id, step_id=step_id, incident_id=incident_id,
+                        idempotency_key=idempotency_key(incident_id, execution_id, step_id),
+                        status=StepStatus.CLAIMED, owner=owner, lease_expires_at=lease,
+                        claims=1, attempts=0, outputs=None, error=None, started_at=now,
+                        finished_at=None, duration_seconds=None, pages=pages)
+                    row = {k: v for k, v in asdict(fresh).items() if k not in _SET_AT_FINISH}
+                    conn.execute(insert(step_ledger).values({**row, "status": fresh.status.value}))
+                    return Claim(ClaimOutcome.CLAIMED, fresh)
+            except IntegrityError:
+                continue
+        raise StoreError(f"could not claim step {step_id} of execution {execution_id}: "
+                         "its ledger row kept conflicting")
+
+    def _claim_existing(self, conn: Connection, record: StepRecord, owner: str,
+                        lease: datetime, now: datetime, live_owners: Collection[str],
+                        takeover_grace: float) -> Claim:
+        """`claim_step` of a step that has a ledger row: done, ours, held, or taken over."""
+        execution_id, step_id = record.execution_id, record.step_id
+        if record.finished:
+            return Claim(ClaimOutcome.DONE, record)
+        if record.owner == owner:
+            return Claim(ClaimOutcome.CLAIMED, record)
+        expires = record.lease_expires_at
+        if (expires is not None and expires + timedelta(seconds=takeover_grace) > now) \
+                or record.owner in live_owners:
+            return Claim(ClaimOutcome.HELD, record)
+        conn.execute(update(step_ledger).where(
+            step_ledger.c.execution_id == execution_id, step_ledger.c.step_id == step_id,
+            step_ledger.c.status == StepStatus.CLAIMED.value,
+        ).values(owner=owner, lease_expires_at=lease, claims=step_ledger.c.claims + 1))
+        taken = self._get_step(conn, execution_id, step_id)
+        assert taken is not None
+        audit.step_taken_over(execution_id, step_id, record.owner, record.started_at,
+                              expires, taken.claims)
+        return Claim(ClaimOutcome.TAKEN_OVER, taken)
 
     def renew_lease(self, execution_id: str, step_id: str, owner: str,
                     lease_seconds: float) -> bool:
@@ -179,7 +199,8 @@ class LedgerOps(ClaimOps):
     def finish_step(self, execution_id: str, step_id: str, status: StepStatus,
                     outputs: dict[str, Any] | None, error: str | None,
                     events: list[TimelineEvent], link: Link | None = None) -> StepRecord:
-        """Record a claimed step's outcome with its timeline events, in one transaction.
+        """Record a claimed step's outcome with its timeline events, in one transaction
+        (redaction and encoding done before it, so the write lock is held only for the SQL).
 
         The first outcome wins: if another worker already finished the step, its record is
         returned and these events are dropped (they describe a duplicate run). `link` (what a
@@ -187,28 +208,29 @@ class LedgerOps(ClaimOps):
         same transaction, so it is recorded exactly once too.
         """
         now = utcnow()
+        kept, said = redact_value(outputs), None if error is None else redact(error)
+        rows = event_rows(events)
         with self.tx() as conn:
             current = self._get_step(conn, execution_id, step_id)
             if current is None:
                 raise NotFound(f"step {step_id} of execution {execution_id} was never claimed")
             if current.finished:
                 return current
+            duration = (now - current.started_at).total_seconds()
             conn.execute(update(step_ledger).where(
                 step_ledger.c.execution_id == execution_id, step_ledger.c.step_id == step_id,
-            ).values(status=status.value, outputs=redact_value(outputs),
-                     error=None if error is None else redact(error), finished_at=now,
-                     lease_expires_at=None,
-                     duration_seconds=(now - current.started_at).total_seconds()))
+            ).values(status=status.value, outputs=kept, error=said, finished_at=now,
+                     lease_expires_at=None, duration_seconds=duration))
             if status is StepStatus.SUCCEEDED:
                 conn.execute(update(executions).where(
                     executions.c.id == execution_id, executions.c.first_action_at.is_(None))
                     .values(first_action_at=now))
-            self._insert_events(conn, events)
+            if rows:
+                conn.execute(insert(timeline_events), rows)
             if link is not None and status is StepStatus.SUCCEEDED:
                 self._record_link(conn, current.incident_id, link)
-            record = self._get_step(conn, execution_id, step_id)
-            assert record is not None
-            return record
+        return replace(current, status=status, outputs=as_stored(kept), error=said,
+                       finished_at=now, lease_expires_at=None, duration_seconds=duration)
 
     def overdue_pages(self, limit: int = 100) -> list[tuple[str, str]]:
         """(execution_id, step_id) of paging steps claimed by a worker whose lease ran out (it
