@@ -117,13 +117,23 @@ def where_time_goes(store_url: str, title_like: str) -> dict[str, Any]:
              .where(incidents.c.title.like(title_like)))
     parts: dict[str, list[float]] = {"received_to_recorded": [], "recorded_to_claimed": [],
                                      "page_step": []}
-    with store.tx(write=False) as conn:
-        for received, created, started, finished in conn.execute(query):
-            r, c, st, f = (aware(x) for x in (received, created, started, finished))
-            assert r and c and st and f
-            parts["received_to_recorded"].append((c - r).total_seconds() * 1000)
-            parts["recorded_to_claimed"].append((st - c).total_seconds() * 1000)
-            parts["page_step"].append((f - st).total_seconds() * 1000)
+    deadline = time.monotonic() + 30
+    while True:
+        with store.tx(write=False) as conn:
+            rows = [tuple(aware(x) for x in row) for row in conn.execute(query)]
+        unfinished = sum(1 for row in rows if not all(row))
+        if not unfinished:
+            break
+        if time.monotonic() > deadline:
+            raise SystemExit(f"{unfinished} of {len(rows)} probes ({title_like}) have no finished "
+                             "page step 30 s after their page arrived; nothing written")
+        time.sleep(0.5)
+    for r, c, st, f in rows:
+        assert r and c and st and f
+        parts["received_to_recorded"].append((c - r).total_seconds() * 1000)
+        parts["recorded_to_claimed"].append((st - c).total_seconds() * 1000)
+        parts["page_step"].append((f - st).total_seconds() * 1000)
+    store.close()
     return {k: summarize(v) for k, v in parts.items() if v}
 
 
