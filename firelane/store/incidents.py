@@ -40,6 +40,20 @@ def event_rows(events: Iterable[TimelineEvent]) -> list[dict[str, Any]]:
             for row in (e.model_dump(mode="python") for e in events)]
 
 
+def insert_event_rows(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    """Insert rows made by `event_rows` (none: no statement)."""
+    if rows:
+        conn.execute(insert(timeline_events), rows)
+
+
+def read_execution(conn: Connection, execution_id: str) -> Execution:
+    """An execution by id, inside the caller's transaction."""
+    row = conn.execute(select(executions).where(executions.c.id == execution_id)).first()
+    if row is None:
+        raise NotFound(f"no execution {execution_id!r}")
+    return _execution(row)
+
+
 def _incident(row: Any) -> Incident:
     data = dict(row._mapping)
     data["created_at"], data["updated_at"] = aware(data["created_at"]), aware(data["updated_at"])
@@ -66,9 +80,7 @@ class IncidentOps(StoreBase):
     """Incident lifecycle, timeline, executions and action items."""
 
     def _insert_events(self, conn: Connection, events: Iterable[TimelineEvent]) -> None:
-        rows = event_rows(events)
-        if rows:
-            conn.execute(insert(timeline_events), rows)
+        insert_event_rows(conn, event_rows(events))
 
     def _declare(self, conn: Connection, draft: IncidentDraft,
                  actor: str | None = None, details: dict[str, Any] | None = None) -> Incident:
@@ -287,10 +299,7 @@ class IncidentOps(StoreBase):
     def get_execution(self, execution_id: str) -> Execution:
         """An execution by id."""
         with self.tx(write=False) as conn:
-            row = conn.execute(select(executions).where(executions.c.id == execution_id)).first()
-        if row is None:
-            raise NotFound(f"no execution {execution_id!r}")
-        return _execution(row)
+            return read_execution(conn, execution_id)
 
     def list_executions(self, incident_id: str) -> list[Execution]:
         """An incident's executions, oldest first."""

@@ -33,13 +33,12 @@ from firelane.models import (
 from firelane.redaction import redact, redact_value
 from firelane.store.base import as_stored, aware
 from firelane.store.claims import ClaimOps
-from firelane.store.incidents import _execution, _incident, event_rows
+from firelane.store.incidents import _incident, event_rows, insert_event_rows, read_execution
 from firelane.store.tables import (
     approvals,
     executions,
     incidents,
     step_ledger,
-    timeline_events,
 )
 
 __all__ = ["Claim", "ClaimOutcome", "LedgerOps", "StepRecord", "idempotency_key"]
@@ -225,8 +224,7 @@ class LedgerOps(ClaimOps):
                 conn.execute(update(executions).where(
                     executions.c.id == execution_id, executions.c.first_action_at.is_(None))
                     .values(first_action_at=now))
-            if rows:
-                conn.execute(insert(timeline_events), rows)
+            insert_event_rows(conn, rows)
             if link is not None and status is StepStatus.SUCCEEDED:
                 self._record_link(conn, current.incident_id, link)
         return replace(current, status=status, outputs=as_stored(kept), error=said,
@@ -261,10 +259,7 @@ class LedgerOps(ClaimOps):
         """An execution, its incident and its ledger, read in one transaction (a response's
         set-up, on the paging path: one round trip to the store instead of three)."""
         with self.tx(write=False) as conn:
-            row = conn.execute(select(executions).where(executions.c.id == execution_id)).first()
-            if row is None:
-                raise NotFound(f"no execution {execution_id!r}")
-            execution = _execution(row)
+            execution = read_execution(conn, execution_id)
             incident = conn.execute(select(incidents).where(
                 incidents.c.id == execution.incident_id)).first()
             if incident is None:
