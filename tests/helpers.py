@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
 from firelane.inputs import new_execution
-from firelane.loader import parse_runbook
+from firelane.loader import load_runbook, parse_runbook
 from firelane.models import IncidentDraft, Severity, StepStatus, TimelineEvent
 from firelane.runbook import Step
 from firelane.settings import worker_identity
 from firelane.store import StepRecord, Store
 from flows.engine import RunContext, execute_step
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def prepare(store: Store, text: str, severity: Severity = Severity.SEV2,
@@ -104,3 +108,23 @@ def counted(samples: dict[Series, float]) -> dict[Series, float]:
     """The samples a request may move: all but process readings and `_created` timestamps."""
     return {k: v for k, v in samples.items()
             if not k[0].startswith("firelane_process_") and not k[0].endswith("_created")}
+
+
+def leave_pending(store: Store) -> str:
+    """Declare an incident and leave a pending responder execution of declare-incident."""
+    incident = store.declare_incident(IncidentDraft(title="Checkout 5xx", service="checkout",
+                                                    severity=Severity.SEV2))
+    loaded = load_runbook(ROOT / "runbooks" / "declare-incident.yaml")
+    return store.create_execution(new_execution(loaded, incident, {}, sandbox=True,
+                                                for_responder=True)).id
+
+
+async def wait_until(check: Callable[[], bool], seconds: float) -> bool:
+    """Poll `check` in a thread every 50 ms until it holds or `seconds` pass."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while loop.time() < deadline:
+        if await asyncio.to_thread(check):
+            return True
+        await asyncio.sleep(0.05)
+    return False

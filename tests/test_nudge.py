@@ -18,7 +18,7 @@ from firelane.store import Store
 from flows.respond import responder
 from flows.respond.responder import respond_forever
 from integrations.sandbox import Sandbox
-from tests.test_wake import _leave_pending, _until
+from tests.helpers import leave_pending, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -62,13 +62,13 @@ def test_a_nudge_goes_straight_to_a_claim(sq: Store, sandbox: Sandbox, tmp_path:
     async def scenario() -> tuple[int, int, bool]:
         stop = asyncio.Event()
         urgent = asyncio.create_task(respond_forever(sq, settings, stop, role="urgent"))
-        assert await _until(lambda: bool(reads), 10), "the responder never went idle"
-        execution_id = await asyncio.to_thread(_leave_pending, sq)
+        assert await wait_until(lambda: bool(reads), 10), "the responder never went idle"
+        execution_id = await asyncio.to_thread(leave_pending, sq)
         idle_reads = len(reads)
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
             sock.sendto(b"w", ("127.0.0.1", port))
-        paged = await _until(lambda: bool(sandbox.state.dump()["pd_incidents"]), 20)
-        ready = await _until(lambda: sq.get_execution(execution_id).status
+        paged = await wait_until(lambda: bool(sandbox.state.dump()["pd_incidents"]), 20)
+        ready = await wait_until(lambda: sq.get_execution(execution_id).status
                              is ExecutionStatus.READY, 20)
         stop.set()
         await urgent

@@ -23,7 +23,7 @@ from firelane.models import (
     StepStatus,
     utcnow,
 )
-from firelane.store import ClaimOutcome, Store, metadata
+from firelane.store import ClaimOutcome, Store, base, metadata
 
 
 def declare(store: Store, title: str = "db down") -> str:
@@ -331,3 +331,19 @@ def test_claim_and_finish_return_the_rows_as_a_re_read_gives_them(store: Store) 
     assert done.outputs["n"] == 2**70 and done.outputs["tags"] == ["a", "b"]
     assert done.error is not None and "abcdefghijklmnopqrstuvwxyz123456" not in done.error
     assert store.claim_step(inc, ex, "ticket", "w2", 30).outcome is ClaimOutcome.DONE
+
+
+def test_an_interrupted_wait_for_the_write_lock_leaves_the_connection_patient(
+        sq: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    def interrupted(seconds: float) -> None:
+        raise KeyboardInterrupt
+
+    holder = sq.engine.connect()
+    holder.exec_driver_sql("BEGIN IMMEDIATE")
+    monkeypatch.setattr(base.time, "sleep", interrupted)
+    with sq.engine.connect() as conn:
+        with pytest.raises(KeyboardInterrupt):
+            base._begin_immediate(conn)
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 10000
+    holder.rollback()
+    holder.close()

@@ -12,20 +12,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
 
-from firelane.inputs import new_execution
-from firelane.loader import load_runbook
-from firelane.models import IncidentDraft, Severity
 from firelane.settings import Settings
 from firelane.store import Store, open_store
 from flows.respond import responder
 from flows.respond.responder import respond_forever
 from integrations.sandbox import Sandbox
+from tests.helpers import leave_pending, wait_until
 from tests.pgserver import PostgresServer, create_database
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -47,24 +44,6 @@ def long_polls(sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr(responder, "TICK_SECONDS", 60.0)
 
 
-def _leave_pending(store: Store) -> str:
-    incident = store.declare_incident(IncidentDraft(title="Checkout 5xx", service="checkout",
-                                                    severity=Severity.SEV2))
-    loaded = load_runbook(ROOT / "runbooks" / "declare-incident.yaml")
-    return store.create_execution(new_execution(loaded, incident, {}, sandbox=True,
-                                                for_responder=True)).id
-
-
-async def _until(check: Callable[[], bool], seconds: float) -> bool:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + seconds
-    while loop.time() < deadline:
-        if await asyncio.to_thread(check):
-            return True
-        await asyncio.sleep(0.05)
-    return False
-
-
 def _status(store: Store, execution_id: str) -> str:
     return store.get_execution(execution_id).status.value
 
@@ -82,12 +61,12 @@ def test_notify_wakes_an_idle_paging_responder_and_mark_ready_wakes_a_flow_respo
         urgent = asyncio.create_task(respond_forever(store, settings, stop, role="urgent"))
         flows = asyncio.create_task(respond_forever(store, settings, stop, role="flows"))
         await asyncio.sleep(1.0)
-        execution_id = await asyncio.to_thread(_leave_pending, store)
+        execution_id = await asyncio.to_thread(leave_pending, store)
         problems = []
-        if not await _until(lambda: bool(sandbox.state.dump()["pd_incidents"]),
+        if not await wait_until(lambda: bool(sandbox.state.dump()["pd_incidents"]),
                             FALLBACK_POLL - 5):
             problems.append("the paging responder never woke")
-        if not await _until(lambda: _status(store, execution_id) == "succeeded",
+        if not await wait_until(lambda: _status(store, execution_id) == "succeeded",
                             FALLBACK_POLL - 5):
             problems.append(f"the flow responder never woke ({_status(store, execution_id)})")
         stop.set()
@@ -124,17 +103,17 @@ def test_a_database_restart_does_not_leave_the_listener_deaf(
         stop = asyncio.Event()
         worker = asyncio.create_task(respond_forever(store, settings, stop, role="urgent"))
         problems = []
-        if not await _until(lambda: _listening(pg.url), 20):
+        if not await wait_until(lambda: _listening(pg.url), 20):
             problems.append("never listened")
         await asyncio.to_thread(pg.stop)
         await asyncio.sleep(3.0)
         await asyncio.to_thread(pg.start)
-        if not await _until(lambda: any("listening for work again" in r.message
+        if not await wait_until(lambda: any("listening for work again" in r.message
                                         for r in caplog.records), 20):
             problems.append("did not listen again after the restart")
         await asyncio.sleep(0.5)
-        execution_id = await asyncio.to_thread(_leave_pending, store)
-        if not await _until(lambda: _status(store, execution_id) == "ready", FALLBACK_POLL - 5):
+        execution_id = await asyncio.to_thread(leave_pending, store)
+        if not await wait_until(lambda: _status(store, execution_id) == "ready", FALLBACK_POLL - 5):
             problems.append(f"not woken after the restart ({_status(store, execution_id)})")
         stop.set()
         await worker

@@ -92,15 +92,18 @@ def _begin_immediate(conn: Connection, patience: float = 10.0) -> None:
     busy timeout (`_patient_again`) once the transaction is over, not while it holds the lock."""
     deadline = time.monotonic() + patience
     conn.exec_driver_sql("PRAGMA busy_timeout=0")
-    while True:
-        try:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
-            return
-        except OperationalError as exc:
-            if "locked" not in str(exc) or time.monotonic() > deadline:
-                _patient_again(conn)
-                raise
+    try:
+        while True:
+            try:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+                return
+            except OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
             time.sleep(0.0005)
+    except BaseException:
+        _patient_again(conn)
+        raise
 
 
 def _patient_again(conn: Connection) -> None:
