@@ -26,20 +26,21 @@ def parse_runbook(text: str, path: str = "<string>") -> LoadedRunbook:
 
 @lru_cache(maxsize=256)
 def parse_snapshot(text: str, path: str) -> LoadedRunbook:
-    """`parse_runbook` for an execution's stored snapshot, cached by its text: the same
-    snapshot is parsed once per process, not once per step or per resume."""
+    """`parse_runbook` cached by text and path: an execution's stored snapshot is parsed once
+    per process, not once per step or per resume, and a runbook file once per content, not
+    on every read of the folder (each stakeholder update reads it)."""
     return parse_runbook(text, path)
 
 
 def load_runbook(path: Path) -> LoadedRunbook:
-    """Read and parse the runbook file at `path`."""
+    """Read and parse the runbook file at `path` (an unchanged file is not parsed again)."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise RunbookError(f"{path}: cannot read runbook: {exc.strerror}") from exc
     except UnicodeDecodeError as exc:
         raise RunbookError(f"{path}: not UTF-8 text (byte {exc.start})") from exc
-    return parse_runbook(text, str(path))
+    return parse_snapshot(text, str(path))
 
 
 def find_runbook(name_or_path: str, runbooks_dir: Path) -> Path:

@@ -9,9 +9,13 @@ when all is well) with its way out, its lint warning and a success that says wha
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
+import pytest
+
+from firelane.errors import RunbookValidationError
 from firelane.lint import lint_runbook, skipped_with
-from firelane.loader import parse_runbook
+from firelane.loader import load_runbook, load_valid_runbooks, parse_runbook
 from firelane.models import StepStatus
 from firelane.outcome import decide_outcome
 from firelane.planner import Planner
@@ -21,6 +25,8 @@ from firelane.templating import evaluate_condition, runs_always
 from firelane.validation import validate_source
 from flows.engine.dag import run_dag
 from tests.helpers import plain_runner, prepare, statuses
+
+RUNBOOKS = Path(__file__).resolve().parents[1] / "runbooks"
 
 H = "version: 1\nname: x\n"
 TICKET = "  - {id: ticket, uses: jira.create_issue, with: {summary: s}}\n"
@@ -172,3 +178,18 @@ def test_always_is_for_if_only() -> None:
     errors = _errors(H + "steps:\n  - {id: a, uses: core.note, with: {message: "
                      "\"{{ always() }}\"}}\n")
     assert errors == ["4 steps[0].with.message: always() is for if: expressions only"]
+
+
+def test_a_runbook_file_is_parsed_once_per_content_and_an_edit_is_read_anew(
+        tmp_path: Path) -> None:
+    path = tmp_path / "probe.yaml"
+    text = (RUNBOOKS / "declare-incident.yaml").read_text()
+    path.write_text(text)
+    first = load_runbook(path)
+    assert load_runbook(path) is first
+    path.write_text(text.replace("name: declare-incident", "name: declare-incident-edited"))
+    assert load_runbook(path).runbook.name == "declare-incident-edited"
+    path.write_text(text.replace("steps:", "stepz:"))
+    with pytest.raises(RunbookValidationError):
+        load_runbook(path)
+    assert [r.path for r in load_valid_runbooks(tmp_path)[0]] == []

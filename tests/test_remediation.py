@@ -21,6 +21,8 @@ from firelane.errors import (
     VendorUnavailable,
 )
 from firelane.registry import ActionContext
+from integrations.common import default_tls
+from integrations.sandbox import Sandbox
 from tests.remediation_fixtures import BAD, GOOD, Service, SshServer
 from tests.sandbox_fixtures import make_ctx, run_action
 
@@ -214,3 +216,14 @@ def test_http_request_expect_status_and_dry_run(service: Service) -> None:
                               "expect_status": [500]}, _ctx())
     assert ok.status == 500 and "broken" in ok.body
     assert run("http.request", {"url": service.health_url}, _ctx(dry_run=True)).dry_run
+
+
+def test_http_actions_share_one_tls_context_that_still_verifies(sandbox: Sandbox) -> None:
+    default_tls.cache_clear()
+    for _ in range(2):
+        with pytest.raises(VendorUnavailable, match="CERTIFICATE_VERIFY_FAILED"):
+            run("http.request", {"method": "GET", "url": f"{sandbox.url}/healthz"}, _ctx())
+    with pytest.raises(ActionError, match="CERTIFICATE_VERIFY_FAILED"):
+        run("http.check", {"url": f"{sandbox.url}/healthz", "within_seconds": 0.5,
+                           "interval_seconds": 0.2}, _ctx("verify"))
+    assert default_tls.cache_info().misses == 1

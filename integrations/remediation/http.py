@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from firelane.errors import ActionError, ConfigError, VendorUnavailable
 from firelane.registry import ActionContext, action
-from integrations.common import cached_block
+from integrations.common import cached_block, default_tls
 
 __all__ = ["CheckInputs", "CheckOutputs", "RequestInputs", "RequestOutputs"]
 
@@ -56,6 +56,13 @@ async def _headers(plain: dict[str, str], block: str | None) -> dict[str, str]:
     return {**plain, **{k: v.get_secret_value() for k, v in found.headers.items()}}
 
 
+def _failure(exc: httpx.HTTPError) -> str:
+    """The exception's kind and, when it has one, its first 160 characters of message (a
+    certificate the probe does not trust reads differently from a refused connection)."""
+    message = str(exc).strip()
+    return f"{type(exc).__name__}: {message[:160]}" if message else type(exc).__name__
+
+
 @action("http.request", destructive=True)
 async def request(inputs: RequestInputs, ctx: ActionContext) -> RequestOutputs:
     """Make one HTTP call (a webhook, a feature-flag flip) and check its status.
@@ -69,7 +76,8 @@ async def request(inputs: RequestInputs, ctx: ActionContext) -> RequestOutputs:
     headers.setdefault("Idempotency-Key", ctx.idempotency_key)
     started = time.monotonic()
     try:
-        async with httpx.AsyncClient(timeout=inputs.timeout_seconds) as client:
+        async with httpx.AsyncClient(timeout=inputs.timeout_seconds,
+                                     verify=default_tls()) as client:
             response = await client.request(inputs.method, inputs.url, headers=headers,
                                             json=inputs.json_body)
     except httpx.HTTPError as exc:
@@ -136,7 +144,8 @@ async def check(inputs: CheckInputs, ctx: ActionContext) -> CheckOutputs:
     probes = streak = 0
     status: int | None = None
     ms: float | None = None
-    async with httpx.AsyncClient(timeout=inputs.probe_timeout_seconds) as client:
+    async with httpx.AsyncClient(timeout=inputs.probe_timeout_seconds,
+                                 verify=default_tls()) as client:
         while True:
             probes += 1
             started = time.monotonic()
@@ -146,7 +155,7 @@ async def check(inputs: CheckInputs, ctx: ActionContext) -> CheckOutputs:
                 response = await client.get(inputs.url, headers=headers)
                 status, body = response.status_code, response.text
             except httpx.HTTPError as exc:
-                why = f"{type(exc).__name__}"
+                why = _failure(exc)
             ms = round((time.monotonic() - started) * 1000, 1)
             why = _verdict(inputs, status, body, ms) if status is not None else why
             streak = streak + 1 if why is None else 0
