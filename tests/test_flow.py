@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import ssl
 from typing import Any
 from uuid import UUID
 
@@ -12,7 +13,7 @@ import pytest
 from firelane.models import Severity
 from firelane.store import Store, open_store
 from flows.cli import main
-from flows.runs.run_runbook import run_runbook_result
+from flows.runs.run_runbook import run_execution, run_runbook_result
 from tests.helpers import prepare, statuses, step_events
 from tests.plugin_actions import effects
 
@@ -70,6 +71,7 @@ steps:
 
     runs, tasks, arts = asyncio.run(read_back())
     assert [r.name for r in runs] and runs[0].state.is_completed()
+    assert {f"incident:{rc.incident.id}", "runbook:parallel-four"} <= set(runs[0].tags)
     assert sorted(t.name for t in tasks) == expected_tasks, (
         "Prefect records task runs from events, asynchronously: after 30 s it still lacks some")
     table = json.loads(arts[0].data) if isinstance(arts[0].data, str) else arts[0].data
@@ -149,3 +151,29 @@ def test_execution_that_cannot_start_fails_loudly(fl_store: Store) -> None:
     assert fl_store.get_execution(broken.id).status == "failed"
     failed = [e for e in fl_store.timeline(rc.incident.id) if e.kind == "execution.failed"]
     assert len(failed) == 1 and "ghost.action" in failed[0].details["error"]
+
+
+def test_runs_on_fresh_loops_share_one_tls_context_for_the_prefect_api(
+        fl_store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    built: list[object] = []
+    load = ssl.SSLContext.load_verify_locations
+
+    def counted(self: ssl.SSLContext, *args: Any, **kwargs: Any) -> None:
+        built.append(self)
+        load(self, *args, **kwargs)
+
+    text = """version: 1
+name: tls-once
+steps:
+  - {id: a, uses: core.note, with: {message: one}}
+  - {id: b, uses: core.note, needs: [a], with: {message: two}}
+"""
+    first = prepare(fl_store, text)
+    assert run_execution(first.execution.id)["status"] == "succeeded"
+    monkeypatch.setattr(ssl.SSLContext, "load_verify_locations", counted)
+    runs = [prepare(fl_store, text) for _ in range(2)]
+    results = [run_execution(rc.execution.id) for rc in runs]
+    assert [r["status"] for r in results] == ["succeeded", "succeeded"]
+    assert built == [], f"{len(built)} TLS contexts built for two flow runs"
+    flow_runs = {fl_store.get_execution(rc.execution.id).flow_run_id for rc in runs}
+    assert None not in flow_runs and len(flow_runs) == 2

@@ -13,7 +13,7 @@ import logging
 from typing import Any
 from uuid import UUID
 
-from prefect import State, flow, tags, task
+from prefect import State, flow, task
 from prefect.artifacts import acreate_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.client.orchestration import get_client
@@ -32,6 +32,7 @@ from firelane.store import StepRecord, Store, shared_store
 from flows.engine import RunContext, build_context, execute_step, run_dag, summarize
 from flows.engine.conclude import conclude, headline
 from flows.engine.plugins import load_plugins
+from flows.runs.api_clients import api_clients
 from flows.runs.approvals import request_and_wait
 from flows.runs.flow_run_link import record_flow_run_link
 from flows.runs.outage import ride_out_outages
@@ -69,16 +70,16 @@ async def _prefect_runner(rc: RunContext, step: Step) -> StepRecord:
     return record  # type: ignore[no-any-return]
 
 
-async def tag_flow_run(tag: str, name: str | None = None) -> str | None:
-    """Tag the current flow run with its incident and, given `name`, rename it (a run created
-    from a deployment otherwise carries a random name); returns its id."""
+async def tag_flow_run(*added: str, name: str | None = None) -> str | None:
+    """Tag the current flow run (with its incident, say) and, given `name`, rename it (a run
+    created from a deployment otherwise carries a random name); returns its id."""
     ctx = FlowRunContext.get()
     if ctx is None or ctx.flow_run is None:
         return None
-    if tag not in (ctx.flow_run.tags or []) or (name and ctx.flow_run.name != name):
+    if not set(added) <= set(ctx.flow_run.tags or []) or (name and ctx.flow_run.name != name):
         async with get_client() as client:
             await client.update_flow_run(ctx.flow_run.id, name=name or ctx.flow_run.name,
-                                         tags=sorted({*ctx.flow_run.tags, tag}))
+                                         tags=sorted({*ctx.flow_run.tags, *added}))
     return str(ctx.flow_run.id)
 
 
@@ -167,15 +168,15 @@ async def run_runbook(execution_id: str) -> State[Any]:
     tag = f"incident:{rc.incident.id}"
     marks = marks_of([(rc.execution.dry_run, rc.execution.sandbox)])
     flow_run_id = await tag_flow_run(
-        tag, f"INC-{rc.incident.number} · {rc.execution.runbook_name}"
+        tag, f"runbook:{rc.execution.runbook_name}",
+        name=f"INC-{rc.incident.number} · {rc.execution.runbook_name}"
         + "".join(f" · {m.upper()}" for m in marks))
     previous_run = rc.execution.flow_run_id
     store.set_execution_status(execution_id, ExecutionStatus.RUNNING, flow_run_id)
     await record_flow_run_link(rc, flow_run_id)
     async with contextlib.AsyncExitStack() as held:
         rc.lock_stack, rc.holds_service_lock = held, False
-        with tags(tag, f"runbook:{rc.execution.runbook_name}"):
-            await run_dag(rc, _prefect_runner)
+        await run_dag(rc, _prefect_runner)
     outcome = await conclude(rc)
     if previous_run and flow_run_id and previous_run != flow_run_id:
         await _reconcile_previous_run(rc, previous_run, flow_run_id)
@@ -201,6 +202,11 @@ async def run_runbook_result(execution_id: str) -> dict[str, Any]:
     return result  # type: ignore[no-any-return]
 
 
+async def _on_new_loop(execution_id: str) -> dict[str, Any]:
+    async with api_clients():
+        return await run_runbook_result(execution_id)
+
+
 def run_execution(execution_id: str, context: RunContext | None = None) -> dict[str, Any]:
     """Run `run-runbook` for an execution in this process and wait for it, riding out Prefect
     API outages (`flows.runs.outage`: resume when the API returns, fail loudly if it does not).
@@ -215,9 +221,9 @@ def run_execution(execution_id: str, context: RunContext | None = None) -> dict[
             context = build_context(shared_store(settings.database_url), execution_id,
                                     settings)
         except FirelaneError:
-            return asyncio.run(run_runbook_result(execution_id))
+            return asyncio.run(_on_new_loop(execution_id))
     _PREPARED[execution_id] = context
     try:
-        return asyncio.run(ride_out_outages(context, lambda: run_runbook_result(execution_id)))
+        return asyncio.run(ride_out_outages(context, lambda: _on_new_loop(execution_id)))
     finally:
         _PREPARED.pop(execution_id, None)
