@@ -76,6 +76,20 @@ def test_each_change_is_one_event_whatever_relays_see_it(firelane_env: str) -> N
     assert declared["payload"]["via"] == "api" and declared["payload"]["actor"] == "ann"
 
 
+def test_more_changes_than_one_page_are_all_emitted_once(firelane_env: str) -> None:
+    store = open_store(firelane_env)
+    cmds, ann = IncidentCommands(store), Actor("ann", "api", verified=True)
+    incident = cmds.declare(IncidentDraft(title="storm", severity=Severity.SEV2,
+                                          service="checkout"), ann)
+    for n in range(6):
+        cmds.note(f"INC-{incident.number}", f"note {n}", ann)
+    relay = EventRelay(store, page=2)
+    assert relay.pump() == 7 and relay.pump() == 0
+    assert not store.lifecycle_since(relay.since, seen=relay.sent)
+    _flush()
+    assert len(_events(f"firelane.incident.{incident.id}", 7)) == 7
+
+
 def _doc_trigger() -> dict[str, Any]:
     block = re.search(r"```yaml\n(deployments:.*?)```", DOC.read_text(), re.S)
     assert block is not None, "the documented example is in the how-to"

@@ -74,28 +74,29 @@ def prefect_event(event: TimelineEvent, incident: Incident,
 class EventRelay:
     """Emits the lifecycle changes recorded since it last looked (and `LOOKBACK` before)."""
 
-    def __init__(self, store: Store, lookback: timedelta = LOOKBACK) -> None:
-        self.store, self.lookback = store, lookback
+    def __init__(self, store: Store, lookback: timedelta = LOOKBACK, page: int = 500) -> None:
+        self.store, self.lookback, self.page = store, lookback, page
         self.since: datetime = utcnow() - lookback
         self.sent: dict[str, datetime] = {}
 
     def pump(self) -> int:
-        """Emit what is new; returns how many events it emitted."""
+        """Emit what is new, a page of `page` events at a time until none is left (more
+        changes than one page in the look-back, a storm's, are all emitted); returns how
+        many events it emitted."""
         from prefect.events import emit_event
 
         emitted = 0
         runbooks: dict[str, list[str]] = {}
-        for event, incident in self.store.lifecycle_since(self.since):
-            if event.id in self.sent:
-                continue
-            if incident.id not in runbooks:
-                runbooks[incident.id] = sorted({e.runbook_name for e in
-                                                self.store.list_executions(incident.id)})
-            spec = prefect_event(event, incident, runbooks[incident.id])
-            if spec is not None:
-                emit_event(**spec)
-                emitted += 1
-            self.sent[event.id] = event.at
+        while batch := self.store.lifecycle_since(self.since, self.page, self.sent):
+            for event, incident in batch:
+                if incident.id not in runbooks:
+                    runbooks[incident.id] = sorted({e.runbook_name for e in
+                                                    self.store.list_executions(incident.id)})
+                spec = prefect_event(event, incident, runbooks[incident.id])
+                if spec is not None:
+                    emit_event(**spec)
+                    emitted += 1
+                self.sent[event.id] = event.at
         newest = max(self.sent.values(), default=self.since)
         self.since = max(self.since, newest - self.lookback)
         self.sent = {k: v for k, v in self.sent.items() if v >= self.since}
