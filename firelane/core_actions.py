@@ -51,7 +51,7 @@ class WaitOutputs(BaseModel):
     waited_seconds: float
 
 
-@action("core.wait", read_only=True)
+@action("core.wait", read_only=True, waits=True)
 async def wait(inputs: WaitInputs, ctx: ActionContext) -> WaitOutputs:
     """Wait a number of seconds (let a deploy settle before verifying it).
 

@@ -122,6 +122,7 @@ class ActionSpec:
     link_field: str = "url"
     read_only: bool = False
     preview: Callable[[Any], dict[str, str]] | None = None
+    waits: bool = False
 
     def describe_effect(self, inputs: BaseModel) -> dict[str, str]:
         """What a run with `inputs` will touch, worked out before it runs (`preview`), for an
@@ -179,7 +180,8 @@ F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
 
 def action(name: str, *, destructive: bool = False, read_only: bool = False,
            pages: bool = False, link: str | None = None, link_field: str = "url",
-           preview: Callable[[Any], dict[str, str]] | None = None) -> Callable[[F], F]:
+           preview: Callable[[Any], dict[str, str]] | None = None,
+           waits: bool = False) -> Callable[[F], F]:
     """Register an async function as the action `name` (`<integration>.<verb_noun>`).
 
     `destructive` actions are dry-run in dry runs and never run on the fast path; `read_only`
@@ -189,7 +191,9 @@ def action(name: str, *, destructive: bool = False, read_only: bool = False,
     what the action creates for the incident (`ticket`, `page`, `channel`, `bridge`): when a
     step of it succeeds, the engine records the output `link_field` (an http(s) URL) on the
     incident's links, with the step's outcome. `preview(inputs)` says what a run will touch
-    (the from/to release of a rollback), shown in its approval request.
+    (the from/to release of a rollback), shown in its approval request. `waits` marks an
+    action that spends its time waiting between light requests (a health check probing once
+    a second): the fast path starts it at once instead of holding a war-room slot for it.
 
     The Inputs and Outputs models are read from the type hints of the first parameter and the
     return value. Registering the same function again (a module imported twice) is harmless;
@@ -233,7 +237,7 @@ def action(name: str, *, destructive: bool = False, read_only: bool = False,
         _REGISTRY[name] = ActionSpec(name=name, fn=fn, inputs=inputs, outputs=outputs,
                                      destructive=destructive, doc=doc, pages=pages,
                                      link=link, link_field=link_field, read_only=read_only,
-                                     preview=preview)
+                                     preview=preview, waits=waits)
         return fn
 
     return register

@@ -55,7 +55,9 @@ async def start_urgent_steps(store: Store, execution_id: str,
     """Start the urgent steps of an execution: its pages at once, the rest as soon as the
     pages are done or `PAGE_HEAD_START_SECONDS` have passed, at most `WAR_ROOM_CONCURRENCY`
     of them at a time in this process, so a burst of incidents cannot queue a page behind
-    other incidents' tickets and channels. Returns every started task."""
+    other incidents' tickets and channels. Steps whose action `waits` (a health check, mostly
+    asleep between probes) take no slot: holding one while asleep queued the next incidents'
+    war rooms behind it. Returns every started task."""
     rc = await asyncio.to_thread(build_context, store, execution_id, settings)
     return await _start_urgent(rc)
 
@@ -72,7 +74,8 @@ async def _start_urgent(rc: RunContext) -> list[asyncio.Task[StepRecord]]:
         async with slots:
             return await execute_step(rc, step)
 
-    return tasks + [asyncio.create_task(behind_pages(s)) for s in urgent if s not in pages]
+    return tasks + [asyncio.create_task(execute_step(rc, s) if get_action(s.uses).waits
+                                        else behind_pages(s)) for s in urgent if s not in pages]
 
 
 def _war_room_slots() -> asyncio.Semaphore:

@@ -172,7 +172,7 @@ def _details(samples: list[Sample]) -> list[dict[str, Any]]:
             for s in samples[:SHOWN_SERIES]]
 
 
-@action("prometheus.check", read_only=True)
+@action("prometheus.check", read_only=True, waits=True)
 async def check(inputs: CheckInputs, ctx: ActionContext) -> CheckOutputs:
     """Evaluate a PromQL condition every `interval_seconds` until it has held for
     `for_seconds` without a break (every series of the result: `value op threshold`), or

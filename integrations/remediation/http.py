@@ -132,7 +132,7 @@ def _verdict(inputs: CheckInputs, status: int | None, body: str, ms: float) -> s
     return None
 
 
-@action("http.check", read_only=True)
+@action("http.check", read_only=True, waits=True)
 async def check(inputs: CheckInputs, ctx: ActionContext) -> CheckOutputs:
     """Probe a URL until it is healthy (status, body, latency) or `within_seconds` pass;
     every probe goes on the timeline. Fails when the service never became healthy.
