@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from sqlalchemy import event
 
 from firelane.errors import InvalidTransition, NotFound
 from firelane.models import (
@@ -347,3 +348,23 @@ def test_an_interrupted_wait_for_the_write_lock_leaves_the_connection_patient(
         assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 10000
     holder.rollback()
     holder.close()
+
+
+def test_the_event_relays_read_is_a_range_on_kind_and_time(sq: Store) -> None:
+    seen: list[tuple[str, Any]] = []
+
+    def capture(conn: Any, cursor: Any, statement: str, params: Any, *_: Any) -> None:
+        if "FROM timeline_events" in statement and "kind IN" in statement:
+            seen.append((statement, params))
+
+    sq.declare_incident(IncidentDraft(title="relay", service="web", severity=Severity.SEV2))
+    event.listen(sq.engine, "before_cursor_execute", capture)
+    try:
+        assert sq.lifecycle_since(utcnow() - timedelta(minutes=10))
+    finally:
+        event.remove(sq.engine, "before_cursor_execute", capture)
+    statement, params = seen[0]
+    with sq.engine.connect() as conn:
+        plan = " ".join(str(row[-1]) for row in
+                        conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", params))
+    assert "ix_timeline_kind_at (kind=? AND at>?)" in plan, plan

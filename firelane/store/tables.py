@@ -139,7 +139,7 @@ timeline_events = Table(
     Column("execution_id", String(32)),
     Column("step_id", String(100)),
     Index("ix_timeline_incident_at", "incident_id", "at"),
-    Index("ix_timeline_kind", "kind"),
+    Index("ix_timeline_kind_at", "kind", "at"),
 )
 
 approvals = Table(
