@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -336,12 +337,16 @@ def test_claim_and_finish_return_the_rows_as_a_re_read_gives_them(store: Store) 
 
 def test_an_interrupted_wait_for_the_write_lock_leaves_the_connection_patient(
         sq: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    real_sleep, here = time.sleep, threading.get_ident()
+
     def interrupted(seconds: float) -> None:
-        raise KeyboardInterrupt
+        if threading.get_ident() == here:
+            raise KeyboardInterrupt
+        real_sleep(seconds)
 
     holder = sq.engine.connect()
     holder.exec_driver_sql("BEGIN IMMEDIATE")
-    monkeypatch.setattr(base.time, "sleep", interrupted)
+    monkeypatch.setattr(time, "sleep", interrupted)
     with sq.engine.connect() as conn:
         with pytest.raises(KeyboardInterrupt):
             base._begin_immediate(conn)
