@@ -153,3 +153,21 @@ async def leaky(inputs: LeakyInputs, ctx: ActionContext) -> LeakyOutputs:
     except RuntimeError:
         logger.exception("vendor call failed")
     raise ActionError(f"Slack refused token {token} (Authorization: Bearer {token})")
+
+
+class RepeatInputs(BaseModel):
+    """Inputs of `test.repeat` (none)."""
+
+
+class RepeatOutputs(BaseModel):
+    """What the engine told `test.repeat` about this call."""
+
+    repeat: bool
+    attempt: int
+
+
+@action("test.repeat")
+async def repeat(inputs: RepeatInputs, ctx: ActionContext) -> RepeatOutputs:
+    """Report whether the engine marked this call as a repeat (`repeat_since`), which makes a
+    real action look for what an earlier try may have done before acting."""
+    return RepeatOutputs(repeat=ctx.repeat_since is not None, attempt=ctx.attempt)

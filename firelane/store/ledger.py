@@ -97,10 +97,12 @@ class ClaimOutcome(StrEnum):
 
 @dataclass(frozen=True)
 class Claim:
-    """The outcome of a claim and the row as it stands afterwards."""
+    """The outcome of a claim and the row as it stands afterwards; `attempt_noted`: the claim
+    also recorded attempt 1 (a fresh claim given its `started` events)."""
 
     outcome: ClaimOutcome
     record: StepRecord
+    attempt_noted: bool = False
 
 
 def _approval(row: Any) -> Approval:
@@ -121,7 +123,8 @@ class LedgerOps(ClaimOps):
 
     def claim_step(self, incident_id: str, execution_id: str, step_id: str, owner: str,
                    lease_seconds: float, live_owners: Collection[str] = (),
-                   pages: bool = False, takeover_grace: float = 0.0) -> Claim:
+                   pages: bool = False, takeover_grace: float = 0.0,
+                   started: list[TimelineEvent] | None = None) -> Claim:
         """Claim a step before its side effect (see the module docstring for the outcomes).
 
         `live_owners` are owners the caller knows to be still running this step (in its own
@@ -129,7 +132,10 @@ class LedgerOps(ClaimOps):
         lets a second worker repeat the side effect. `pages` marks a paging step, which
         `overdue_pages` finds when its lease runs out. `takeover_grace`: seconds past the
         lease during which this caller still counts it as held (a flow run leaves a dead
-        responder's page to the paging responders for that long).
+        responder's page to the paging responders for that long). `started`: the timeline
+        events of attempt 1, from a caller that attempts at once; a fresh claim records them
+        and counts the attempt in its own transaction (what `note_attempt` would do next: one
+        write fewer per step, on the paging path too); any other outcome ignores them.
         """
         now = utcnow()
         lease = now + timedelta(seconds=lease_seconds)
@@ -144,11 +150,13 @@ class LedgerOps(ClaimOps):
                         execution_id=execution_id, step_id=step_id, incident_id=incident_id,
                         idempotency_key=idempotency_key(incident_id, execution_id, step_id),
                         status=StepStatus.CLAIMED, owner=owner, lease_expires_at=lease,
-                        claims=1, attempts=0, outputs=None, error=None, started_at=now,
-                        finished_at=None, duration_seconds=None, pages=pages)
+                        claims=1, attempts=1 if started else 0, outputs=None, error=None,
+                        started_at=now, finished_at=None, duration_seconds=None, pages=pages)
                     row = {k: v for k, v in asdict(fresh).items() if k not in _SET_AT_FINISH}
                     conn.execute(insert(step_ledger).values({**row, "status": fresh.status.value}))
-                    return Claim(ClaimOutcome.CLAIMED, fresh)
+                    if started:
+                        self._insert_events(conn, started)
+                    return Claim(ClaimOutcome.CLAIMED, fresh, attempt_noted=bool(started))
             except IntegrityError:
                 continue
         raise StoreError(f"could not claim step {step_id} of execution {execution_id}: "

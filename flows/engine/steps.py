@@ -22,7 +22,6 @@ from pydantic import BaseModel, ValidationError
 from firelane import audit
 from firelane.errors import (
     ActionError,
-    ActionInputError,
     ActionTimeout,
     FirelaneError,
     GuardrailBlocked,
@@ -34,14 +33,15 @@ from firelane.logs import log_context
 from firelane.models import StepStatus, TimelineEvent
 from firelane.registry import ActionContext, ActionSpec, get_action
 from firelane.runbook import Step
-from firelane.store import ClaimOutcome, StepRecord, is_transient, ride_out
-from firelane.templating import evaluate_condition, render_value
+from firelane.store import Claim, ClaimOutcome, StepRecord, is_transient, ride_out
+from firelane.templating import evaluate_condition
 from flows.engine.context import RunContext, template_context
 from flows.engine.desk import desk_for
 from flows.engine.dry_run import DryMode, dry_mode, mark_dry_run, placeholder_outputs
 from flows.engine.guardrails import check_pause, guard
 from flows.engine.lifecycle import mover
 from flows.engine.page_alarm import raise_page_alarm
+from flows.engine.prepare import Ready, prepare, render_inputs
 
 __all__ = ["execute_step", "running_here", "skip_step"]
 
@@ -102,16 +102,17 @@ def _lease_of(rc: RunContext, step: Step) -> float:
     return rc.page_lease_seconds if _pages(step.uses) else rc.lease_seconds
 
 
-async def _claim(rc: RunContext, step: Step) -> tuple[ClaimOutcome, StepRecord]:
+async def _claim(rc: RunContext, step: Step,
+                 started: list[TimelineEvent] | None = None) -> Claim:
     lease_seconds = _lease_of(rc, step)
     poll, cap = 0.02, min(1.0, lease_seconds / 4)
     while True:
         pages = _pages(step.uses)
-        claim = await _db(rc, rc.store.claim_step, rc.incident.id, rc.execution.id, step.id,
-                          rc.owner, lease_seconds, _running_here(rc, step), pages,
-                          rc.page_takeover_grace if pages else 0.0)
+        claim: Claim = await _db(rc, rc.store.claim_step, rc.incident.id, rc.execution.id,
+                                 step.id, rc.owner, lease_seconds, _running_here(rc, step),
+                                 pages, rc.page_takeover_grace if pages else 0.0, started)
         if claim.outcome is not ClaimOutcome.HELD:
-            return claim.outcome, claim.record
+            return claim
         await asyncio.sleep(poll)
         poll = min(cap, poll * 1.5)
 
@@ -155,9 +156,9 @@ async def _finish(rc: RunContext, step: Step, status: StepStatus, events: list[T
 
 async def skip_step(rc: RunContext, step: Step, reason: str) -> StepRecord:
     """Record that the planner skipped a step (a step it needs failed or was skipped)."""
-    outcome, record = await _claim(rc, step)
-    if outcome is ClaimOutcome.DONE:
-        return record
+    claim = await _claim(rc, step)
+    if claim.outcome is ClaimOutcome.DONE:
+        return claim.record
     return await _finish(rc, step, StepStatus.SKIPPED, [], error=reason)
 
 
@@ -187,8 +188,14 @@ async def _simulate(rc: RunContext, step: Step, spec: ActionSpec, would_send: di
     return await _finish(rc, step, StepStatus.SUCCEEDED, events, outputs=outputs, spec=spec)
 
 
+def _started(rc: RunContext, step: Step, attempt: int, dry_run: bool) -> TimelineEvent:
+    return rc.event(step, "step.started", f"{step.id} started ({step.uses}"
+                    + (f", attempt {attempt}" if attempt > 1 else "") + ")",
+                    uses=step.uses, attempt=attempt, dry_run=dry_run)
+
+
 async def _run_attempts(rc: RunContext, step: Step, spec: ActionSpec, inputs: BaseModel,
-                        events: list[TimelineEvent]) -> StepRecord:
+                        events: list[TimelineEvent], noted: bool = False) -> StepRecord:
     would_send = inputs.model_dump(mode="json", by_alias=True)
     mode = dry_mode(rc.execution, spec, would_send)
     if mode is DryMode.SIMULATED:
@@ -198,7 +205,7 @@ async def _run_attempts(rc: RunContext, step: Step, spec: ActionSpec, inputs: Ba
     record = rc.records[step.id]
     vendor_key = await _vendor_key(rc, step, record.idempotency_key)
     for attempt in range(1, step.retries + 2):
-        repeat = attempt > 1 or record.claims > 1 or record.attempts > 0
+        repeat = attempt > 1 or record.claims > 1 or record.attempts > int(noted)
         ctx = ActionContext(
             incident=rc.incident, execution_id=rc.execution.id, step_id=step.id,
             idempotency_key=vendor_key, attempt=attempt,
@@ -213,10 +220,9 @@ async def _run_attempts(rc: RunContext, step: Step, spec: ActionSpec, inputs: Ba
             shell_read_only=tuple(rc.loaded.runbook.shell.read_only),
             shell_env=tuple(rc.loaded.runbook.shell.env),
             kubernetes_allow=rc.loaded.runbook.kubernetes)
-        started = rc.event(step, "step.started", f"{step.id} started ({step.uses}"
-                           + (f", attempt {attempt}" if attempt > 1 else "") + ")",
-                           uses=step.uses, attempt=attempt, dry_run=dry_run)
-        await _db(rc, rc.store.note_attempt, rc.execution.id, step.id, attempt, [*events, started])
+        if attempt > 1 or not noted:
+            await _db(rc, rc.store.note_attempt, rc.execution.id, step.id, attempt,
+                      [*events, _started(rc, step, attempt, dry_run)])
         events = []
         t0 = time.perf_counter()
         try:
@@ -303,12 +309,14 @@ async def _execute_step(rc: RunContext, step: Step) -> StepRecord:
 
 
 async def _claim_and_run(rc: RunContext, step: Step) -> StepRecord:
-    outcome, record = await _claim(rc, step)
-    rc.records[step.id] = record
-    if outcome is ClaimOutcome.DONE:
+    ready = prepare(rc, step)
+    claim = await _claim(rc, step, None if ready is None else [
+        _started(rc, step, 1, ready.dry_run)])
+    record = rc.records[step.id] = claim.record
+    if claim.outcome is ClaimOutcome.DONE:
         return record
     with _running(rc, step):
-        record = await _execute_claimed(rc, step, outcome, record)
+        record = await _execute_claimed(rc, step, claim, ready)
     if record.status is StepStatus.FAILED and not rc.execution.dry_run \
             and _pages(step.uses):
         await raise_page_alarm(rc, step, record.error or "unknown error")
@@ -322,30 +330,25 @@ def _pages(uses: str) -> bool:
         return False
 
 
-async def _execute_claimed(rc: RunContext, step: Step, outcome: ClaimOutcome,
-                           record: StepRecord) -> StepRecord:
+async def _execute_claimed(rc: RunContext, step: Step, claim: Claim,
+                           ready: Ready | None) -> StepRecord:
     events: list[TimelineEvent] = []
-    if outcome is ClaimOutcome.TAKEN_OVER:
+    if claim.outcome is ClaimOutcome.TAKEN_OVER:
         events.append(rc.event(step, "step.taken_over",
                                f"{step.id} resumed after its previous worker stopped",
-                               claims=record.claims))
+                               claims=claim.record.claims))
     lease = asyncio.create_task(_keep_lease(rc, step))
     try:
+        if ready is not None:
+            return await _run_attempts(rc, step, ready.spec, ready.inputs, events,
+                                       noted=claim.attempt_noted)
         context = template_context(rc)
         if step.if_ is not None and not evaluate_condition(
                 step.if_, context, f"{step.id}.if"):
             return await _finish(rc, step, StepStatus.SKIPPED, events,
                                  error=f"condition is false: {step.if_}")
         spec = get_action(step.uses)
-        rendered = spec.catalog_defaults(
-            rc.catalog.get(rc.incident.service),
-            render_value(step.with_, context, f"steps.{step.id}.with"))
-        try:
-            inputs = spec.inputs.model_validate(rendered)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"])
-            raise ActionInputError(f"with.{where}: {first['msg']}") from exc
+        rendered, inputs = render_inputs(rc, step, spec, context)
         guarded = spec.destructive and not rc.execution.dry_run
         if guarded:
             await check_pause(rc, step)
