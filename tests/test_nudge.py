@@ -43,7 +43,8 @@ def test_a_nudge_goes_straight_to_a_claim(sq: Store, sandbox: Sandbox, tmp_path:
     monkeypatch.setattr(responder, "TICK_SECONDS", 60.0)
     reads: list[str] = []
     reads_at_claim: list[int] = []
-    has_pending, claim = sq.has_pending_executions, sq.claim_executions
+    set_ups: list[str] = []
+    has_pending, claim, run_state = sq.has_pending_executions, sq.claim_runs, sq.run_state
 
     def counted_read(*args: Any) -> bool:
         reads.append("has_pending")
@@ -55,8 +56,13 @@ def test_a_nudge_goes_straight_to_a_claim(sq: Store, sandbox: Sandbox, tmp_path:
             reads_at_claim.append(len(reads))
         return claimed
 
+    def counted_set_up(execution_id: str) -> Any:
+        set_ups.append(execution_id)
+        return run_state(execution_id)
+
     monkeypatch.setattr(sq, "has_pending_executions", counted_read)
-    monkeypatch.setattr(sq, "claim_executions", noted_claim)
+    monkeypatch.setattr(sq, "claim_runs", noted_claim)
+    monkeypatch.setattr(sq, "run_state", counted_set_up)
     settings = Settings.from_env()
 
     async def scenario() -> tuple[int, int, bool]:
@@ -77,3 +83,4 @@ def test_a_nudge_goes_straight_to_a_claim(sq: Store, sandbox: Sandbox, tmp_path:
     idle_reads, reads_before_claim, paged = asyncio.run(scenario())
     assert paged, "the nudged responder did not page"
     assert reads_before_claim == idle_reads
+    assert set_ups == [], "the claim read the response's state; nothing should read it again"

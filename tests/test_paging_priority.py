@@ -46,6 +46,31 @@ def test_a_batch_claims_the_oldest_once_and_marks_them_running(store: Store) -> 
     assert store.claim_executions("r3", 30, limit=10) == []
 
 
+def test_a_paging_claim_reads_each_response_state_in_the_same_transaction(
+        store: Store) -> None:
+    ids = backlog(store, 3)
+    first = store.get_execution(ids[0])
+    store.claim_step(first.incident_id, ids[0], "page", "dead", 30.0)
+    transactions: list[bool] = []
+    real_tx = store.tx
+
+    def counted(write: bool = True) -> Any:
+        transactions.append(write)
+        return real_tx(write)
+
+    store.tx = counted  # type: ignore[method-assign]
+    states = store.claim_runs("urgent-1", 30, limit=2)
+    store.tx = real_tx  # type: ignore[method-assign]
+    assert transactions == [True]
+    assert [e.id for e, _, _ in states] == ids[:2]
+    assert {e.status for e, _, _ in states} == {ExecutionStatus.RUNNING}
+    assert [i.id for _, i, _ in states] == [store.get_execution(i).incident_id for i in ids[:2]]
+    assert [sorted(records) for _, _, records in states] == [["page"], []]
+    assert states[0][2]["page"].owner == "dead"
+    assert [e.id for e, _, _ in store.claim_runs("urgent-2", 30)] == ids[2:]
+    assert store.claim_runs("urgent-3", 30) == []
+
+
 def test_concurrent_batch_claimers_take_each_execution_once(store: Store) -> None:
     ids = backlog(store, 24)
     with ThreadPoolExecutor(8) as pool:
@@ -61,16 +86,17 @@ def test_a_paging_responder_claims_in_the_paging_lane_on_its_own_connections(
         store: Store) -> None:
     ids = backlog(store, 3)
     threads: list[str] = []
-    real = store.claim_executions
+    real = store.claim_runs
 
     def recording(*args: Any) -> Any:
         threads.append(threading.current_thread().name)
         return real(*args)
 
-    store.claim_executions = recording  # type: ignore[method-assign,assignment]
+    store.claim_runs = recording  # type: ignore[method-assign]
     claimed = asyncio.run(_claim(store, "urgent-1", 30, ExecutionStatus.PENDING, 50,
                                  asyncio.Event()))
-    assert [e.id for e in claimed] == ids
+    assert [e.id for e, _ in claimed] == ids
+    assert all(state is not None and state[0] is e for e, state in claimed)
     assert threads and threads[0].startswith("firelane-page")
 
     async def engines() -> tuple[Any, Any]:

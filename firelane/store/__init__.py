@@ -10,7 +10,7 @@ from firelane.store.alerts import Accepted
 from firelane.store.events import LIFECYCLE_KINDS, EventOps
 from firelane.store.guardrails import Pause
 from firelane.store.health import Health
-from firelane.store.ledger import Claim, ClaimOutcome, StepRecord, idempotency_key
+from firelane.store.ledger import Claim, ClaimOutcome, RunState, StepRecord, idempotency_key
 from firelane.store.notify import WORK_CHANNEL, listen_for_work
 from firelane.store.outage import (
     is_transient,
@@ -66,6 +66,7 @@ __all__ = [
     "Health",
     "LiveProcess",
     "Pause",
+    "RunState",
     "StepRecord",
     "Store",
     "idempotency_key",

@@ -4,8 +4,9 @@ heartbeats, and handing an execution to the flow runners or to Prefect."""
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Connection, select, update
 
 from firelane import audit
 from firelane.models import Execution, ExecutionStatus, utcnow
@@ -32,25 +33,36 @@ class ClaimOps(IncidentOps):
         One write for a whole backlog: during a storm a responder taking executions one
         transaction at a time claims about 20 a second against the intake's commits, and a new
         incident's page waited seconds behind the storm's own."""
+        with self.tx() as conn:
+            claimed = self._claim_rows(conn, owner, stale_after, wanted, limit)
+        return self._claimed(claimed, owner)
+
+    def _claim_rows(self, conn: Connection, owner: str, stale_after: float,
+                    wanted: ExecutionStatus, limit: int) -> list[Any]:
+        """`claim_executions` inside the caller's transaction; the rows as they were before."""
         cutoff = utcnow() - timedelta(seconds=stale_after)
         claimable = executions.c.status == wanted.value
         if wanted is ExecutionStatus.PENDING:
             claimable = claimable | ((executions.c.status == ExecutionStatus.RUNNING.value)
                                      & executions.c.heartbeat_at.is_not(None)
                                      & (executions.c.heartbeat_at < cutoff))
-        with self.tx() as conn:
-            rows = conn.execute(select(executions).where(claimable)
-                                .order_by(executions.c.created_at).limit(limit)
-                                .with_for_update(skip_locked=True)).all()
-            if not rows:
-                return []
+        rows = conn.execute(select(executions).where(claimable)
+                            .order_by(executions.c.created_at).limit(limit)
+                            .with_for_update(skip_locked=True)).all()
+        if rows:
             conn.execute(update(executions).where(executions.c.id.in_([r.id for r in rows]))
                          .values(status=ExecutionStatus.RUNNING.value, owner=owner,
                                  heartbeat_at=utcnow()))
+        return list(rows)
+
+    @staticmethod
+    def _claimed(rows: list[Any], owner: str) -> list[Execution]:
+        """The claimed executions as they are now (running), each takeover audited."""
         for row in rows:
             audit.execution_taken_over(row.id, row.status, row.owner, aware(row.heartbeat_at),
                                        owner)
-        return [_execution(row) for row in rows]
+        return [_execution(row).model_copy(update={"status": ExecutionStatus.RUNNING})
+                for row in rows]
 
     def has_pending_executions(self, wanted: ExecutionStatus = ExecutionStatus.PENDING,
                                ) -> bool:

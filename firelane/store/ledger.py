@@ -95,6 +95,9 @@ class ClaimOutcome(StrEnum):
     HELD = "held"
 
 
+RunState = tuple[Execution, Incident, dict[str, StepRecord]]
+
+
 @dataclass(frozen=True)
 class Claim:
     """The outcome of a claim and the row as it stands afterwards; `attempt_noted`: the claim
@@ -263,18 +266,34 @@ class LedgerOps(ClaimOps):
                 step_ledger.c.status == StepStatus.CLAIMED.value,
             ).values(lease_expires_at=utcnow())).rowcount)
 
-    def run_state(self, execution_id: str) -> tuple[Execution, Incident, dict[str, StepRecord]]:
+    def run_state(self, execution_id: str) -> RunState:
         """An execution, its incident and its ledger, read in one transaction (a response's
-        set-up, on the paging path: one round trip to the store instead of three)."""
+        set-up: one round trip to the store instead of three)."""
         with self.tx(write=False) as conn:
-            execution = read_execution(conn, execution_id)
-            incident = conn.execute(select(incidents).where(
-                incidents.c.id == execution.incident_id)).first()
-            if incident is None:
+            return self._states(conn, [read_execution(conn, execution_id)])[0]
+
+    def claim_runs(self, owner: str, stale_after: float, limit: int = 50) -> list[RunState]:
+        """`claim_executions` of pending executions, each returned with its incident and ledger
+        read in the same transaction: a paging responder claims a response and has what its
+        set-up reads in one store round trip, not two (two reads for the whole batch)."""
+        with self.tx() as conn:
+            rows = self._claim_rows(conn, owner, stale_after, ExecutionStatus.PENDING, limit)
+            claimed = self._claimed(rows, owner)
+            return self._states(conn, claimed) if claimed else []
+
+    @staticmethod
+    def _states(conn: Connection, runs: list[Execution]) -> list[RunState]:
+        """Each execution with its incident and ledger, read in the caller's transaction."""
+        found = {r.id: _incident(r) for r in conn.execute(select(incidents).where(
+            incidents.c.id.in_({e.incident_id for e in runs})))}
+        ledgers: dict[str, dict[str, StepRecord]] = {e.id: {} for e in runs}
+        for row in conn.execute(select(step_ledger).where(
+                step_ledger.c.execution_id.in_(list(ledgers)))):
+            ledgers[row.execution_id][row.step_id] = _record(row)
+        for execution in runs:
+            if execution.incident_id not in found:
                 raise NotFound(f"no incident {execution.incident_id!r}")
-            records = {r.step_id: _record(r) for r in conn.execute(select(step_ledger).where(
-                step_ledger.c.execution_id == execution_id))}
-        return execution, _incident(incident), records
+        return [(e, found[e.incident_id], ledgers[e.id]) for e in runs]
 
     def step_records(self, execution_id: str) -> dict[str, StepRecord]:
         """Every ledger row of an execution, by step id."""

@@ -17,7 +17,7 @@ from firelane.loader import parse_snapshot
 from firelane.models import Approval, Execution, Incident, TimelineEvent
 from firelane.runbook import LoadedRunbook, Step
 from firelane.settings import Settings, worker_identity
-from firelane.store import StepRecord, Store
+from firelane.store import RunState, StepRecord, Store
 
 __all__ = ["ApprovalGate", "RunContext", "ServiceLock", "build_context", "refresh_context",
            "template_context"]
@@ -78,9 +78,11 @@ def template_context(rc: RunContext) -> dict[str, Any]:
     }
 
 
-def build_context(store: Store, execution_id: str, settings: Settings) -> RunContext:
-    """Load an execution, its incident, runbook snapshot and ledger into a `RunContext`."""
-    execution, incident, records = store.run_state(execution_id)
+def build_context(store: Store, execution_id: str, settings: Settings,
+                  state: RunState | None = None) -> RunContext:
+    """Load an execution, its incident, runbook snapshot and ledger into a `RunContext`;
+    `state`: those already read with the execution's claim (`Store.claim_runs`)."""
+    execution, incident, records = state or store.run_state(execution_id)
     return RunContext(
         store=store, execution=execution, incident=incident,
         loaded=parse_snapshot(execution.runbook_source, execution.runbook_path or "<snapshot>"),

@@ -23,7 +23,7 @@ from firelane.lanes import paging_lane, run_blocking
 from firelane.registry import get_action
 from firelane.runbook import Runbook, Step
 from firelane.settings import Settings
-from firelane.store import StepRecord, Store
+from firelane.store import RunState, StepRecord, Store
 from flows.engine import RunContext, build_context, execute_step
 from flows.respond.run_mode import RunMode, Where
 from flows.runs.run_runbook import run_execution
@@ -125,17 +125,19 @@ async def run_flow_in_thread(execution_id: str,
 
 
 async def run_with_fast_path(store: Store, execution_id: str, settings: Settings,
-                             mode: RunMode | None = None) -> dict[str, Any]:
+                             mode: RunMode | None = None,
+                             state: RunState | None = None) -> dict[str, Any]:
     """Urgent steps at once, the whole runbook in the `run-runbook` flow beside them.
 
     The flow starts once the urgent steps are done or `URGENT_HEAD_START_SECONDS` have passed:
     Prefect's run set-up does tens of milliseconds of CPU work that would otherwise compete
     with the urgent requests. `mode` says where it runs (default: here, in this process). The
-    execution's `RunContext` is built once here and shared by the urgent steps and the flow.
+    execution's `RunContext` is built once here and shared by the urgent steps and the flow;
+    `state`: what the claim already read (`Store.claim_runs`), so nothing is read again.
     """
     mode = mode or RunMode.here()
     with paging_lane():
-        rc = await run_blocking(build_context, store, execution_id, settings)
+        rc = await run_blocking(build_context, store, execution_id, settings, state)
     urgent = await _start_urgent(rc)
     if urgent:
         await asyncio.wait(urgent, timeout=URGENT_HEAD_START_SECONDS)

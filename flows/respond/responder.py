@@ -35,7 +35,7 @@ from firelane.lanes import paging_lane, run_blocking
 from firelane.logs import context_with
 from firelane.models import Execution, ExecutionStatus, utcnow
 from firelane.settings import Settings, worker_identity
-from firelane.store import Store, ride_out, store_call
+from firelane.store import RunState, Store, ride_out, store_call
 from flows.engine.lifecycle import sync_forever
 from flows.respond.events import relay_forever
 from flows.respond.fast_path import run_flow_in_thread, run_in_flow_thread, run_with_fast_path
@@ -61,16 +61,22 @@ def run_mode_of(role: str, deployment: str | None) -> RunMode:
     return RunMode.hand_off(deployment) if deployment else RunMode.ready()
 
 
-def _runner(store: Store, settings: Settings, role: str,
-            deployment: str | None) -> Callable[[str], Coroutine[Any, Any, Any]]:
+def _runner(store: Store, settings: Settings, role: str, deployment: str | None,
+            ) -> Callable[[str, RunState | None], Coroutine[Any, Any, Any]]:
     where = run_mode_of(role, deployment)
     flows_waker = Waker(settings.flows_wake_address if role == "urgent" else None)
 
-    async def run(execution_id: str) -> Any:
+    async def run(execution_id: str, state: RunState | None) -> Any:
+        """Run a claimed execution; `state` (read with the claim) serves the first try only:
+        a try after a store outage reads the execution anew."""
         if role == "flows":
             return await ride_out(lambda: run_flow_in_thread(execution_id))
-        result = await ride_out(lambda: run_with_fast_path(store, execution_id, settings,
-                                                           where))
+
+        async def attempt() -> dict[str, Any]:
+            nonlocal state
+            given, state = state, None
+            return await run_with_fast_path(store, execution_id, settings, where, given)
+        result = await ride_out(attempt)
         if result.get("status") == ExecutionStatus.READY.value:
             flows_waker.wake()
         return result
@@ -146,8 +152,8 @@ async def respond_forever(store: Store, settings: Settings, stop: asyncio.Event,
                 continue
             claimed = await _claim(store, owner, stale_after, wanted,
                                    min(CLAIM_BATCH, max_running - len(running)), stop)
-            for execution in claimed:
-                task = asyncio.create_task(run(execution.id), context=context_with(
+            for execution, state in claimed:
+                task = asyncio.create_task(run(execution.id, state), context=context_with(
                     execution=execution.id))
                 running[execution.id] = task
                 task.add_done_callback(_forget(running, execution.id))
@@ -195,15 +201,18 @@ async def report_resolved(store: Store, stop: asyncio.Event, every: float = 5.0)
 
 
 async def _claim(store: Store, owner: str, stale_after: float, wanted: ExecutionStatus,
-                 limit: int, stop: asyncio.Event) -> list[Execution]:
+                 limit: int, stop: asyncio.Event,
+                 ) -> list[tuple[Execution, RunState | None]]:
     """Claim a batch; a paging role claims in the paging lane (its own threads, first for the
-    store's write lock in this process), so a claim never queues behind war-room work."""
+    store's write lock in this process), so a claim never queues behind war-room work, and
+    reads each response's incident and ledger in the same transaction (`Store.claim_runs`)."""
     if wanted is not ExecutionStatus.PENDING:
-        return await store_call(store.claim_executions, owner, stale_after, wanted, limit,
-                                stop=stop)
+        return [(e, None) for e in await store_call(store.claim_executions, owner,
+                                                    stale_after, wanted, limit, stop=stop)]
     with paging_lane():
-        return await ride_out(lambda: run_blocking(store.claim_executions, owner,
-                                                   stale_after, wanted, limit), stop=stop)
+        states = await ride_out(lambda: run_blocking(store.claim_runs, owner, stale_after,
+                                                     limit), stop=stop)
+    return [(state[0], state) for state in states]
 
 
 def _forget(running: dict[str, asyncio.Task[Any]], key: str) -> Any:
