@@ -92,7 +92,7 @@ def test_a_paging_responder_claims_in_the_paging_lane_on_its_own_connections(
         threads.append(threading.current_thread().name)
         return real(*args)
 
-    store.claim_runs = recording  # type: ignore[method-assign]
+    store.claim_runs = recording  # type: ignore[method-assign,assignment]
     claimed = asyncio.run(_claim(store, "urgent-1", 30, ExecutionStatus.PENDING, 50,
                                  asyncio.Event()))
     assert [e.id for e, _ in claimed] == ids
