@@ -15,7 +15,19 @@ from firelane.store.incidents import IncidentOps, _execution
 from firelane.store.notify import notify_work
 from firelane.store.tables import executions
 
-__all__ = ["ClaimOps"]
+__all__ = ["ClaimOps", "audit_takeovers", "running"]
+
+
+def running(row: Any) -> Execution:
+    """A claimed execution's row (read before its claim) as the execution is now: running."""
+    return _execution(row).model_copy(update={"status": ExecutionStatus.RUNNING})
+
+
+def audit_takeovers(rows: list[Any], owner: str) -> None:
+    """Audit each claimed row that was another responder's (after the claim committed)."""
+    for row in rows:
+        audit.execution_taken_over(row.id, row.status, row.owner, aware(row.heartbeat_at),
+                                   owner)
 
 
 class ClaimOps(IncidentOps):
@@ -34,8 +46,9 @@ class ClaimOps(IncidentOps):
         transaction at a time claims about 20 a second against the intake's commits, and a new
         incident's page waited seconds behind the storm's own."""
         with self.tx() as conn:
-            claimed = self._claim_rows(conn, owner, stale_after, wanted, limit)
-        return self._claimed(claimed, owner)
+            rows = self._claim_rows(conn, owner, stale_after, wanted, limit)
+        audit_takeovers(rows, owner)
+        return [running(row) for row in rows]
 
     def _claim_rows(self, conn: Connection, owner: str, stale_after: float,
                     wanted: ExecutionStatus, limit: int) -> list[Any]:
@@ -55,14 +68,6 @@ class ClaimOps(IncidentOps):
                                  heartbeat_at=utcnow()))
         return list(rows)
 
-    @staticmethod
-    def _claimed(rows: list[Any], owner: str) -> list[Execution]:
-        """The claimed executions as they are now (running), each takeover audited."""
-        for row in rows:
-            audit.execution_taken_over(row.id, row.status, row.owner, aware(row.heartbeat_at),
-                                       owner)
-        return [_execution(row).model_copy(update={"status": ExecutionStatus.RUNNING})
-                for row in rows]
 
     def has_pending_executions(self, wanted: ExecutionStatus = ExecutionStatus.PENDING,
                                ) -> bool:

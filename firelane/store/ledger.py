@@ -32,7 +32,7 @@ from firelane.models import (
 )
 from firelane.redaction import redact, redact_value
 from firelane.store.base import as_stored, aware
-from firelane.store.claims import ClaimOps
+from firelane.store.claims import ClaimOps, audit_takeovers, running
 from firelane.store.incidents import _incident, event_rows, insert_event_rows, read_execution
 from firelane.store.tables import (
     approvals,
@@ -278,8 +278,9 @@ class LedgerOps(ClaimOps):
         set-up reads in one store round trip, not two (two reads for the whole batch)."""
         with self.tx() as conn:
             rows = self._claim_rows(conn, owner, stale_after, ExecutionStatus.PENDING, limit)
-            claimed = self._claimed(rows, owner)
-            return self._states(conn, claimed) if claimed else []
+            states = self._states(conn, [running(row) for row in rows]) if rows else []
+        audit_takeovers(rows, owner)
+        return states
 
     @staticmethod
     def _states(conn: Connection, runs: list[Execution]) -> list[RunState]:
