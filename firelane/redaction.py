@@ -123,7 +123,9 @@ def _redact_args(record: logging.LogRecord, cleaned: str) -> bool:
 class RedactingFilter(logging.Filter):
     """Rewrites each record's message (and its traceback text) through `redact`. The record
     keeps its `args` (masked one by one) when that gives the same text, since some formatters
-    (uvicorn's access log) unpack them."""
+    (uvicorn's access log) unpack them. An empty traceback (`exc_info=True` outside any
+    exception, as Prefect logs every task run that returned a Failed state) is dropped: it
+    would print a stray "NoneType: None" under the line."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         try:
@@ -133,6 +135,8 @@ class RedactingFilter(logging.Filter):
         cleaned = redact(message)
         if cleaned != message and not _redact_args(record, cleaned):
             record.msg, record.args = cleaned, None
+        if record.exc_info is not None and record.exc_info[0] is None:
+            record.exc_info = None
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         if record.exc_text:

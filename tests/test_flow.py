@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import ssl
 from typing import Any
 from uuid import UUID
@@ -177,3 +178,30 @@ steps:
     assert built == [], f"{len(built)} TLS contexts built for two flow runs"
     flow_runs = {fl_store.get_execution(rc.execution.id).flow_run_id for rc in runs}
     assert None not in flow_runs and len(flow_runs) == 2
+
+
+def test_a_step_that_fails_by_design_is_logged_without_a_stray_traceback(
+        fl_store: Store) -> None:
+    rc = prepare(fl_store, """version: 1
+name: fails-by-design
+steps:
+  - {id: probe, uses: core.fail, with: {message: upstream down}, on_error: continue}
+  - {id: after, uses: core.note, needs: [probe], with: {message: went on}}
+""")
+    seen: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            seen.append(record)
+
+    keep = Keep()
+    task_runs = logging.getLogger("prefect.task_runs")
+    task_runs.addHandler(keep)
+    try:
+        run_execution(rc.execution.id)
+    finally:
+        task_runs.removeHandler(keep)
+    text = "\n".join(logging.Formatter().format(r) for r in seen if r.levelno >= logging.ERROR)
+    assert "probe failed: ActionError: upstream down" in text, text
+    assert "NoneType: None" not in text
+    assert "StepRecord(probe of execution" in text and "idempotency_key" not in text

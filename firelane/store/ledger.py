@@ -77,6 +77,11 @@ class StepRecord:
         """The step has an outcome."""
         return self.status is not StepStatus.CLAIMED
 
+    def __repr__(self) -> str:
+        """Short: a step's Prefect state shows its record in every log line about the state."""
+        return (f"StepRecord({self.step_id} of execution {self.execution_id[:12]}: "
+                f"{self.status.value}, attempts {self.attempts})")
+
 
 def _record(row: Any) -> StepRecord:
     data = dict(row._mapping)
