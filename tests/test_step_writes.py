@@ -109,3 +109,19 @@ def test_a_claim_that_finds_the_step_held_or_done_records_no_attempt(store: Stor
     assert (held.outcome, held.attempt_noted, held.record.attempts) == \
         (ClaimOutcome.HELD, False, 1)
     assert step_events(store.timeline(rc.incident.id), "s") == ["step.started"]
+
+
+def test_a_step_already_recorded_is_not_rendered_again(
+        sq: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    from flows.engine.prepare import prepare as real
+
+    rc = prepare(sq, ONE_STEP)
+    first = run_step(rc, "s")
+    rendered: list[str] = []
+
+    def counted(rc_: RunContext, step: Step) -> Any:
+        rendered.append(step.id)
+        return real(rc_, step)
+    monkeypatch.setattr("flows.engine.steps.prepare", counted)
+    again = run_step(rc, "s")
+    assert rendered == [] and again == first

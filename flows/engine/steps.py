@@ -309,7 +309,8 @@ async def _execute_step(rc: RunContext, step: Step) -> StepRecord:
 
 
 async def _claim_and_run(rc: RunContext, step: Step) -> StepRecord:
-    ready = prepare(rc, step)
+    known = rc.records.get(step.id)
+    ready = None if known is not None and known.finished else prepare(rc, step)
     claim = await _claim(rc, step, None if ready is None else [
         _started(rc, step, 1, ready.dry_run)])
     record = rc.records[step.id] = claim.record
