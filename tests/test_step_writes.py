@@ -99,7 +99,7 @@ def test_a_step_taken_over_after_a_crash_between_claim_and_call_is_a_repeat(
         "step.started", "step.taken_over", "step.started", "step.succeeded"]
 
 
-def test_a_claim_that_finds_the_step_held_or_done_records_no_attempt(store: Store) -> None:
+def test_a_claim_that_finds_the_step_held_records_no_attempt(store: Store) -> None:
     rc = prepare(store, ONE_STEP)
     step = step_of(rc, "s")
     store.claim_step(rc.incident.id, rc.execution.id, "s", "alive", 60.0,

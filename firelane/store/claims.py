@@ -68,7 +68,6 @@ class ClaimOps(IncidentOps):
                                  heartbeat_at=utcnow()))
         return list(rows)
 
-
     def has_pending_executions(self, wanted: ExecutionStatus = ExecutionStatus.PENDING,
                                ) -> bool:
         """A cheap read: is anything waiting in status `wanted`?"""
