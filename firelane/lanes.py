@@ -6,6 +6,10 @@ on the store's write lock behind every writer. Work done inside `paging_lane()` 
 enters it for actions registered with `pages=True`) runs on its own threads (`run_blocking`)
 and goes first for the store's write lock (`PriorityLock`).
 
+A thread holding SQLite's write lock runs at the paging priority while it holds it
+(`at_paging_priority`, the priority ceiling): a flow run at nice +5 preempted by busier processes
+while every other writer waits for it would otherwise delay the intake's commits and the pages.
+
 Lease renewals get a third lane (`run_lease_call`): they are tiny store writes, and queued behind
 a busy shared pool they would arrive after the lease ran out and let another worker repeat a step
 that is still running.
@@ -16,6 +20,8 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
+import os
+import sys
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -24,13 +30,21 @@ from contextlib import contextmanager
 from types import TracebackType
 from typing import Any, TypeVar
 
-__all__ = ["PriorityLock", "in_paging_lane", "paging_lane", "run_blocking", "run_lease_call"]
+__all__ = ["PAGING_NICE", "PriorityLock", "at_paging_priority", "in_paging_lane", "paging_lane",
+           "run_blocking", "run_lease_call"]
 
 T = TypeVar("T")
 
 _PAGING: contextvars.ContextVar[bool] = contextvars.ContextVar("firelane_paging", default=False)
 _POOL = ThreadPoolExecutor(max_workers=8, thread_name_prefix="firelane-page")
 _LEASE_POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="firelane-lease")
+
+
+PAGING_NICE = -5
+"""The CPU priority (nice value) of paging work: the urgent responder's, and a store writer's
+while it holds the write lock."""
+
+_CEILING = {"allowed": sys.platform == "linux"}
 
 
 def in_paging_lane() -> bool:
@@ -46,6 +60,32 @@ def paging_lane() -> Iterator[None]:
         yield
     finally:
         _PAGING.reset(token)
+
+
+@contextmanager
+def at_paging_priority() -> Iterator[None]:
+    """Run the calling thread at `PAGING_NICE` inside, then at its own priority again (on
+    Linux a nice value is per thread). Lowering a nice value needs CAP_SYS_NICE or an
+    RLIMIT_NICE that allows it (systemd's `LimitNICE=-5`); without either, the first refusal
+    turns this off for the process and the thread keeps its priority."""
+    if not _CEILING["allowed"]:
+        yield
+        return
+    thread = threading.get_native_id()
+    own = os.getpriority(os.PRIO_PROCESS, thread)
+    if own <= PAGING_NICE:
+        yield
+        return
+    try:
+        os.setpriority(os.PRIO_PROCESS, thread, PAGING_NICE)
+    except PermissionError:
+        _CEILING["allowed"] = False
+        yield
+        return
+    try:
+        yield
+    finally:
+        os.setpriority(os.PRIO_PROCESS, thread, own)
 
 
 async def run_blocking(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:

@@ -1,16 +1,29 @@
-"""Paging work gets its own threads and goes first for the store's write lock."""
+"""Paging work gets its own threads and goes first for the store's write lock, which is held at
+the paging priority."""
 
 from __future__ import annotations
 
 import _thread
 import asyncio
+import os
 import signal
+import sys
 import threading
 import time
+from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
-from firelane.lanes import PriorityLock, in_paging_lane, paging_lane, run_blocking
+from firelane.lanes import (
+    PAGING_NICE,
+    PriorityLock,
+    at_paging_priority,
+    in_paging_lane,
+    paging_lane,
+    run_blocking,
+)
+from firelane.store import open_store
 
 
 def test_paging_work_runs_on_its_own_threads_with_the_lane_set() -> None:
@@ -134,3 +147,70 @@ def test_an_interrupted_waiter_leaves_the_lock_to_the_others(when: str) -> None:
     with lock:
         got.append("free again")
     assert got[-1] == "free again"
+
+
+def _can_raise_priority() -> bool:
+    """Whether this process may lower a thread's nice value (root, CAP_SYS_NICE or
+    RLIMIT_NICE), tried on a scratch thread."""
+    allowed: list[bool] = []
+
+    def probe() -> None:
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, 3)
+        try:
+            os.setpriority(os.PRIO_PROCESS, tid, PAGING_NICE)
+            allowed.append(True)
+        except PermissionError:
+            allowed.append(False)
+    t = threading.Thread(target=probe)
+    t.start()
+    t.join(5)
+    return allowed[0]
+
+
+def _in_niced_thread(fn: Callable[[], int]) -> tuple[int, int]:
+    """Run `fn` in a thread at nice +5; what it returned, and the thread's nice after."""
+    out: list[int] = []
+
+    def body() -> None:
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, 5)
+        out.append(fn())
+        out.append(os.getpriority(os.PRIO_PROCESS, tid))
+    t = threading.Thread(target=body)
+    t.start()
+    t.join(10)
+    return out[0], out[1]
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="per-thread nice values are Linux's")
+def test_a_niced_thread_runs_at_paging_priority_inside_the_ceiling_and_returns() -> None:
+    def inside() -> int:
+        with at_paging_priority():
+            return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    during, after = _in_niced_thread(inside)
+    assert during == (PAGING_NICE if _can_raise_priority() else 5)
+    assert after == 5
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="per-thread nice values are Linux's")
+def test_a_write_transaction_holds_sqlites_lock_at_paging_priority(tmp_path: Path) -> None:
+    store = open_store(f"sqlite:///{tmp_path}/ceiling.db")
+    store.migrate()
+
+    def write() -> int:
+        with store.tx() as conn:
+            conn.exec_driver_sql("SELECT 1")
+            return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    def read() -> int:
+        with store.tx(write=False) as conn:
+            conn.exec_driver_sql("SELECT 1")
+            return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    try:
+        assert _in_niced_thread(write) == ((PAGING_NICE if _can_raise_priority() else 5), 5)
+        assert _in_niced_thread(read) == (5, 5), "readers take no lock and keep their priority"
+    finally:
+        store.close()

@@ -17,7 +17,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from firelane.errors import ConfigError, StoreError, StoreSchemaError
-from firelane.lanes import PriorityLock, in_paging_lane
+from firelane.lanes import PriorityLock, at_paging_priority, in_paging_lane
 
 if TYPE_CHECKING:
     from firelane.store.revisions import SchemaStatus
@@ -200,8 +200,10 @@ class StoreBase:
         SQLite's own busy handler sleeps 1, 2, 5, 10 ... 100 ms between tries, which under a
         storm leaves a paging responder asleep while the intake commits. Writers in one
         process queue on a lock instead (paging work first: `firelane.lanes`), and a writer
-        waiting for another process retries every half millisecond (`_begin_immediate`).
-        Paging work has its own pooled connections (`_engine_for_lane`).
+        waiting for another process retries every half millisecond (`_begin_immediate`). The
+        thread that takes the lock runs at the paging priority until it lets it go
+        (`at_paging_priority`). Paging work has its own pooled connections
+        (`_engine_for_lane`).
         """
         if not self._schema_checked:
             self.check_schema()
@@ -216,7 +218,7 @@ class StoreBase:
                 conn.exec_driver_sql("BEGIN")
                 yield from _run(conn)
             return
-        with self._writer, engine.connect() as conn:
+        with self._writer, at_paging_priority(), engine.connect() as conn:
             _begin_immediate(conn)
             try:
                 yield from _run(conn)

@@ -9,6 +9,7 @@ import signal
 import sys
 from typing import Any
 
+from firelane.lanes import PAGING_NICE
 from firelane.settings import Settings
 from firelane.store import open_store
 from flows.respond.run_mode import ROLES
@@ -49,7 +50,7 @@ def cmd_respond(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-PRIORITY = {"all": 0, "urgent": -5, "flows": 5}
+PRIORITY = {"all": 0, "urgent": PAGING_NICE, "flows": 5}
 
 
 def _set_priority(role: str, nice: int | None) -> str:
