@@ -119,7 +119,7 @@ def main() -> None:
             commit_profile.disable()
 
     committer_module.Committer._run = profiled_run  # type: ignore[method-assign]
-    statements = _time_statements(store.engine)
+    statements = _time_statements(store.write_engine())
     app = create_app(store, live, starter)
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,

@@ -25,7 +25,7 @@ from firelane.models import (
     StepStatus,
     utcnow,
 )
-from firelane.store import ClaimOutcome, Store, base, metadata
+from firelane.store import ClaimOutcome, Store, metadata
 
 
 def declare(store: Store, title: str = "db down") -> str:
@@ -335,7 +335,7 @@ def test_claim_and_finish_return_the_rows_as_a_re_read_gives_them(store: Store) 
     assert store.claim_step(inc, ex, "ticket", "w2", 30).outcome is ClaimOutcome.DONE
 
 
-def test_an_interrupted_wait_for_the_write_lock_leaves_the_connection_patient(
+def test_an_interrupted_wait_for_the_write_lock_takes_nothing_and_the_store_goes_on(
         sq: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     real_sleep, here = time.sleep, threading.get_ident()
 
@@ -347,12 +347,38 @@ def test_an_interrupted_wait_for_the_write_lock_leaves_the_connection_patient(
     holder = sq.engine.connect()
     holder.exec_driver_sql("BEGIN IMMEDIATE")
     monkeypatch.setattr(time, "sleep", interrupted)
-    with sq.engine.connect() as conn:
-        with pytest.raises(KeyboardInterrupt):
-            base._begin_immediate(conn)
-        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 10000
+    with pytest.raises(KeyboardInterrupt):
+        sq.declare_incident(IncidentDraft(title="waits", service="web", severity=Severity.SEV2))
+    monkeypatch.setattr(time, "sleep", real_sleep)
     holder.rollback()
     holder.close()
+    made = sq.declare_incident(IncidentDraft(title="after", service="web",
+                                             severity=Severity.SEV2))
+    assert [i.title for i in sq.list_incidents()] == [made.title]
+
+
+def test_writes_leave_readers_patient_and_set_no_busy_timeout_per_transaction(sq: Store) -> None:
+    """Write transactions have their own connections with busy timeout 0 for good, so a write
+    is BEGIN IMMEDIATE ... COMMIT with no PRAGMA around it, and the readers' connections keep
+    SQLite's 10 s busy timeout."""
+    statements: list[str] = []
+
+    def capture(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(statement)
+
+    writer = sq.write_engine()
+    assert writer is not sq.engine
+    event.listen(writer, "before_cursor_execute", capture)
+    try:
+        sq.declare_incident(IncidentDraft(title="one", service="web", severity=Severity.SEV2))
+    finally:
+        event.remove(writer, "before_cursor_execute", capture)
+    assert statements[0] == "BEGIN IMMEDIATE"
+    assert not [s for s in statements if s.startswith("PRAGMA")], statements
+    with writer.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 0
+    with sq.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 10000
 
 
 def test_the_event_relays_read_is_a_range_on_kind_and_time(sq: Store) -> None:

@@ -58,7 +58,15 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cursor.close()
 
 
-def _make_engine(url: str, paging: bool = False) -> Engine:
+def _sqlite_writer_pragmas(dbapi_conn: Any, record: Any) -> None:
+    """A write connection's: as any, then busy timeout 0 for good (`_begin_immediate` waits)."""
+    _sqlite_pragmas(dbapi_conn, record)
+    cursor = dbapi_conn.cursor()
+    cursor.execute("PRAGMA busy_timeout=0")
+    cursor.close()
+
+
+def _make_engine(url: str, paging: bool = False, writer: bool = False) -> Engine:
     try:
         parsed = make_url(url)
     except Exception as exc:
@@ -67,7 +75,7 @@ def _make_engine(url: str, paging: bool = False) -> Engine:
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(parsed, connect_args={"timeout": 10}, json_serializer=json_text)
-        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "connect", _sqlite_writer_pragmas if writer else _sqlite_pragmas)
         return engine
     if parsed.get_backend_name() == "postgresql":
         if parsed.drivername == "postgresql":
@@ -88,31 +96,17 @@ def _run(conn: Connection) -> Iterator[Connection]:
 
 
 def _begin_immediate(conn: Connection, patience: float = 10.0) -> None:
-    """Take SQLite's write lock, retrying every half millisecond; the caller restores the
-    busy timeout (`_patient_again`) once the transaction is over, not while it holds the lock."""
+    """Take SQLite's write lock on a write connection (busy timeout 0), retrying every half
+    millisecond."""
     deadline = time.monotonic() + patience
-    conn.exec_driver_sql("PRAGMA busy_timeout=0")
-    try:
-        while True:
-            try:
-                conn.exec_driver_sql("BEGIN IMMEDIATE")
-                return
-            except OperationalError as exc:
-                if "locked" not in str(exc) or time.monotonic() > deadline:
-                    raise
-            time.sleep(0.0005)
-    except BaseException:
-        _patient_again(conn)
-        raise
-
-
-def _patient_again(conn: Connection) -> None:
-    """Give a pooled SQLite connection back its busy timeout (readers rely on it); a
-    connection that cannot take even that is dropped from the pool."""
-    try:
-        conn.exec_driver_sql("PRAGMA busy_timeout=10000")
-    except SQLAlchemyError:
-        conn.invalidate()
+    while True:
+        try:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            return
+        except OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+        time.sleep(0.0005)
 
 
 class StoreBase:
@@ -121,8 +115,8 @@ class StoreBase:
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = _make_engine(url)
-        self._paging_engine: Engine | None = None
-        self._paging_engine_lock = threading.Lock()
+        self._engines: dict[tuple[bool, bool], Engine] = {}
+        self._engines_lock = threading.Lock()
         self._writer = PriorityLock()
         self._schema_checked = False
 
@@ -181,16 +175,30 @@ class StoreBase:
         """The URL without its password, for messages."""
         return make_url(self.url).render_as_string(hide_password=True)
 
-    def _engine_for_lane(self) -> Engine:
-        """The paging lane's own engine (its own pooled connections, so a page never waits for
-        a connection that war-room and flow work hold); the shared one otherwise."""
-        if not in_paging_lane() or self.engine.url.database in (None, "", ":memory:"):
+    def _engine_for_lane(self, write: bool = False) -> Engine:
+        """The engine for this work: the paging lane has its own pooled connections (a page
+        never waits for a connection that war-room and flow work hold), and SQLite's write
+        transactions have theirs, whose busy timeout stays 0 (`_begin_immediate` waits
+        instead; setting it to 0 and back around every write cost two statements, each a
+        chance for another thread to take the interpreter while the write lock is held). An
+        in-memory database has one engine."""
+        if self.engine.url.database in (None, "", ":memory:"):
             return self.engine
-        if self._paging_engine is None:
-            with self._paging_engine_lock:
-                if self._paging_engine is None:
-                    self._paging_engine = _make_engine(self.url, paging=True)
-        return self._paging_engine
+        key = (in_paging_lane(), write and self.dialect == "sqlite")
+        if key == (False, False):
+            return self.engine
+        engine = self._engines.get(key)
+        if engine is None:
+            with self._engines_lock:
+                engine = self._engines.get(key)
+                if engine is None:
+                    engine = self._engines[key] = _make_engine(self.url, *key)
+        return engine
+
+    def write_engine(self) -> Engine:
+        """The engine a write transaction outside the paging lane uses (SQLite's write
+        connections; the shared engine elsewhere): for tools that watch its statements."""
+        return self._engine_for_lane(write=True)
 
     @contextmanager
     def tx(self, write: bool = True) -> Iterator[Connection]:
@@ -207,7 +215,7 @@ class StoreBase:
         """
         if not self._schema_checked:
             self.check_schema()
-        engine = self._engine_for_lane()
+        engine = self._engine_for_lane(write)
         if self.dialect != "sqlite":
             with engine.connect() as conn:
                 conn.begin()
@@ -220,13 +228,10 @@ class StoreBase:
             return
         with self._writer, at_paging_priority(), engine.connect() as conn:
             _begin_immediate(conn)
-            try:
-                yield from _run(conn)
-            finally:
-                _patient_again(conn)
+            yield from _run(conn)
 
     def close(self) -> None:
         """Release pooled connections."""
         self.engine.dispose()
-        if self._paging_engine is not None:
-            self._paging_engine.dispose()
+        for engine in list(self._engines.values()):
+            engine.dispose()
