@@ -125,3 +125,26 @@ def test_a_step_already_recorded_is_not_rendered_again(
     monkeypatch.setattr("flows.engine.steps.prepare", counted)
     again = run_step(rc, "s")
     assert rendered == [] and again == first
+
+
+def test_a_step_the_run_knows_finished_is_done_without_a_store_call(
+        sq: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The flow run reaching a step the urgent responder finished: the ledger it read at
+    set-up says so, and finished is final, so no write transaction only to read it back."""
+    rc = prepare(sq, ONE_STEP)
+    first = run_step(rc, "s")
+    assert first.status is StepStatus.SUCCEEDED
+    claims: list[str] = []
+    original = sq.claim_step
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        claims.append(args[2])
+        return original(*args, **kwargs)
+    monkeypatch.setattr(sq, "claim_step", counting)
+    again = run_step(rc, "s")
+    assert claims == []
+    assert again == first == sq.step_records(rc.execution.id)["s"]
+    assert step_events(sq.timeline(rc.incident.id), "s") == ["step.started", "step.succeeded"]
+    del rc.records["s"]
+    assert run_step(rc, "s") == first
+    assert claims == ["s"], "a step the run does not know about is claimed as before"
