@@ -207,7 +207,7 @@ def create_app(store: Store, config: IntakeConfig | LiveConfig,
             await asyncio.wait(starter.tasks, timeout=30)
 
     app = IntakeApp(title="Firelane intake", version="0.1.0", lifespan=lifespan,
-                  description="Alert webhooks in; incidents and their runbooks out.")
+                    description="Alert webhooks in; incidents and their runbooks out.")
 
     @app.post("/alerts/{source}", status_code=202)
     async def receive(source: str, request: Request) -> Response:
