@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.machine import Snapshot, environment, snapshot
+from flows.cli.priority import FLOWS_NICE
 from tests.pgserver import stop_process
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -42,7 +43,8 @@ def prefect_server(database_url: str | None = None) -> Iterator[str]:
     """A Prefect server on a free port with its own PREFECT_HOME; yields the API URL.
 
     `database_url` (`postgresql+asyncpg://...`) puts it on PostgreSQL; the default is SQLite,
-    which stalls about 2 s whenever a write meets "database is locked" (PREFECT.md).
+    which stalls about 2 s whenever a write meets "database is locked" (PREFECT.md). It runs at
+    the flow runs' CPU priority (`FLOWS_NICE`), as its systemd unit does.
     """
     port = free_port()
     home = tempfile.mkdtemp(prefix="firelane-bench-prefect-")
@@ -53,7 +55,8 @@ def prefect_server(database_url: str | None = None) -> Iterator[str]:
         env["PREFECT_API_DATABASE_CONNECTION_URL"] = database_url
     url = f"http://127.0.0.1:{port}/api"
     log = open(os.path.join(home, "server.log"), "wb")  # noqa: SIM115
-    proc = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host",
+    proc = subprocess.Popen(["nice", "-n", str(FLOWS_NICE - os.getpriority(os.PRIO_PROCESS, 0)),
+                             sys.executable, "-m", "prefect", "server", "start", "--host",
                              "127.0.0.1", "--port", str(port)], env=env, stdout=log,
                             stderr=subprocess.STDOUT, start_new_session=True)
     try:

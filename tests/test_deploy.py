@@ -15,8 +15,10 @@ from pathlib import Path
 
 import pytest
 
+from firelane.lanes import PAGING_NICE
 from firelane.settings import ENV_PREFIX, Settings
 from flows.cli import _parser
+from flows.cli.priority import FLOWS_NICE
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
@@ -84,6 +86,17 @@ def test_unit_runs_a_real_command_as_a_hardened_dedicated_user(path: Path) -> No
 def test_paging_responders_do_not_wait_for_prefect() -> None:
     unit = _unit(UNITS / "firelane-respond-urgent@.service")["Unit"]
     assert "prefect" not in unit.get("Requires", "") + unit.get("Wants", "")
+
+
+def test_the_paging_path_runs_above_flow_runs_and_prefect() -> None:
+    nice = {name: int(_unit(UNITS / name)["Service"]["Nice"]) for name in LONG_RUNNING}
+    assert nice["firelane-intake.service"] == nice["firelane-respond-urgent@.service"] \
+        == PAGING_NICE
+    assert nice["firelane-respond-flows.service"] == nice["firelane-worker.service"] \
+        == nice["firelane-prefect-server.service"] == FLOWS_NICE
+    for name in ("firelane-intake.service", "firelane-respond-flows.service",
+                 "firelane-worker.service"):
+        assert _unit(UNITS / name)["Service"]["LimitNICE"] == str(PAGING_NICE), name
 
 
 def test_the_prefect_server_options_exist() -> None:

@@ -113,11 +113,18 @@ def test_a_paging_responder_claims_in_the_paging_lane_on_its_own_connections(
 PRIORITY_CHILD = """
 import os, sys
 sys.path.insert(0, sys.argv[1])
+from flows.cli import _parser
 from flows.cli.respond import _set_priority
+from flows.cli.serve import intake_priority
+from flows.cli.priority import set_priority
 if sys.argv[3] == "unprivileged":
     os.setgid(65534)
     os.setuid(65534)
-said = _set_priority(sys.argv[2], None)
+role = sys.argv[2]
+if role.startswith("serve"):
+    said = set_priority(intake_priority(_parser().parse_args(role.split())))
+else:
+    said = _set_priority(role, None)
 print(os.getpriority(os.PRIO_PROCESS, 0), said, sep="|")
 """
 
@@ -139,3 +146,17 @@ def test_paging_runs_above_flow_runs_and_says_so_when_it_cannot() -> None:
     assert now == 0 and said == "CPU priority +0 (wanted -5)"
     assert "cannot set CPU priority -5 (needs CAP_SYS_NICE" in warning
     assert _priority_of("flows", "unprivileged")[:2] == (5, "CPU priority +5")
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or os.getpriority(os.PRIO_PROCESS, 0) != 0,
+                    reason="raising a CPU priority needs root (CAP_SYS_NICE) and a process "
+                           "started at nice 0")
+def test_an_intake_that_only_takes_alerts_in_runs_at_the_paging_priority() -> None:
+    assert _priority_of("serve --responder external", "root")[:2] == (-5, "CPU priority -5")
+    assert _priority_of("serve --no-respond", "root")[:2] == (-5, "CPU priority -5")
+    assert _priority_of("serve", "root")[:2] == (0, "CPU priority +0")
+    assert _priority_of("serve --responder external --nice 3", "root")[:2] == \
+        (3, "CPU priority +3")
+    now, said, warning = _priority_of("serve --responder external", "unprivileged")
+    assert now == 0 and said == "CPU priority +0 (wanted -5)"
+    assert "cannot set CPU priority -5" in warning

@@ -12,6 +12,7 @@ from typing import Any
 from firelane.lanes import PAGING_NICE
 from firelane.settings import Settings
 from firelane.store import open_store
+from flows.cli.priority import FLOWS_NICE, set_priority
 from flows.respond.run_mode import ROLES
 
 __all__ = ["add_respond_command"]
@@ -50,33 +51,25 @@ def cmd_respond(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-PRIORITY = {"all": 0, "urgent": PAGING_NICE, "flows": 5}
+PRIORITY = {"all": 0, "urgent": PAGING_NICE, "flows": FLOWS_NICE}
 
 
 def _set_priority(role: str, nice: int | None) -> str:
-    """Give this process its role's CPU priority: paging (`urgent`) above everything else on
-    the machine, flow runs below it. Raising priority needs CAP_SYS_NICE (root, or systemd's
-    `Nice=`); without it the responder says so and runs at normal priority."""
+    """Give this process its role's CPU priority (`--nice` overrides): paging (`urgent`) above
+    everything else on the machine, flow runs below it."""
     wanted = PRIORITY[role] if nice is None else nice
-    current = os.getpriority(os.PRIO_PROCESS, 0)
-    if wanted == 0 or current == wanted:
-        return f"CPU priority {current:+d}"
-    try:
-        os.setpriority(os.PRIO_PROCESS, 0, wanted)
-    except PermissionError:
-        print(f"warning: cannot set CPU priority {wanted:+d} (needs CAP_SYS_NICE: run as root "
-              f"or set Nice={wanted} in the systemd unit); running at {current:+d}",
-              file=sys.stderr, flush=True)
-        return f"CPU priority {current:+d} (wanted {wanted:+d})"
-    return f"CPU priority {wanted:+d}"
+    if wanted == 0 and nice is None:
+        return f"CPU priority {os.getpriority(os.PRIO_PROCESS, 0):+d}"
+    return set_priority(wanted)
 
 
 def cmd_serve_flows(args: argparse.Namespace, settings: Settings) -> int:
     os.environ.setdefault("PREFECT_RUNNER_POLL_FREQUENCY", "1")
+    priority = set_priority(FLOWS_NICE)
     from flows.runs.run_runbook import run_runbook
 
     print(f"Firelane flow runner · serving run-runbook/{args.name} (up to {args.limit} at once)"
-          f" · store {open_store(settings.database_url).safe_url}", flush=True)
+          f" · store {open_store(settings.database_url).safe_url} · {priority}", flush=True)
     run_runbook.serve(name=args.name, limit=args.limit)
     return 0
 

@@ -8,13 +8,15 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from firelane.lanes import PAGING_NICE
 from firelane.settings import Settings
 from firelane.store import open_store
+from flows.cli.priority import set_priority
 
 if TYPE_CHECKING:
     from flows.intake.reloading import Reloader
 
-__all__ = ["add_serve_command"]
+__all__ = ["add_serve_command", "intake_priority"]
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
@@ -26,6 +28,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from flows.intake.reloading import Reloader, notify_refusals, slack_notice
     from flows.respond.starter import ResponseStarter
 
+    priority = set_priority(intake_priority(args))
     live = LiveConfig.load(Path(args.config) if args.config else None)
     config = live.current.config
     store = open_store(settings.database_url)
@@ -44,9 +47,19 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     if args.reload_every > 0:
         reloader.watch(args.reload_every)
     print(f"Firelane intake on http://{args.host}:{args.port} (docs at /docs) · store "
-          f"{store.safe_url}" + (" · responses against the sandbox" if args.sandbox else ""))
+          f"{store.safe_url}" + (" · responses against the sandbox" if args.sandbox else "")
+          + f" · {priority}")
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", log_config=None)
     return 0
+
+
+def intake_priority(args: argparse.Namespace) -> int:
+    """The intake's nice value: `--nice`, else the paging path's (`PAGING_NICE`) when it only
+    takes alerts in (`--responder external` or `--no-respond`: an alert must be accepted before
+    it can page), else 0 (inline, it also runs the flow runs)."""
+    if args.nice is not None:
+        return int(args.nice)
+    return PAGING_NICE if args.no_respond or args.responder == "external" else 0
 
 
 def _reload_on_sighup(reloader: Reloader) -> None:
@@ -75,6 +88,10 @@ def add_serve_command(sub: Any) -> None:
     cmd.add_argument("--reload-every", type=float, default=2.0, metavar="SECONDS",
                      help="check the intake configuration, runbooks and catalog for changes "
                      "this often and reload them (0: only on SIGHUP)")
+    cmd.add_argument("--nice", type=int, default=None,
+                     help="CPU priority (nice value) of this process; default -5 with "
+                          "--responder external or --no-respond (the paging path; needs "
+                          "CAP_SYS_NICE, else a warning and 0), 0 inline")
     cmd.add_argument("--sandbox", action="store_true",
                      help="run responses against the sandbox (FIRELANE_SANDBOX_URL)")
     cmd.set_defaults(fn=cmd_serve)
