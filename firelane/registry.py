@@ -46,7 +46,11 @@ class ActionContext:
     with the step's outcome; `track_action_item` hands the engine a follow-up to record.
     `repeat_since` is set when this step was already tried (a retry, or a resume after its
     worker died): when its first try began, so an action without a vendor key can tell its own
-    earlier effect from the state it must change. `move_incident(to, reason)` moves the
+    earlier effect from the state it must change. `first_use` is True when no earlier call can
+    have used `idempotency_key` (the engine sets it on a step's first try in its own
+    execution, with its own key): an action that looks for its earlier effect before causing
+    it may then skip the look on that first try (one vendor round trip fewer). False, the
+    default, means look. `move_incident(to, reason)` moves the
     incident along its lifecycle and returns its status; the engine sets it for runs that
     are not dry runs. `claim_effect(name)` claims one sub-effect of this step (an e-mail to
     one list) before it is caused: False when an earlier attempt claimed it, so it is never
@@ -72,6 +76,7 @@ class ActionContext:
     kubernetes_allow: KubernetesPolicy = field(default_factory=KubernetesPolicy)
     action_items: list[ActionItem] = field(default_factory=list)
     repeat_since: datetime | None = None
+    first_use: bool = False
     move_incident: Callable[[str, str], Awaitable[str]] | None = None
     claim_effect: Callable[[str], Awaitable[bool]] | None = None
     release_effect: Callable[[str], Awaitable[None]] | None = None

@@ -164,10 +164,13 @@ class RepeatOutputs(BaseModel):
 
     repeat: bool
     attempt: int
+    first_use: bool
 
 
 @action("test.repeat")
 async def repeat(inputs: RepeatInputs, ctx: ActionContext) -> RepeatOutputs:
     """Report whether the engine marked this call as a repeat (`repeat_since`), which makes a
-    real action look for what an earlier try may have done before acting."""
-    return RepeatOutputs(repeat=ctx.repeat_since is not None, attempt=ctx.attempt)
+    real action look for what an earlier try may have done before acting, or as the first use
+    of its key (`first_use`), which lets it skip the look."""
+    return RepeatOutputs(repeat=ctx.repeat_since is not None, attempt=ctx.attempt,
+                         first_use=ctx.first_use)

@@ -153,17 +153,32 @@ def fault_env(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> Sandbox:
     return sandbox
 
 
+FIRST_USE = ["jira.create_issue", "video.create_meeting"]
+
+
 @pytest.mark.parametrize("fault", list(FAULTS))
 @pytest.mark.parametrize("action", list(CASES))
 @pytest.mark.fault_matrix
 def test_fault_matrix(fault_env: Sandbox, action: str, fault: str) -> None:
-    sb = fault_env
+    _one_effect_under(fault_env, action, fault, first_use=False)
+
+
+@pytest.mark.parametrize("fault", list(FAULTS))
+@pytest.mark.parametrize("action", FIRST_USE)
+@pytest.mark.fault_matrix
+def test_fault_matrix_first_use(fault_env: Sandbox, action: str, fault: str) -> None:
+    """A step's first try (`first_use`) creates without looking first; a fault still leaves
+    one effect: every retry looks."""
+    _one_effect_under(fault_env, action, fault, first_use=True)
+
+
+def _one_effect_under(sb: Sandbox, action: str, fault: str, first_use: bool) -> None:
     setup, method, path, inputs, count = CASES[action]
     if setup is not None:
         setup(sb)
     before = count(sb)
     rule = sb.faults.add(path=path, method=method, **FAULTS[fault])
-    ctx = make_ctx(f"step-{action.replace('.', '-')}")
+    ctx = replace(make_ctx(f"step-{action.replace('.', '-')}"), first_use=first_use)
     if action.startswith("kubernetes."):
         from tests.kubernetes_fixtures import ALLOW
 
@@ -174,8 +189,29 @@ def test_fault_matrix(fault_env: Sandbox, action: str, fault: str) -> None:
     assert count(sb) == before + 1, f"{action} under {fault}: {count(sb) - before} effects"
     retries = [e for e in ctx.events if e.kind == "integration.retry"]
     assert len(retries) == 1 and retries[0].details["attempt"] == 1
-    asyncio.run(run_action(action, inputs(sb), replace(ctx, repeat_since=first_try)))
+    asyncio.run(run_action(action, inputs(sb), replace(ctx, repeat_since=first_try,
+                                                       first_use=False)))
     assert count(sb) == before + 1, "a re-run of the same step made a second effect"
+
+
+LOOKUPS = {"jira.create_issue": ("GET", "/jira/rest/api/2/search"),
+           "video.create_meeting": ("GET", "/zoom/v2/users/me/meetings")}
+
+
+@pytest.mark.parametrize("action", FIRST_USE)
+def test_a_first_use_creates_without_looking_and_a_repeat_finds_it(
+        fault_env: Sandbox, action: str) -> None:
+    _, _, _, inputs, count = CASES[action]
+    method, path = LOOKUPS[action]
+    looks = fault_env.faults.add(path=path, method=method, kind="latency", latency=0.0,
+                                 times=100)
+    ctx = replace(make_ctx(f"first-{action}"), first_use=True)
+    made = asyncio.run(run_action(action, inputs(fault_env), ctx))
+    assert made.created and looks.hits == 0 and count(fault_env) == 1
+    again = asyncio.run(run_action(action, inputs(fault_env), replace(
+        ctx, first_use=False, repeat_since=datetime.now(UTC), attempt=2)))
+    assert not again.created and looks.hits >= 1 and count(fault_env) == 1
+    assert again.model_dump()["url"] == made.model_dump()["url"]
 
 
 def test_jira_lost_response_with_search_lag(fault_env: Sandbox) -> None:
@@ -247,3 +283,18 @@ def test_kubernetes_conflict_rereads_and_changes_once(fault_env: Sandbox, action
     assert rule.hits == 1 and count(sb) == before + 1
     kinds = [e.kind for e in ctx.events]
     assert kinds.count("kubernetes.conflict") == 1 and "integration.retry" not in kinds
+
+
+@pytest.mark.parametrize("first_use", [True, False])
+def test_a_zoom_token_refused_is_renewed_once_and_makes_one_meeting(
+        fault_env: Sandbox, first_use: bool) -> None:
+    import time
+
+    from integrations.video import block as zoom_block
+
+    creds = zoom_block.ZoomCredentials.for_sandbox(fault_env.url, fault_env.ca_file)
+    zoom_block._TOKENS[creds._token_key] = ("revoked-by-a-rotation", time.monotonic() + 3600)
+    ctx = replace(make_ctx(f"rotated-{first_use}"), first_use=first_use)
+    made = asyncio.run(run_action("video.create_meeting", {"provider": "zoom"}, ctx))
+    assert made.created and len(fault_env.state.zoom_meetings) == 1
+    assert zoom_block._TOKENS[creds._token_key][0] != "revoked-by-a-rotation"

@@ -50,7 +50,7 @@ def test_a_fresh_step_records_its_claim_and_first_attempt_in_one_write(
     record = run_step(rc, "s")
     assert noted == []
     assert (record.status, record.attempts, record.claims) == (StepStatus.SUCCEEDED, 1, 1)
-    assert record.outputs == {"repeat": False, "attempt": 1}
+    assert record.outputs == {"repeat": False, "attempt": 1, "first_use": True}
     assert store.step_records(rc.execution.id)["s"].attempts == 1
     assert step_events(store.timeline(rc.incident.id), "s") == ["step.started",
                                                                  "step.succeeded"]
@@ -66,7 +66,8 @@ steps:
     noted = count_attempt_writes(sq, monkeypatch)
     record = run_step(rc, "s")
     assert noted == [1]
-    assert (record.attempts, record.outputs) == (1, {"repeat": False, "attempt": 1})
+    assert (record.attempts, record.outputs) == (1, {"repeat": False, "attempt": 1,
+                                                     "first_use": True})
     assert step_events(sq.timeline(rc.incident.id), "s") == ["step.started", "step.succeeded"]
 
 
@@ -94,7 +95,8 @@ def test_a_step_taken_over_after_a_crash_between_claim_and_call_is_a_repeat(
     noted = count_attempt_writes(store, monkeypatch)
     record = run_step(rc, "s")
     assert noted == [1]
-    assert (record.claims, record.outputs) == (2, {"repeat": True, "attempt": 1})
+    assert (record.claims, record.outputs) == (2, {"repeat": True, "attempt": 1,
+                                                   "first_use": False})
     assert step_events(store.timeline(rc.incident.id), "s") == [
         "step.started", "step.taken_over", "step.started", "step.succeeded"]
 

@@ -221,6 +221,7 @@ async def _run_attempts(rc: RunContext, step: Step, spec: ActionSpec, inputs: Ba
             claim_effect=_claimer(rc, vendor_key), release_effect=_releaser(rc, vendor_key),
             desk=desk_for(rc, step, vendor_key),
             repeat_since=record.started_at if repeat else None,
+            first_use=not repeat and vendor_key == record.idempotency_key,
             dry_run=dry_run, sandbox=rc.execution.sandbox,
             service=rc.catalog.get(rc.incident.service),
             credentials=dict(rc.loaded.runbook.credentials),

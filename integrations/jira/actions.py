@@ -79,13 +79,25 @@ class _Creator:
     (5xx, timeout, dropped connection), the next attempt waits for Jira's search index to show
     the label (Jira documents that new issues may not be searchable at once) before creating.
     A step tried before (`repeat_since`: a worker that died or stalled mid-call, or a step
-    retry) starts out unknown: its earlier create may have landed and not be indexed yet."""
+    retry) starts out unknown: its earlier create may have landed and not be indexed yet.
+    The first pass of a step's first use of its key (`first_use`) creates without searching:
+    no issue can carry the label yet; every later pass searches."""
 
-    def __init__(self, repeat: bool) -> None:
+    def __init__(self, ctx: ActionContext) -> None:
         self.ambiguous: set[str] = set()
-        self.repeat = repeat
+        self.repeat = ctx.repeat_since is not None
+        self.fresh = ctx.first_use and not self.repeat
+        self.passes = 0
+
+    def begin(self) -> None:
+        """Mark the start of a pass (each retry is one): only the first can skip the search."""
+        self.passes += 1
+        if self.passes > 1:
+            self.fresh = False
 
     async def find(self, client: Any, label: str) -> list[Any]:
+        if self.fresh:
+            return []
         found = await _find_labelled(client, label)
         if found or not (self.repeat or label in self.ambiguous):
             return found
@@ -129,9 +141,10 @@ async def create_issue(inputs: CreateIssueInputs, ctx: ActionContext) -> IssueOu
     if inputs.due:
         fields["duedate"] = inputs.due
 
-    creator = _Creator(repeat=ctx.repeat_since is not None)
+    creator = _Creator(ctx)
 
     async def attempt() -> IssueOutputs:
+        creator.begin()
         return await creator.create(await _client(ctx), fields, label, ctx.dry_run)
 
     return await retrying(attempt, ctx)
@@ -296,10 +309,11 @@ async def create_action_items(inputs: ActionItemsInputs,
     """Open one Task per action item (labelled `firelane-action-item`, linked to the parent),
     each found again by its own label on a re-run; Firelane tracks each one for reminders."""
 
-    creator = _Creator(repeat=ctx.repeat_since is not None)
+    creator = _Creator(ctx)
     sent = [fit_summary(ctx, i.title, f"Owner: {i.owner or 'unassigned'}") for i in inputs.items]
 
     async def attempt() -> ActionItemsOutputs:
+        creator.begin()
         client = await _client(ctx)
         ctx.action_items.clear()
         keys, created = [], 0

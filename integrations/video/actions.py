@@ -44,29 +44,40 @@ def _room(ctx: ActionContext) -> str:
     return f"Firelane-INC{ctx.incident.number}-{slug}-{digest}"
 
 
+async def _authorized(creds: Any, client: httpx.AsyncClient, headers: dict[str, str],
+                      method: str, url: str, **kwargs: Any) -> httpx.Response:
+    """One request; when Zoom refuses the cached token (401, nothing done), once more with a
+    fresh one."""
+    resp = await client.request(method, url, headers=headers, **kwargs)
+    if resp.status_code == 401:
+        creds.forget_token()
+        headers["Authorization"] = f"Bearer {await creds.token(client)}"
+        resp = await client.request(method, url, headers=headers, **kwargs)
+    return resp
+
+
 def _raise_for(resp: httpx.Response) -> None:
     if resp.status_code >= 400:
         raise vendor_error("zoom", resp.status_code, resp.text[:200],
                            resp.headers.get("Retry-After"))
 
 
-async def _zoom(creds: Any, topic: str, marker: str) -> MeetingOutputs:
+async def _zoom(creds: Any, topic: str, marker: str, look: bool) -> MeetingOutputs:
+    """Create the meeting; first, when `look`, find the one an earlier try made (its agenda
+    carries `marker`)."""
     async with creds.http() as client:
         try:
-            token = await creds.token(client)
-            headers = {"Authorization": f"Bearer {token}"}
+            headers = {"Authorization": f"Bearer {await creds.token(client)}"}
             base = f"{creds.api_url}/users/{creds.user_id}/meetings"
-            listed = await client.get(base, headers=headers, params={"page_size": 300})
-            if listed.status_code == 401:
-                creds.forget_token()
-                headers = {"Authorization": f"Bearer {await creds.token(client)}"}
-                listed = await client.get(base, headers=headers, params={"page_size": 300})
-            _raise_for(listed)
-            for meeting in listed.json().get("meetings", []):
-                if marker in str(meeting.get("agenda", "")):
-                    return MeetingOutputs(url=meeting["join_url"], provider="zoom",
-                                          meeting_id=str(meeting["id"]), created=False)
-            made = await client.post(base, headers=headers, json={
+            if look:
+                listed = await _authorized(creds, client, headers, "GET", base,
+                                           params={"page_size": 300})
+                _raise_for(listed)
+                for meeting in listed.json().get("meetings", []):
+                    if marker in str(meeting.get("agenda", "")):
+                        return MeetingOutputs(url=meeting["join_url"], provider="zoom",
+                                              meeting_id=str(meeting["id"]), created=False)
+            made = await _authorized(creds, client, headers, "POST", base, json={
                 "topic": topic, "type": 1, "agenda": marker,
                 "settings": {"join_before_host": True, "waiting_room": False}})
             _raise_for(made)
@@ -104,4 +115,11 @@ async def create_meeting(inputs: MeetingInputs, ctx: ActionContext) -> MeetingOu
         raise ConfigError("the zoom credentials are not a ZoomCredentials block")
     marker = f"firelane:{ctx.idempotency_key}"
     topic = fit_for(ctx, TOPIC, inputs.topic or f"INC-{ctx.incident.number} {ctx.incident.title}")
-    return await retrying(lambda: _zoom(creds, topic, marker), ctx)
+    tries = [0]
+
+    async def attempt() -> MeetingOutputs:
+        tries[0] += 1
+        return await _zoom(creds, topic, marker,
+                           look=tries[0] > 1 or not ctx.first_use or ctx.repeat_since is not None)
+
+    return await retrying(attempt, ctx)
