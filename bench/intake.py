@@ -12,7 +12,9 @@ separate processes, then measures, in one run:
   created, alerts lost), beside the load generator's ceiling against `/healthz`, and pages for
   new alerts sent one at a time while the storm runs.
 
-Then the same storm again with the incident store on PostgreSQL (fresh intake and responders),
+Then the storm again `--storm-repeats` times, each on a fresh SQLite store, intake and
+responders (one storm's rate moves by a quarter from run to run here; the docs judge the median),
+and the same storm with the incident store on PostgreSQL (fresh intake and responders),
 and each storm's intake memory (resident before, peak after, from its `/metrics`).
 
 Every timed alert is a probe with an id unique to the run and the measure
@@ -195,6 +197,10 @@ def main() -> None:
     parser.add_argument("--intakes", type=int, default=2,
                         help="with --ingest-only: the storms again against this many intake "
                              "processes on one store (1: only one intake)")
+    parser.add_argument("--storm-repeats", type=int, default=4,
+                        help="the SQLite storm with responses this many more times, each on a "
+                             "fresh store, intake and responders: its rate moves by a quarter "
+                             "from run to run here, so the table judges the median of all runs")
     parser.add_argument("--storm-only", action="store_true",
                         help="only the storm with its page under storm on the SQLite store; "
                              "prints its figures and writes nothing (for profiling)")
@@ -224,8 +230,8 @@ def main() -> None:
         env.update({"FIRELANE_SANDBOX_URL": sandbox_url, "FIRELANE_SANDBOX_CA": ca})
         os.environ.update({"FIRELANE_SANDBOX_URL": sandbox_url, "FIRELANE_SANDBOX_CA": ca})
         if args.pg_storm_only:
-            figures = {"run_id": RUN,
-                       "storm_postgresql": storm_on_postgresql(args, env, work, pg)}
+            figures: dict[str, Any] = {
+                "run_id": RUN, "storm_postgresql": storm_on_postgresql(args, env, work, pg)}
             show(figures)
             print(f"wrote {write_results('intake_postgresql', {'params': vars(args), **figures})}")
             return
@@ -244,6 +250,9 @@ def main() -> None:
             time.sleep(3)
             figures = asyncio.run(run(args, f"http://127.0.0.1:{port}", (sandbox_url, ca),
                                       store_url, f"http://127.0.0.1:{trivial_port}"))
+        if not args.spacing:
+            figures["storm_repeats"] = [repeat_storm(args, env, work, n)
+                                        for n in range(1, args.storm_repeats + 1)]
         if args.pg_storm:
             figures["storm_postgresql"] = storm_on_postgresql(args, env, work, pg)
     show(figures)
@@ -258,6 +267,15 @@ def storm_on_postgresql(args: argparse.Namespace, env: dict[str, str], work: Pat
     store_url = create_database(pg, "bench_store")
     return fresh_storm(args, {**env, "FIRELANE_DATABASE_URL": store_url}, work, store_url,
                        "postgresql", warm_up=False)
+
+
+def repeat_storm(args: argparse.Namespace, env: dict[str, str], work: Path,
+                 n: int) -> dict[str, Any]:
+    """The SQLite storm again (`--storm-repeats`), on a store, intake and responders of its
+    own, its probes named apart from every other storm's."""
+    store_url = f"sqlite:///{work}/storm-repeat-{n}.db"
+    return fresh_storm(args, {**env, "FIRELANE_DATABASE_URL": store_url}, work, store_url,
+                       f"sqlite-r{n}")
 
 
 def fresh_storm(args: argparse.Namespace, env: dict[str, str], work: Path, store_url: str,
@@ -313,6 +331,11 @@ def show(f: dict[str, Any]) -> None:
               f"{st['incidents_created']}, alerts stored {st['alerts_stored']} of "
               f"{st['alerts_sent']}; intake RSS {mem['before_storm']['rss_mib']} MiB before, "
               f"peak {mem['after_storm']['peak_rss_mib']} MiB")
+    for n, st in enumerate(f.get("storm_repeats") or [], 1):
+        lat, under = st["latency_ms"], st["page_under_storm_ms"] or {}
+        print(f"storm again ({n}), fresh SQLite store: {st['per_second']}/s, latency p50 "
+              f"{lat['p50']} p99 {lat['p99']} ms; alerts stored {st['alerts_stored']} of "
+              f"{st['alerts_sent']}; page under storm p99 {under.get('p99')} ms")
     for g in f.get("storm_grouped") or []:
         print(f"storm in groups of {g['alerts_per_request']}: {g['per_second']} alerts/s, "
               f"request latency p50 {g['latency_ms']['p50']} p99 {g['latency_ms']['p99']} ms, "

@@ -4,6 +4,7 @@ alone and the intake's memory."""
 
 from __future__ import annotations
 
+from statistics import median
 from typing import Any
 
 from bench.figures import (
@@ -58,10 +59,24 @@ def _intake(r: Results) -> str:
         if doc.get(key) is None:
             continue
         storm = doc.summary(f"{key}.latency_ms")
-        lines.append(_row(f"storm with responses, {label} store",
-                          f"{rate(doc, key)} alerts/s committed, latency p99 {ms(storm, 'p99')}",
-                          "", "", verdict("≥ 2,000/s, p99 ≤ 50 ms", storm, p99=50,
-                                          rate=(doc.get(f"{key}.per_second"), 2000))))
+        cell = f"{rate(doc, key)} alerts/s committed, latency p99 {ms(storm, 'p99')}"
+        runs = _storm_runs(doc, key)
+        if runs is None:
+            judged = verdict("≥ 2,000/s, p99 ≤ 50 ms", storm, p99=50,
+                             rate=(doc.get(f"{key}.per_second"), 2000))
+        elif isinstance(runs, str):
+            cell += f"; its repeats: {runs}"
+            judged = verdict("≥ 2,000/s, p99 ≤ 50 ms", runs)
+        else:
+            rates, p99s = runs
+            cell += (f"; {len(rates)} runs (this one and {len(rates) - 1} more, each on a fresh "
+                     f"store): median {num(median(rates))} alerts/s ({num(min(rates))} to "
+                     f"{num(max(rates))}), latency p99 median {num(median(p99s))} ms "
+                     f"({num(min(p99s))} to {num(max(p99s))})")
+            judged = verdict(f"≥ 2,000/s, p99 ≤ 50 ms, the medians of {len(rates)} runs",
+                             {"p50": 0.0, "p99": median(p99s)}, p99=50,
+                             rate=(median(rates), 2000))
+        lines.append(_row(f"storm with responses, {label} store", cell, "", "", judged))
         under = doc.summary(f"{key}.page_under_storm_ms")
         lines.append(_row(f"page under storm, {label} store", *fig(under),
                           verdict("p99 ≤ 1 s", under, p99=1000)))
@@ -157,6 +172,21 @@ def _several(d: Doc) -> str:
                 f"{judge(lat, p99=50, at_least=(per_second, 2000))})."
                 f"{_grouped(d, f'{key}.storm_grouped_ingest_only')}")
     return out
+
+
+def _storm_runs(d: Doc, key: str) -> tuple[list[float], list[float]] | str | None:
+    """The rates and latency p99s of a storm and its repeats (`--storm-repeats`); None when it
+    has none, `INVALID` when any of them fails the consistency check."""
+    repeats = d.get("storm_repeats") if key == "storm" else None
+    if not repeats:
+        return None
+    paths = [key, *(f"storm_repeats.{n}" for n in range(len(repeats)))]
+    summaries = [d.summary(f"{path}.latency_ms") for path in paths]
+    rates = [d.get(f"{path}.per_second") for path in paths]
+    if any(isinstance(s, str) for s in summaries) or None in rates:
+        return INVALID
+    return [float(r) for r in rates], [float(s["p99"]) for s in summaries
+                                       if not isinstance(s, str)]
 
 
 def _sent(storm: dict[str, Any]) -> int:

@@ -102,3 +102,30 @@ def test_rewrite_replaces_only_what_is_between_the_markers(tmp_path: Path) -> No
     assert TABLES.rewrite(out, results) == out
     with pytest.raises(KeyError, match="bench:nope"):
         TABLES.rewrite("<!-- bench:nope -->\n<!-- /bench:nope -->", results)
+
+
+def _storm_run(per_second: float, p99: float) -> dict[str, Any]:
+    return {"per_second": per_second, "latency_ms": summarize([5.0, 10.0, p99])}
+
+
+def test_a_storm_repeated_is_judged_on_the_median_of_its_runs(tmp_path: Path) -> None:
+    doc = _intake()
+    doc["storm"] = {**doc["storm"], **_storm_run(2400.0, 40.0)}
+    doc["storm_repeats"] = [_storm_run(r, p) for r, p in ((1500.0, 60.0), (1600.0, 55.0),
+                                                          (2100.0, 45.0), (1700.0, 70.0))]
+
+    def row() -> str:
+        text = TABLES.BLOCKS["intake"](_results(tmp_path, intake=doc))
+        [line] = [line for line in text.splitlines()
+                  if line.startswith("| storm with responses, SQLite")]
+        return str(line)
+
+    line = row()
+    assert "2,400 alerts/s committed" in line and "5 runs" in line
+    assert "median 1,700 alerts/s (1,500 to 2,400)" in line
+    assert "latency p99 median 55 ms (40 to 70)" in line and "**missed**" in line
+    doc["storm_repeats"] = [_storm_run(r, 30.0) for r in (2100.0, 2050.0, 1900.0, 2200.0)]
+    assert "**met**" in row()
+    doc["storm_repeats"][0]["latency_ms"] = {**summarize([1.0]), "min": -3.0}
+    line = row()
+    assert "5 runs" not in line and TABLES.INVALID in line and "not judged" in line
