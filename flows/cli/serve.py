@@ -48,7 +48,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         reloader.watch(args.reload_every)
     print(f"Firelane intake on http://{args.host}:{args.port} (docs at /docs) · store "
           f"{store.safe_url}" + (" · responses against the sandbox" if args.sandbox else "")
-          + f" · {priority}")
+          + f" · {priority}", flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", log_config=None)
     return 0
 
