@@ -298,3 +298,43 @@ def test_a_zoom_token_refused_is_renewed_once_and_makes_one_meeting(
     made = asyncio.run(run_action("video.create_meeting", {"provider": "zoom"}, ctx))
     assert made.created and len(fault_env.state.zoom_meetings) == 1
     assert zoom_block._TOKENS[creds._token_key][0] != "revoked-by-a-rotation"
+
+
+def test_zoom_lists_scheduled_meetings_only_page_by_page_as_zoom_does(
+        fault_env: Sandbox) -> None:
+    from integrations.video import block as zoom_block
+
+    creds = zoom_block.ZoomCredentials.for_sandbox(fault_env.url, fault_env.ca_file)
+    base = f"{creds.api_url}/users/me/meetings"
+
+    async def calls() -> tuple[list[dict[str, Any]], dict[str, Any], int]:
+        async with creds.http() as client:
+            auth = {"Authorization": f"Bearer {await creds.token(client)}"}
+            for body in ({"topic": "instant", "type": 1},
+                         {"topic": "no start", "type": 2},
+                         {"topic": "scheduled", "type": 2, "start_time": "2026-12-01T07:00:00Z"}):
+                assert (await client.post(base, headers=auth, json=body)).status_code == 201
+            listed = (await client.get(base, headers=auth, params={"type": "scheduled"})).json()
+            bad = await client.get(base, headers=auth, params={"type": "instant"})
+            return listed["meetings"], listed, bad.status_code
+
+    meetings, listed, bad = asyncio.run(calls())
+    assert [m["topic"] for m in meetings] == ["scheduled"] and listed["next_page_token"] == ""
+    assert bad == 400 and [m["type"] for m in fault_env.state.zoom_meetings] == [1, 1, 2]
+
+
+def test_a_zoom_bridge_is_found_again_beyond_the_first_page(fault_env: Sandbox) -> None:
+    from integrations.sandbox.zoom_app import SCHEDULED
+
+    for n in range(650):
+        fault_env.state.zoom_meetings.append({
+            "id": 70000000000 + n, "type": SCHEDULED[0], "agenda": f"other {n}",
+            "join_url": f"https://sandbox.zoom.local/j/{n}", "topic": "t", "_user": "me"})
+    ctx = replace(make_ctx("page-three"), first_use=True)
+    made = asyncio.run(run_action("video.create_meeting", {"provider": "zoom"}, ctx))
+    [stored] = [m for m in fault_env.state.zoom_meetings if m["id"] == int(made.meeting_id)]
+    assert made.created and stored["type"] == 2 and stored["start_time"].endswith("Z")
+    again = asyncio.run(run_action("video.create_meeting", {"provider": "zoom"},
+                                   replace(ctx, first_use=False, repeat_since=datetime.now(UTC))))
+    assert not again.created and again.meeting_id == made.meeting_id
+    assert len(fault_env.state.zoom_meetings) == 651

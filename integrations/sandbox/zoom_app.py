@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import secrets
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -16,6 +17,36 @@ from integrations.sandbox.state import SandboxState
 __all__ = ["zoom_routes"]
 
 ZOOM = "/zoom"
+
+
+SCHEDULED = (2, 3, 8)
+"""Meeting types Zoom's List meetings returns (`type=scheduled`): never instant meetings
+(type 1: "This API does not return information about instant meetings"), nor a type 2
+created without a `start_time`, which Zoom turns into an instant one."""
+LIST_TYPES = ("scheduled", "live", "upcoming", "upcoming_meetings", "previous_meetings")
+
+
+def _listed(state: SandboxState, user: str, params: Any) -> Response:
+    """One page of List meetings: `type` (default scheduled; live is empty here, nobody
+    joins), `page_size` (default 30, at most 300) and `next_page_token`."""
+    kind = params.get("type", "scheduled")
+    if kind not in LIST_TYPES:
+        return JSONResponse({"code": 300, "message": f"Invalid field: type {kind}"},
+                            status_code=400)
+    try:
+        size = min(300, max(1, int(params.get("page_size", 30))))
+        start = int(params.get("next_page_token") or 0)
+    except ValueError:
+        return JSONResponse({"code": 300, "message": "Invalid field."}, status_code=400)
+    with state.lock:
+        rows = [m for m in state.zoom_meetings if m["_user"] == user
+                and m["type"] in SCHEDULED and kind != "live"]
+    page = rows[start:start + size]
+    more = start + size < len(rows)
+    return JSONResponse({"meetings": [{k: v for k, v in m.items() if k != "_user"}
+                                      for m in page],
+                         "page_size": size, "total_records": len(rows),
+                         "next_page_token": str(start + size) if more else ""})
 
 
 def zoom_routes(state: SandboxState) -> list[Route]:
@@ -47,9 +78,7 @@ def zoom_routes(state: SandboxState) -> list[Route]:
                                 status_code=401)
         user = request.path_params["user"]
         if request.method == "GET":
-            rows = [m for m in state.zoom_meetings if m["_user"] == user]
-            return JSONResponse({"meetings": [{k: v for k, v in m.items() if k != "_user"}
-                                              for m in rows], "total_records": len(rows)})
+            return _listed(state, user, request.query_params)
         body = await read_body(request)
         if not body.get("topic"):
             return JSONResponse({"code": 300, "message": "Validation Failed.",
@@ -57,10 +86,16 @@ def zoom_routes(state: SandboxState) -> list[Route]:
                                 status_code=400)
         if (refusal := limits.zoom_topic(str(body["topic"]))) is not None:
             return JSONResponse(refusal, status_code=400)
+        kind = int(body.get("type", 2))
+        if kind == 2 and not body.get("start_time"):
+            kind = 1
         with state.lock:
             mid = 80000000000 + state.next_id()
             meeting = {"id": mid, "uuid": secrets.token_urlsafe(16), "host_id": "HOST0001",
-                       "topic": body["topic"], "type": int(body.get("type", 1)),
+                       "topic": body["topic"], "type": kind,
+                       "start_time": body.get("start_time") or now_iso(),
+                       "duration": int(body.get("duration", 60)),
+                       "timezone": body.get("timezone", "UTC"),
                        "agenda": body.get("agenda", ""), "created_at": now_iso(),
                        "join_url": f"https://sandbox.zoom.local/j/{mid}",
                        "start_url": f"https://sandbox.zoom.local/s/{mid}",

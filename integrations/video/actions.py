@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -15,7 +16,14 @@ from integrations.common import load_block, retrying, vendor_error
 from integrations.limits import fit_for
 from integrations.video.limits import TOPIC
 
-__all__ = ["MeetingInputs", "MeetingOutputs"]
+__all__ = ["LIST_PAGES", "MEETING_MINUTES", "MeetingInputs", "MeetingOutputs"]
+
+MEETING_MINUTES = 60
+"""A Zoom bridge is a scheduled meeting starting now, this long (join before the host allowed):
+Zoom's List meetings, which a re-run searches for the step's marker, never returns an instant
+meeting, so an instant bridge could not be found again after a lost answer."""
+LIST_PAGES = 20
+"""At most this many pages of 300 meetings are searched for an earlier try's bridge."""
 
 
 class MeetingInputs(BaseModel):
@@ -62,6 +70,26 @@ def _raise_for(resp: httpx.Response) -> None:
                            resp.headers.get("Retry-After"))
 
 
+async def _find(creds: Any, client: httpx.AsyncClient, headers: dict[str, str], base: str,
+                marker: str) -> MeetingOutputs | None:
+    """The meeting whose agenda carries `marker`, looked for page by page (300 a page, at most
+    `LIST_PAGES` pages) among the user's scheduled meetings."""
+    token = ""
+    for _ in range(LIST_PAGES):
+        listed = await _authorized(creds, client, headers, "GET", base, params={
+            "type": "scheduled", "page_size": 300, "next_page_token": token})
+        _raise_for(listed)
+        body = listed.json()
+        for meeting in body.get("meetings", []):
+            if marker in str(meeting.get("agenda", "")):
+                return MeetingOutputs(url=meeting["join_url"], provider="zoom",
+                                      meeting_id=str(meeting["id"]), created=False)
+        token = str(body.get("next_page_token") or "")
+        if not token:
+            return None
+    return None
+
+
 async def _zoom(creds: Any, topic: str, marker: str, look: bool) -> MeetingOutputs:
     """Create the meeting; first, when `look`, find the one an earlier try made (its agenda
     carries `marker`)."""
@@ -69,16 +97,12 @@ async def _zoom(creds: Any, topic: str, marker: str, look: bool) -> MeetingOutpu
         try:
             headers = {"Authorization": f"Bearer {await creds.token(client)}"}
             base = f"{creds.api_url}/users/{creds.user_id}/meetings"
-            if look:
-                listed = await _authorized(creds, client, headers, "GET", base,
-                                           params={"page_size": 300})
-                _raise_for(listed)
-                for meeting in listed.json().get("meetings", []):
-                    if marker in str(meeting.get("agenda", "")):
-                        return MeetingOutputs(url=meeting["join_url"], provider="zoom",
-                                              meeting_id=str(meeting["id"]), created=False)
+            if look and (found := await _find(creds, client, headers, base, marker)):
+                return found
             made = await _authorized(creds, client, headers, "POST", base, json={
-                "topic": topic, "type": 1, "agenda": marker,
+                "topic": topic, "type": 2, "agenda": marker,
+                "start_time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "duration": MEETING_MINUTES, "timezone": "UTC",
                 "settings": {"join_before_host": True, "waiting_room": False}})
             _raise_for(made)
         except httpx.HTTPStatusError as exc:
@@ -96,8 +120,9 @@ async def create_meeting(inputs: MeetingInputs, ctx: ActionContext) -> MeetingOu
     """Open the incident's video bridge.
 
     Without Zoom credentials it is a Jitsi room whose name derives from the step's key (no API
-    call, so nothing can be created twice); with them, a Zoom meeting whose agenda carries the
-    key, found again on a re-run.
+    call, so nothing can be created twice); with them, a Zoom meeting (scheduled to start now,
+    60 minutes, joinable before the host: Zoom never lists instant meetings) whose agenda
+    carries the key, found again on a re-run.
     Example: `{uses: video.create_meeting}`
     """
     use_zoom = inputs.provider == "zoom" or (
