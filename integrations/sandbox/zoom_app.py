@@ -28,7 +28,8 @@ LIST_TYPES = ("scheduled", "live", "upcoming", "upcoming_meetings", "previous_me
 
 def _listed(state: SandboxState, user: str, params: Any) -> Response:
     """One page of List meetings: `type` (default scheduled; live is empty here, nobody
-    joins), `page_size` (default 30, at most 300) and `next_page_token`."""
+    joins; upcoming and previous are not told apart by time, they list what scheduled lists),
+    `page_size` (default 30, at most 300) and `next_page_token`."""
     kind = params.get("type", "scheduled")
     if kind not in LIST_TYPES:
         return JSONResponse({"code": 300, "message": f"Invalid field: type {kind}"},
