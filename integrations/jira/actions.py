@@ -86,14 +86,11 @@ class _Creator:
     def __init__(self, ctx: ActionContext) -> None:
         self.ambiguous: set[str] = set()
         self.repeat = ctx.repeat_since is not None
-        self.fresh = ctx.first_use and not self.repeat
-        self.passes = 0
+        self.fresh, self._unused = False, ctx.first_use and not self.repeat
 
     def begin(self) -> None:
-        """Mark the start of a pass (each retry is one): only the first can skip the search."""
-        self.passes += 1
-        if self.passes > 1:
-            self.fresh = False
+        """A pass starts (each retry is one): only the first may skip the search."""
+        self.fresh, self._unused = self._unused, False
 
     async def find(self, client: Any, label: str) -> list[Any]:
         if self.fresh:
