@@ -44,6 +44,7 @@ sys.path.insert(0, str(ROOT))
 import httpx  # noqa: E402
 
 from bench.common import (  # noqa: E402
+    SANDBOX_ZOOM_LIMIT,
     cpu_seconds_by_role,
     free_port,
     prefect_server,
@@ -241,7 +242,8 @@ def start_stack(stack: contextlib.ExitStack, work: Path,
            "FIRELANE_REPORTS_DIR": str(work / "reports")}
     env.pop("FIRELANE_PLUGINS", None)
     line = stack.enter_context(process(
-        [sys.executable, "-m", "flows.cli", "sandbox", "--port", str(free_port())], env,
+        [sys.executable, "-m", "flows.cli", "sandbox", "--port", str(free_port()),
+         "--zoom-daily-limit", SANDBOX_ZOOM_LIMIT], env,
         "export FIRELANE_SANDBOX_URL", work / "sandbox.log"))
     sandbox_url, ca = (part.split("=", 1)[1] for part in line.split()[1:3])
     env.update(FIRELANE_SANDBOX_URL=sandbox_url, FIRELANE_SANDBOX_CA=ca)

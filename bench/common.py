@@ -29,6 +29,10 @@ from tests.pgserver import stop_process
 RESULTS = Path(__file__).resolve().parent / "results"
 SUMMARY_KEYS = frozenset({"n", "p50", "p95", "p99", "min", "max", "mean"})
 _STARTED: Snapshot = snapshot()
+SANDBOX_ZOOM_LIMIT = "1000000"
+"""`firelane sandbox --zoom-daily-limit` in the benchmarks: they open more incidents in minutes
+than Zoom lets one user host in a day (100 meetings); what they measure is latency, and a
+production storm of that size needs `spare_hosts` on the Zoom block."""
 
 
 def free_port() -> int:

@@ -45,7 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import httpx
 
-from bench.common import RESULTS, free_port, summarize, write_results
+from bench.common import RESULTS, SANDBOX_ZOOM_LIMIT, free_port, summarize, write_results
 from bench.intake import TOKEN, alert
 from bench.intake_support import Arrivals, process
 from tests.pgserver import postgres_server, stop_process
@@ -185,7 +185,8 @@ def main() -> int:
     modes = {"before": POLLING_ONLY, "after": _woken()}
     with contextlib.ExitStack() as stack:
         line = stack.enter_context(process(
-            [sys.executable, "-m", "flows.cli", "sandbox", "--port", str(free_port())],
+            [sys.executable, "-m", "flows.cli", "sandbox", "--port", str(free_port()),
+             "--zoom-daily-limit", SANDBOX_ZOOM_LIMIT],
             {**os.environ, "PYTHONPATH": str(ROOT)}, "export FIRELANE_SANDBOX_URL",
             work / "sandbox.log"))
         url, ca = (part.split("=", 1)[1] for part in line.split()[1:3])

@@ -43,7 +43,13 @@ sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
 
-from bench.common import free_port, prefect_server, summarize, write_results  # noqa: E402
+from bench.common import (  # noqa: E402
+    SANDBOX_ZOOM_LIMIT,
+    free_port,
+    prefect_server,
+    summarize,
+    write_results,
+)
 from bench.intake_probes import (  # noqa: E402
     RUN,
     TOKEN,
@@ -224,7 +230,8 @@ def main() -> None:
         os.environ.update({k: env[k] for k in ("PREFECT_API_URL", "FIRELANE_DATABASE_URL",
                                                "PREFECT_LOGGING_LEVEL", "FIRELANE_CATALOG")})
         line = stack.enter_context(process(
-            [sys.executable, "-m", "flows.cli", "sandbox", "--port", str(free_port())], env,
+            [sys.executable, "-m", "flows.cli", "sandbox", "--port", str(free_port()),
+             "--zoom-daily-limit", SANDBOX_ZOOM_LIMIT], env,
             "export FIRELANE_SANDBOX_URL", work / "sandbox.log"))
         sandbox_url, ca = (part.split("=", 1)[1] for part in line.split()[1:3])
         env.update({"FIRELANE_SANDBOX_URL": sandbox_url, "FIRELANE_SANDBOX_CA": ca})

@@ -17,6 +17,7 @@
     │       ├── RateLimited         429; `retry_after` seconds when the vendor said
     │       ├── VendorUnavailable   5xx, timeout, connection refused or reset
     │       └── VendorRejected      4xx: the request itself is wrong; retrying cannot help
+    │           └── QuotaExhausted  a daily quota is spent (Zoom: 100 meetings a host a day)
     ├── ApprovalRefused             a decision from someone who may not (or cannot prove it)
     ├── TokenRefused                an API token that is missing, unknown, revoked, expired
     │                               (HTTP 401) or lacks the scope (HTTP 403)
@@ -57,6 +58,7 @@ __all__ = [
     "LeaseHeld",
     "NotFound",
     "Problem",
+    "QuotaExhausted",
     "RateLimited",
     "RunbookError",
     "RunbookValidationError",
@@ -189,6 +191,16 @@ class VendorRejected(IntegrationError):
     """The vendor refused the request (4xx other than 429): retrying cannot help."""
 
     retryable = False
+
+
+class QuotaExhausted(VendorRejected):
+    """The vendor's daily quota for this request is spent (Zoom: 100 meetings created per host
+    user a UTC day, a 429 until 00:00 UTC); retrying before it resets cannot help, so it is not
+    a `RateLimited`. `resets_at` is when the quota comes back."""
+
+    def __init__(self, vendor: str, message: str, resets_at: datetime) -> None:
+        self.resets_at = resets_at
+        super().__init__(vendor, message, 429)
 
 
 class ApprovalRefused(FirelaneError):

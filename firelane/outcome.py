@@ -3,7 +3,8 @@
 `decide_outcome()` reads the runbook's main steps, their ledger records and the execution's
 timeline events (an approval's decision, a guardrail's stop) and returns an `Outcome`:
 
-- `succeeded`: every main step succeeded, failed with `on_error: continue`, or was skipped by
+- `succeeded`: every main step succeeded, failed with `on_error: continue` (named in the
+  outcome's line, with its error: a war room without its bridge says so), or was skipped by
   the runbook's own logic (a false `if:`, or a step it needs was skipped that way);
 - `failed`: a main step failed (which one, and its error), or never finished;
 - `remediation_rejected`: a step's approval was rejected, or timed out (by whom, why);
@@ -91,7 +92,8 @@ class Outcome:
     blocked; `by` who rejected it (`firelane` when the approval timed out); `guardrail`,
     `scope` and `until` which guardrail blocked it, over which service, until when;
     `skipped` every main step that did not run and why; `not_run` the steps skipped because
-    they needed the outcome's step."""
+    they needed the outcome's step; `let_pass` the steps that failed with `on_error:
+    continue`, each with its error."""
 
     kind: OutcomeKind
     reason: str = ""
@@ -103,6 +105,7 @@ class Outcome:
     until: str | None = None
     skipped: tuple[SkippedStep, ...] = field(default=())
     not_run: tuple[str, ...] = field(default=())
+    let_pass: tuple[tuple[str, str], ...] = field(default=())
 
     @property
     def succeeded(self) -> bool:
@@ -135,7 +138,7 @@ class Outcome:
         not_run = f"{step} was not run" + (
             f", nor {', '.join(self.not_run)} after it" if self.not_run else "")
         if self.kind is OutcomeKind.SUCCEEDED:
-            return "succeeded" + self._chained_skips()
+            return "succeeded" + self._let_pass() + self._chained_skips()
         if self.kind is OutcomeKind.FAILED:
             return f"failed at step {step}: {self.reason}" if self.step_id else \
                 f"failed: {self.reason}"
@@ -146,6 +149,12 @@ class Outcome:
             return f"remediation rejected by {self.by}{said}; {not_run}"
         name = _GUARDRAIL_NAMES.get(self.guardrail or "", "a guardrail")
         return f"remediation blocked by {name} ({self.reason}); {not_run}"
+
+    def _let_pass(self) -> str:
+        """A success with failed steps the runbook lets pass names them: the run did its job,
+        not all of it."""
+        return "".join(f"; {step} failed (on_error: continue): {_first_line(error)}"
+                       for step, error in self.let_pass)
 
     def _chained_skips(self) -> str:
         """A success that left steps behind says which (the skip trap: a step skipped by its
@@ -181,6 +190,7 @@ class Outcome:
         data["kind"] = self.kind.value
         data["skipped"] = [{**asdict(s), "cause": s.cause.value} for s in self.skipped]
         data["not_run"] = list(self.not_run)
+        data["let_pass"] = [list(p) for p in self.let_pass]
         data["execution_status"] = self.execution_status.value
         data["exit_code"] = self.exit_code
         return data
@@ -195,7 +205,13 @@ class Outcome:
                    step_id=data.get("step_id"), uses=data.get("uses"), by=data.get("by"),
                    guardrail=data.get("guardrail"), scope=data.get("scope"),
                    until=data.get("until"), skipped=skipped,
-                   not_run=tuple(data.get("not_run") or ()))
+                   not_run=tuple(data.get("not_run") or ()),
+                   let_pass=tuple((str(p[0]), str(p[1])) for p in data.get("let_pass") or ()))
+
+
+def _first_line(text: str, limit: int = 300) -> str:
+    line = (text.strip().splitlines() or [""])[0]
+    return line if len(line) <= limit else line[:limit - 1] + "…"
 
 
 def _skip_cause(step: Step, record: StepRecord,
@@ -227,6 +243,7 @@ def decide_outcome(steps: Sequence[Step], records: Mapping[str, StepRecord],
     execution's timeline `events`."""
     events = list(events)
     skipped: list[SkippedStep] = []
+    let_pass: list[tuple[str, str]] = []
     found: list[Outcome] = []
     for step in steps:
         record = records.get(step.id)
@@ -237,6 +254,8 @@ def decide_outcome(steps: Sequence[Step], records: Mapping[str, StepRecord],
         if record.status is StepStatus.FAILED and step.on_error == "fail":
             found.append(Outcome(OutcomeKind.FAILED, record.error or "unknown error", step.id,
                                  step.uses))
+        elif record.status is StepStatus.FAILED:
+            let_pass.append((step.id, record.error or "unknown error"))
         if record.status is not StepStatus.SKIPPED:
             continue
         cause, event = _skip_cause(step, record, events)
@@ -256,10 +275,11 @@ def decide_outcome(steps: Sequence[Step], records: Mapping[str, StepRecord],
     rank = list(OutcomeKind)
     first = min(found, key=lambda o: rank.index(o.kind), default=None)
     if first is None:
-        return Outcome(OutcomeKind.SUCCEEDED, skipped=tuple(skipped))
+        return Outcome(OutcomeKind.SUCCEEDED, skipped=tuple(skipped),
+                       let_pass=tuple(let_pass))
     by_id = {s.id: s for s in steps}
     root = str(first.step_id)
     after = tuple(s.step_id for s in skipped
                   if s.cause in (SkipCause.NEEDS, SkipCause.CONDITION)
                   and _depends_on(by_id[s.step_id], root, by_id))
-    return replace(first, skipped=tuple(skipped), not_run=after)
+    return replace(first, skipped=tuple(skipped), not_run=after, let_pass=tuple(let_pass))

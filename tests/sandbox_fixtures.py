@@ -10,6 +10,7 @@ import pytest
 from firelane.models import Incident, Severity
 from firelane.registry import ActionContext, call_action
 from integrations.sandbox import Sandbox
+from integrations.video.zoom import forget_spent
 
 
 @pytest.fixture(scope="session")
@@ -25,6 +26,8 @@ def sandbox(sandbox_server: Sandbox, monkeypatch: pytest.MonkeyPatch) -> Sandbox
     sandbox_server.state.reset()
     sandbox_server.faults.clear()
     sandbox_server.state.jira_search_lag = 0.0
+    sandbox_server.state.zoom_daily_limit = 100
+    forget_spent()
     monkeypatch.setenv("FIRELANE_SANDBOX_URL", sandbox_server.url)
     monkeypatch.setenv("FIRELANE_SANDBOX_CA", sandbox_server.ca_file)
     monkeypatch.setenv("FIRELANE_SANDBOX_CLIENT_TIMEOUT", "1")

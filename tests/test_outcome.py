@@ -86,6 +86,21 @@ def test_failure_wins_over_rejection_and_rejection_over_block() -> None:
     assert decide_outcome(steps, condition, []).kind is OutcomeKind.SUCCEEDED
 
 
+def test_a_success_names_the_steps_it_let_fail_with_their_first_line() -> None:
+    steps = [Step.model_validate({"id": "bridge", "uses": "core.fail", "on_error": "continue",
+                                  "with": {"message": "m"}}),
+             Step.model_validate({"id": "note", "uses": "core.note", "with": {"message": "m"}})]
+    records = {"bridge": _record("bridge", StepStatus.FAILED, "QuotaExhausted: spent\ntrace"),
+               "note": _record("note", StepStatus.SUCCEEDED)}
+    outcome = decide_outcome(steps, records, [])
+    assert outcome.succeeded and outcome.let_pass == (("bridge", "QuotaExhausted: spent\ntrace"),)
+    assert outcome.describe() == \
+        "succeeded; bridge failed (on_error: continue): QuotaExhausted: spent"
+    assert Outcome.from_details(json.loads(json.dumps(outcome.details()))) == outcome
+    records["bridge"] = _record("bridge", StepStatus.FAILED, "x" * 500)
+    assert decide_outcome(steps, records, []).describe().endswith("x" * 299 + "…")
+
+
 @pytest.fixture
 def store(firelane_env: str, prefect_api: str, sandbox: Sandbox) -> Store:
     return open_store(firelane_env)

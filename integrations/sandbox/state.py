@@ -63,6 +63,8 @@ class SandboxState:
     slack_messages: list[dict[str, Any]] = field(default_factory=list)
     slack_files: dict[str, dict[str, Any]] = field(default_factory=dict)
     zoom_meetings: list[dict[str, Any]] = field(default_factory=list)
+    zoom_daily_limit: int = 100
+    zoom_creates: dict[str, int] = field(default_factory=dict)
     smtp_port: int = 0
     smtp_require_auth: bool = False
     emails: list[dict[str, Any]] = field(default_factory=list)
@@ -121,11 +123,13 @@ class SandboxState:
 
     def reset(self) -> None:
         """Back to a fresh sandbox (configuration kept)."""
-        fresh = SandboxState(jira_mode=self.jira_mode, jira_search_lag=self.jira_search_lag)
+        fresh = SandboxState(jira_mode=self.jira_mode, jira_search_lag=self.jira_search_lag,
+                             zoom_daily_limit=self.zoom_daily_limit)
         with self.lock:
             for name in ("jira_issues", "jira_links", "pd_incidents", "pd_log_entries",
                          "slack_channels", "slack_messages", "slack_files", "zoom_meetings",
-                         "emails", "requests", "exchanges", "arrivals", "statuspage_incidents",
+                         "zoom_creates", "emails", "requests", "exchanges", "arrivals",
+                         "statuspage_incidents",
                          "statuspage_component_changes", "statuspage_calls",
                          "statuspage_windows"):
                 setattr(self, name, getattr(fresh, name))

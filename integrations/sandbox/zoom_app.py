@@ -1,9 +1,11 @@
-"""The Zoom stand-in: Server-to-Server OAuth token and meeting creation (and listing)."""
+"""The Zoom stand-in: Server-to-Server OAuth token, meeting creation (within Zoom's daily
+limit per host user) and listing."""
 
 from __future__ import annotations
 
 import base64
 import secrets
+from datetime import UTC, datetime
 from typing import Any
 
 from starlette.requests import Request
@@ -24,6 +26,24 @@ SCHEDULED = (2, 3, 8)
 (type 1: "This API does not return information about instant meetings"), nor a type 2
 created without a `start_time`, which Zoom turns into an instant one."""
 LIST_TYPES = ("scheduled", "live", "upcoming", "upcoming_meetings", "previous_meetings")
+
+
+def _over_daily_limit(state: SandboxState, user: str) -> Response | None:
+    """Count one Create-a-meeting request for `user` today (UTC); Zoom's 429 once the user has
+    made `zoom_daily_limit` (100, Zoom's) of them. The body is the one Zoom sends (reported on
+    its developer forum, with no `X-RateLimit-Type` header): a client must tell it from a
+    per-second 429 by the message."""
+    key = f"{datetime.now(UTC).date().isoformat()}/{user}"
+    with state.lock:
+        made = state.zoom_creates.get(key, 0)
+        if made >= state.zoom_daily_limit:
+            return JSONResponse({"code": 429, "message": (
+                f"You have exceeded the daily rate limit ({state.zoom_daily_limit}) of Meeting "
+                "Create/Update API requests permitted for this particular user. You may resume "
+                "these requests at GMT 00:00:00.")}, status_code=429,
+                headers={"X-RateLimit-Category": "Medium"})
+        state.zoom_creates[key] = made + 1
+    return None
 
 
 def _listed(state: SandboxState, user: str, params: Any) -> Response:
@@ -80,6 +100,8 @@ def zoom_routes(state: SandboxState) -> list[Route]:
         user = request.path_params["user"]
         if request.method == "GET":
             return _listed(state, user, request.query_params)
+        if (spent := _over_daily_limit(state, user)) is not None:
+            return spent
         body = await read_body(request)
         if not body.get("topic"):
             return JSONResponse({"code": 300, "message": "Validation Failed.",

@@ -30,6 +30,9 @@ class ZoomCredentials(VendorCredentials):
     client_id: str = Field(description="The OAuth app's client id.")
     client_secret: SecretStr = Field(description="The OAuth app's client secret.")
     user_id: str = Field(default="me", description="Whose meetings to create.")
+    spare_hosts: list[str] = Field(default_factory=list, description=(
+        "Users (ids or e-mails) who host the bridge, in this order, once `user_id` has spent "
+        "Zoom's daily limit of 100 meetings created per user (a 429 until 00:00 UTC)."))
     api_url: str = Field(default="https://api.zoom.us/v2", description="API base URL.")
     oauth_url: str = Field(default="https://zoom.us/oauth/token", description="Token URL.")
 
@@ -40,6 +43,11 @@ class ZoomCredentials(VendorCredentials):
                    client_secret=SecretStr("sandbox-zoom-secret"), api_url=f"{url}/zoom/v2",
                    oauth_url=f"{url}/zoom/oauth/token", verify=ca_file,
                    timeout_seconds=sandbox_timeout())
+
+    @property
+    def hosts(self) -> list[str]:
+        """`user_id`, then the spare hosts (each once)."""
+        return list(dict.fromkeys([self.user_id, *self.spare_hosts]))
 
     @property
     def _token_key(self) -> str:
