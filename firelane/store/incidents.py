@@ -232,9 +232,12 @@ class IncidentOps(StoreBase):
                                  summary=f"{kind}: {url}", details={"kind": kind, "url": url})
         return self._mutate(ref, change)
 
-    def _record_link(self, conn: Connection, incident_id: str, link: Link) -> bool:
+    def _record_link(self, conn: Connection, incident_id: str, link: Link,
+                     rows: list[dict[str, Any]] | None = None) -> bool:
         """Put `link` on the incident and the timeline, once per execution and kind: a re-run
-        of the same execution, or a second worker finishing its step, records nothing more."""
+        of the same execution, or a second worker finishing its step, records nothing more.
+        With `rows`, the link's timeline event is added to them for the caller to insert
+        with its own (one statement fewer)."""
         row = conn.execute(select(incidents).where(incidents.c.id == incident_id)
                            .with_for_update(key_share=True)).first()
         if row is None:
@@ -249,7 +252,10 @@ class IncidentOps(StoreBase):
         links = {**(row.links or {}), link.kind: link.url}
         conn.execute(update(incidents).where(incidents.c.id == incident_id)
                      .values(links=links, updated_at=utcnow()))
-        self._insert_events(conn, [link.event(incident_id)])
+        if rows is None:
+            self._insert_events(conn, [link.event(incident_id)])
+        else:
+            rows.extend(event_rows([link.event(incident_id)]))
         return True
 
     def record_link(self, incident_id: str, link: Link) -> bool:

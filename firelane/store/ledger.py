@@ -213,14 +213,17 @@ class LedgerOps(ClaimOps):
 
     def finish_step(self, execution_id: str, step_id: str, status: StepStatus,
                     outputs: dict[str, Any] | None, error: str | None,
-                    events: list[TimelineEvent], link: Link | None = None) -> StepRecord:
+                    events: list[TimelineEvent], link: Link | None = None,
+                    first_action: bool = True) -> StepRecord:
         """Record a claimed step's outcome with its timeline events, in one transaction
         (redaction and encoding done before it, so the write lock is held only for the SQL).
 
         The first outcome wins: if another worker already finished the step, its record is
         returned and these events are dropped (they describe a duplicate run). `link` (what a
         succeeded step created: ticket, page, channel, bridge) goes on the incident in the
-        same transaction, so it is recorded exactly once too.
+        same transaction, so it is recorded exactly once too. A success sets the execution's
+        `first_action_at` when it has none; `first_action=False` (the caller knows it is set)
+        skips that statement.
         """
         now = utcnow()
         kept, said = redact_value(outputs), None if error is None else redact(error)
@@ -236,13 +239,13 @@ class LedgerOps(ClaimOps):
                 step_ledger.c.execution_id == execution_id, step_ledger.c.step_id == step_id,
             ).values(status=status.value, outputs=kept, error=said, finished_at=now,
                      lease_expires_at=None, duration_seconds=duration))
-            if status is StepStatus.SUCCEEDED:
+            if status is StepStatus.SUCCEEDED and first_action:
                 conn.execute(update(executions).where(
                     executions.c.id == execution_id, executions.c.first_action_at.is_(None))
                     .values(first_action_at=now))
-            insert_event_rows(conn, rows)
             if link is not None and status is StepStatus.SUCCEEDED:
-                self._record_link(conn, current.incident_id, link)
+                self._record_link(conn, current.incident_id, link, rows)
+            insert_event_rows(conn, rows)
         return replace(current, status=status, outputs=as_stored(kept), error=said,
                        finished_at=now, lease_expires_at=None, duration_seconds=duration)
 

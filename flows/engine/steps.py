@@ -155,7 +155,10 @@ async def _finish(rc: RunContext, step: Step, status: StepStatus, events: list[T
         rc, rc.store.finish_step, rc.execution.id, step.id, status, outputs,
         None if status is StepStatus.SUCCEEDED else error,
         [*events, rc.event(step, f"step.{status.value}", summary, uses=step.uses,
-                           outputs=outputs or {}, error=error)], link)
+                           outputs=outputs or {}, error=error)], link,
+        rc.execution.first_action_at is None)
+    if record.status is StepStatus.SUCCEEDED and rc.execution.first_action_at is None:
+        rc.execution.first_action_at = record.finished_at
     if link is not None and record.status is StepStatus.SUCCEEDED:
         rc.incident.links = {**rc.incident.links, link.kind: link.url}
     rc.records[step.id] = record
