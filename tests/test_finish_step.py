@@ -1,4 +1,5 @@
-"""`finish_step` writes what it must in as few statements as it can, on both stores: the
+"""`claim_step` and `finish_step` write what they must in as few statements as they can, on both
+stores: a fresh claim is one insert (a conflict reads the row); the
 execution's first action once (skipped when the caller knows it is set), and a linking step's
 link event in the same insert as the step's own events, in order, once."""
 
@@ -18,6 +19,8 @@ def _statements(store: Store) -> tuple[list[str], Any]:
     seen: list[str] = []
 
     def note(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if statement.startswith("BEGIN"):
+            return
         seen.append(statement.split()[0] + " " + statement.split()[2 if statement.startswith(
             ("INSERT", "DELETE")) else 1])
     engine = store.write_engine()
@@ -61,3 +64,23 @@ def test_a_links_event_goes_in_with_the_steps_own_in_one_insert(store: Store) ->
     assert store.get_incident(incident_id).links["ticket"] == "https://jira/OPS-1"
     assert not store.record_link(incident_id, Link("ticket", "https://jira/OPS-2", run,
                                                    "ticket"))
+
+
+def test_a_fresh_claim_is_one_insert_and_a_second_claim_reads_the_row(store: Store) -> None:
+    from firelane.store import ClaimOutcome
+
+    incident_id = declare(store)
+    run = execution(store, incident_id)
+    started = [TimelineEvent(incident_id=incident_id, kind="step.started", summary="s",
+                             execution_id=run, step_id="page")]
+    seen, stop = _statements(store)
+    first = store.claim_step(incident_id, run, "page", "w1", lease_seconds=60, started=started)
+    stop()
+    assert seen == ["INSERT step_ledger", "INSERT timeline_events"], seen
+    assert first.outcome is ClaimOutcome.CLAIMED and first.attempt_noted
+    held = store.claim_step(incident_id, run, "page", "w2", lease_seconds=60, started=started)
+    again = store.claim_step(incident_id, run, "page", "w1", lease_seconds=60)
+    assert (held.outcome, held.record.owner) == (ClaimOutcome.HELD, "w1")
+    assert again.outcome is ClaimOutcome.CLAIMED and again.record.claims == 1
+    kinds = [e.kind for e in store.timeline(incident_id) if e.execution_id == run]
+    assert kinds.count("step.started") == 1

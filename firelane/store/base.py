@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from sqlalchemy import Connection, create_engine, event, make_url
+from sqlalchemy import Connection, Insert, Table, create_engine, event, make_url
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DisconnectionError, OperationalError, SQLAlchemyError
 
@@ -260,6 +261,13 @@ class StoreBase:
         with self._writer, at_paging_priority(), engine.connect() as conn:
             _begin_immediate(conn)
             yield from _run(conn)
+
+    def _insert_new(self, table: Table, values: dict[str, Any]) -> Insert:
+        """`INSERT ... ON CONFLICT DO NOTHING` of one row: its `rowcount` is 1 when the row is
+        new, 0 when one with the same key was there (read it then, in the same transaction)."""
+        new: Insert = (postgresql.insert(table) if self.dialect == "postgresql"
+                       else sqlite.insert(table)).values(values).on_conflict_do_nothing()
+        return new.execution_options(preserve_rowcount=True)
 
     def close(self) -> None:
         """Release pooled connections."""

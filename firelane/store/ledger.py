@@ -144,27 +144,31 @@ class LedgerOps(ClaimOps):
         events of attempt 1, from a caller that attempts at once; a fresh claim records them
         and counts the attempt in its own transaction (what `note_attempt` would do next: one
         write fewer per step, on the paging path too); any other outcome ignores them.
+
+        The claim is one `INSERT ... ON CONFLICT DO NOTHING`: a fresh step (the usual case)
+        needs no read first; a conflict reads the row and decides as above.
         """
         now = utcnow()
         lease = now + timedelta(seconds=lease_seconds)
+        fresh = StepRecord(
+            execution_id=execution_id, step_id=step_id, incident_id=incident_id,
+            idempotency_key=idempotency_key(incident_id, execution_id, step_id),
+            status=StepStatus.CLAIMED, owner=owner, lease_expires_at=lease,
+            claims=1, attempts=1 if started else 0, outputs=None, error=None,
+            started_at=now, finished_at=None, duration_seconds=None, pages=pages)
+        row = {k: v for k, v in asdict(fresh).items() if k not in _SET_AT_FINISH}
+        claim = self._insert_new(step_ledger, {**row, "status": fresh.status.value})
         for _ in range(3):
             try:
                 with self.tx() as conn:
+                    if conn.execute(claim).rowcount == 1:
+                        if started:
+                            self._insert_events(conn, started)
+                        return Claim(ClaimOutcome.CLAIMED, fresh, attempt_noted=bool(started))
                     record = self._get_step(conn, execution_id, step_id)
                     if record is not None:
                         return self._claim_existing(conn, record, owner, lease, now,
                                                     live_owners, takeover_grace)
-                    fresh = StepRecord(
-                        execution_id=execution_id, step_id=step_id, incident_id=incident_id,
-                        idempotency_key=idempotency_key(incident_id, execution_id, step_id),
-                        status=StepStatus.CLAIMED, owner=owner, lease_expires_at=lease,
-                        claims=1, attempts=1 if started else 0, outputs=None, error=None,
-                        started_at=now, finished_at=None, duration_seconds=None, pages=pages)
-                    row = {k: v for k, v in asdict(fresh).items() if k not in _SET_AT_FINISH}
-                    conn.execute(insert(step_ledger).values({**row, "status": fresh.status.value}))
-                    if started:
-                        self._insert_events(conn, started)
-                    return Claim(ClaimOutcome.CLAIMED, fresh, attempt_noted=bool(started))
             except IntegrityError:
                 continue
         raise StoreError(f"could not claim step {step_id} of execution {execution_id}: "
