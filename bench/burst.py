@@ -45,7 +45,8 @@ import httpx  # noqa: E402
 
 from bench.common import (  # noqa: E402
     SANDBOX_ZOOM_LIMIT,
-    cpu_seconds_by_role,
+    cpu_snapshot,
+    cpu_used,
     free_port,
     prefect_server,
     summarize,
@@ -204,9 +205,9 @@ async def measure(args: argparse.Namespace, sandbox: tuple[str, str]) -> dict[st
         alone_cpu.append(cpu)
         alone_pairs += pairs
     burst_pairs = bench.declare(args.incidents)
-    before = cpu_seconds_by_role(ROLES)
+    before = cpu_snapshot(ROLES)
     wall, each, cpu = await bench.run(burst_pairs)
-    used = {k: round(v - before[k], 1) for k, v in cpu_seconds_by_role(ROLES).items()}
+    used = cpu_used(ROLES, before, cpu_snapshot(ROLES))
     state = await bench.sandbox_state()
     problems = bench.check(alone_pairs + burst_pairs, state, await flow_runs_per_incident())
     baseline = statistics.median(alone)

@@ -33,7 +33,8 @@ sys.path.insert(0, str(ROOT))
 
 from bench.burst import Bench, flow_runs_per_incident, start_stack  # noqa: E402
 from bench.common import (  # noqa: E402
-    cpu_seconds_by_role,
+    cpu_snapshot,
+    cpu_used,
     free_port,
     peak_memory_mib_by_role,
     summarize,
@@ -77,16 +78,16 @@ async def one_count(bench: Bench, args: argparse.Namespace) -> dict[str, Any]:
         alone.append(time.perf_counter() - t0)
         pairs_alone += pairs
     alone = alone[1:]
-    before = cpu_seconds_by_role(ROLES)
+    before = cpu_snapshot(ROLES)
     t0 = time.perf_counter()
     burst = bench.declare(args.incidents, for_responder=True)
     waker.wake()
     await until_finished(bench, burst)
     wall = time.perf_counter() - t0
-    after = cpu_seconds_by_role(ROLES)
+    after = cpu_snapshot(ROLES)
     peaks = peak_memory_mib_by_role({k: ROLES[k] for k in ("urgent responder",
                                                            "flows responders")})
-    used = {k: round(after[k] - before[k], 1) for k in ROLES}
+    used = {k: v for k, v in cpu_used(ROLES, before, after).items() if k in ROLES}
     baseline = statistics.median(alone)
     return {"alone_seconds": summarize([a * 1000 for a in alone]),
             "alone_median_seconds": round(baseline, 2), "burst_total_seconds": round(wall, 2),

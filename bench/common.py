@@ -217,7 +217,7 @@ def write_results(name: str, figures: dict[str, Any]) -> Path:
 
 def peak_memory_mib_by_role(roles: dict[str, str]) -> dict[str, float]:
     """The largest peak resident memory (`VmHWM`, MiB) of any live process of each role in
-    `roles` (matched on the command line as `cpu_seconds_by_role` does); roles with no live
+    `roles` (matched on the command line as `cpu_snapshot` does); roles with no live
     process are left out."""
     out: dict[str, float] = {}
     for entry in Path("/proc").iterdir():
@@ -236,11 +236,14 @@ def peak_memory_mib_by_role(roles: dict[str, str]) -> dict[str, float]:
     return out
 
 
-def cpu_seconds_by_role(roles: dict[str, str]) -> dict[str, float]:
-    """CPU seconds (user + system) used so far by every live process whose command line
-    contains one of `roles`' values, summed per role (Linux `/proc`); the rest as `other`."""
+CpuSnapshot = dict[int, tuple[str, float]]
+
+
+def cpu_snapshot(roles: dict[str, str]) -> CpuSnapshot:
+    """Each live process's role (the first of `roles` whose value its command line contains,
+    else `other`) and CPU seconds so far (user + system, Linux `/proc`), by pid."""
     tick = os.sysconf("SC_CLK_TCK")
-    out = dict.fromkeys([*roles, "other"], 0.0)
+    out: CpuSnapshot = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -249,7 +252,18 @@ def cpu_seconds_by_role(roles: dict[str, str]) -> dict[str, float]:
             fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
         except (OSError, IndexError):
             continue
-        seconds = (int(fields[11]) + int(fields[12])) / tick
         role = next((r for r, needle in roles.items() if needle in cmdline), "other")
-        out[role] += seconds
+        out[int(entry.name)] = (role, (int(fields[11]) + int(fields[12])) / tick)
     return out
+
+
+def cpu_used(roles: dict[str, str], before: CpuSnapshot, after: CpuSnapshot) -> dict[str, float]:
+    """CPU seconds each role used between two snapshots, rounded to 0.1, per process alive at
+    the second (a process that started between them counts from zero). A process that exited
+    in between is not counted: `/proc` has lost its CPU time (so a role can read low, never
+    below zero; PostgreSQL's backends come and go with their connections)."""
+    used = dict.fromkeys([*roles, "other"], 0.0)
+    for pid, (role, seconds) in after.items():
+        earlier = before.get(pid)
+        used[role] += seconds - (earlier[1] if earlier is not None and earlier[0] == role else 0)
+    return {k: round(max(0.0, v), 1) for k, v in used.items()}

@@ -118,3 +118,29 @@ def test_the_environment_names_the_busiest_processes_and_marks_ours() -> None:
     busiest = environment(before, after)["busiest_processes"]
     assert [(p["pid"], p["ours"]) for p in busiest[:2]] == [(me, True), (other, False)]
     assert busiest[0]["cpu_seconds"] == round(1000 / os.sysconf("SC_CLK_TCK"), 2)
+
+
+def test_cpu_by_role_counts_live_processes_and_never_reads_below_zero() -> None:
+    import subprocess
+    import sys
+    import time
+
+    from bench.common import cpu_snapshot, cpu_used
+
+    roles = {"spinner": "cpu-by-role-spinner", "gone": "cpu-by-role-gone"}
+    gone = subprocess.Popen([sys.executable, "-c", "import sys; sum(range(10**7)); "
+                             "sys.stdin.read()", "cpu-by-role-gone"], stdin=subprocess.PIPE)
+    try:
+        time.sleep(1.0)
+        before = cpu_snapshot(roles)
+        assert before[gone.pid][0] == "gone" and before[gone.pid][1] > 0
+        gone.communicate(b"")
+        spinner = subprocess.Popen([sys.executable, "-c", "import sys; sum(range(10**7)); "
+                                    "sys.stdin.read()", "cpu-by-role-spinner"],
+                                   stdin=subprocess.PIPE)
+        time.sleep(1.0)
+        used = cpu_used(roles, before, cpu_snapshot(roles))
+        spinner.communicate(b"")
+    finally:
+        gone.kill()
+    assert used["gone"] == 0.0 and used["spinner"] > 0 and min(used.values()) >= 0
