@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from firelane.store import base, is_transient, open_store, store_call
-from tests.process_stack import pg  # noqa: F401  (fixture)
 from tests.pgserver import PostgresServer
+from tests.process_stack import pg  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.timeout(120)
 

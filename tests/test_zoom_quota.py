@@ -89,8 +89,9 @@ def test_a_spent_host_hands_the_bridge_to_the_spare_host_then_the_step_fails_at_
         asyncio.run(run_action("video.create_meeting", {"provider": "zoom"}, spent))
     error = caught.value
     assert not isinstance(error, RateLimited) and not error.retryable
-    assert f"every host (me, {SPARE})" in str(error) and "spare_hosts" in str(error)
-    assert "00:00 UTC" in str(error) and error.resets_at > datetime.now(UTC)
+    assert f"every Zoom host (me, {SPARE}) has reached its daily limit of meetings created " \
+           "(1), until 00:00 UTC" in str(error) and "spare_hosts" in str(error)
+    assert error.resets_at > datetime.now(UTC) and " h " not in str(error)
     assert _kinds(spent) == ["integration.quota"] and "integration.retry" not in _kinds(spent)
     posts = [r for r in sandbox.state.requests[asked:] if r.startswith("POST")]
     assert len(posts) == 1, posts
@@ -121,7 +122,8 @@ def test_with_fallback_jitsi_a_spent_zoom_gives_a_jitsi_room_and_says_why(
                                   {"provider": "zoom", "fallback": "jitsi"}, ctx))
     assert room.provider == "jitsi" and room.url.startswith("https://meet.jit.si/Firelane-INC7")
     assert _kinds(ctx) == ["integration.quota", "integration.fallback"]
-    assert "daily limit" in ctx.events[1].summary and not sandbox.state.zoom_meetings
+    assert ctx.events[1].summary.endswith("the bridge is a Jitsi room instead")
+    assert "fallback: jitsi" not in ctx.events[1].summary and not sandbox.state.zoom_meetings
 
 
 @pytest.mark.usefixtures("prefect_api")
@@ -134,9 +136,9 @@ def test_declare_incident_opens_the_war_room_without_a_bridge_and_says_so(
                                     "service": "checkout"}))
     assert main(["run", "declare-incident", "--incident", str(incident), "--sandbox"]) == 0
     line = capsys.readouterr().out
-    assert "succeeded; bridge failed (on_error: continue): QuotaExhausted: zoom: every " \
-           "host (me) has made Zoom's daily limit of 100 meetings; more at 00:00 UTC" in line
-    assert "`fallback: jitsi` (HTTP 429) (execution" in line
+    assert "succeeded; bridge failed (on_error: continue): QuotaExhausted: zoom: every Zoom " \
+           "host (me) has reached its daily limit of meetings created (0), until 00:00 UTC" in line
+    assert "`with: {fallback: jitsi}` (HTTP 429) (execution" in line
     state = sandbox.state.dump()
     [room] = state["slack_channels"].values()
     assert "bridge none ·" in room["topic"]["value"]

@@ -16,6 +16,7 @@ from integrations.video.zoom import open_bridge
 
 __all__ = ["MeetingInputs", "MeetingOutputs"]
 
+
 class MeetingInputs(BaseModel):
     """`video.create_meeting` inputs."""
 
@@ -26,7 +27,7 @@ class MeetingInputs(BaseModel):
         "jitsi, zoom, or auto (zoom when the runbook names zoom credentials or in the sandbox)"))
     jitsi_base_url: str = Field(default="https://meet.jit.si", description="Jitsi server")
     fallback: str = Field(default="none", pattern="^(none|jitsi)$", description=(
-        "jitsi: a Jitsi room when every Zoom host has spent Zoom's daily limit of 100 "
+        "jitsi: a Jitsi room when every Zoom host has reached Zoom's daily limit of 100 "
         "meetings created; none: the step fails (QuotaExhausted, not retried)"))
 
 
@@ -57,7 +58,7 @@ async def create_meeting(inputs: MeetingInputs, ctx: ActionContext) -> MeetingOu
     Without Zoom credentials it is a Jitsi room whose name derives from the step's key (no API
     call, so nothing can be created twice); with them, a Zoom meeting (scheduled to start now,
     60 minutes, joinable before the host: Zoom never lists instant meetings) whose agenda
-    carries the key, found again on a re-run. A host that has spent Zoom's daily limit of 100
+    carries the key, found again on a re-run. A host that has reached Zoom's daily limit of 100
     meetings hands over to the block's next `spare_hosts`; with every host spent the step
     fails at once, or opens a Jitsi room with `fallback: jitsi`.
     Example: `{uses: video.create_meeting, with: {fallback: jitsi}}`
@@ -90,6 +91,8 @@ async def create_meeting(inputs: MeetingInputs, ctx: ActionContext) -> MeetingOu
     except QuotaExhausted as exc:
         if inputs.fallback != "jitsi":
             raise
-        ctx.emit("integration.fallback", f"{exc}; the bridge is a Jitsi room instead",
-                 {"vendor": "zoom", "fallback": "jitsi"})
+        ctx.emit("integration.fallback", f"zoom: every Zoom host ({', '.join(creds.hosts)}) "
+                 "has reached its daily limit of meetings created, until 00:00 UTC; the bridge "
+                 "is a Jitsi room instead", {"vendor": "zoom", "fallback": "jitsi",
+                                             "error": str(exc)})
         return _jitsi(ctx, inputs.jitsi_base_url)

@@ -13,6 +13,7 @@ retrying until midnight cannot help.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
@@ -38,7 +39,7 @@ DAILY_CREATES = 100
 Bridge = tuple[str, dict[str, Any], bool]
 """(host, the meeting as Zoom returned it, created by this call)."""
 
-_SPENT: dict[tuple[str, str, str], date] = {}
+_SPENT: dict[tuple[str, str, str], tuple[date, int]] = {}
 
 
 def forget_spent() -> None:
@@ -48,6 +49,12 @@ def forget_spent() -> None:
 
 def _resets_at(now: datetime) -> datetime:
     return datetime.combine(now.date() + timedelta(days=1), time(), tzinfo=UTC)
+
+
+def _limit_of(resp: httpx.Response) -> int:
+    """The daily limit Zoom's message names (`daily rate limit (100)`), else Zoom's 100."""
+    found = re.search(r"daily rate limit \((\d+)\)", resp.text)
+    return int(found.group(1)) if found else DAILY_CREATES
 
 
 def _is_daily_limit(resp: httpx.Response) -> bool:
@@ -98,9 +105,12 @@ async def _create(creds: Any, client: httpx.AsyncClient, headers: dict[str, str]
                   marker: str, ctx: ActionContext) -> Bridge:
     """Create the meeting for the first host whose daily limit is not spent."""
     now = datetime.now(UTC)
+    limit = DAILY_CREATES
     for host in creds.hosts:
         key = (creds.api_url, creds.account_id, host)
-        if _SPENT.get(key) == now.date():
+        spent = _SPENT.get(key)
+        if spent is not None and spent[0] == now.date():
+            limit = spent[1]
             continue
         made = await _authorized(creds, client, headers, "POST",
                                  f"{creds.api_url}/users/{host}/meetings", json={
@@ -109,20 +119,19 @@ async def _create(creds: Any, client: httpx.AsyncClient, headers: dict[str, str]
             "duration": MEETING_MINUTES, "timezone": "UTC",
             "settings": {"join_before_host": True, "waiting_room": False}})
         if _is_daily_limit(made):
-            _SPENT[key] = now.date()
-            ctx.emit("integration.quota", f"zoom: host {host} has spent Zoom's daily limit of "
-                     f"{DAILY_CREATES} meetings created (until 00:00 UTC)",
-                     {"vendor": "zoom", "host": host, "response": made.text[:200]})
+            limit = _limit_of(made)
+            _SPENT[key] = (now.date(), limit)
+            ctx.emit("integration.quota", f"zoom: host {host} has reached Zoom's daily limit of "
+                     f"meetings created ({limit}), until 00:00 UTC",
+                     {"vendor": "zoom", "host": host, "limit": limit,
+                      "response": made.text[:200]})
             continue
         _raise_for(made)
         return host, dict(made.json()), True
-    resets = _resets_at(now)
-    left = resets - now
     raise QuotaExhausted("zoom", (
-        f"every host ({', '.join(creds.hosts)}) has made Zoom's daily limit of {DAILY_CREATES} "
-        f"meetings; more at 00:00 UTC, in {left.seconds // 3600} h "
-        f"{left.seconds % 3600 // 60:02d} min. Add hosts to the Zoom block's spare_hosts, or "
-        "give the step `fallback: jitsi`"), resets)
+        f"every Zoom host ({', '.join(creds.hosts)}) has reached its daily limit of meetings "
+        f"created ({limit}), until 00:00 UTC. Add hosts to the Zoom block's spare_hosts, or give "
+        "the step `with: {fallback: jitsi}`"), _resets_at(now))
 
 
 async def open_bridge(creds: Any, topic: str, marker: str, look: bool,
