@@ -6,12 +6,12 @@ import time
 import uuid
 from datetime import UTC, datetime
 
-from sqlalchemy import select, text
+from sqlalchemy import event, select, text
 
 from firelane.models import Alert, Severity, new_id, time_ordered_id
 from firelane.store import Store
-from firelane.store.alerts import alert_row
-from firelane.store.tables import alerts
+from firelane.store.alert_rows import alert_row
+from firelane.store.tables import alerts, open_fingerprints
 
 
 def _alert(n: int, **extra: object) -> Alert:
@@ -66,3 +66,37 @@ def test_alert_ids_are_time_ordered_uuid7_and_row_ids_random_uuid4() -> None:
     random_ids = [new_id() for _ in range(1000)]
     assert all(uuid.UUID(i).version == 4 for i in random_ids)
     assert len({i[:12] for i in random_ids}) == 1000
+
+
+def test_a_group_commit_counts_repeats_and_stores_every_alert(store: Store) -> None:
+    first = store.accept_alerts([_alert(n) for n in range(3)])
+    assert all(a.declared for a in first)
+    with store.tx(write=False) as conn:
+        before = dict(conn.execute(select(open_fingerprints.c.fingerprint,
+                                          open_fingerprints.c.last_seen_at)).all())
+    statements: list[str] = []
+    engine = store._engine_for_lane(True)
+
+    def seen(conn: object, cursor: object, statement: str, *rest: object) -> None:
+        statements.append(statement.split()[0])
+
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        repeats = [[_alert(n % 3) for n in range(k, k + 4)] for k in range(3)] + [[_alert(7)]]
+        out = store.accept_batches(repeats)
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    assert [[a.deduplicated for a in b] for b in out] == [[True] * 4] * 3 + [[False]]
+    with store.tx(write=False) as conn:
+        counts = {fp: (n, at) for fp, n, at in conn.execute(select(
+            open_fingerprints.c.fingerprint, open_fingerprints.c.count,
+            open_fingerprints.c.last_seen_at))}
+        stored = conn.execute(select(alerts.c.id, alerts.c.incident_id)).all()
+    assert {fp: c for fp, (c, _) in counts.items()} == {"fp-0": 5, "fp-1": 5, "fp-2": 5,
+                                                       "fp-7": 1}
+    assert all(counts[fp][1] > seen_at for fp, seen_at in before.items())
+    assert len(stored) == 3 + 13
+    assert {i for i, _ in stored} >= {a.id for b in out for a in b}
+    if store.dialect == "postgresql":
+        assert statements.count("WITH") == 1 and statements.count("UPDATE") == 0
+        assert "INSERT" in statements

@@ -11,9 +11,9 @@ import hashlib
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any, ClassVar
+from typing import Any
 
-from sqlalchemy import Connection, Dialect, bindparam, delete, insert, select, update
+from sqlalchemy import Connection, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from firelane.errors import StoreError
@@ -26,59 +26,17 @@ from firelane.models import (
     TimelineEvent,
     utcnow,
 )
+from firelane.store.alert_rows import alert_row, write_alerts
 from firelane.store.base import aware
 from firelane.store.incidents import _incident
 from firelane.store.ledger import LedgerOps
 from firelane.store.lifecycle import insert_sync, sync_for
 from firelane.store.tables import alerts, incidents, open_fingerprints, open_groups
 
-__all__ = ["Accepted", "AlertOps", "AlertPolicy", "ExecutionPlanner", "alert_row", "group_key"]
+__all__ = ["Accepted", "AlertOps", "AlertPolicy", "ExecutionPlanner", "group_key"]
 
 
 ExecutionPlanner = Callable[[Alert, Incident], Execution | None]
-
-
-_ALERT_COLUMNS = tuple(column.name for column in alerts.columns if column.name != "incident_id")
-
-
-def alert_row(alert: Alert, incident_id: str | None) -> dict[str, Any]:
-    """The alert's `alerts` row: its stored fields as they are (the values are read, not
-    copied; `model_dump` copied every label map: 14 µs an alert under the profiler)."""
-    fields = alert.__dict__
-    row = {name: fields[name] for name in _ALERT_COLUMNS}
-    row["incident_id"] = incident_id
-    return row
-
-
-class _AlertInsert:
-    """The `alerts` insert as one prepared statement fed plain tuples (`executemany`).
-
-    Each value goes through its column type's own bind conversion for the dialect (JSON
-    encoding, SQLite's timestamp text, psycopg's JSON wrapper), exactly what SQLAlchemy applies,
-    but without its per-row parameter machinery: the intake's CPU per alert in groups of 100 went
-    from 74 to 63 µs (`bench/profile_intake.py --no-profile`).
-    """
-
-    _made: ClassVar[dict[tuple[str, str], _AlertInsert]] = {}
-
-    def __init__(self, dialect: Dialect) -> None:
-        columns = list(alerts.columns)
-        mark = "?" if dialect.paramstyle == "qmark" else "%s"
-        self.sql = (f"INSERT INTO alerts ({', '.join(c.name for c in columns)}) "
-                    f"VALUES ({', '.join(mark for _ in columns)})")
-        self.names = tuple(c.name for c in columns)
-        self.convert = tuple(c.type.dialect_impl(dialect).bind_processor(dialect)
-                             for c in columns)
-
-    @classmethod
-    def run(cls, conn: Connection, rows: list[dict[str, Any]]) -> None:
-        """Insert these rows (`alert_row`'s) in one `executemany`."""
-        key = (conn.dialect.name, conn.dialect.paramstyle)
-        made = cls._made.get(key) or cls._made.setdefault(key, cls(conn.dialect))
-        pairs = tuple(zip(made.names, made.convert, strict=True))
-        conn.exec_driver_sql(made.sql, [
-            tuple(row[name] if convert is None else convert(row[name])
-                  for name, convert in pairs) for row in rows])
 
 
 @dataclass(frozen=True)
@@ -160,15 +118,7 @@ class _Batch:
 
     def flush(self, conn: Connection) -> None:
         """Write the counted repeats and the alerts."""
-        if self.repeats:
-            now = utcnow()
-            conn.execute(update(open_fingerprints)
-                         .where(open_fingerprints.c.fingerprint == bindparam("fp"))
-                         .values(count=open_fingerprints.c.count + bindparam("n"),
-                                 last_seen_at=bindparam("seen")),
-                         [{"fp": fp, "n": n, "seen": now} for fp, n in self.repeats.items()])
-        if self.rows:
-            _AlertInsert.run(conn, self.rows)
+        write_alerts(conn, self.rows, self.repeats, utcnow())
 
 
 class AlertOps(LedgerOps):
