@@ -78,6 +78,8 @@ def test_sandbox_command_serves_and_saves_blocks(tmp_path: Path) -> None:
         port = int(smtp.split()[1].split(":")[1])
         assert SmtpServer.load("from-cli").port == port  # type: ignore[union-attr]
         assert any(line.startswith("export FIRELANE_SANDBOX_URL=") for line in lines)
+        zoom = next(line for line in lines if line.strip().startswith("zoom_api "))
+        assert "(100 meetings a user a UTC day, as Zoom; --zoom-daily-limit)" in zoom
     finally:
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=20) == 0

@@ -70,7 +70,9 @@ def cmd_sandbox(args: argparse.Namespace, settings: Settings) -> int:
     sb.start()
     print(f"Firelane sandbox at {sb.url} (TLS; trust {sb.ca_file})")
     for vendor, url in sb.urls().items():
-        print(f"  {vendor:<11}{url}")
+        limit = (f"  ({args.zoom_daily_limit} meetings a user a UTC day, as Zoom; "
+                 "--zoom-daily-limit)") if vendor == "zoom_api" else ""
+        print(f"  {vendor:<11}{url}{limit}")
     print(f"  smtp       127.0.0.1:{sb.smtp_port} (STARTTLS; login {SANDBOX_SMTP_USER} / "
           f"{SANDBOX_SMTP_PASSWORD})")
     print(f"  admin      {sb.url}/_admin/state  (POST /_admin/faults to inject faults)")
