@@ -89,8 +89,9 @@ def test_a_spent_host_hands_the_bridge_to_the_spare_host_then_the_step_fails_at_
         asyncio.run(run_action("video.create_meeting", {"provider": "zoom"}, spent))
     error = caught.value
     assert not isinstance(error, RateLimited) and not error.retryable
-    assert f"every Zoom host (me, {SPARE}) has reached its daily limit of meetings created " \
-           "(1), until 00:00 UTC" in str(error) and "spare_hosts" in str(error)
+    assert f"every Zoom host (me, the user the credentials belong to, {SPARE}) has reached " \
+           "its daily limit of meetings created (1), until 00:00 UTC" in str(error)
+    assert "spare_hosts" in str(error)
     assert error.resets_at > datetime.now(UTC) and " h " not in str(error)
     assert _kinds(spent) == ["integration.quota"] and "integration.retry" not in _kinds(spent)
     posts = [r for r in sandbox.state.requests[asked:] if r.startswith("POST")]
@@ -137,14 +138,16 @@ def test_declare_incident_opens_the_war_room_without_a_bridge_and_says_so(
     assert main(["run", "declare-incident", "--incident", str(incident), "--sandbox"]) == 0
     line = capsys.readouterr().out
     assert "succeeded; bridge failed (on_error: continue): QuotaExhausted: zoom: every Zoom " \
-           "host (me) has reached its daily limit of meetings created (0), until 00:00 UTC" in line
+           "host (me, the user the credentials belong to) has reached its daily limit of " \
+           "meetings created (0), until 00:00 UTC" in line
     assert "`with: {fallback: jitsi}` (HTTP 429) (execution" in line
     state = sandbox.state.dump()
     [room] = state["slack_channels"].values()
     assert "bridge none ·" in room["topic"]["value"]
     [announce] = state["slack_messages"]
-    assert "bridge none (QuotaExhausted: zoom: every Zoom host (me) has reached its daily " \
-        "limit of meetings created (0), until 00:00 UTC." in announce["text"]
+    assert "bridge none (QuotaExhausted: zoom: every Zoom host (me, the user the credentials " \
+        "belong to) has reached its daily limit of meetings created (0), until 00:00 UTC." \
+        in announce["text"]
     titles = [b["title"] for b in room["bookmarks"]]
     assert "Video bridge" not in titles and f"Ticket {next(iter(state['jira_issues']))}" in titles
     assert not state["zoom_meetings"]

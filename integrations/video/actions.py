@@ -91,7 +91,7 @@ async def create_meeting(inputs: MeetingInputs, ctx: ActionContext) -> MeetingOu
     except QuotaExhausted as exc:
         if inputs.fallback != "jitsi":
             raise
-        ctx.emit("integration.fallback", f"zoom: every Zoom host ({', '.join(creds.hosts)}) "
+        ctx.emit("integration.fallback", f"zoom: every Zoom host ({creds.hosts_named}) "
                  "has reached its daily limit of meetings created, until 00:00 UTC; the bridge "
                  "is a Jitsi room instead", {"vendor": "zoom", "fallback": "jitsi",
                                              "error": str(exc)})

@@ -50,6 +50,12 @@ class ZoomCredentials(VendorCredentials):
         return list(dict.fromkeys([self.user_id, *self.spare_hosts]))
 
     @property
+    def hosts_named(self) -> str:
+        """The hosts for a message; Zoom's `me` said as whose it is."""
+        return ", ".join("me, the user the credentials belong to" if host == "me" else host
+                         for host in self.hosts)
+
+    @property
     def _token_key(self) -> str:
         return f"{self.oauth_url}|{self.account_id}|{self.client_id}"
 

@@ -129,7 +129,7 @@ async def _create(creds: Any, client: httpx.AsyncClient, headers: dict[str, str]
         _raise_for(made)
         return host, dict(made.json()), True
     raise QuotaExhausted("zoom", (
-        f"every Zoom host ({', '.join(creds.hosts)}) has reached its daily limit of meetings "
+        f"every Zoom host ({creds.hosts_named}) has reached its daily limit of meetings "
         f"created ({limit}), until 00:00 UTC. Add hosts to the Zoom block's spare_hosts, or give "
         "the step `with: {fallback: jitsi}`"), _resets_at(now))
 
