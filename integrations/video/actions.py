@@ -12,7 +12,7 @@ from firelane.registry import ActionContext, action
 from integrations.common import load_block, retrying
 from integrations.limits import fit_for
 from integrations.video.limits import TOPIC
-from integrations.video.zoom import open_bridge
+from integrations.video.zoom import every_host_spent, open_bridge
 
 __all__ = ["MeetingInputs", "MeetingOutputs"]
 
@@ -91,8 +91,7 @@ async def create_meeting(inputs: MeetingInputs, ctx: ActionContext) -> MeetingOu
     except QuotaExhausted as exc:
         if inputs.fallback != "jitsi":
             raise
-        ctx.emit("integration.fallback", f"zoom: every Zoom host ({creds.hosts_named}) "
-                 "has reached its daily limit of meetings created, until 00:00 UTC; the bridge "
-                 "is a Jitsi room instead", {"vendor": "zoom", "fallback": "jitsi",
-                                             "error": str(exc)})
+        ctx.emit("integration.fallback", f"zoom: {every_host_spent(creds)}, until 00:00 UTC; "
+                 "the bridge is a Jitsi room instead", {"vendor": "zoom", "fallback": "jitsi",
+                                                       "error": str(exc)})
         return _jitsi(ctx, inputs.jitsi_base_url)

@@ -23,8 +23,8 @@ from firelane.errors import QuotaExhausted, VendorUnavailable
 from firelane.registry import ActionContext
 from integrations.common import vendor_error
 
-__all__ = ["DAILY_CREATES", "LIST_PAGES", "MEETING_MINUTES", "Bridge", "forget_spent",
-           "open_bridge"]
+__all__ = ["DAILY_CREATES", "LIST_PAGES", "MEETING_MINUTES", "Bridge", "every_host_spent",
+           "forget_spent", "open_bridge"]
 
 MEETING_MINUTES = 60
 """A Zoom bridge is a scheduled meeting starting now, this long (join before the host allowed):
@@ -49,6 +49,11 @@ def forget_spent() -> None:
 
 def _resets_at(now: datetime) -> datetime:
     return datetime.combine(now.date() + timedelta(days=1), time(), tzinfo=UTC)
+
+
+def every_host_spent(creds: Any) -> str:
+    """What a spent quota is, said once for the step's failure and the Jitsi fallback's event."""
+    return f"every Zoom host ({creds.hosts_named}) has reached its daily limit of meetings created"
 
 
 def _limit_of(resp: httpx.Response) -> int:
@@ -129,9 +134,8 @@ async def _create(creds: Any, client: httpx.AsyncClient, headers: dict[str, str]
         _raise_for(made)
         return host, dict(made.json()), True
     raise QuotaExhausted("zoom", (
-        f"every Zoom host ({creds.hosts_named}) has reached its daily limit of meetings "
-        f"created ({limit}), until 00:00 UTC. Add hosts to the Zoom block's spare_hosts, or give "
-        "the step `with: {fallback: jitsi}`"), _resets_at(now))
+        f"{every_host_spent(creds)} ({limit}), until 00:00 UTC. Add hosts to the Zoom block's "
+        "spare_hosts, or give the step `with: {fallback: jitsi}`"), _resets_at(now))
 
 
 async def open_bridge(creds: Any, topic: str, marker: str, look: bool,
