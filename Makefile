@@ -51,13 +51,15 @@ lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/mypy firelane flows integrations tests bench scripts
 
-unit: venv system-deps
-	FIRELANE_REQUIRE_POSTGRES=1 FIRELANE_REQUIRE_BROWSER=1 FIRELANE_REQUIRE_PROMTOOL=1 \
-	  FIRELANE_REQUIRE_ALERTMANAGER=1 FIRELANE_REQUIRE_PROMETHEUS=1 \
-	  PREFECT_SERVER_ANALYTICS_ENABLED=false \
-	  $(BIN)/pytest -q
+REQUIRE_ALL := FIRELANE_REQUIRE_POSTGRES=1 FIRELANE_REQUIRE_BROWSER=1 FIRELANE_REQUIRE_PROMTOOL=1 \
+  FIRELANE_REQUIRE_ALERTMANAGER=1 FIRELANE_REQUIRE_PROMETHEUS=1 PREFECT_SERVER_ANALYTICS_ENABLED=false
 
-test: lint unit docs
+# The suite except the fault tests (FAULT_TESTS below): `make test` runs those once, in
+# `make test-faults`, which prints the fault matrix, instead of twice.
+unit: venv system-deps
+	$(REQUIRE_ALL) $(BIN)/pytest -q $(NOT_FAULT_TESTS)
+
+test: lint unit test-faults docs
 
 # The documentation site (MkDocs + Material, offline): --strict fails on a broken link or anchor.
 docs: venv
@@ -78,13 +80,13 @@ FAULT_TESTS := tests/test_integration_faults.py tests/test_email.py tests/test_r
   tests/test_validation.py \
   tests/test_templating.py tests/test_injection.py \
   tests/test_runbook_loader.py tests/test_page_alarm.py \
-  "tests/test_blocks.py::test_cached_blocks_keep_paging_when_the_prefect_api_is_down" \
+  tests/test_blocks.py::test_cached_blocks_keep_paging_when_the_prefect_api_is_down \
   tests/test_remediation.py tests/test_intake_crash.py tests/test_prefect_outage.py \
   tests/test_store_outage.py tests/test_store_ping.py tests/test_page_takeover.py \
   tests/test_page_takeover_kill.py
+NOT_FAULT_TESTS := $(foreach t,$(FAULT_TESTS),$(if $(findstring ::,$(t)),--deselect=$(t),--ignore=$(t)))
 test-faults: venv system-deps
-	FIRELANE_REQUIRE_POSTGRES=1 PREFECT_SERVER_ANALYTICS_ENABLED=false \
-	  $(BIN)/pytest -q -s -p no:randomly -m 'not scale' $(FAULT_TESTS)
+	$(REQUIRE_ALL) $(BIN)/pytest -q -s -p no:randomly -m 'not scale' $(FAULT_TESTS)
 
 # 10,000 fuzz cases per alert source (make test runs 1,000).
 test-fuzz: venv

@@ -5,7 +5,8 @@ the store and belong to an incident, each fingerprint must make one incident, an
 incident's response (the `declare-incident` runbook, run by the intake's inline responder and
 resumed by the restarted intake) must run exactly once: one ticket, page, channel and meeting
 each in the sandbox. The intake is killed twice: early, with responses in flight, and late, with
-alert batches being committed. Part of `make test-faults` (marker `storm`, not in `make test`).
+alert batches being committed. Part of `make test-faults` (marker `storm`: plain `pytest`
+leaves it out).
 """
 
 from __future__ import annotations

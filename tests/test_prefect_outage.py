@@ -6,7 +6,7 @@ here, so a 30 s outage outlasts it as a longer one outlasts the default retries)
 says so on the timeline and in Slack, waits for the API, resumes from the ledger in a new flow
 run and marks the lost one Crashed. An outage longer than `FIRELANE_PREFECT_OUTAGE_SECONDS`
 fails the execution loudly, and `firelane resume` finishes it once Prefect is back.
-Part of `make test-faults` (marker `storm`, not in `make test`).
+Part of `make test-faults` (marker `storm`: plain `pytest` leaves it out).
 """
 
 from __future__ import annotations
