@@ -48,6 +48,11 @@ def _channel_id(sb: Sandbox) -> str:
     return next(iter(sb.state.slack_channels))
 
 
+def _shares(sb: Sandbox) -> int:
+    """Times a file was shared to a channel (a repeated completion counts again)."""
+    return sum(len(f["channels"]) for f in sb.state.slack_files.values())
+
+
 _STATUSPAGE = "/statuspage/v1/pages/fl0sandbox00"
 
 
@@ -116,6 +121,10 @@ CASES: dict[str, tuple[Callable[[Sandbox], None] | None, str, str,
     "slack.broadcast": (_channel, "POST", "/slack/api/chat.postMessage",
                         lambda sb: {"channels": ["#war-room"], "text": "stakeholders"},
                         lambda sb: len(sb.state.slack_messages)),
+    "slack.upload_file": (_channel, "POST", "/slack/api/files.completeUploadExternal",
+                          lambda sb: {"channel": _channel_id(sb), "filename": "t.md",
+                                      "content": "# timeline", "comment": "the report"},
+                          _shares),
     "video.create_meeting": (None, "POST", "/zoom/v2/users/me/meetings",
                              lambda sb: {"provider": "zoom"},
                              lambda sb: len(sb.state.zoom_meetings)),
@@ -192,6 +201,52 @@ def _one_effect_under(sb: Sandbox, action: str, fault: str, first_use: bool) -> 
     asyncio.run(run_action(action, inputs(sb), replace(ctx, repeat_since=first_try,
                                                        first_use=False)))
     assert count(sb) == before + 1, "a re-run of the same step made a second effect"
+
+
+UPLOAD_CALLS = {"slack.upload_file (1: url)": "/slack/api/files.getUploadURLExternal",
+                "slack.upload_file (2: bytes)": "/slack/upload/"}
+
+
+@pytest.mark.parametrize("fault", list(FAULTS))
+@pytest.mark.parametrize("action", list(UPLOAD_CALLS))
+@pytest.mark.fault_matrix
+def test_fault_matrix_upload_calls(fault_env: Sandbox, action: str, fault: str) -> None:
+    """Slack's upload is three calls; the matrix row `slack.upload_file` aims at the third
+    (the share), these at the first two: one share of the whole content each time."""
+    _channel(fault_env)
+    rule = fault_env.faults.add(path=UPLOAD_CALLS[action], method="POST", **FAULTS[fault])
+    ctx = make_ctx("step-upload")
+    out = asyncio.run(run_action("slack.upload_file", CASES["slack.upload_file"][3](
+        fault_env), ctx))
+    assert rule.hits == 1, "the fault never fired"
+    assert _shares(fault_env) == 1, f"{_shares(fault_env)} shares"
+    stored = fault_env.state.slack_files[out.file_id]
+    assert stored["bytes"] == b"# timeline" and stored["channels"] == [_channel_id(fault_env)]
+    assert len([e for e in ctx.events if e.kind == "integration.retry"]) == 1
+
+
+@pytest.mark.parametrize("fault", ["timeout", "applied-then-lost", "applied-then-500"])
+def test_a_chart_whose_share_answer_was_lost_is_posted_once(fault_env: Sandbox,
+                                                            fault: str) -> None:
+    """The k8s runbook once found its graph twice in the war room after a read timeout."""
+    from integrations.prometheus.post import post_chart
+
+    _channel(fault_env)
+    room = _channel_id(fault_env)
+    fault_env.faults.add(path="/slack/api/files.completeUploadExternal", method="POST",
+                         **FAULTS[fault])
+    claimed: list[str] = []
+
+    async def claim(name: str) -> bool:
+        claimed.append(name)
+        return len(claimed) == 1
+
+    ctx = replace(make_ctx("graph"), claim_effect=claim)
+    png = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8
+    posted = asyncio.run(post_chart(ctx, room, "inc-7-graph.png", png, "5xx ratio", "after"))
+    assert _shares(fault_env) == 1 and fault_env.state.slack_files[posted.file_id or ""][
+        "bytes"] == png
+    assert [e.kind for e in ctx.events] == ["integration.retry", "prometheus.graph_posted"]
 
 
 LOOKUPS = {"jira.create_issue": ("GET", "/jira/rest/api/2/search"),

@@ -112,7 +112,8 @@ def test_the_bad_rollout_is_undone_after_approval_and_verified_by_prometheus(
     assert [i["status"] for i in state["pd_incidents"].values()] == ["resolved"]
     room = next(iter(state["slack_channels"]))
     charts = [f for f in state["slack_files"].values() if room in f["channels"]]
-    assert len(charts) == 2 and all(f["length"] > 0 for f in charts), charts
+    assert len(charts) == 2 and all(f["length"] > 0 and f["channels"] == [room]
+                                    for f in charts), charts
     texts = " ".join(m["text"] for m in state["slack_messages"])
     assert "back from revision 2" in texts and "registry.example/web:1" in texts
 

@@ -44,7 +44,8 @@ async def slack_user(who: str, ctx: ActionContext) -> str:
         Unreachable: `who` is a plain name, or an address Slack does not know.
         VendorUnavailable: Slack did not answer (worth another try).
     """
-    from integrations.slack.actions import _call, _client
+    from integrations.slack.actions import _client
+    from integrations.slack.api import call
 
     person = who.strip().lstrip("@")
     if _SLACK_ID.match(person):
@@ -53,7 +54,7 @@ async def slack_user(who: str, ctx: ActionContext) -> str:
         raise Unreachable(f"{who!r} is neither a Slack user id nor an e-mail address")
     client = await _client(ctx)
     try:
-        found = await _call(client.users_lookupByEmail, email=person)
+        found = await call(client.users_lookupByEmail, email=person)
     except VendorRejected as exc:
         if "users_not_found" in str(exc):
             raise Unreachable(f"Slack knows no user with e-mail {person}") from exc

@@ -13,6 +13,7 @@ from starlette.routing import Route
 
 import integrations.sandbox.limits as limits
 from integrations.sandbox.common import read_body
+from integrations.sandbox.slack_files import file_methods, upload_route
 from integrations.sandbox.state import SandboxState
 
 __all__ = ["slack_routes"]
@@ -253,30 +254,6 @@ def slack_routes(state: SandboxState, base_url: Callable[[], str]) -> list[Route
         user = state.slack_users.get(str(args.get("user", "")))
         return {"ok": True, "user": user} if user else _fail("user_not_found")
 
-    async def upload_url(args: dict[str, Any]) -> dict[str, Any]:
-        if not args.get("filename") or not str(args.get("length", "")).isdigit():
-            return _fail("invalid_arguments")
-        with state.lock:
-            fid = f"F{state.next_id():08d}"
-            state.slack_files[fid] = {"id": fid, "name": args["filename"],
-                                      "length": int(args["length"]), "bytes": None,
-                                      "channels": [], "title": args["filename"]}
-        return {"ok": True, "file_id": fid, "upload_url": f"{base_url()}/slack/upload/{fid}"}
-
-    async def complete_upload(args: dict[str, Any]) -> dict[str, Any]:
-        files = args.get("files")
-        items = json.loads(files) if isinstance(files, str) else files or []
-        done = []
-        for item in items:
-            stored = state.slack_files.get(item.get("id", ""))
-            if stored is None or stored["bytes"] is None:
-                return _fail("file_not_found")
-            stored["title"] = item.get("title") or stored["title"]
-            if args.get("channel_id"):
-                stored["channels"].append(args["channel_id"])
-            done.append({k: v for k, v in stored.items() if k != "bytes"})
-        return {"ok": True, "files": done}
-
     methods: dict[str, Handler] = {
         "auth.test": auth_test, "conversations.create": create, "conversations.list": list_,
         "conversations.invite": invite, "conversations.setTopic": set_topic,
@@ -286,8 +263,7 @@ def slack_routes(state: SandboxState, base_url: Callable[[], str]) -> list[Route
         "chat.postMessage": post_message,
         "chat.update": update, "pins.add": pin,
         "bookmarks.add": bookmark, "users.lookupByEmail": lookup_by_email,
-        "users.info": user_info, "reactions.add": react, "files.getUploadURLExternal": upload_url,
-        "files.completeUploadExternal": complete_upload,
+        "users.info": user_info, "reactions.add": react, **file_methods(state, base_url),
     }
 
     async def dispatch(request: Request) -> Response:
@@ -300,15 +276,8 @@ def slack_routes(state: SandboxState, base_url: Callable[[], str]) -> list[Route
         args = {**dict(request.query_params), **await read_body(request)}
         return JSONResponse(await handler(args))
 
-    async def receive_upload(request: Request) -> Response:
-        stored = state.slack_files.get(request.path_params["file_id"])
-        if stored is None:
-            return Response("unknown file", status_code=404)
-        stored["bytes"] = await request.body()
-        return Response("OK - " + str(len(stored["bytes"])))
-
     return [Route(f"{SLACK}/{{method}}", dispatch, methods=["POST", "GET"]),
-            Route("/slack/upload/{file_id}", receive_upload, methods=["POST"])]
+            upload_route(state)]
 
 
 def _message(stored: dict[str, Any], with_metadata: bool) -> dict[str, Any]:

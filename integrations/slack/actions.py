@@ -3,46 +3,29 @@ the step's key in its metadata, so a re-run finds it instead of posting twice.""
 
 from __future__ import annotations
 
-import http.client
 import re
-import urllib.error
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
-from slack_sdk.errors import SlackApiError
 
-from firelane.errors import VendorRejected, VendorUnavailable
+from firelane.errors import VendorRejected
 from firelane.registry import ActionContext, action
-from integrations.common import in_thread, load_block, retrying, vendor_error
+from integrations.common import load_block, retrying
 from integrations.limits import fit_for
+from integrations.slack.api import call
 from integrations.slack.limits import BOOKMARK_TITLE, MESSAGE, TOPIC, channel_name
 from integrations.slack.overflow import post_in_thread
+from integrations.slack.upload import upload_once
 
 __all__ = ["channel_name"]
 
-T = TypeVar("T")
 _OK_ERRORS = frozenset({"already_in_channel", "already_archived", "already_pinned"})
-
-
-async def _call(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    try:
-        return await in_thread(fn, *args, **kwargs)
-    except SlackApiError as exc:
-        response = exc.response
-        error = str(response.get("error", "")) if response.data else str(exc)
-        after = response.headers.get("Retry-After") or response.headers.get("retry-after")
-        status = response.status_code
-        raise vendor_error("slack", status, error or f"HTTP {status}",
-                           str(after) if after else None) from exc
-    except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
-        raise VendorUnavailable("slack", f"{type(exc).__name__}: {exc}") from exc
 
 
 async def user_email(user_id: str, ctx: ActionContext) -> str | None:
     """The email of a Slack user (needs users:read.email), or None when Slack has none."""
     client = await _client(ctx)
-    got = await _call(client.users_info, user=user_id)
+    got = await call(client.users_info, user=user_id)
     email = ((got.get("user") or {}).get("profile") or {}).get("email")
     return str(email) if email else None
 
@@ -53,7 +36,7 @@ async def update_message(channel: str, ts: str, text: str, blocks: list[dict[str
     wholesale, so a list without an `actions` block removes the buttons. Slack refuses other
     people's messages (`cant_update_message`) and unknown ones (`message_not_found`)."""
     client = await _client(ctx)
-    await _call(client.chat_update, channel=channel, ts=ts, text=text, blocks=blocks)
+    await call(client.chat_update, channel=channel, ts=ts, text=text, blocks=blocks)
 
 
 async def _client(ctx: ActionContext) -> Any:
@@ -93,7 +76,7 @@ async def _channel_url(client: Any, channel_id: str) -> str:
     key = (str(client.base_url), hash(client.token))
     workspace = _WORKSPACES.get(key)
     if workspace is None:
-        got = await _call(client.auth_test)
+        got = await call(client.auth_test)
         workspace = _WORKSPACES[key] = str(got.get("url") or "")
     return f"{workspace.rstrip('/')}/archives/{channel_id}" if workspace else ""
 
@@ -101,7 +84,7 @@ async def _channel_url(client: Any, channel_id: str) -> str:
 async def _find_channel(client: Any, name: str) -> dict[str, Any] | None:
     cursor = None
     while True:
-        page = await _call(client.conversations_list, limit=1000, cursor=cursor,
+        page = await call(client.conversations_list, limit=1000, cursor=cursor,
                            types="public_channel,private_channel")
         for found in page["channels"]:
             if found["name"] == name:
@@ -123,7 +106,7 @@ async def create_channel(inputs: ChannelInputs, ctx: ActionContext) -> ChannelOu
     async def attempt() -> ChannelOutputs:
         client = await _client(ctx)
         try:
-            made = await _call(client.conversations_create, name=name,
+            made = await call(client.conversations_create, name=name,
                                is_private=inputs.is_private or ctx.incident.private)
             cid = made["channel"]["id"]
             return ChannelOutputs(id=cid, name=name, created=True,
@@ -167,14 +150,14 @@ async def invite(inputs: InviteInputs, ctx: ActionContext) -> InviteOutputs:
                 ids.append(who)
                 continue
             try:
-                ids.append((await _call(client.users_lookupByEmail, email=who))["user"]["id"])
+                ids.append((await call(client.users_lookupByEmail, email=who))["user"]["id"])
             except VendorRejected as exc:
                 if "users_not_found" not in str(exc):
                     raise
                 missing.append(who)
         if ids:
             try:
-                await _call(client.conversations_invite, channel=inputs.channel, users=ids)
+                await call(client.conversations_invite, channel=inputs.channel, users=ids)
             except VendorRejected as exc:
                 if not any(e in str(exc) for e in _OK_ERRORS):
                     raise
@@ -204,7 +187,7 @@ async def set_topic(inputs: TopicInputs, ctx: ActionContext) -> TopicOutputs:
 
     async def attempt() -> TopicOutputs:
         client = await _client(ctx)
-        await _call(client.conversations_setTopic, channel=inputs.channel, topic=topic)
+        await call(client.conversations_setTopic, channel=inputs.channel, topic=topic)
         return TopicOutputs(topic=topic)
 
     return await retrying(attempt, ctx)
@@ -228,7 +211,7 @@ class MessageOutputs(BaseModel):
 
 
 async def _find_message(client: Any, channel: str, key: str) -> str | None:
-    history = await _call(client.conversations_history, channel=channel, limit=200,
+    history = await call(client.conversations_history, channel=channel, limit=200,
                           include_all_metadata=True)
     for message in history["messages"]:
         payload = ((message.get("metadata") or {}).get("event_payload") or {})
@@ -245,7 +228,7 @@ async def _dm_channel(client: Any, channel: str) -> str:
     (`conversations.open`), since reading a conversation's history needs its own id."""
     if not _USER_ID.match(channel):
         return channel
-    opened = await _call(client.conversations_open, users=channel)
+    opened = await call(client.conversations_open, users=channel)
     return str(opened["channel"]["id"])
 
 
@@ -263,16 +246,16 @@ async def post_message(inputs: MessageInputs, ctx: ActionContext) -> MessageOutp
         ts = await _find_message(client, channel, ctx.idempotency_key)
         created = ts is None
         if ts is None:
-            sent = await _call(client.chat_postMessage, channel=channel,
+            sent = await call(client.chat_postMessage, channel=channel,
                                text=text, blocks=inputs.blocks or None,
                                metadata=metadata)
             ts = str(sent["ts"])
         if text != inputs.text:
-            await post_in_thread(_call, client, channel, ts, inputs.text,
+            await post_in_thread(call, client, channel, ts, inputs.text,
                                  ctx.idempotency_key)
         if inputs.pin:
             try:
-                await _call(client.pins_add, channel=channel, timestamp=ts)
+                await call(client.pins_add, channel=channel, timestamp=ts)
             except VendorRejected as exc:
                 if "already_pinned" not in str(exc):
                     raise
@@ -302,7 +285,7 @@ async def add_bookmark(inputs: BookmarkInputs, ctx: ActionContext) -> BookmarkOu
 
     async def attempt() -> BookmarkOutputs:
         client = await _client(ctx)
-        made = await _call(client.bookmarks_add, channel_id=inputs.channel, title=title,
+        made = await call(client.bookmarks_add, channel_id=inputs.channel, title=title,
                            type="link", link=inputs.link)
         return BookmarkOutputs(id=made["bookmark"]["id"])
 
@@ -327,17 +310,13 @@ class UploadOutputs(BaseModel):
 
 @action("slack.upload_file")
 async def upload_file(inputs: UploadInputs, ctx: ActionContext) -> UploadOutputs:
-    """Upload a text file to the channel (Slack's three-call external upload flow)."""
-
-    async def attempt() -> UploadOutputs:
-        client = await _client(ctx)
-        done = await _call(client.files_upload_v2, channel=inputs.channel,
-                           content=inputs.content, filename=inputs.filename,
-                           title=inputs.title or inputs.filename,
-                           initial_comment=inputs.comment)
-        return UploadOutputs(file_id=str(done["file"]["id"]))
-
-    return await retrying(attempt, ctx)
+    """Upload a text file to the channel (Slack's three-call external upload flow), once:
+    a lost answer is checked with `files.info`, a re-run finds its file with `files.list`."""
+    client = await _client(ctx)
+    done = await upload_once(ctx, client, inputs.channel, inputs.filename,
+                             inputs.content.encode(), inputs.title or inputs.filename,
+                             inputs.comment)
+    return UploadOutputs(file_id=done.file_id)
 
 
 class HistoryInputs(_In):
@@ -359,7 +338,7 @@ async def history(inputs: HistoryInputs, ctx: ActionContext) -> HistoryOutputs:
 
     async def attempt() -> HistoryOutputs:
         client = await _client(ctx)
-        got = await _call(client.conversations_history, channel=inputs.channel,
+        got = await call(client.conversations_history, channel=inputs.channel,
                           limit=inputs.limit)
         return HistoryOutputs(messages=[{
             "ts": m["ts"], "user": m.get("user"), "text": m.get("text", ""),
@@ -391,7 +370,7 @@ async def archive(inputs: ArchiveInputs, ctx: ActionContext) -> ArchiveOutputs:
     async def attempt() -> ArchiveOutputs:
         client = await _client(ctx)
         try:
-            await _call(client.conversations_archive, channel=inputs.channel)
+            await call(client.conversations_archive, channel=inputs.channel)
         except VendorRejected as exc:
             if "already_archived" not in str(exc):
                 raise

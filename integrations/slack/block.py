@@ -15,7 +15,8 @@ __all__ = ["SlackCredentials"]
 
 class SlackCredentials(VendorCredentials):
     """A Slack bot token (scopes: channels:manage, chat:write, pins:write, bookmarks:write,
-    users:read.email, files:write, channels:history).
+    users:read.email, files:write, files:read (to find an upload again after a lost answer),
+    channels:history).
 
     Example:
         ```python

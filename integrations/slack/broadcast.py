@@ -16,7 +16,8 @@ from firelane.errors import VendorRejected
 from firelane.registry import ActionContext, action
 from integrations.common import retrying
 from integrations.limits import fit_for
-from integrations.slack.actions import _call, _client, _find_channel, _find_message
+from integrations.slack.actions import _client, _find_channel, _find_message
+from integrations.slack.api import call
 from integrations.slack.limits import MESSAGE
 from integrations.slack.overflow import post_in_thread
 
@@ -69,12 +70,12 @@ async def broadcast(inputs: BroadcastInputs, ctx: ActionContext) -> BroadcastOut
             key = f"{ctx.idempotency_key}:{cid}"
             ts = await _find_message(client, cid, key)
             if ts is None:
-                sent = await _call(client.chat_postMessage, channel=cid, text=text, metadata={
+                sent = await call(client.chat_postMessage, channel=cid, text=text, metadata={
                     "event_type": "firelane_step", "event_payload": {"firelane_key": key}})
                 ts = str(sent["ts"])
                 created.append(cid)
                 if text != inputs.text:
-                    await post_in_thread(_call, client, cid, ts, inputs.text, key)
+                    await post_in_thread(call, client, cid, ts, inputs.text, key)
             posted[cid] = ts
         return BroadcastOutputs(posted=posted, created=created)
 
