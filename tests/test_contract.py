@@ -4,6 +4,7 @@ every sandbox response, checked against the vendors' published API descriptions.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections import Counter
 
 import pytest
@@ -55,6 +56,36 @@ KNOWN_DEVIATIONS = {
 }
 
 
+KNOWN_PATTERNS = [
+    # Slack's spec (frozen 2021) gives `shares.public` no properties and allows no others,
+    # while its own files.info example keys it by channel id, as Slack answers.
+    re.compile(r"POST /files\.(info|list): response (file|files/\d+)/shares/public: "
+               r"Additional properties are not allowed \('C\w+' was unexpected\)"),
+]
+
+
+def _known(problem: str) -> bool:
+    return problem in KNOWN_DEVIATIONS or any(p.fullmatch(problem) for p in KNOWN_PATTERNS)
+
+
+def _upload_found_again(sandbox: Sandbox) -> None:
+    """An upload whose share answer is lost (`files.info`), then its step run again
+    (`files.list`): the reads that find an upload."""
+    from dataclasses import replace
+    from datetime import UTC, datetime
+
+    room = next(iter(sandbox.state.slack_channels))
+    sandbox.faults.add(path="/slack/api/files.completeUploadExternal", method="POST",
+                       kind="apply_then_fail")
+    inputs = {"channel": room, "filename": "again.md", "content": "# again"}
+    first = replace(make_ctx("upload-again"), repeat_since=None)
+    began = datetime.now(UTC)
+    made = asyncio.run(run_action("slack.upload_file", inputs, first))
+    found = asyncio.run(run_action("slack.upload_file", inputs,
+                                   replace(first, repeat_since=began, events=[])))
+    assert found.file_id == made.file_id
+
+
 def test_recorded_traffic_matches_the_vendor_descriptions(sandbox: Sandbox) -> None:
     sandbox.state.recording = True
     try:
@@ -63,6 +94,7 @@ def test_recorded_traffic_matches_the_vendor_descriptions(sandbox: Sandbox) -> N
             filled = {k: (v.format(channel=channel) if isinstance(v, str) else v)
                       for k, v in inputs.items()}
             asyncio.run(run_action(name, filled, make_ctx(f"s{n}")))
+        _upload_found_again(sandbox)
         page = next(iter(sandbox.state.pd_incidents.values()))["incident_key"]
         for n, (name, inputs) in enumerate([
                 ("pagerduty.add_note", {"dedup_key": page, "content": "rolled back"}),
@@ -74,7 +106,7 @@ def test_recorded_traffic_matches_the_vendor_descriptions(sandbox: Sandbox) -> N
         sandbox.state.recording = False
     verdicts = [check(ex) for ex in sandbox.state.exchanges]
     failures = [f"{v.vendor} {v.operation}: {p}" for v in verdicts for p in v.problems
-                if f"{v.operation}: {p}" not in KNOWN_DEVIATIONS]
+                if not _known(f"{v.operation}: {p}")]
     assert failures == [], "\n".join(failures)
     checked = Counter(v.vendor for v in verdicts if v.operation)
     assert checked["jira"] >= 15 and checked["pagerduty"] >= 8

@@ -114,10 +114,15 @@ def test_slack_war_room(sandbox: Sandbox) -> None:
     act("slack.add_bookmark", {"channel": channel.id, "title": "Ticket",
                                "link": "https://jira.example/browse/OPS-1"})
     up = act("slack.upload_file", {"channel": channel.id, "filename": "timeline.md",
-                                   "content": "# INC-7\n", "title": "Timeline"})
+                                   "content": "# INC-7\n", "title": "Timeline",
+                                   "comment": "The timeline so far"})
     history = act("slack.history", {"channel": channel.id})
-    assert [m["text"] for m in history.messages] == ["war room open"]
+    assert [(m["text"], m["files"]) for m in history.messages] == [
+        ("war room open", []), ("The timeline so far", ["timeline.md"])]
     assert history.messages[0]["pinned"]
+    with pytest.raises(VendorRejected, match="channel_not_found"):
+        act("slack.upload_file", {"channel": "C404", "filename": "t.md", "content": "x"},
+            "nowhere")
     assert act("slack.archive", {"channel": channel.id}).archived
     assert act("slack.archive", {"channel": channel.id}, "again").archived
     state = sandbox.state.dump()

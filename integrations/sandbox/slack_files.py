@@ -2,7 +2,8 @@
 upload URL, `files.completeUploadExternal`) and the reads that find a file again
 (`files.info`, `files.list`). As in Slack, a file whose upload was never completed is not
 found; each completion shares the file again (a repeated completion shows as a second share,
-so a client that repeats it is caught)."""
+so a client that repeats it is caught). A share is a message in the channel, as in Slack: the
+initial comment as its text, the file in its `files`."""
 
 from __future__ import annotations
 
@@ -29,7 +30,8 @@ def _fail(error: str) -> dict[str, Any]:
 def _public(state: SandboxState, stored: dict[str, Any]) -> dict[str, Any]:
     """A file as Slack shows it: public channels in `channels`, private ones in `groups`,
     DMs in `ims`, and `shares` by channel."""
-    out = {k: v for k, v in stored.items() if k not in ("bytes", "channels")}
+    out = {k: v for k, v in stored.items()
+           if k not in ("bytes", "channels", "share_ts", "length")}
     kinds: dict[str, list[str]] = {"channels": [], "groups": [], "ims": []}
     shares: dict[str, dict[str, list[dict[str, str]]]] = {"public": {}, "private": {}}
     for cid, ts in zip(stored["channels"], stored.get("share_ts", []), strict=False):
@@ -58,20 +60,33 @@ def file_methods(state: SandboxState, base_url: Callable[[], str]) -> dict[str, 
     async def complete(args: dict[str, Any]) -> dict[str, Any]:
         files = args.get("files")
         items = json.loads(files) if isinstance(files, str) else files or []
-        done = []
-        for item in items:
-            stored = state.slack_files.get(item.get("id", ""))
-            if stored is None or stored["bytes"] is None:
-                return _fail("file_not_found")
-            with state.lock:
+        channel = str(args.get("channel_id") or "")
+        if channel and channel not in state.slack_channels:
+            return _fail("channel_not_found")
+        stored_files = [state.slack_files.get(item.get("id", "")) for item in items]
+        if not items or any(f is None or f["bytes"] is None for f in stored_files):
+            return _fail("file_not_found")
+        ts = f"{time.time():.6f}"
+        with state.lock:
+            for item, stored in zip(items, stored_files, strict=True):
+                assert stored is not None
                 stored["title"] = item.get("title") or stored["title"]
                 stored.setdefault("created", int(time.time()))
                 stored["timestamp"] = stored["created"]
-                if args.get("channel_id"):
-                    stored["channels"].append(args["channel_id"])
-                    stored.setdefault("share_ts", []).append(f"{time.time():.6f}")
-            done.append({k: v for k, v in stored.items() if k != "bytes"})
-        return {"ok": True, "files": done}
+                if channel:
+                    stored["channels"].append(channel)
+                    stored.setdefault("share_ts", []).append(ts)
+            if channel:
+                message = {"type": "message", "channel": channel, "user": "U0FIRELANE",
+                           "text": str(args.get("initial_comment") or ""), "blocks": [],
+                           "ts": ts, "metadata": None, "pinned": False, "upload": True,
+                           "files": [{"id": f["id"], "name": f["name"], "title": f["title"]}
+                                     for f in stored_files if f is not None]}
+                if args.get("thread_ts"):
+                    message["thread_ts"] = str(args["thread_ts"])
+                state.slack_messages.append(message)
+        return {"ok": True, "files": [{"id": f["id"], "title": f["title"]}
+                                      for f in stored_files if f is not None]}
 
     async def info(args: dict[str, Any]) -> dict[str, Any]:
         stored = state.slack_files.get(str(args.get("file", "")))

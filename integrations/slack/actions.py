@@ -334,7 +334,8 @@ class HistoryOutputs(BaseModel):
 
 @action("slack.history", read_only=True)
 async def history(inputs: HistoryInputs, ctx: ActionContext) -> HistoryOutputs:
-    """Read the channel's messages (text, user, ts, pinned), oldest first."""
+    """Read the channel's messages (text, user, ts, pinned, reactions, the names of the files
+    shared with them), oldest first."""
 
     async def attempt() -> HistoryOutputs:
         client = await _client(ctx)
@@ -343,7 +344,8 @@ async def history(inputs: HistoryInputs, ctx: ActionContext) -> HistoryOutputs:
         return HistoryOutputs(messages=[{
             "ts": m["ts"], "user": m.get("user"), "text": m.get("text", ""),
             "pinned": bool(m.get("pinned") or m.get("pinned_to")),
-            "reactions": [r.get("name") for r in m.get("reactions") or []]}
+            "reactions": [r.get("name") for r in m.get("reactions") or []],
+            "files": [f.get("name") for f in m.get("files") or []]}
             for m in reversed(got["messages"])])
 
     return await retrying(attempt, ctx)
