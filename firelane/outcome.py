@@ -5,7 +5,9 @@ timeline events (an approval's decision, a guardrail's stop) and returns an `Out
 
 - `succeeded`: every main step succeeded, failed with `on_error: continue` (named in the
   outcome's line, with its error: a war room without its bridge says so), or was skipped by
-  the runbook's own logic (a false `if:`, or a step it needs was skipped that way);
+  the runbook's own logic (a false `if:`, or a step it needs was skipped that way); a step
+  that succeeded by its fallback (an `integration.fallback` event: a Jitsi room for a spent
+  Zoom) is named in the line too, with why;
 - `failed`: a main step failed (which one, and its error), or never finished;
 - `remediation_rejected`: a step's approval was rejected, or timed out (by whom, why);
 - `blocked`: a guardrail stopped a destructive step (kill switch, maintenance window, rate
@@ -93,7 +95,8 @@ class Outcome:
     `scope` and `until` which guardrail blocked it, over which service, until when;
     `skipped` every main step that did not run and why; `not_run` the steps skipped because
     they needed the outcome's step; `let_pass` the steps that failed with `on_error:
-    continue`, each with its error."""
+    continue`, each with its error; `fell_back` the steps that succeeded by a fallback, each
+    with what the fallback event said."""
 
     kind: OutcomeKind
     reason: str = ""
@@ -106,6 +109,7 @@ class Outcome:
     skipped: tuple[SkippedStep, ...] = field(default=())
     not_run: tuple[str, ...] = field(default=())
     let_pass: tuple[tuple[str, str], ...] = field(default=())
+    fell_back: tuple[tuple[str, str], ...] = field(default=())
 
     @property
     def succeeded(self) -> bool:
@@ -138,7 +142,7 @@ class Outcome:
         not_run = f"{step} was not run" + (
             f", nor {', '.join(self.not_run)} after it" if self.not_run else "")
         if self.kind is OutcomeKind.SUCCEEDED:
-            return "succeeded" + self._let_pass() + self._chained_skips()
+            return "succeeded" + self._let_pass() + self._fell_back() + self._chained_skips()
         if self.kind is OutcomeKind.FAILED:
             return f"failed at step {step}: {self.reason}" if self.step_id else \
                 f"failed: {self.reason}"
@@ -155,6 +159,11 @@ class Outcome:
         not all of it."""
         return "".join(f"; {step} failed (on_error: continue): {_first_line(error)}"
                        for step, error in self.let_pass)
+
+    def _fell_back(self) -> str:
+        """A step that did its job another way than the runbook asked first says how."""
+        return "".join(f"; {step} fell back: {_first_line(said)}"
+                       for step, said in self.fell_back)
 
     def _chained_skips(self) -> str:
         """A success that left steps behind says which (the skip trap: a step skipped by its
@@ -191,6 +200,7 @@ class Outcome:
         data["skipped"] = [{**asdict(s), "cause": s.cause.value} for s in self.skipped]
         data["not_run"] = list(self.not_run)
         data["let_pass"] = [list(p) for p in self.let_pass]
+        data["fell_back"] = [list(p) for p in self.fell_back]
         data["execution_status"] = self.execution_status.value
         data["exit_code"] = self.exit_code
         return data
@@ -206,7 +216,9 @@ class Outcome:
                    guardrail=data.get("guardrail"), scope=data.get("scope"),
                    until=data.get("until"), skipped=skipped,
                    not_run=tuple(data.get("not_run") or ()),
-                   let_pass=tuple((str(p[0]), str(p[1])) for p in data.get("let_pass") or ()))
+                   let_pass=tuple((str(p[0]), str(p[1])) for p in data.get("let_pass") or ()),
+                   fell_back=tuple((str(p[0]), str(p[1]))
+                                   for p in data.get("fell_back") or ()))
 
 
 def _first_line(text: str, limit: int = 300) -> str:
@@ -244,6 +256,11 @@ def decide_outcome(steps: Sequence[Step], records: Mapping[str, StepRecord],
     events = list(events)
     skipped: list[SkippedStep] = []
     let_pass: list[tuple[str, str]] = []
+    main = {s.id for s in steps}
+    fell_back = [(e.step_id, e.summary) for e in events
+                 if e.kind == "integration.fallback" and e.step_id in main
+                 and (r := records.get(e.step_id)) is not None
+                 and r.status is StepStatus.SUCCEEDED]
     found: list[Outcome] = []
     for step in steps:
         record = records.get(step.id)
@@ -276,10 +293,11 @@ def decide_outcome(steps: Sequence[Step], records: Mapping[str, StepRecord],
     first = min(found, key=lambda o: rank.index(o.kind), default=None)
     if first is None:
         return Outcome(OutcomeKind.SUCCEEDED, skipped=tuple(skipped),
-                       let_pass=tuple(let_pass))
+                       let_pass=tuple(let_pass), fell_back=tuple(fell_back))
     by_id = {s.id: s for s in steps}
     root = str(first.step_id)
     after = tuple(s.step_id for s in skipped
                   if s.cause in (SkipCause.NEEDS, SkipCause.CONDITION)
                   and _depends_on(by_id[s.step_id], root, by_id))
-    return replace(first, skipped=tuple(skipped), not_run=after, let_pass=tuple(let_pass))
+    return replace(first, skipped=tuple(skipped), not_run=after, let_pass=tuple(let_pass),
+                   fell_back=tuple(fell_back))

@@ -101,6 +101,24 @@ def test_a_success_names_the_steps_it_let_fail_with_their_first_line() -> None:
     assert decide_outcome(steps, records, []).describe().endswith("x" * 299 + "…")
 
 
+def test_a_success_names_the_steps_that_fell_back_and_why() -> None:
+    steps = [Step.model_validate({"id": "bridge", "uses": "video.create_meeting"}),
+             Step.model_validate({"id": "note", "uses": "core.note", "with": {"message": "m"}})]
+    records = {"bridge": _record("bridge", StepStatus.SUCCEEDED),
+               "note": _record("note", StepStatus.SUCCEEDED)}
+    said = "zoom: every Zoom host has reached its limit; the bridge is a Jitsi room instead"
+    events = [TimelineEvent(incident_id="i", kind="integration.fallback", summary=said,
+                            step_id="bridge"),
+              TimelineEvent(incident_id="i", kind="integration.fallback", summary="elsewhere",
+                            step_id="on-resolve-hook")]
+    outcome = decide_outcome(steps, records, events)
+    assert outcome.succeeded and outcome.fell_back == (("bridge", said),)
+    assert outcome.describe() == f"succeeded; bridge fell back: {said}"
+    assert Outcome.from_details(json.loads(json.dumps(outcome.details()))) == outcome
+    records["bridge"] = _record("bridge", StepStatus.FAILED, "RuntimeError: later")
+    assert decide_outcome(steps, records, events).fell_back == ()
+
+
 @pytest.fixture
 def store(firelane_env: str, prefect_api: str, sandbox: Sandbox) -> Store:
     return open_store(firelane_env)

@@ -155,3 +155,30 @@ def test_declare_incident_opens_the_war_room_without_a_bridge_and_says_so(
     [incident_row] = store.list_incidents()
     kinds = [e.kind for e in store.timeline(incident_row.id)]
     assert "integration.quota" in kinds and "bridge" not in incident_row.links
+
+
+FALLBACK_RUNBOOK = """version: 1
+name: bridge-or-jitsi
+steps:
+  - {id: bridge, uses: video.create_meeting, with: {fallback: jitsi}}
+"""
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_a_run_whose_bridge_fell_back_to_jitsi_says_so_in_its_last_line(
+        firelane_env: str, sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    sandbox.state.zoom_daily_limit = 0
+    (tmp_path / "runbooks").mkdir()
+    (tmp_path / "runbooks" / "bridge-or-jitsi.yaml").write_text(FALLBACK_RUNBOOK)
+    monkeypatch.setenv("FIRELANE_RUNBOOKS_DIR", str(tmp_path / "runbooks"))
+    incident = tmp_path / "incident.json"
+    incident.write_text(json.dumps({"title": "Checkout down", "severity": "SEV2",
+                                    "service": "checkout"}))
+    assert main(["run", "bridge-or-jitsi", "--incident", str(incident), "--sandbox"]) == 0
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    assert "bridge-or-jitsi: succeeded; bridge fell back: zoom: every Zoom host (me, the user " \
+           "the credentials belong to) has reached its daily limit of meetings created, " \
+           "until 00:00 UTC; the bridge is a Jitsi room instead" in line, line
+    [incident_row] = open_store(firelane_env).list_incidents()
+    assert incident_row.links["bridge"].startswith("https://meet.jit.si/Firelane-INC")
