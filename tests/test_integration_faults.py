@@ -225,6 +225,30 @@ def test_fault_matrix_upload_calls(fault_env: Sandbox, action: str, fault: str) 
     assert len([e for e in ctx.events if e.kind == "integration.retry"]) == 1
 
 
+def test_a_token_without_files_read_uploads_blind_and_says_the_file_may_show_twice(
+        fault_env: Sandbox) -> None:
+    """A Slack app installed before uploads looked for themselves lacks `files:read`: its
+    uploads still go out (as before), and the timeline says they could not be checked."""
+    _channel(fault_env)
+    fault_env.state.slack_withheld_scopes = {"files:read"}
+    fault_env.faults.add(path="/slack/api/files.completeUploadExternal", method="POST",
+                         **FAULTS["applied-then-500"])
+    inputs = CASES["slack.upload_file"][3](fault_env)
+    ctx = make_ctx("blind-upload")
+    first_try = datetime.now(UTC)
+    asyncio.run(run_action("slack.upload_file", inputs, ctx))
+    assert _shares(fault_env) == 2
+    assert [e.kind for e in ctx.events] == ["integration.retry", "integration.unchecked"]
+    assert "files:read" in ctx.events[1].summary
+    again = replace(ctx, repeat_since=first_try, events=[])
+    asyncio.run(run_action("slack.upload_file", inputs, again))
+    assert _shares(fault_env) == 3 and [e.kind for e in again.events] == [
+        "integration.unchecked"]
+    fault_env.state.slack_withheld_scopes = set()
+    asyncio.run(run_action("slack.upload_file", inputs, replace(again, events=[])))
+    assert _shares(fault_env) == 3, "with the scope back, the re-run finds its file"
+
+
 @pytest.mark.parametrize("fault", ["timeout", "applied-then-lost", "applied-then-500"])
 def test_a_chart_whose_share_answer_was_lost_is_posted_once(fault_env: Sandbox,
                                                             fault: str) -> None:

@@ -88,13 +88,24 @@ def file_methods(state: SandboxState, base_url: Callable[[], str]) -> dict[str, 
         return {"ok": True, "files": [{"id": f["id"], "title": f["title"]}
                                       for f in stored_files if f is not None]}
 
+    def unread() -> dict[str, Any] | None:
+        """Slack's answer to a token without `files:read` (withheld in tests)."""
+        if "files:read" not in state.slack_withheld_scopes:
+            return None
+        return _fail("missing_scope") | {"needed": "files:read",
+                                         "provided": "chat:write,files:write"}
+
     async def info(args: dict[str, Any]) -> dict[str, Any]:
+        if (refusal := unread()) is not None:
+            return refusal
         stored = state.slack_files.get(str(args.get("file", "")))
         if stored is None or "created" not in stored:
             return _fail("file_not_found")
         return {"ok": True, "file": _public(state, stored), "comments": []}
 
     async def list_(args: dict[str, Any]) -> dict[str, Any]:
+        if (refusal := unread()) is not None:
+            return refusal
         channel = args.get("channel")
         since = float(args.get("ts_from") or 0)
         count = int(args.get("count") or 100)

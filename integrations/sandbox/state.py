@@ -62,6 +62,7 @@ class SandboxState:
     slack_channels: dict[str, dict[str, Any]] = field(default_factory=dict)
     slack_messages: list[dict[str, Any]] = field(default_factory=list)
     slack_files: dict[str, dict[str, Any]] = field(default_factory=dict)
+    slack_withheld_scopes: set[str] = field(default_factory=set)
     zoom_meetings: list[dict[str, Any]] = field(default_factory=list)
     zoom_daily_limit: int = 100
     zoom_creates: dict[str, int] = field(default_factory=dict)

@@ -7,7 +7,9 @@ never shows a file whose upload was not completed), so they are retried as they 
 third shares the file: when its answer is lost (a timeout, a dropped connection, a 5xx) the
 next try first asks `files.info`, by the file id the first call gave, whether the file is in
 the channel already. A step run again (`ctx.repeat_since`) first looks in the channel
-(`files.list`) for a file of the same name and title created since its first try.
+(`files.list`) for a file of the same name and title created since its first try. Both
+reads need the `files:read` scope; a token without it (`missing_scope`) cannot look, so the
+upload goes ahead as before this module and the timeline says that it may show twice.
 `files_upload_v2` repeats all three calls on any failure and shared a chart twice after a
 read timeout; this module replaces it for every upload Firelane makes.
 """
@@ -17,9 +19,10 @@ from __future__ import annotations
 import http.client
 import urllib.error
 import urllib.request
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from firelane.errors import VendorRejected, VendorUnavailable
 from firelane.registry import ActionContext
@@ -27,6 +30,8 @@ from integrations.common import in_thread, retrying, vendor_error
 from integrations.slack.api import call
 
 __all__ = ["Uploaded", "upload_once"]
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -42,7 +47,8 @@ async def upload_once(ctx: ActionContext, client: Any, channel: str, filename: s
     """Share `data` as `filename` in `channel` (with `comment` as its message), once."""
     since = ctx.repeat_since
     if since is not None:
-        earlier = await retrying(lambda: _earlier(client, channel, filename, title, since), ctx)
+        earlier = await retrying(lambda: _unless_unreadable(
+            ctx, _earlier(client, channel, filename, title, since), None), ctx)
         if earlier is not None:
             return Uploaded(earlier, created=False)
     got = await retrying(lambda: call(client.files_getUploadURLExternal, filename=filename,
@@ -53,7 +59,8 @@ async def upload_once(ctx: ActionContext, client: Any, channel: str, filename: s
 
     async def share() -> None:
         nonlocal tried
-        if tried and await _in_channel(client, file_id, channel):
+        if tried and await _unless_unreadable(ctx, _in_channel(client, file_id, channel),
+                                              False):
             return
         tried = True
         await call(client.files_completeUploadExternal, files=[{"id": file_id, "title": title}],
@@ -80,6 +87,20 @@ def _send(client: Any, url: str, data: bytes) -> None:
                            exc.headers.get("Retry-After")) from exc
     except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
         raise VendorUnavailable("slack", f"file upload: {type(exc).__name__}: {exc}") from exc
+
+
+async def _unless_unreadable(ctx: ActionContext, look: Awaitable[T], blind: T) -> T:
+    """`look`'s answer, or `blind` when the token may not read files (`missing_scope`)."""
+    try:
+        return await look
+    except VendorRejected as exc:
+        if "missing_scope" not in str(exc):
+            raise
+        ctx.emit("integration.unchecked", "slack: could not look for an earlier upload of this "
+                 "step (the token lacks the files:read scope; add it to the Slack app): "
+                 "uploading, so the file may show twice", {"vendor": "slack",
+                                                           "needed": "files:read"})
+        return blind
 
 
 def _shared_to(found: dict[str, Any]) -> set[str]:
