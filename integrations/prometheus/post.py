@@ -44,7 +44,7 @@ async def post_chart(ctx: ActionContext, channel: str, filename: str, data: byte
     try:
         creds: Any = await load_block(SlackCredentials, ctx, "slack")
         done = await upload_once(ctx, creds.get_client(), channel, filename, data, title,
-                                 comment)
+                                 comment, look_back=ctx.claim_effect is None)
     except VendorRejected:
         if ctx.release_effect is not None:
             await ctx.release_effect(EFFECT)

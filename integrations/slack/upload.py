@@ -43,10 +43,13 @@ class Uploaded:
 
 
 async def upload_once(ctx: ActionContext, client: Any, channel: str, filename: str,
-                      data: bytes, title: str, comment: str | None) -> Uploaded:
-    """Share `data` as `filename` in `channel` (with `comment` as its message), once."""
+                      data: bytes, title: str, comment: str | None,
+                      look_back: bool = True) -> Uploaded:
+    """Share `data` as `filename` in `channel` (with `comment` as its message), once.
+    `look_back=False` skips the look for an earlier try's file: the caller knows there was
+    none (it claimed the effect first)."""
     since = ctx.repeat_since
-    if since is not None:
+    if since is not None and look_back:
         earlier = await retrying(lambda: _unless_unreadable(
             ctx, _earlier(client, channel, filename, title, since), None), ctx)
         if earlier is not None:
