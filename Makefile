@@ -83,7 +83,7 @@ FAULT_TESTS := tests/test_integration_faults.py tests/test_email.py tests/test_r
   tests/test_blocks.py::test_cached_blocks_keep_paging_when_the_prefect_api_is_down \
   tests/test_remediation.py tests/test_intake_crash.py tests/test_prefect_outage.py \
   tests/test_store_outage.py tests/test_store_ping.py tests/test_page_takeover.py \
-  tests/test_page_takeover_kill.py
+  tests/test_page_takeover_kill.py tests/test_alertmanager_silences.py
 NOT_FAULT_TESTS := $(foreach t,$(FAULT_TESTS),$(if $(findstring ::,$(t)),--deselect=$(t),--ignore=$(t)))
 test-faults: venv system-deps
 	$(REQUIRE_ALL) $(BIN)/pytest -q -s -p no:randomly -m 'not scale' $(FAULT_TESTS)

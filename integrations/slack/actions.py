@@ -310,8 +310,9 @@ class UploadOutputs(BaseModel):
 
 @action("slack.upload_file")
 async def upload_file(inputs: UploadInputs, ctx: ActionContext) -> UploadOutputs:
-    """Upload a text file to the channel (Slack's three-call external upload flow), once:
-    a lost answer is checked with `files.info`, a re-run finds its file with `files.list`."""
+    """Upload a text file to the channel once (Slack's three-call external upload flow).
+
+    A lost answer is checked with `files.info`; a re-run finds its file with `files.list`."""
     client = await _client(ctx)
     done = await upload_once(ctx, client, inputs.channel, inputs.filename,
                              inputs.content.encode(), inputs.title or inputs.filename,
@@ -334,8 +335,9 @@ class HistoryOutputs(BaseModel):
 
 @action("slack.history", read_only=True)
 async def history(inputs: HistoryInputs, ctx: ActionContext) -> HistoryOutputs:
-    """Read the channel's messages (text, user, ts, pinned, reactions, the names of the files
-    shared with them), oldest first."""
+    """Read the channel's messages, oldest first (text, user, ts, pinned, reactions, files).
+
+    `files` names the files shared with each message."""
 
     async def attempt() -> HistoryOutputs:
         client = await _client(ctx)
