@@ -230,7 +230,7 @@ def test_a_token_without_files_read_uploads_blind_and_says_the_file_may_show_twi
     """A Slack app installed before uploads looked for themselves lacks `files:read`: its
     uploads still go out (as before), and the timeline says they could not be checked."""
     _channel(fault_env)
-    fault_env.state.slack_withheld_scopes = {"files:read"}
+    fault_env.state.slack_withheld_scopes = ["files:read"]
     fault_env.faults.add(path="/slack/api/files.completeUploadExternal", method="POST",
                          **FAULTS["applied-then-500"])
     inputs = CASES["slack.upload_file"][3](fault_env)
@@ -244,7 +244,7 @@ def test_a_token_without_files_read_uploads_blind_and_says_the_file_may_show_twi
     asyncio.run(run_action("slack.upload_file", inputs, again))
     assert _shares(fault_env) == 3 and [e.kind for e in again.events] == [
         "integration.unchecked"]
-    fault_env.state.slack_withheld_scopes = set()
+    fault_env.state.slack_withheld_scopes = []
     asyncio.run(run_action("slack.upload_file", inputs, replace(again, events=[])))
     assert _shares(fault_env) == 3, "with the scope back, the re-run finds its file"
 

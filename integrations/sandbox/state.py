@@ -62,7 +62,7 @@ class SandboxState:
     slack_channels: dict[str, dict[str, Any]] = field(default_factory=dict)
     slack_messages: list[dict[str, Any]] = field(default_factory=list)
     slack_files: dict[str, dict[str, Any]] = field(default_factory=dict)
-    slack_withheld_scopes: set[str] = field(default_factory=set)
+    slack_withheld_scopes: list[str] = field(default_factory=list)
     zoom_meetings: list[dict[str, Any]] = field(default_factory=list)
     zoom_daily_limit: int = 100
     zoom_creates: dict[str, int] = field(default_factory=dict)
@@ -128,7 +128,8 @@ class SandboxState:
                              zoom_daily_limit=self.zoom_daily_limit)
         with self.lock:
             for name in ("jira_issues", "jira_links", "pd_incidents", "pd_log_entries",
-                         "slack_channels", "slack_messages", "slack_files", "zoom_meetings",
+                         "slack_channels", "slack_messages", "slack_files",
+                         "slack_withheld_scopes", "zoom_meetings",
                          "zoom_creates", "emails", "requests", "exchanges", "arrivals",
                          "statuspage_incidents",
                          "statuspage_component_changes", "statuspage_calls",
