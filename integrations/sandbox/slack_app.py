@@ -1,4 +1,5 @@
-"""The Slack Web API stand-in: every method answers POST (slack_sdk never sends GET)."""
+"""The Slack Web API stand-in: every method answers POST and GET (slack_sdk sends GET for
+`files.info` and `files.list`, POST for the rest)."""
 
 from __future__ import annotations
 
