@@ -76,7 +76,7 @@ def _read_incident(path: str) -> IncidentDraft:
                            "severity SEV1-SEV4 and service)") from exc
 
 
-_LINK_KEYS = ("url", "key", "dedup_key", "name", "ts")
+_LINK_KEYS = ("url", "key", "dedup_key", "name", "ts", "file_id")
 
 
 def _print_rows(rows: list[dict[str, Any]], outputs: dict[str, dict[str, Any]]) -> None:

@@ -41,8 +41,9 @@ def summarize_sandbox(sb: Any) -> str:
     pages = ", ".join(f"{i['id']} ({i['status']})" for i in state["pd_incidents"].values())
     channels = ", ".join(f"#{c['name']} ({len(c['members'])} members)"
                          for c in state["slack_channels"].values())
+    shared = sum(len(f["channels"]) for f in state["slack_files"].values())
     return (f"sandbox: Jira {issues} · PagerDuty {pages or 'none'} · Slack {channels or 'none'}"
-            f", {len(state['slack_messages'])} messages · Zoom "
+            f", {len(state['slack_messages'])} messages, {shared} files shared · Zoom "
             f"{len(state['zoom_meetings'])} meetings · e-mail "
             f"{len(state.get('emails', []))} messages")
 
