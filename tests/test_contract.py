@@ -78,7 +78,7 @@ def _upload_found_again(sandbox: Sandbox) -> None:
     sandbox.faults.add(path="/slack/api/files.completeUploadExternal", method="POST",
                        kind="apply_then_fail")
     inputs = {"channel": room, "filename": "again.md", "content": "# again"}
-    first = replace(make_ctx("upload-again"), repeat_since=None)
+    first = make_ctx("upload-again")
     began = datetime.now(UTC)
     made = asyncio.run(run_action("slack.upload_file", inputs, first))
     found = asyncio.run(run_action("slack.upload_file", inputs,

@@ -44,15 +44,14 @@ async def slack_user(who: str, ctx: ActionContext) -> str:
         Unreachable: `who` is a plain name, or an address Slack does not know.
         VendorUnavailable: Slack did not answer (worth another try).
     """
-    from integrations.slack.actions import _client
-    from integrations.slack.api import call
+    from integrations.slack.api import call, client_for
 
     person = who.strip().lstrip("@")
     if _SLACK_ID.match(person):
         return person
     if "@" not in person:
         raise Unreachable(f"{who!r} is neither a Slack user id nor an e-mail address")
-    client = await _client(ctx)
+    client = await client_for(ctx)
     try:
         found = await call(client.users_lookupByEmail, email=person)
     except VendorRejected as exc:

@@ -11,11 +11,10 @@ happen) gives the claim back.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from firelane.errors import VendorRejected
 from firelane.registry import ActionContext
-from integrations.common import load_block
+from integrations.slack.api import client_for
 from integrations.slack.upload import upload_once
 
 __all__ = ["Posted", "post_chart"]
@@ -34,16 +33,13 @@ class Posted:
 async def post_chart(ctx: ActionContext, channel: str, filename: str, data: bytes,
                      title: str, comment: str) -> Posted:
     """Upload `data` as `filename` to `channel` with `comment`, at most once per step."""
-    from integrations.slack.block import SlackCredentials
-
     if ctx.claim_effect is not None and not await ctx.claim_effect(EFFECT):
         ctx.emit("prometheus.graph_posted", f"chart not posted again to {channel}: an "
                  "earlier attempt of this step posted it (or may have)",
                  {"channel": channel, "repeat": True})
         return Posted(file_id=None)
     try:
-        creds: Any = await load_block(SlackCredentials, ctx, "slack")
-        done = await upload_once(ctx, creds.get_client(), channel, filename, data, title,
+        done = await upload_once(ctx, await client_for(ctx), channel, filename, data, title,
                                  comment, look_back=ctx.claim_effect is None)
     except VendorRejected:
         if ctx.release_effect is not None:

@@ -34,7 +34,7 @@ def _public(state: SandboxState, stored: dict[str, Any]) -> dict[str, Any]:
            if k not in ("bytes", "channels", "share_ts", "length")}
     kinds: dict[str, list[str]] = {"channels": [], "groups": [], "ims": []}
     shares: dict[str, dict[str, list[dict[str, str]]]] = {"public": {}, "private": {}}
-    for cid, ts in zip(stored["channels"], stored.get("share_ts", []), strict=False):
+    for cid, ts in zip(stored["channels"], stored.get("share_ts", []), strict=True):
         found = state.slack_channels.get(cid) or {}
         kind = "ims" if found.get("is_im") else "groups" if found.get("is_private") else "channels"
         if cid not in kinds[kind]:

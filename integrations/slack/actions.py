@@ -10,9 +10,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from firelane.errors import VendorRejected
 from firelane.registry import ActionContext, action
-from integrations.common import load_block, retrying
+from integrations.common import retrying
 from integrations.limits import fit_for
-from integrations.slack.api import call
+from integrations.slack.api import call, client_for
 from integrations.slack.limits import BOOKMARK_TITLE, MESSAGE, TOPIC, channel_name
 from integrations.slack.overflow import post_in_thread
 from integrations.slack.upload import upload_once
@@ -24,7 +24,7 @@ _OK_ERRORS = frozenset({"already_in_channel", "already_archived", "already_pinne
 
 async def user_email(user_id: str, ctx: ActionContext) -> str | None:
     """The email of a Slack user (needs users:read.email), or None when Slack has none."""
-    client = await _client(ctx)
+    client = await client_for(ctx)
     got = await call(client.users_info, user=user_id)
     email = ((got.get("user") or {}).get("profile") or {}).get("email")
     return str(email) if email else None
@@ -35,15 +35,8 @@ async def update_message(channel: str, ts: str, text: str, blocks: list[dict[str
     """Replace a message Firelane posted (`chat.update`): `blocks` replace the old blocks
     wholesale, so a list without an `actions` block removes the buttons. Slack refuses other
     people's messages (`cant_update_message`) and unknown ones (`message_not_found`)."""
-    client = await _client(ctx)
+    client = await client_for(ctx)
     await call(client.chat_update, channel=channel, ts=ts, text=text, blocks=blocks)
-
-
-async def _client(ctx: ActionContext) -> Any:
-    from integrations.slack.block import SlackCredentials
-
-    creds: SlackCredentials = await load_block(SlackCredentials, ctx, "slack")
-    return creds.get_client()
 
 
 class _In(BaseModel):
@@ -85,7 +78,7 @@ async def _find_channel(client: Any, name: str) -> dict[str, Any] | None:
     cursor = None
     while True:
         page = await call(client.conversations_list, limit=1000, cursor=cursor,
-                           types="public_channel,private_channel")
+                          types="public_channel,private_channel")
         for found in page["channels"]:
             if found["name"] == name:
                 return dict(found)
@@ -104,10 +97,10 @@ async def create_channel(inputs: ChannelInputs, ctx: ActionContext) -> ChannelOu
     name = channel_name(inputs.name or f"inc-{ctx.incident.number}-{ctx.incident.service}")
 
     async def attempt() -> ChannelOutputs:
-        client = await _client(ctx)
+        client = await client_for(ctx)
         try:
             made = await call(client.conversations_create, name=name,
-                               is_private=inputs.is_private or ctx.incident.private)
+                              is_private=inputs.is_private or ctx.incident.private)
             cid = made["channel"]["id"]
             return ChannelOutputs(id=cid, name=name, created=True,
                                   url=await _channel_url(client, cid))
@@ -143,7 +136,7 @@ async def invite(inputs: InviteInputs, ctx: ActionContext) -> InviteOutputs:
     the channel are fine, unknown emails are reported, not fatal."""
 
     async def attempt() -> InviteOutputs:
-        client = await _client(ctx)
+        client = await client_for(ctx)
         ids, missing = [], []
         for who in inputs.users:
             if "@" not in who:
@@ -186,7 +179,7 @@ async def set_topic(inputs: TopicInputs, ctx: ActionContext) -> TopicOutputs:
     topic = fit_for(ctx, TOPIC, inputs.topic)
 
     async def attempt() -> TopicOutputs:
-        client = await _client(ctx)
+        client = await client_for(ctx)
         await call(client.conversations_setTopic, channel=inputs.channel, topic=topic)
         return TopicOutputs(topic=topic)
 
@@ -212,7 +205,7 @@ class MessageOutputs(BaseModel):
 
 async def _find_message(client: Any, channel: str, key: str) -> str | None:
     history = await call(client.conversations_history, channel=channel, limit=200,
-                          include_all_metadata=True)
+                         include_all_metadata=True)
     for message in history["messages"]:
         payload = ((message.get("metadata") or {}).get("event_payload") or {})
         if payload.get("firelane_key") == key:
@@ -241,14 +234,14 @@ async def post_message(inputs: MessageInputs, ctx: ActionContext) -> MessageOutp
     text = fit_for(ctx, MESSAGE, inputs.text)
 
     async def attempt() -> MessageOutputs:
-        client = await _client(ctx)
+        client = await client_for(ctx)
         channel = await _dm_channel(client, inputs.channel)
         ts = await _find_message(client, channel, ctx.idempotency_key)
         created = ts is None
         if ts is None:
             sent = await call(client.chat_postMessage, channel=channel,
-                               text=text, blocks=inputs.blocks or None,
-                               metadata=metadata)
+                              text=text, blocks=inputs.blocks or None,
+                              metadata=metadata)
             ts = str(sent["ts"])
         if text != inputs.text:
             await post_in_thread(call, client, channel, ts, inputs.text,
@@ -284,9 +277,9 @@ async def add_bookmark(inputs: BookmarkInputs, ctx: ActionContext) -> BookmarkOu
     title = fit_for(ctx, BOOKMARK_TITLE, inputs.title)
 
     async def attempt() -> BookmarkOutputs:
-        client = await _client(ctx)
+        client = await client_for(ctx)
         made = await call(client.bookmarks_add, channel_id=inputs.channel, title=title,
-                           type="link", link=inputs.link)
+                          type="link", link=inputs.link)
         return BookmarkOutputs(id=made["bookmark"]["id"])
 
     return await retrying(attempt, ctx)
@@ -313,7 +306,7 @@ async def upload_file(inputs: UploadInputs, ctx: ActionContext) -> UploadOutputs
     """Upload a text file to the channel once (Slack's three-call external upload flow).
 
     A lost answer is checked with `files.info`; a re-run finds its file with `files.list`."""
-    client = await _client(ctx)
+    client = await client_for(ctx)
     done = await upload_once(ctx, client, inputs.channel, inputs.filename,
                              inputs.content.encode(), inputs.title or inputs.filename,
                              inputs.comment)
@@ -340,9 +333,9 @@ async def history(inputs: HistoryInputs, ctx: ActionContext) -> HistoryOutputs:
     `files` names the files shared with each message."""
 
     async def attempt() -> HistoryOutputs:
-        client = await _client(ctx)
+        client = await client_for(ctx)
         got = await call(client.conversations_history, channel=inputs.channel,
-                          limit=inputs.limit)
+                         limit=inputs.limit)
         return HistoryOutputs(messages=[{
             "ts": m["ts"], "user": m.get("user"), "text": m.get("text", ""),
             "pinned": bool(m.get("pinned") or m.get("pinned_to")),
@@ -372,7 +365,7 @@ async def archive(inputs: ArchiveInputs, ctx: ActionContext) -> ArchiveOutputs:
         return ArchiveOutputs(archived=False)
 
     async def attempt() -> ArchiveOutputs:
-        client = await _client(ctx)
+        client = await client_for(ctx)
         try:
             await call(client.conversations_archive, channel=inputs.channel)
         except VendorRejected as exc:

@@ -1,6 +1,6 @@
-"""One Slack Web API call in a worker thread, its failure told as a Firelane error: the
-error code Slack answered (`channel_not_found`), 429 as `RateLimited` with its Retry-After,
-5xx and network failures as `VendorUnavailable` (the outcome is unknown)."""
+"""The run's Slack client, and one Slack Web API call in a worker thread, its failure told as a
+Firelane error: the error code Slack answered (`channel_not_found`), 429 as `RateLimited` with
+its Retry-After, 5xx and network failures as `VendorUnavailable` (the outcome is unknown)."""
 
 from __future__ import annotations
 
@@ -12,11 +12,21 @@ from typing import Any, TypeVar
 from slack_sdk.errors import SlackApiError
 
 from firelane.errors import VendorUnavailable
-from integrations.common import in_thread, vendor_error
+from firelane.registry import ActionContext
+from integrations.common import in_thread, load_block, vendor_error
 
-__all__ = ["call"]
+__all__ = ["call", "client_for"]
 
 T = TypeVar("T")
+
+
+async def client_for(ctx: ActionContext) -> Any:
+    """The run's Slack `WebClient`, from its credentials block (the sandbox's in sandbox
+    runs)."""
+    from integrations.slack.block import SlackCredentials
+
+    creds: SlackCredentials = await load_block(SlackCredentials, ctx, "slack")
+    return creds.get_client()
 
 
 async def call(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:

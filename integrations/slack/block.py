@@ -15,9 +15,8 @@ __all__ = ["SlackCredentials"]
 
 class SlackCredentials(VendorCredentials):
     """A Slack bot token (scopes: channels:manage, chat:write, pins:write, bookmarks:write,
-    users:read.email, files:write, files:read (to find an upload again after a lost answer; without
-    it uploads go out unchecked and the timeline says so),
-    channels:history).
+    users:read.email, channels:history, files:write, and files:read, with which an upload finds
+    itself after a lost answer; without it uploads go out unchecked and the timeline says so).
 
     Example:
         ```python

@@ -16,8 +16,8 @@ from firelane.errors import VendorRejected
 from firelane.registry import ActionContext, action
 from integrations.common import retrying
 from integrations.limits import fit_for
-from integrations.slack.actions import _client, _find_channel, _find_message
-from integrations.slack.api import call
+from integrations.slack.actions import _find_channel, _find_message
+from integrations.slack.api import call, client_for
 from integrations.slack.limits import MESSAGE
 from integrations.slack.overflow import post_in_thread
 
@@ -62,7 +62,7 @@ async def broadcast(inputs: BroadcastInputs, ctx: ActionContext) -> BroadcastOut
     text = fit_for(ctx, MESSAGE, inputs.text)
 
     async def attempt() -> BroadcastOutputs:
-        client = await _client(ctx)
+        client = await client_for(ctx)
         posted: dict[str, str] = {}
         created: list[str] = []
         for channel in dict.fromkeys(inputs.channels):
