@@ -61,6 +61,7 @@ class _FaultMiddleware:
         method, path = scope["method"], scope["path"]
         query = scope.get("query_string", b"").decode("latin-1")
         self.state.requests.append(f"{method} {path}" + (f"?{query}" if query else ""))
+        self.state.client_ports.append(int((scope.get("client") or ("", 0))[1]))
         raw_send = send
         if self.state.recording:
             receive, send = _recorder(self.state, scope, receive, send)

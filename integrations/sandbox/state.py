@@ -84,6 +84,7 @@ class SandboxState:
     statuspage_windows: dict[str, deque[float]] = field(default_factory=dict, repr=False)
     kubernetes: KubeCluster = field(default_factory=KubeCluster)
     requests: list[str] = field(default_factory=list)
+    client_ports: list[int] = field(default_factory=list)
     arrivals: list[dict[str, Any]] = field(default_factory=list)
     recording: bool = False
     exchanges: list[dict[str, Any]] = field(default_factory=list, repr=False)
@@ -130,7 +131,8 @@ class SandboxState:
             for name in ("jira_issues", "jira_links", "pd_incidents", "pd_log_entries",
                          "slack_channels", "slack_messages", "slack_files",
                          "slack_withheld_scopes", "zoom_meetings",
-                         "zoom_creates", "emails", "requests", "exchanges", "arrivals",
+                         "zoom_creates", "emails", "requests", "client_ports", "exchanges",
+                         "arrivals",
                          "statuspage_incidents",
                          "statuspage_component_changes", "statuspage_calls",
                          "statuspage_windows"):

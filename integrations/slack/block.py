@@ -10,6 +10,7 @@ from slack_sdk import WebClient
 
 from integrations.common import pooled, sandbox_timeout, ssl_context
 from integrations.credentials import VendorCredentials
+from integrations.slack.transport import KeepAliveWebClient
 
 __all__ = ["SlackCredentials"]
 
@@ -39,7 +40,7 @@ class SlackCredentials(VendorCredentials):
 
     def get_client(self) -> WebClient:
         """A pooled WebClient with no retry handlers (Firelane retries, honouring
-        Retry-After)."""
+        Retry-After), whose calls reuse their connections (`KeepAliveWebClient`)."""
         token = self.token.get_secret_value()
         return pooled(("slack", self.base_url, str(hash(token))), lambda: self._build(token))
 
@@ -50,5 +51,5 @@ class SlackCredentials(VendorCredentials):
             context = ssl.create_default_context()
             context.check_hostname = False
             context.verify_mode = ssl.CERT_NONE
-        return WebClient(token=token, base_url=self.base_url, ssl=context,
-                         timeout=int(self.timeout_seconds), retry_handlers=[])
+        return KeepAliveWebClient(token=token, base_url=self.base_url, ssl=context,
+                                  timeout=int(self.timeout_seconds), retry_handlers=[])
