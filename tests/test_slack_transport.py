@@ -5,6 +5,7 @@ refused connection as `VendorUnavailable`; a connection the server closed is not
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 from typing import Any
 
@@ -99,3 +100,23 @@ def test_nothing_listening_is_unavailable() -> None:
         client = _client(sb)
     with pytest.raises(VendorUnavailable, match="URLError"):
         _post(client, "x", "C404")
+
+
+def test_a_proxy_in_the_environment_is_still_used(sandbox: Sandbox,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """slack_sdk sent Slack calls through `HTTPS_PROXY`; so does this client (here a proxy
+    that refuses, so the call fails instead of going straight to the sandbox), unless
+    `NO_PROXY` names the host."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = s.getsockname()[1]
+    monkeypatch.setenv("HTTPS_PROXY", f"http://127.0.0.1:{dead}")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    with pytest.raises(VendorUnavailable, match="refused"):
+        _post(_client(sandbox), "x", "C404")
+    assert sandbox.state.requests == []
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    with pytest.raises(VendorRejected, match="channel_not_found"):
+        _post(_client(sandbox), "x", "C404")
+    assert _connections(sandbox) == 1

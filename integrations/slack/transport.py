@@ -7,7 +7,9 @@ connection and TLS session and closes it after the answer: against the sandbox 3
 trips per call. A war room is a dozen calls. This client keeps everything slack_sdk does with a
 call (the request it builds, the answer it parses, `SlackApiError` and its 429 handling) and
 changes only how the bytes travel: a `urllib3` pool per client, with urllib3's own retries off
-(Firelane decides what is retried, and a POST is never repeated behind its back). A non-2xx
+(Firelane decides what is retried, and a POST is never repeated behind its back). A client
+with a proxy (slack_sdk takes `HTTPS_PROXY` from the environment when given none) sends
+through urllib as before, one connection per call, honouring `NO_PROXY`. A non-2xx
 answer is raised as the `urllib.error.HTTPError` slack_sdk expects from urllib; a failure to
 connect or a lost answer as `urllib.error.URLError` or `TimeoutError`, as urllib raises them.
 """
