@@ -35,6 +35,7 @@ __all__ = [
     "BLOCK_TTL_SECONDS",
     "RetryPolicy",
     "cached_block",
+    "close_pooled",
     "default_tls",
     "forget_blocks",
     "forget_pooled",
@@ -139,6 +140,18 @@ def forget_pooled() -> None:
     """Drop every pooled client (tests that restart a vendor stand-in)."""
     with _POOL_LOCK:
         _POOL.clear()
+
+
+def close_pooled() -> None:
+    """Drop every pooled client and close its kept connections, before the server they talk
+    to stops (an embedded sandbox would otherwise wait out its shutdown timeout on them)."""
+    with _POOL_LOCK:
+        clients = list(_POOL.values())
+        _POOL.clear()
+    for client in clients:
+        close = getattr(client, "close", None)
+        if callable(close):
+            close()
 
 
 @functools.lru_cache(maxsize=32)

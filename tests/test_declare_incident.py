@@ -83,3 +83,25 @@ def test_sandbox_command_serves_and_saves_blocks(tmp_path: Path) -> None:
     finally:
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=20) == 0
+
+
+def test_an_embedded_sandbox_stops_without_an_error_line(prefect_api: str,
+                                                         tmp_path: Path) -> None:
+    """The run's clients keep their connections to the embedded sandbox; they are closed
+    before it stops, so a successful run does not end with uvicorn's "timeout graceful
+    shutdown exceeded" ERROR on the terminal."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FIRELANE_SANDBOX")}
+    env.update({"PREFECT_API_URL": prefect_api, "PYTHONPATH": str(ROOT),
+                "FIRELANE_DATABASE_URL": f"sqlite:///{tmp_path / 'f.db'}",
+                "FIRELANE_CATALOG": str(tmp_path / "services.yaml")})
+    out = subprocess.run([sys.executable, "-m", "flows.cli", "run", "declare-incident",
+                          "--incident", str(INCIDENT), "--sandbox"], cwd=ROOT, env=env,
+                         capture_output=True, text=True, timeout=180)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines()[-1].startswith("INC-1 declare-incident: succeeded")
+    assert "#inc-1-web (2 members)" in out.stdout
+    assert "ERROR" not in out.stdout + out.stderr, out.stdout + out.stderr

@@ -22,6 +22,7 @@ def sandbox_for_run() -> Iterator[Any]:
     if Settings.from_env().sandbox_url:
         yield None
         return
+    from integrations.common import close_pooled
     from integrations.sandbox import Sandbox
 
     with Sandbox() as sb:
@@ -30,6 +31,7 @@ def sandbox_for_run() -> Iterator[Any]:
         try:
             yield sb
         finally:
+            close_pooled()
             os.environ.pop("FIRELANE_SANDBOX_URL", None)
             os.environ.pop("FIRELANE_SANDBOX_CA", None)
 

@@ -45,6 +45,10 @@ class KeepAliveWebClient(WebClient):
             ssl_context=context, timeout=urllib3.Timeout(connect=self.timeout,
                                                          read=self.timeout))
 
+    def close(self) -> None:
+        """Close the kept connections (the client still works: the next call opens one)."""
+        self.pool.clear()
+
     def _perform_urllib_http_request_internal(self, url: str,
                                               req: urllib.request.Request) -> dict[str, Any]:
         body = req.data
