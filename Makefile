@@ -123,6 +123,7 @@ bench: venv system-deps
 	$(BIN)/python bench/validate.py
 	$(BIN)/python bench/report.py
 	$(BIN)/python bench/takeover.py
+	$(BIN)/python bench/slack_calls.py
 	$(BIN)/python bench/summary.py
 	$(BIN)/python scripts/bench_tables.py
 

@@ -85,6 +85,11 @@ def _rows() -> list[Row]:
         rows.append((f"validate {f['runbooks']} runbooks", _ms(f["validate_all_ms"]),
                      f"PyYAML {f['yaml_safe_load_all_ms']['p50']:g}, libyaml "
                      f"{f['yaml_csafeloader_all_ms']['p50']:g}", "", f["date"][:10]))
+    if (f := _load("slack_calls")) is not None:
+        kept, stock = (f["client_cpu_ms"][k]["p50"] for k in ("keep_alive", "stock_webclient"))
+        rows.append(("one Slack call, kept connections", _ms(f["wall_ms"]["keep_alive"]),
+                     f"stock WebClient {f['wall_ms']['stock_webclient']['p50']:g}",
+                     f"client CPU {kept:g} against {stock:g} ms", f["date"][:10]))
     if (f := _load("takeover")) is not None:
         short, base = f["configurations"]["page_lease"], f["configurations"]["baseline_step_lease"]
         took = short["kill_to_page_seconds"]

@@ -202,6 +202,24 @@ def _idle(r: Results) -> str:
     return "\n".join(lines) + "\n"
 
 
+@block("slack-calls")
+def _slack_calls(r: Results) -> str:
+    d = r["slack_calls"]
+    if d.missing:
+        return cite(d) + "\n"
+    lines = [f"From {cite(d)}: {d.get('params.rounds')} alternated rounds of "
+             f"{d.get('params.calls')} `chat.postMessage` calls per client, against the sandbox "
+             "in its own process; CPU is the calling thread's:", "",
+             "| client | wall p50 | wall p99 | client CPU p50 | client CPU p99 |",
+             "|---|---|---|---|---|"]
+    for key, label in (("stock_webclient", "slack_sdk `WebClient` (a connection per call)"),
+                       ("keep_alive", "`KeepAliveWebClient` (kept connections)")):
+        wall, cpu = d.summary(f"wall_ms.{key}"), d.summary(f"client_cpu_ms.{key}")
+        lines.append(_row(label, ms(wall, "p50"), ms(wall, "p99"), ms(cpu, "p50"),
+                          ms(cpu, "p99")))
+    return "\n".join(lines) + "\n"
+
+
 def rewrite(text: str, results: Results, where: str = "") -> str:
     """`text` with every marked block's content rendered anew from `results`."""
 

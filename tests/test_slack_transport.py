@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -17,6 +18,15 @@ from integrations.sandbox import Sandbox
 from integrations.slack.api import call
 from integrations.slack.block import SlackCredentials
 from integrations.slack.transport import KeepAliveWebClient
+
+
+@pytest.fixture(autouse=True)
+def _no_client_left_behind() -> Iterator[None]:
+    """Each test builds its own clients; none stays pooled for the tests after it (one here
+    is built with a refusing proxy in its environment)."""
+    forget_pooled()
+    yield
+    forget_pooled()
 
 
 def _client(sb: Sandbox, timeout: float = 1.0) -> KeepAliveWebClient:

@@ -1,10 +1,9 @@
 """`KeepAliveWebClient`: slack_sdk's `WebClient` whose calls reuse their HTTPS connections.
 
 The sync `WebClient` sends each call through `urllib.request.urlopen`, which opens a new TCP
-connection and TLS session and closes it after the answer: against the sandbox 3.3 ms and
-2.3 ms of this process's CPU per call, against 0.8 and 0.6 ms over a kept connection (300
-`auth.test` calls each, measured 2026-12-02), and against slack.com two more network round
-trips per call. A war room is a dozen calls. This client keeps everything slack_sdk does with a
+connection and TLS session and closes it after the answer: a handshake's CPU on every call
+(`bench/slack_calls.py` measures both clients) and, against slack.com, two more network round
+trips. A war room is a dozen calls. This client keeps everything slack_sdk does with a
 call (the request it builds, the answer it parses, `SlackApiError` and its 429 handling) and
 changes only how the bytes travel: a `urllib3` pool per client, with urllib3's own retries off
 (Firelane decides what is retried, and a POST is never repeated behind its back). A client
