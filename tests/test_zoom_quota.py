@@ -8,6 +8,9 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
+import socket
+import ssl
+import time
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -51,6 +54,32 @@ def test_the_sandbox_refuses_a_users_101st_meeting_of_the_day_as_zoom_does(
         "permitted for this particular user. You may resume these requests at GMT 00:00:00.")}
     assert len(sandbox.state.zoom_meetings) == 100
     assert [r.status_code for r in _post(sandbox, SPARE, 1)] == [201]
+
+
+def test_a_create_whose_body_never_arrived_is_not_counted(sandbox: Sandbox) -> None:
+    """A responder killed mid-request sent Zoom no meeting to create: the sandbox does not
+    count it against the day's 100 (it did, and a crash test's takeover then met the limit
+    one meeting early)."""
+    sandbox.state.zoom_daily_limit = 1
+    creds = ZoomCredentials.for_sandbox(sandbox.url, sandbox.ca_file)
+
+    async def token() -> str:
+        async with creds.http() as client:
+            return str(await creds.token(client))
+    bearer = asyncio.run(token()).encode()
+    host, port = sandbox.url.removeprefix("https://").split(":")
+    context = ssl.create_default_context(cafile=sandbox.ca_file)
+    with socket.create_connection((host, int(port))) as raw, \
+            context.wrap_socket(raw, server_hostname=host) as tls:
+        tls.sendall(b"POST /zoom/v2/users/me/meetings HTTP/1.1\r\nHost: sandbox\r\n"
+                    b"Authorization: Bearer " + bearer + b"\r\nContent-Type: application/json\r\n"
+                    b"Content-Length: 100\r\n\r\n{")
+    deadline = time.monotonic() + 5
+    while "POST /zoom/v2/users/me/meetings" not in sandbox.state.requests and \
+            time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.2)
+    assert [r.status_code for r in _post(sandbox, "me", 2)] == [201, 429]
 
 
 def _saved_block(sb: Sandbox, spare: list[str]) -> dict[str, str]:

@@ -29,8 +29,9 @@ LIST_TYPES = ("scheduled", "live", "upcoming", "upcoming_meetings", "previous_me
 
 
 def _over_daily_limit(state: SandboxState, user: str) -> Response | None:
-    """Count one Create-a-meeting request for `user` today (UTC); Zoom's 429 once the user has
-    made `zoom_daily_limit` (100, Zoom's) of them. The body is the one Zoom sends (reported on
+    """Count one Create-a-meeting request for `user` today (UTC), once its body has arrived (a
+    client gone before that sent Zoom no request); Zoom's 429 once the user has made
+    `zoom_daily_limit` (100, Zoom's) of them. The body is the one Zoom sends (reported on
     its developer forum, with no `X-RateLimit-Type` header): a client must tell it from a
     per-second 429 by the message."""
     key = f"{datetime.now(UTC).date().isoformat()}/{user}"
@@ -100,9 +101,9 @@ def zoom_routes(state: SandboxState) -> list[Route]:
         user = request.path_params["user"]
         if request.method == "GET":
             return _listed(state, user, request.query_params)
+        body = await read_body(request)
         if (spent := _over_daily_limit(state, user)) is not None:
             return spent
-        body = await read_body(request)
         if not body.get("topic"):
             return JSONResponse({"code": 300, "message": "Validation Failed.",
                                  "errors": [{"field": "topic", "message": "required"}]},
